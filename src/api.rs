@@ -1,0 +1,80 @@
+//! What every HTTP API route shares: bearer-token authentication and one error type that
+//! turns into a JSON response (a clear message on 4xx, nothing internal on 5xx).
+
+use crate::auth::TokenHash;
+use crate::server::AppState;
+use axum::Json;
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// An API failure as the client sees it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("missing or invalid bearer token")]
+    Unauthorized,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("internal error")]
+    Internal(#[from] crate::store::StoreError),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Internal(e) => {
+                tracing::error!(error = %e, "request failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let mut response = (status, Json(json!({ "error": self.to_string() }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+/// The authenticated caller of an API route: the name of the token it presented.
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    pub token_name: String,
+}
+
+impl FromRequestParts<AppState> for ApiClient {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError::Unauthorized)?;
+        let hash = TokenHash::of(token);
+        if let Some(configured) = state
+            .settings
+            .api
+            .tokens
+            .iter()
+            .find(|t| t.sha256.expose() == &hash)
+        {
+            return Ok(ApiClient {
+                token_name: configured.name.clone(),
+            });
+        }
+        match state.store.use_token(&hash, state.clock.now()).await? {
+            Some(token_name) => Ok(ApiClient { token_name }),
+            None => Err(ApiError::Unauthorized),
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! `surveyd contacts import|list`.
+
+use super::{OutputFormat, open_store, print_rows};
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::intake::{FileFormat, ImportOptions, ImportReport, ParseContext, import_file};
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+#[derive(Debug, Subcommand)]
+pub enum ContactsCommand {
+    /// Import closed contacts from a CSV or JSONL file (upsert by contact_id: re-importing
+    /// changes nothing). Bad rows are skipped and reported; the exit status is non-zero only
+    /// when the file cannot be read at all.
+    ///
+    /// Columns / keys: contact_id, closed_at, customer_id (required); opened_at, customer_name,
+    /// email, phone, whatsapp, locale, time_zone, segment, agent_id, agent_name, team,
+    /// contact_channel, category, resolution; attr.NAME columns (CSV) or an `attributes`
+    /// object (JSONL) for free attributes.
+    Import {
+        /// The file to read (UTF-8).
+        file: PathBuf,
+        /// The file's format; by default JSONL for .jsonl/.ndjson/.json, CSV otherwise.
+        #[arg(long, value_enum)]
+        format: Option<FileFormat>,
+        /// Write rejected rows here, in the input's format, with line, field and reason first.
+        #[arg(long, value_name = "PATH")]
+        rejects: Option<PathBuf>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List stored contacts, most recently closed first.
+    List {
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
+    },
+}
+
+pub async fn run(settings: Settings, command: ContactsCommand) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    match command {
+        ContactsCommand::Import {
+            file,
+            format,
+            rejects,
+            json,
+        } => {
+            let progress = if std::io::stderr().is_terminal() {
+                let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{spinner} importing {bytes}/{total_bytes} [{bar:30}] {bytes_per_sec} eta {eta}",
+                    )
+                    .expect("valid progress template")
+                    .progress_chars("=> "),
+                );
+                bar
+            } else {
+                ProgressBar::hidden()
+            };
+            let options = ImportOptions {
+                format: format.unwrap_or_else(|| FileFormat::from_path(&file)),
+                rejects: rejects.clone(),
+                batch_size: settings.intake.batch_size.max(1),
+                context: ParseContext {
+                    time_zone: settings.defaults.time_zone,
+                    country: settings.defaults.country.0,
+                },
+                progress,
+            };
+            let report = import_file(&store, &file, options, &Clock::system()).await?;
+            print_report(&report, rejects.as_ref(), json)?;
+        }
+        ContactsCommand::List { limit, format } => {
+            let contacts = store.list_contacts(limit).await?;
+            let header = [
+                "contact_id",
+                "closed_at",
+                "customer_id",
+                "customer_name",
+                "email",
+                "phone",
+                "agent_id",
+                "team",
+                "contact_channel",
+                "resolution",
+            ];
+            let text = |v: Option<&dyn ToString>| v.map(|v| v.to_string()).unwrap_or_default();
+            print_rows(format, &header, &contacts, |c| {
+                vec![
+                    c.contact_id.to_string(),
+                    c.closed_at.to_rfc3339(),
+                    c.customer_id.to_string(),
+                    c.customer_name.clone().unwrap_or_default(),
+                    text(c.email.as_ref().map(|v| v as _)),
+                    text(c.phone.as_ref().map(|v| v as _)),
+                    text(c.agent_id.as_ref().map(|v| v as _)),
+                    text(c.team.as_ref().map(|v| v as _)),
+                    text(c.contact_channel.as_ref().map(|v| v as _)),
+                    text(c.resolution.as_ref().map(|v| v as _)),
+                ]
+            })?;
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+fn print_report(
+    report: &ImportReport,
+    rejects: Option<&PathBuf>,
+    json: bool,
+) -> anyhow::Result<()> {
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
+    for reject in &report.rejects {
+        eprintln!("rejected: {reject}");
+    }
+    let quoted = report.rejects.len() as u64;
+    if report.rejected > quoted {
+        match rejects {
+            Some(path) => eprintln!(
+                "… and {} more rejected rows, all in {}",
+                report.rejected - quoted,
+                path.display()
+            ),
+            None => eprintln!(
+                "… and {} more rejected rows; use --rejects PATH to keep them all",
+                report.rejected - quoted
+            ),
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        println!(
+            "read {}, inserted {}, updated {}, unchanged {}, duplicates {}, rejected {}",
+            report.read,
+            report.inserted,
+            report.updated,
+            report.unchanged,
+            report.duplicates,
+            report.rejected
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! The command line: one file per command group. Each command loads the settings, opens what
+//! it needs, and prints for people (tables) or for programs (`--format json`).
+
+mod config;
+mod contacts;
+mod migrate;
+mod serve;
+mod tokens;
+
+use crate::config::{LogFormat, Settings};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// surveyd asks customers how a closed service contact went — by WhatsApp, SMS or email, in
+/// their language, at a decent hour — and turns the answers into scores.
+#[derive(Debug, Parser)]
+#[command(name = "surveyd", version, propagate_version = true)]
+pub struct Cli {
+    /// A TOML file layered over the embedded defaults (SURVEYD_* variables still win).
+    #[arg(long, global = true, env = "SURVEYD_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon: HTTP server (health, contacts API); stops cleanly on SIGINT/SIGTERM.
+    Serve,
+    /// Create the database if needed and apply pending migrations, then exit.
+    Migrate,
+    /// Import and list closed contacts.
+    #[command(subcommand)]
+    Contacts(contacts::ContactsCommand),
+    /// Manage bearer tokens for the HTTP API.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
+    /// Show the effective configuration.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+}
+
+/// Output for people or for programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+/// Parses the command line, runs the command, and reports a failure on stderr.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    init_logging(&settings);
+    match cli.command {
+        Command::Serve => serve::run(settings).await,
+        Command::Migrate => migrate::run(settings).await,
+        Command::Contacts(command) => contacts::run(settings, command).await,
+        Command::Tokens(command) => tokens::run(settings, command).await,
+        Command::Config(command) => config::run(settings, command),
+    }
+}
+
+/// Logs to stderr: readable text on a terminal, JSON lines when configured.
+fn init_logging(settings: &Settings) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match settings.log.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Opens the configured database, migrating it first.
+async fn open_store(settings: &Settings) -> anyhow::Result<crate::store::Store> {
+    crate::store::Store::open(&settings.database.url, settings.database.max_connections)
+        .await
+        .with_context(|| format!("cannot open the database {}", settings.database.url))
+}
+
+/// Prints rows as a table with a header, or as a JSON array.
+fn print_rows<T: serde::Serialize>(
+    format: OutputFormat,
+    header: &[&str],
+    rows: &[T],
+    cells: impl Fn(&T) -> Vec<String>,
+) -> anyhow::Result<()> {
+    match format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(rows)?),
+        OutputFormat::Table => {
+            let mut table = comfy_table::Table::new();
+            table.set_header(header.iter().copied());
+            for row in rows {
+                table.add_row(cells(row));
+            }
+            println!("{table}");
+        }
+    }
+    Ok(())
+}

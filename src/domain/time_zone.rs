@@ -1,0 +1,68 @@
+//! An IANA time zone (`Asia/Jakarta`, `Asia/Makassar`, `Asia/Jayapura`), from chrono-tz.
+
+use super::{ParseError, text_value};
+use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone as _, Utc};
+use chrono_tz::Tz;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TimeZone(Tz);
+
+impl TimeZone {
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        let trimmed = input.trim();
+        trimmed.parse::<Tz>().map(TimeZone).map_err(|_| {
+            ParseError(format!(
+                "`{trimmed}` is not an IANA time zone such as `Asia/Jakarta`"
+            ))
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.name()
+    }
+
+    pub fn tz(&self) -> Tz {
+        self.0
+    }
+
+    /// The instant a wall-clock time in this zone stands for. A time skipped by a daylight
+    /// saving change is refused; a repeated one takes its first occurrence.
+    pub fn to_utc(&self, local: NaiveDateTime) -> Result<DateTime<Utc>, ParseError> {
+        match self.0.from_local_datetime(&local) {
+            LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Ok(t.with_timezone(&Utc)),
+            LocalResult::None => Err(ParseError(format!(
+                "{local} does not exist in {} (a daylight saving gap)",
+                self.as_str()
+            ))),
+        }
+    }
+}
+
+text_value!(TimeZone);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_times_convert_in_their_zone() {
+        let local =
+            NaiveDateTime::parse_from_str("2026-03-01 09:00:00", "%Y-%m-%d %H:%M:%S").unwrap();
+        let wib = TimeZone::parse("Asia/Jakarta")
+            .unwrap()
+            .to_utc(local)
+            .unwrap();
+        let wit = TimeZone::parse("Asia/Jayapura")
+            .unwrap()
+            .to_utc(local)
+            .unwrap();
+        assert_eq!(wib.to_rfc3339(), "2026-03-01T02:00:00+00:00");
+        assert_eq!(wit.to_rfc3339(), "2026-03-01T00:00:00+00:00");
+    }
+
+    #[test]
+    fn unknown_zone_is_refused() {
+        assert!(TimeZone::parse("Asia/Jakarte").is_err());
+        assert!(TimeZone::parse("WIB").is_err());
+    }
+}

@@ -1,0 +1,553 @@
+//! `surveyd contacts import`: streams a CSV or JSONL file into the store in batches.
+//!
+//! A blocking reader thread parses rows and hands batches of contacts over a small bounded
+//! channel to the writer, which upserts each batch in one transaction; memory stays constant
+//! whatever the file's size. A bad row is skipped, counted and written to the rejects file
+//! with its line and reason; every good row is imported.
+
+use super::record::{Column, FieldError, ParseContext, RawContact};
+use crate::clock::Clock;
+use crate::domain::ContactRecord;
+use crate::store::{Store, StoreError, UpsertCounts};
+use csv::ByteRecord;
+use indicatif::ProgressBar;
+use std::collections::HashSet;
+use std::fs::File;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileFormat {
+    Csv,
+    Jsonl,
+}
+
+impl FileFormat {
+    /// JSONL for `.jsonl`, `.ndjson` and `.json` files, CSV otherwise.
+    pub fn from_path(path: &Path) -> FileFormat {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+        {
+            Some(ext) if ["jsonl", "ndjson", "json"].contains(&ext.as_str()) => FileFormat::Jsonl,
+            _ => FileFormat::Csv,
+        }
+    }
+}
+
+pub struct ImportOptions {
+    pub format: FileFormat,
+    /// Where rejected rows go (same format as the input, with line and reason first).
+    pub rejects: Option<PathBuf>,
+    pub batch_size: usize,
+    pub context: ParseContext,
+    /// Shows progress by bytes read; pass a hidden bar when nobody watches.
+    pub progress: ProgressBar,
+}
+
+/// How many rejected rows an import report quotes; the rejects file has them all.
+pub const REJECTS_QUOTED: usize = 20;
+
+/// What an import did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct ImportReport {
+    /// Records read (good and bad, duplicates included).
+    pub read: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Records whose contact_id appeared earlier in the file (the last one wins).
+    pub duplicates: u64,
+    pub rejected: u64,
+    /// Problems with the file as a whole that did not stop the import.
+    pub warnings: Vec<String>,
+    /// The first rejected rows as "line N: reason".
+    pub rejects: Vec<String>,
+}
+
+/// Why a file could not be imported at all (or stopped part way).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("cannot read {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: line {line}: {reason}")]
+    Unreadable {
+        path: PathBuf,
+        line: u64,
+        reason: String,
+    },
+    #[error("cannot write the rejects file {path}: {source}")]
+    Rejects {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "stopped after {imported} contacts were stored: {source} (re-running the import is safe)"
+    )]
+    Store { imported: u64, source: StoreError },
+}
+
+/// Imports `path` into `store`.
+pub async fn import_file(
+    store: &Store,
+    path: &Path,
+    options: ImportOptions,
+    clock: &Clock,
+) -> Result<ImportReport, ImportError> {
+    let file = File::open(path).map_err(|source| ImportError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    if let Ok(meta) = file.metadata() {
+        options.progress.set_length(meta.len());
+    }
+    let (tx, mut rx) = mpsc::channel::<Vec<ContactRecord>>(2);
+    let reader_path = path.to_owned();
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut sink = Sink::new(&reader_path, &options, tx)?;
+        match options.format {
+            FileFormat::Csv => read_csv(file, &mut sink)?,
+            FileFormat::Jsonl => read_jsonl(file, &mut sink)?,
+        }
+        sink.finish()
+    });
+
+    let mut counts = UpsertCounts::default();
+    let mut failure = None;
+    while let Some(batch) = rx.recv().await {
+        match store.upsert_contacts(&batch, clock.now()).await {
+            Ok(c) => counts += c,
+            Err(source) => {
+                failure = Some(source);
+                break;
+            }
+        }
+    }
+    drop(rx);
+    let mut report = reader.await.expect("the import reader panicked")?;
+    if let Some(source) = failure {
+        return Err(ImportError::Store {
+            imported: counts.inserted + counts.updated + counts.unchanged,
+            source,
+        });
+    }
+    report.inserted = counts.inserted;
+    report.updated = counts.updated;
+    report.unchanged = counts.unchanged;
+    Ok(report)
+}
+
+/// The original text of a rejected record, to write back out.
+enum Original<'a> {
+    Csv(&'a ByteRecord),
+    Line(&'a [u8]),
+}
+
+enum RejectsFile {
+    Csv(csv::Writer<File>),
+    Jsonl(BufWriter<File>),
+}
+
+/// Receives records from a reader: parses, folds duplicates, batches, rejects.
+struct Sink<'o> {
+    path: PathBuf,
+    options: &'o ImportOptions,
+    tx: mpsc::Sender<Vec<ContactRecord>>,
+    batch: Vec<ContactRecord>,
+    seen: HashSet<u64>,
+    rejects_file: Option<RejectsFile>,
+    report: ImportReport,
+    /// The reader should stop: the writer has gone (it failed).
+    closed: bool,
+}
+
+impl<'o> Sink<'o> {
+    fn new(
+        path: &Path,
+        options: &'o ImportOptions,
+        tx: mpsc::Sender<Vec<ContactRecord>>,
+    ) -> Result<Self, ImportError> {
+        Ok(Sink {
+            path: path.to_owned(),
+            options,
+            tx,
+            batch: Vec::with_capacity(options.batch_size),
+            seen: HashSet::new(),
+            rejects_file: None,
+            report: ImportReport::default(),
+            closed: false,
+        })
+    }
+
+    fn rejects_error(&self, source: impl Into<std::io::Error>) -> ImportError {
+        ImportError::Rejects {
+            path: self.options.rejects.clone().unwrap_or_default(),
+            source: source.into(),
+        }
+    }
+
+    /// Opens the rejects file, if one was asked for; for CSV, `header` is the input's header.
+    fn open_rejects(&mut self, header: Option<&ByteRecord>) -> Result<(), ImportError> {
+        let Some(path) = &self.options.rejects else {
+            return Ok(());
+        };
+        let file = File::create(path).map_err(|e| self.rejects_error(e))?;
+        self.rejects_file = Some(match header {
+            Some(header) => {
+                let mut w = csv::Writer::from_writer(file);
+                let mut first = ByteRecord::from(vec!["_line", "_field", "_reason"]);
+                first.extend(header.iter());
+                w.write_byte_record(&first)
+                    .map_err(|e| self.rejects_error(e))?;
+                RejectsFile::Csv(w)
+            }
+            None => RejectsFile::Jsonl(BufWriter::new(file)),
+        });
+        Ok(())
+    }
+
+    fn warn(&mut self, warning: String) {
+        self.report.warnings.push(warning);
+    }
+
+    fn accept(
+        &mut self,
+        line: u64,
+        raw: &RawContact<'_>,
+        original: Original<'_>,
+    ) -> Result<(), ImportError> {
+        self.report.read += 1;
+        match raw.parse(&self.options.context) {
+            Ok(record) => {
+                let mut h = DefaultHasher::new();
+                record.contact_id.hash(&mut h);
+                if !self.seen.insert(h.finish()) {
+                    self.report.duplicates += 1;
+                }
+                self.batch.push(record);
+                if self.batch.len() >= self.options.batch_size {
+                    self.flush();
+                }
+                Ok(())
+            }
+            Err(errors) => self.write_reject(line, &errors, original),
+        }
+    }
+
+    fn reject(
+        &mut self,
+        line: u64,
+        errors: &[FieldError],
+        original: Original<'_>,
+    ) -> Result<(), ImportError> {
+        self.report.read += 1;
+        self.write_reject(line, errors, original)
+    }
+
+    fn write_reject(
+        &mut self,
+        line: u64,
+        errors: &[FieldError],
+        original: Original<'_>,
+    ) -> Result<(), ImportError> {
+        self.report.rejected += 1;
+        let fields: Vec<&str> = errors.iter().filter_map(|e| e.field.as_deref()).collect();
+        let reason = errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        if self.report.rejects.len() < REJECTS_QUOTED {
+            self.report.rejects.push(format!("line {line}: {reason}"));
+        }
+        let result = match (&mut self.rejects_file, original) {
+            (None, _) => Ok(()),
+            (Some(RejectsFile::Csv(w)), Original::Csv(record)) => {
+                let mut out = ByteRecord::new();
+                out.push_field(line.to_string().as_bytes());
+                out.push_field(fields.join(",").as_bytes());
+                out.push_field(reason.as_bytes());
+                out.extend(record.iter());
+                w.write_byte_record(&out).map_err(std::io::Error::from)
+            }
+            (Some(RejectsFile::Jsonl(w)), Original::Line(text)) => {
+                let entry = serde_json::json!({
+                    "line": line,
+                    "fields": fields,
+                    "reason": reason,
+                    "record": String::from_utf8_lossy(text),
+                });
+                writeln!(w, "{entry}")
+            }
+            (Some(_), _) => unreachable!("the rejects file has the input's format"),
+        };
+        result.map_err(|e| self.rejects_error(e))
+    }
+
+    /// Hands the current batch to the writer.
+    fn flush(&mut self) {
+        if self.batch.is_empty() || self.closed {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(self.options.batch_size));
+        if self.tx.blocking_send(batch).is_err() {
+            self.closed = true;
+        }
+    }
+
+    fn progress(&self, bytes: u64) {
+        self.options.progress.set_position(bytes);
+    }
+
+    fn finish(mut self) -> Result<ImportReport, ImportError> {
+        self.flush();
+        match self.rejects_file.take() {
+            Some(RejectsFile::Csv(mut w)) => w.flush().map_err(|e| self.rejects_error(e))?,
+            Some(RejectsFile::Jsonl(mut w)) => w.flush().map_err(|e| self.rejects_error(e))?,
+            None => {}
+        }
+        if self.report.read == 0 && self.report.warnings.is_empty() {
+            self.warn(format!(
+                "{} holds no records: nothing to import",
+                self.path.display()
+            ));
+        }
+        self.options.progress.finish_and_clear();
+        Ok(self.report)
+    }
+
+    fn unreadable(&self, line: u64, reason: impl Into<String>) -> ImportError {
+        ImportError::Unreadable {
+            path: self.path.clone(),
+            line,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// What each header column feeds.
+enum Target {
+    Column(Column),
+    Attribute(String),
+    Ignored,
+}
+
+fn read_csv(file: File, sink: &mut Sink<'_>) -> Result<(), ImportError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(BufReader::with_capacity(1 << 16, file));
+    let mut header = ByteRecord::new();
+    match reader.read_byte_record(&mut header) {
+        Ok(true) => {}
+        Ok(false) => {
+            sink.warn(format!(
+                "{} is empty: nothing to import",
+                sink.path.display()
+            ));
+            return Ok(());
+        }
+        Err(e) => return Err(sink.unreadable(1, e.to_string())),
+    }
+    let targets = read_header(&header, sink)?;
+    sink.open_rejects(Some(&header))?;
+
+    let mut record = ByteRecord::new();
+    loop {
+        if sink.closed {
+            return Ok(());
+        }
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => return Ok(()),
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                if let csv::ErrorKind::Io(_) = e.kind() {
+                    return Err(sink.unreadable(line, e.to_string()));
+                }
+                sink.reject(
+                    line,
+                    &[FieldError::record(e.to_string())],
+                    Original::Csv(&record),
+                )?;
+                continue;
+            }
+        }
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        if record.len() == 1 && record[0].iter().all(u8::is_ascii_whitespace) {
+            continue; // a blank line
+        }
+        if record.len() != targets.len() {
+            let reason = format!(
+                "has {} fields but the header has {} columns",
+                record.len(),
+                targets.len()
+            );
+            sink.reject(line, &[FieldError::record(reason)], Original::Csv(&record))?;
+            continue;
+        }
+        let mut raw = RawContact::default();
+        let mut errors = Vec::new();
+        for (target, bytes) in targets.iter().zip(record.iter()) {
+            let text = match std::str::from_utf8(bytes) {
+                Ok(text) => text,
+                Err(e) => {
+                    let name = match target {
+                        Target::Column(c) => c.name().to_owned(),
+                        Target::Attribute(a) => format!("{}{a}", Column::ATTRIBUTE_PREFIX),
+                        Target::Ignored => continue,
+                    };
+                    errors.push(FieldError::new(
+                        name,
+                        format!(
+                            "is not valid UTF-8 (byte {}); save the file as UTF-8",
+                            e.valid_up_to() + 1
+                        ),
+                    ));
+                    continue;
+                }
+            };
+            match target {
+                Target::Column(c) => raw.set(*c, text),
+                Target::Attribute(name) if !text.trim().is_empty() => {
+                    raw.attributes.insert(
+                        name.clone(),
+                        serde_json::Value::String(text.trim().to_owned()),
+                    );
+                }
+                _ => {}
+            }
+        }
+        if errors.is_empty() {
+            sink.accept(line, &raw, Original::Csv(&record))?;
+        } else {
+            sink.reject(line, &errors, Original::Csv(&record))?;
+        }
+        if sink.report.read % 4096 == 0 {
+            sink.progress(reader.position().byte());
+        }
+    }
+}
+
+/// Maps header columns to what they feed; refuses a header that cannot work.
+fn read_header(header: &ByteRecord, sink: &mut Sink<'_>) -> Result<Vec<Target>, ImportError> {
+    let mut targets = Vec::with_capacity(header.len());
+    let mut found: Vec<(Column, usize)> = Vec::new();
+    for (i, bytes) in header.iter().enumerate() {
+        let name = std::str::from_utf8(bytes).map_err(|_| {
+            sink.unreadable(1, format!("header column {} is not valid UTF-8", i + 1))
+        })?;
+        let name = name.trim_start_matches('\u{feff}').trim();
+        if let Some(column) = Column::named(name) {
+            if let Some((_, first)) = found.iter().find(|(c, _)| *c == column) {
+                return Err(sink.unreadable(
+                    1,
+                    format!(
+                        "column `{name}` appears twice (columns {} and {})",
+                        first + 1,
+                        i + 1
+                    ),
+                ));
+            }
+            found.push((column, i));
+            targets.push(Target::Column(column));
+        } else if let Some(attribute) = name.strip_prefix(Column::ATTRIBUTE_PREFIX) {
+            targets.push(Target::Attribute(attribute.to_owned()));
+        } else if name.starts_with('_') {
+            targets.push(Target::Ignored);
+        } else {
+            sink.warn(format!(
+                "line 1: unknown column `{name}` (column {}) is ignored; known columns: {}",
+                i + 1,
+                Column::all()
+                    .map(Column::name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            targets.push(Target::Ignored);
+        }
+    }
+    let missing: Vec<&str> = Column::REQUIRED
+        .iter()
+        .filter(|c| !found.iter().any(|(f, _)| f == *c))
+        .map(|c| c.name())
+        .collect();
+    if !missing.is_empty() {
+        return Err(sink.unreadable(
+            1,
+            format!(
+                "the header lacks the required column(s): {}",
+                missing.join(", ")
+            ),
+        ));
+    }
+    Ok(targets)
+}
+
+fn read_jsonl(file: File, sink: &mut Sink<'_>) -> Result<(), ImportError> {
+    sink.open_rejects(None)?;
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let mut buffer = Vec::new();
+    let mut line = 0u64;
+    let mut bytes_read = 0u64;
+    let mut unknown_keys: HashSet<String> = HashSet::new();
+    loop {
+        if sink.closed {
+            return Ok(());
+        }
+        buffer.clear();
+        let n = reader
+            .read_until(b'\n', &mut buffer)
+            .map_err(|e| sink.unreadable(line + 1, e.to_string()))?;
+        if n == 0 {
+            return Ok(());
+        }
+        line += 1;
+        bytes_read += n as u64;
+        let text = match std::str::from_utf8(&buffer) {
+            Ok(text) => text.trim(),
+            Err(e) => {
+                let reason = format!(
+                    "is not valid UTF-8 (byte {}); save the file as UTF-8",
+                    e.valid_up_to() + 1
+                );
+                sink.reject(line, &[FieldError::record(reason)], Original::Line(&buffer))?;
+                continue;
+            }
+        };
+        if text.is_empty() {
+            continue;
+        }
+        let object: serde_json::Map<String, serde_json::Value> = match serde_json::from_str(text) {
+            Ok(object) => object,
+            Err(e) => {
+                let reason = format!("is not a JSON object: {e}");
+                sink.reject(line, &[FieldError::record(reason)], Original::Line(&buffer))?;
+                continue;
+            }
+        };
+        let (raw, errors, unknown) = RawContact::from_json(&object);
+        for key in unknown {
+            if unknown_keys.insert(key.to_owned()) {
+                sink.warn(format!(
+                    "line {line}: unknown key `{key}` is ignored (and wherever else it appears)"
+                ));
+            }
+        }
+        if errors.is_empty() {
+            sink.accept(line, &raw, Original::Line(&buffer))?;
+        } else {
+            sink.reject(line, &errors, Original::Line(&buffer))?;
+        }
+        if line % 4096 == 0 {
+            sink.progress(bytes_read);
+        }
+    }
+}

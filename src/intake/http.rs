@@ -1,0 +1,115 @@
+//! `POST /v1/contacts`: one contact object or an array of them, in the import format.
+//!
+//! Valid items are stored even when others are not; the answer is 200 when all were good and
+//! 422 with each bad item's index, field and reason otherwise.
+
+use super::record::{FieldError, RawContact};
+use crate::api::{ApiClient, ApiError};
+use crate::server::AppState;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Debug, Serialize)]
+pub struct ItemError {
+    pub index: usize,
+    pub field: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PostContactsResponse {
+    pub received: usize,
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub rejected: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ItemError>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+pub async fn post_contacts(
+    State(state): State<AppState>,
+    client: ApiClient,
+    body: Bytes,
+) -> Result<(StatusCode, Json<PostContactsResponse>), ApiError> {
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    let items = match value {
+        Value::Array(items) => items,
+        object @ Value::Object(_) => vec![object],
+        _ => {
+            return Err(ApiError::BadRequest(
+                "the body must be a contact object or an array of them".into(),
+            ));
+        }
+    };
+
+    let mut records = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        let problems: Vec<FieldError> = match item {
+            Value::Object(object) => {
+                let (raw, mut problems, unknown) = RawContact::from_json(object);
+                for key in unknown {
+                    warnings.push(format!("item {index}: unknown key `{key}` is ignored"));
+                }
+                match raw.parse(&state.parse_context) {
+                    Ok(record) if problems.is_empty() => {
+                        records.push(record);
+                        continue;
+                    }
+                    Ok(_) => problems,
+                    Err(more) => {
+                        problems.extend(more);
+                        problems
+                    }
+                }
+            }
+            _ => vec![FieldError::record("must be a JSON object")],
+        };
+        let rejected = problems.into_iter().map(|p| ItemError {
+            index,
+            field: p.field,
+            reason: p.reason,
+        });
+        errors.extend(rejected);
+    }
+
+    let counts = state
+        .store
+        .upsert_contacts(&records, state.clock.now())
+        .await?;
+    let rejected = items.len() - records.len();
+    tracing::info!(
+        token = %client.token_name,
+        received = items.len(),
+        inserted = counts.inserted,
+        updated = counts.updated,
+        rejected,
+        "contacts received"
+    );
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((
+        status,
+        Json(PostContactsResponse {
+            received: items.len(),
+            inserted: counts.inserted,
+            updated: counts.updated,
+            unchanged: counts.unchanged,
+            rejected,
+            errors,
+            warnings,
+        }),
+    ))
+}

@@ -1,0 +1,23 @@
+//! surveyd: a self-hosted, omnichannel customer-feedback survey dispatcher.
+//!
+//! # Layout, in the order data flows
+//!
+//! - [`config`]: typed settings (embedded defaults, a file, `SURVEYD_*` variables).
+//! - [`domain`]: value types built only by parsing (email, E.164 phone, locale, time zone…).
+//! - [`intake`]: closed contacts in, from CSV/JSONL files and `POST /v1/contacts`.
+//! - [`store`]: the one storage API, on SQLite (default) or PostgreSQL.
+//! - [`api`]: what HTTP API routes share: bearer-token auth and the error response.
+//! - [`server`]: the axum app, health checks and graceful shutdown.
+//! - [`cli`]: the `surveyd` command and its subcommands.
+//! - [`auth`]: API tokens, kept only as hashes.
+//! - [`clock`]: the injected time source.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod intake;
+pub mod server;
+pub mod store;

@@ -1,0 +1,117 @@
+//! One storage API over two backends: an embedded SQLite file (the default) and PostgreSQL
+//! (to share the work between daemons).
+//!
+//! Queries are written once: [`with_pool!`] expands a body for each backend's pool, and the
+//! SQL they share is the part both databases speak (`ON CONFLICT … DO UPDATE`, `RETURNING`,
+//! `IS DISTINCT FROM`). Where the backends differ (connecting, migrations), `sqlite.rs` and
+//! `postgres.rs` hold the difference.
+
+mod contacts;
+mod postgres;
+mod sqlite;
+mod tokens;
+
+pub use contacts::{TableCounts, UpsertCounts};
+pub use tokens::ApiToken;
+
+use crate::config::{Backend, DatabaseUrl};
+use sqlx::{PgPool, SqlitePool};
+
+/// A connection pool to the configured database.
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// What can go wrong in storage.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot create the database folder {path}: {source}")]
+    Folder {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("stored {what} is invalid: {reason}")]
+    Corrupt { what: &'static str, reason: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+}
+
+/// Runs `$body` with `$pool` bound to the backend's pool; the body is compiled once per backend.
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite($pool) => $body,
+            $crate::store::Store::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+impl Store {
+    /// Connects to `url` (creating an SQLite file and its folders if missing) without migrating.
+    pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> Result<Store, StoreError> {
+        let backend = url
+            .backend()
+            .map_err(|e| StoreError::Database(sqlx::Error::Configuration(e.into())))?;
+        Ok(match backend {
+            Backend::Sqlite => Store::Sqlite(sqlite::connect(url, max_connections).await?),
+            Backend::Postgres => Store::Postgres(postgres::connect(url, max_connections).await?),
+        })
+    }
+
+    /// Connects and runs pending migrations: what the daemon and the CLI do on start.
+    pub async fn open(url: &DatabaseUrl, max_connections: u32) -> Result<Store, StoreError> {
+        let store = Store::connect(url, max_connections).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies the migrations not yet applied; safe to run from several daemons at once
+    /// (PostgreSQL migrations take an advisory lock). Returns how many were applied.
+    pub async fn migrate(&self) -> Result<usize, StoreError> {
+        let before = self.applied_migrations().await?;
+        match self {
+            Store::Sqlite(pool) => sqlite::MIGRATOR.run(pool).await?,
+            Store::Postgres(pool) => postgres::MIGRATOR.run(pool).await?,
+        }
+        Ok(self.applied_migrations().await? - before)
+    }
+
+    async fn applied_migrations(&self) -> Result<usize, StoreError> {
+        // The table does not exist before the first migration.
+        let count: Result<i64, sqlx::Error> = with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+                .fetch_one(pool)
+                .await
+        });
+        Ok(count.map(|n| n as usize).unwrap_or(0))
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Store::Sqlite(_) => Backend::Sqlite,
+            Store::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Waits for connections in use to be returned, then closes them.
+    pub async fn close(&self) {
+        with_pool!(self, pool => pool.close().await)
+    }
+}
