@@ -141,6 +141,11 @@ impl<'a> Batch<'a> {
                 }
             }
         }
+        // One lock order for every writer, so concurrent batches cannot deadlock on PostgreSQL.
+        teams.sort_unstable();
+        customers.sort_unstable_by_key(|(id, _)| *id);
+        agents.sort_unstable_by_key(|(id, _)| *id);
+        contacts.sort_unstable_by_key(|c| c.contact_id.as_str());
         Batch {
             teams,
             customers,

@@ -1,0 +1,182 @@
+//! Shared test helpers: a fresh database per test (an SQLite file in a temporary folder, or
+//! a PostgreSQL database of its own on the server named by `TEST_POSTGRES_URL`), settings
+//! pointing at it, and the app served on port 0.
+#![allow(dead_code)] // each test binary uses its own part of these helpers
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use surveyd::clock::Clock;
+use surveyd::config::{DatabaseUrl, Settings};
+use surveyd::server::{AppState, Application};
+use surveyd::store::Store;
+
+/// A database that exists for one test and is removed after it.
+pub struct TestDb {
+    pub url: String,
+    pub store: Store,
+    _guard: Guard,
+}
+
+enum Guard {
+    Sqlite(tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Guard::Postgres { admin_url, name } = self {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // A runtime cannot start inside the test's runtime: drop from a thread of its own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    if let Ok(pool) = sqlx::PgPool::connect(&admin_url).await {
+                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&pool)
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn unique_name() -> String {
+    format!(
+        "surveyd_test_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst),
+        rand_suffix()
+    )
+}
+
+fn rand_suffix() -> u32 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now()) as u32
+}
+
+impl TestDb {
+    /// A migrated SQLite database in a fresh temporary folder (in a sub-folder that does not
+    /// exist yet, to show it gets created).
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/nested/surveyd.db", dir.path().display());
+        let store = Store::open(&DatabaseUrl::parse(&url).unwrap(), 4).await.unwrap();
+        TestDb {
+            url,
+            store,
+            _guard: Guard::Sqlite(dir),
+        }
+    }
+
+    /// A migrated PostgreSQL database of this test's own, or `None` (with a note) when
+    /// `TEST_POSTGRES_URL` is not set.
+    pub async fn postgres() -> Option<TestDb> {
+        let Ok(admin_url) = std::env::var("TEST_POSTGRES_URL") else {
+            eprintln!("skipped: TEST_POSTGRES_URL is not set, so the PostgreSQL variant did not run");
+            return None;
+        };
+        let name = unique_name();
+        let admin = sqlx::PgPool::connect(&admin_url)
+            .await
+            .expect("TEST_POSTGRES_URL is set but PostgreSQL cannot be reached");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+        let mut url = url::Url::parse(&admin_url).unwrap();
+        url.set_path(&name);
+        let url = url.to_string();
+        let store = Store::open(&DatabaseUrl::parse(&url).unwrap(), 8).await.unwrap();
+        Some(TestDb {
+            url,
+            store,
+            _guard: Guard::Postgres { admin_url, name },
+        })
+    }
+
+    /// Settings for this database, listening on a free port.
+    pub fn settings(&self) -> Settings {
+        let mut settings = Settings::load(None).unwrap();
+        settings.database.url = DatabaseUrl::parse(&self.url).unwrap();
+        settings.http.listen = "127.0.0.1:0".parse().unwrap();
+        settings
+    }
+}
+
+/// Runs each listed test body (an `async fn(&TestDb)` in the calling file) once on SQLite and
+/// once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = $crate::support::TestDb::sqlite().await;
+                    super::$name(&db).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(db) = $crate::support::TestDb::postgres().await else { return };
+                    super::$name(&db).await;
+                }
+            )*
+        }
+    };
+}
+
+/// The app serving on a free port; stops when dropped.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn(db: &TestDb, settings: Settings) -> TestApp {
+        let state = AppState::new(db.store.clone(), settings, Clock::system());
+        let app = Application::bind(state).await.unwrap();
+        let addr = app.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            app.run_until(async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestApp {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops the server and waits until it has finished.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+    }
+}
+
+/// A contact line for CSV tests with the header [`CSV_HEADER`].
+pub const CSV_HEADER: &str =
+    "contact_id,closed_at,customer_id,customer_name,email,phone,agent_id,agent_name,team,contact_channel,resolution";
