@@ -201,7 +201,7 @@ impl<'o> Sink<'o> {
         let file = File::create(path).map_err(|e| self.rejects_error(e))?;
         self.rejects_file = Some(match header {
             Some(header) => {
-                let mut w = csv::Writer::from_writer(file);
+                let mut w = csv::WriterBuilder::new().flexible(true).from_writer(file);
                 let mut first = ByteRecord::from(vec!["_line", "_field", "_reason"]);
                 first.extend(header.iter());
                 w.write_byte_record(&first)
