@@ -1,0 +1,147 @@
+//! The HTTP API: health, bearer tokens, `POST /v1/contacts` (partial success, limits).
+
+mod support;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::{TestApp, TestDb};
+use surveyd::auth::TokenHash;
+use surveyd::config::{ConfiguredToken, Secret, Settings};
+
+const TOKEN: &str = "helpdesk-secret-token";
+
+fn settings_with_token(db: &TestDb) -> Settings {
+    let mut settings = db.settings();
+    settings.api.tokens = vec![ConfiguredToken {
+        name: "helpdesk".into(),
+        sha256: Secret::new(TokenHash::of(TOKEN)),
+    }];
+    settings.http.max_body_bytes = 64 * 1024;
+    settings
+}
+
+fn contact(id: &str) -> Value {
+    json!({
+        "contact_id": id,
+        "closed_at": "2026-11-20T10:00:00+07:00",
+        "customer_id": format!("C-{id}"),
+        "customer_name": "Budi Santoso",
+        "phone": "0812-3456-7890",
+        "agent_id": "A-1",
+        "team": "Billing",
+        "resolution": "resolved"
+    })
+}
+
+async fn health_and_readiness(db: &TestDb) {
+    let app = TestApp::spawn(db, db.settings()).await;
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), "ready");
+    app.stop().await;
+}
+
+async fn contacts_need_a_valid_token(db: &TestDb) {
+    let app = TestApp::spawn(db, settings_with_token(db)).await;
+    let url = app.url("/v1/contacts");
+    let none = app.client.post(&url).json(&contact("T-1")).send().await.unwrap();
+    assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(none.headers()["www-authenticate"], "Bearer");
+    let wrong = app.client.post(&url).bearer_auth("nope").json(&contact("T-1")).send().await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(db.store.table_counts().await.unwrap().contacts, 0);
+
+    let ok = app.client.post(&url).bearer_auth(TOKEN).json(&contact("T-1")).send().await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    let body: Value = ok.json().await.unwrap();
+    assert_eq!(body["inserted"], 1);
+
+    // A token made with `surveyd tokens create` lives in the database.
+    let (token, hash) = surveyd::auth::new_token();
+    db.store.create_token("crm", &hash, chrono::Utc::now()).await.unwrap();
+    let ok = app.client.post(&url).bearer_auth(&token).json(&contact("T-2")).send().await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    db.store.revoke_token("crm").await.unwrap();
+    let revoked = app.client.post(&url).bearer_auth(&token).json(&contact("T-3")).send().await.unwrap();
+    assert_eq!(revoked.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+async fn valid_items_are_stored_and_bad_ones_named(db: &TestDb) {
+    let app = TestApp::spawn(db, settings_with_token(db)).await;
+    let mut bad_phone = contact("T-2");
+    bad_phone["phone"] = json!("08123");
+    let mut no_customer = contact("T-3");
+    no_customer.as_object_mut().unwrap().remove("customer_id");
+    no_customer["colour"] = json!("red");
+    let body = json!([contact("T-1"), bad_phone, "not an object", no_customer, contact("T-5")]);
+    let r = app
+        .client
+        .post(app.url("/v1/contacts"))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["received"], 5);
+    assert_eq!(body["inserted"], 2);
+    assert_eq!(body["rejected"], 3);
+    assert_eq!(
+        body["errors"],
+        json!([
+            {"index": 1, "field": "phone", "reason": "`08123` is not a valid phone number"},
+            {"index": 2, "field": null, "reason": "must be a JSON object"},
+            {"index": 3, "field": "customer_id", "reason": "is required but missing or empty"},
+        ])
+    );
+    assert_eq!(body["warnings"], json!(["item 3: unknown key `colour` is ignored"]));
+    let stored = db.store.find_contact("T-5").await.unwrap().unwrap();
+    assert_eq!(stored.phone.unwrap().as_str(), "+6281234567890");
+    assert_eq!(db.store.table_counts().await.unwrap().contacts, 2);
+    app.stop().await;
+}
+
+async fn bodies_over_the_limit_and_bad_json_are_refused(db: &TestDb) {
+    let app = TestApp::spawn(db, settings_with_token(db)).await;
+    let url = app.url("/v1/contacts");
+    let many: Vec<Value> = (0..1000).map(|i| contact(&format!("T-{i}"))).collect();
+    let r = app.client.post(&url).bearer_auth(TOKEN).json(&many).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let r = app
+        .client
+        .post(&url)
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body("{\"contact_id\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("not valid JSON"), "{body}");
+    assert_eq!(db.store.table_counts().await.unwrap().contacts, 0);
+    app.stop().await;
+}
+
+on_both_backends!(
+    health_and_readiness,
+    contacts_need_a_valid_token,
+    valid_items_are_stored_and_bad_ones_named,
+    bodies_over_the_limit_and_bad_json_are_refused,
+);
+
+#[tokio::test]
+async fn readiness_fails_when_the_database_is_gone() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::spawn(&db, db.settings()).await;
+    db.store.close().await;
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "alive, just not ready");
+    app.stop().await;
+}
