@@ -46,25 +46,62 @@ async fn health_and_readiness(db: &TestDb) {
 async fn contacts_need_a_valid_token(db: &TestDb) {
     let app = TestApp::spawn(db, settings_with_token(db)).await;
     let url = app.url("/v1/contacts");
-    let none = app.client.post(&url).json(&contact("T-1")).send().await.unwrap();
+    let none = app
+        .client
+        .post(&url)
+        .json(&contact("T-1"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(none.headers()["www-authenticate"], "Bearer");
-    let wrong = app.client.post(&url).bearer_auth("nope").json(&contact("T-1")).send().await.unwrap();
+    let wrong = app
+        .client
+        .post(&url)
+        .bearer_auth("nope")
+        .json(&contact("T-1"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(db.store.table_counts().await.unwrap().contacts, 0);
 
-    let ok = app.client.post(&url).bearer_auth(TOKEN).json(&contact("T-1")).send().await.unwrap();
+    let ok = app
+        .client
+        .post(&url)
+        .bearer_auth(TOKEN)
+        .json(&contact("T-1"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
     let body: Value = ok.json().await.unwrap();
     assert_eq!(body["inserted"], 1);
 
     // A token made with `surveyd tokens create` lives in the database.
     let (token, hash) = surveyd::auth::new_token();
-    db.store.create_token("crm", &hash, chrono::Utc::now()).await.unwrap();
-    let ok = app.client.post(&url).bearer_auth(&token).json(&contact("T-2")).send().await.unwrap();
+    db.store
+        .create_token("crm", &hash, chrono::Utc::now())
+        .await
+        .unwrap();
+    let ok = app
+        .client
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&contact("T-2"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
     db.store.revoke_token("crm").await.unwrap();
-    let revoked = app.client.post(&url).bearer_auth(&token).json(&contact("T-3")).send().await.unwrap();
+    let revoked = app
+        .client
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&contact("T-3"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(revoked.status(), StatusCode::UNAUTHORIZED);
     app.stop().await;
 }
@@ -76,7 +113,13 @@ async fn valid_items_are_stored_and_bad_ones_named(db: &TestDb) {
     let mut no_customer = contact("T-3");
     no_customer.as_object_mut().unwrap().remove("customer_id");
     no_customer["colour"] = json!("red");
-    let body = json!([contact("T-1"), bad_phone, "not an object", no_customer, contact("T-5")]);
+    let body = json!([
+        contact("T-1"),
+        bad_phone,
+        "not an object",
+        no_customer,
+        contact("T-5")
+    ]);
     let r = app
         .client
         .post(app.url("/v1/contacts"))
@@ -98,7 +141,10 @@ async fn valid_items_are_stored_and_bad_ones_named(db: &TestDb) {
             {"index": 3, "field": "customer_id", "reason": "is required but missing or empty"},
         ])
     );
-    assert_eq!(body["warnings"], json!(["item 3: unknown key `colour` is ignored"]));
+    assert_eq!(
+        body["warnings"],
+        json!(["item 3: unknown key `colour` is ignored"])
+    );
     let stored = db.store.find_contact("T-5").await.unwrap().unwrap();
     assert_eq!(stored.phone.unwrap().as_str(), "+6281234567890");
     assert_eq!(db.store.table_counts().await.unwrap().contacts, 2);
@@ -109,7 +155,14 @@ async fn bodies_over_the_limit_and_bad_json_are_refused(db: &TestDb) {
     let app = TestApp::spawn(db, settings_with_token(db)).await;
     let url = app.url("/v1/contacts");
     let many: Vec<Value> = (0..1000).map(|i| contact(&format!("T-{i}"))).collect();
-    let r = app.client.post(&url).bearer_auth(TOKEN).json(&many).send().await.unwrap();
+    let r = app
+        .client
+        .post(&url)
+        .bearer_auth(TOKEN)
+        .json(&many)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let r = app
         .client
@@ -122,7 +175,10 @@ async fn bodies_over_the_limit_and_bad_json_are_refused(db: &TestDb) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let body: Value = r.json().await.unwrap();
-    assert!(body["error"].as_str().unwrap().contains("not valid JSON"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("not valid JSON"),
+        "{body}"
+    );
     assert_eq!(db.store.table_counts().await.unwrap().contacts, 0);
     app.stop().await;
 }

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use support::{CSV_HEADER, TestDb};
 use surveyd::clock::Clock;
 use surveyd::domain::TimeZone;
-use surveyd::intake::{FileFormat, ImportError, ImportOptions, ImportReport, ParseContext, import_file};
+use surveyd::intake::{
+    FileFormat, ImportError, ImportOptions, ImportReport, ParseContext, import_file,
+};
 
 struct Imported {
     result: Result<ImportReport, ImportError>,
@@ -61,13 +63,20 @@ async fn csv_import_is_idempotent(db: &TestDb) {
     let file = csv(&[GOOD_1, GOOD_2]);
     let first = import(db, "c.csv", &file).await;
     let r = first.report();
-    assert_eq!((r.read, r.inserted, r.updated, r.unchanged, r.rejected), (2, 2, 0, 0, 0));
+    assert_eq!(
+        (r.read, r.inserted, r.updated, r.unchanged, r.rejected),
+        (2, 2, 0, 0, 0)
+    );
     let again = import(db, "c.csv", &file).await;
     let r = again.report();
     assert_eq!((r.read, r.inserted, r.updated, r.unchanged), (2, 0, 0, 2));
 
     let t1 = db.store.find_contact("T-1").await.unwrap().unwrap();
-    assert_eq!(t1.closed_at.to_rfc3339(), "2026-11-20T03:00:00+00:00", "local time read in WIB");
+    assert_eq!(
+        t1.closed_at.to_rfc3339(),
+        "2026-11-20T03:00:00+00:00",
+        "local time read in WIB"
+    );
     assert_eq!(t1.phone.unwrap().as_str(), "+6281234567890");
     assert_eq!(db.store.table_counts().await.unwrap().contacts, 2);
 }
@@ -94,7 +103,10 @@ async fn bad_rows_are_rejected_and_good_ones_kept(db: &TestDb) {
         "line 6: has 5 fields but the header has 11 columns",
         "line 7: field `contact_channel`: `fax` is not a contact channel; expected one of: phone,",
     ] {
-        assert!(quoted.contains(expected), "missing `{expected}` in:\n{quoted}");
+        assert!(
+            quoted.contains(expected),
+            "missing `{expected}` in:\n{quoted}"
+        );
     }
     // The rejects file is CSV with line, field and reason first, then the original row.
     let mut rows = csv::ReaderBuilder::new()
@@ -131,9 +143,17 @@ async fn jsonl_import_with_bad_lines(db: &TestDb) {
         "line 5: is not a JSON object: invalid type: sequence",
         "line 6: field `resolution`: must be text or a number",
     ] {
-        assert!(quoted.contains(expected), "missing `{expected}` in:\n{quoted}");
+        assert!(
+            quoted.contains(expected),
+            "missing `{expected}` in:\n{quoted}"
+        );
     }
-    assert_eq!(r.warnings.len(), 1, "an unknown key is reported once: {:?}", r.warnings);
+    assert_eq!(
+        r.warnings.len(),
+        1,
+        "an unknown key is reported once: {:?}",
+        r.warnings
+    );
     assert!(r.warnings[0].contains("line 6: unknown key `colour`"));
 
     let rejects: Vec<serde_json::Value> = imported
@@ -150,7 +170,11 @@ async fn jsonl_import_with_bad_lines(db: &TestDb) {
     assert_eq!(c.whatsapp.unwrap().as_str(), "+6281234567890");
     assert_eq!(c.attributes["priority"], "high");
     let c = db.store.find_contact("105").await.unwrap().unwrap();
-    assert_eq!(c.closed_at.to_rfc3339(), "2026-11-20T01:00:00+00:00", "read in WIT");
+    assert_eq!(
+        c.closed_at.to_rfc3339(),
+        "2026-11-20T01:00:00+00:00",
+        "read in WIT"
+    );
     assert_eq!(c.locale.unwrap().as_str(), "en-GB");
 }
 
@@ -165,13 +189,22 @@ async fn duplicate_contact_ids_last_wins_and_are_counted() {
     let db = TestDb::sqlite().await;
     let later = GOOD_1.replace("resolved", "unresolved");
     // Batches hold 2 rows: the duplicates land in the same batch and in a later one.
-    let file = csv(&[GOOD_1, &later, GOOD_2, GOOD_1.replace("Billing", "Retail").as_str()]);
+    let file = csv(&[
+        GOOD_1,
+        &later,
+        GOOD_2,
+        GOOD_1.replace("Billing", "Retail").as_str(),
+    ]);
     let imported = import(&db, "c.csv", &file).await;
     let r = imported.report();
     assert_eq!((r.read, r.duplicates, r.rejected), (4, 2, 0), "{r:?}");
     assert_eq!(db.store.table_counts().await.unwrap().contacts, 2);
     let t1 = db.store.find_contact("T-1").await.unwrap().unwrap();
-    assert_eq!(t1.team.unwrap().as_str(), "Retail", "the last row for T-1 wins");
+    assert_eq!(
+        t1.team.unwrap().as_str(),
+        "Retail",
+        "the last row for T-1 wins"
+    );
     assert_eq!(t1.resolution.unwrap().as_str(), "resolved");
 }
 
@@ -183,7 +216,11 @@ async fn unknown_columns_warn_and_attributes_are_kept() {
     let r = imported.report();
     assert_eq!((r.inserted, r.rejected), (1, 0));
     assert_eq!(r.warnings.len(), 1);
-    assert!(r.warnings[0].contains("line 1: unknown column `emial` (column 4) is ignored"), "{:?}", r.warnings);
+    assert!(
+        r.warnings[0].contains("line 1: unknown column `emial` (column 4) is ignored"),
+        "{:?}",
+        r.warnings
+    );
     let c = db.store.find_contact("T-1").await.unwrap().unwrap();
     assert_eq!(c.attributes["priority"], "high");
     assert_eq!(c.email, None);
@@ -226,7 +263,11 @@ async fn an_empty_file_imports_nothing_and_says_so() {
         let imported = import(&db, name, b"").await;
         let r = imported.report();
         assert_eq!(r.read, 0);
-        assert!(r.warnings[0].contains("empty") || r.warnings[0].contains("no records"), "{:?}", r.warnings);
+        assert!(
+            r.warnings[0].contains("empty") || r.warnings[0].contains("no records"),
+            "{:?}",
+            r.warnings
+        );
     }
 }
 
@@ -235,10 +276,21 @@ async fn a_header_without_required_columns_is_refused() {
     let db = TestDb::sqlite().await;
     let imported = import(&db, "c.csv", b"contact_id,customer_name\nT-1,Budi\n").await;
     let err = imported.result.unwrap_err().to_string();
-    assert!(err.contains("line 1: the header lacks the required column(s): closed_at, customer_id"), "{err}");
-    let imported = import(&db, "c.csv", b"contact_id,closed_at,customer_id,email,Email\n").await;
+    assert!(
+        err.contains("line 1: the header lacks the required column(s): closed_at, customer_id"),
+        "{err}"
+    );
+    let imported = import(
+        &db,
+        "c.csv",
+        b"contact_id,closed_at,customer_id,email,Email\n",
+    )
+    .await;
     let err = imported.result.unwrap_err().to_string();
-    assert!(err.contains("column `Email` appears twice (columns 4 and 5)"), "{err}");
+    assert!(
+        err.contains("column `Email` appears twice (columns 4 and 5)"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -254,8 +306,17 @@ async fn a_missing_file_is_an_error() {
         },
         progress: ProgressBar::hidden(),
     };
-    let err = import_file(&db.store, "/nonexistent/c.csv".as_ref(), options, &Clock::system())
-        .await
-        .unwrap_err();
-    assert!(err.to_string().starts_with("cannot read /nonexistent/c.csv"), "{err}");
+    let err = import_file(
+        &db.store,
+        "/nonexistent/c.csv".as_ref(),
+        options,
+        &Clock::system(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("cannot read /nonexistent/c.csv"),
+        "{err}"
+    );
 }

@@ -9,7 +9,9 @@ use surveyd::domain::{ContactChannel, ContactRecord, Email, ExternalId, Phone, R
 use surveyd::store::{StoreError, UpsertCounts};
 
 fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 fn contact(id: &str, customer: &str) -> ContactRecord {
@@ -49,8 +51,14 @@ fn counts(inserted: u64, updated: u64, unchanged: u64) -> UpsertCounts {
 async fn upsert_inserts_then_changes_nothing(db: &TestDb) {
     let now = at("2026-11-21T00:00:00Z");
     let batch = vec![contact("T-1", "C-1"), contact("T-2", "C-2")];
-    assert_eq!(db.store.upsert_contacts(&batch, now).await.unwrap(), counts(2, 0, 0));
-    assert_eq!(db.store.upsert_contacts(&batch, now).await.unwrap(), counts(0, 0, 2));
+    assert_eq!(
+        db.store.upsert_contacts(&batch, now).await.unwrap(),
+        counts(2, 0, 0)
+    );
+    assert_eq!(
+        db.store.upsert_contacts(&batch, now).await.unwrap(),
+        counts(0, 0, 2)
+    );
 
     let stored = db.store.find_contact("T-1").await.unwrap().unwrap();
     assert_eq!(stored, batch[0], "what is read back is what was written");
@@ -60,12 +68,18 @@ async fn upsert_inserts_then_changes_nothing(db: &TestDb) {
 
 async fn a_changed_record_is_updated(db: &TestDb) {
     let now = at("2026-11-21T00:00:00Z");
-    db.store.upsert_contacts(&[contact("T-1", "C-1")], now).await.unwrap();
+    db.store
+        .upsert_contacts(&[contact("T-1", "C-1")], now)
+        .await
+        .unwrap();
     let mut changed = contact("T-1", "C-1");
     changed.resolution = Some(Resolution::Escalated);
     changed.team = Some(ExternalId::parse("Retail").unwrap());
     assert_eq!(
-        db.store.upsert_contacts(&[changed.clone()], now).await.unwrap(),
+        db.store
+            .upsert_contacts(&[changed.clone()], now)
+            .await
+            .unwrap(),
         counts(0, 1, 0)
     );
     let stored = db.store.find_contact("T-1").await.unwrap().unwrap();
@@ -87,12 +101,18 @@ async fn the_last_duplicate_in_a_batch_wins(db: &TestDb) {
 }
 
 async fn missing_customer_fields_keep_what_is_stored(db: &TestDb) {
-    db.store.upsert_contacts(&[contact("T-1", "C-1")], Utc::now()).await.unwrap();
+    db.store
+        .upsert_contacts(&[contact("T-1", "C-1")], Utc::now())
+        .await
+        .unwrap();
     let mut sparse = contact("T-2", "C-1");
     sparse.email = None;
     sparse.customer_name = None;
     sparse.whatsapp = Some(Phone::parse("+6281298765432").unwrap());
-    db.store.upsert_contacts(&[sparse], Utc::now()).await.unwrap();
+    db.store
+        .upsert_contacts(&[sparse], Utc::now())
+        .await
+        .unwrap();
     let stored = db.store.find_contact("T-1").await.unwrap().unwrap();
     assert_eq!(stored.email.unwrap().as_str(), "budi@example.co.id");
     assert_eq!(stored.customer_name.as_deref(), Some("Budi Santoso"));
@@ -107,7 +127,10 @@ async fn list_is_newest_first_and_limited(db: &TestDb) {
         c.opened_at = None;
         records.push(c);
     }
-    db.store.upsert_contacts(&records, Utc::now()).await.unwrap();
+    db.store
+        .upsert_contacts(&records, Utc::now())
+        .await
+        .unwrap();
     let listed = db.store.list_contacts(3).await.unwrap();
     let ids: Vec<&str> = listed.iter().map(|c| c.contact_id.as_str()).collect();
     assert_eq!(ids, ["T-4", "T-3", "T-2"]);
@@ -126,7 +149,10 @@ async fn concurrent_upserts_never_duplicate(db: &TestDb) {
     for w in writers {
         total += w.await.unwrap();
     }
-    assert_eq!(total.inserted, 200, "each contact inserted exactly once: {total:?}");
+    assert_eq!(
+        total.inserted, 200,
+        "each contact inserted exactly once: {total:?}"
+    );
     assert_eq!(total.inserted + total.updated + total.unchanged, 800);
     let t = db.store.table_counts().await.unwrap();
     assert_eq!((t.contacts, t.customers), (200, 50));
@@ -146,10 +172,20 @@ async fn tokens_are_found_by_hash_and_revoked(db: &TestDb) {
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(
-        db.store.use_token(&TokenHash::of(&token), now).await.unwrap().as_deref(),
+        db.store
+            .use_token(&TokenHash::of(&token), now)
+            .await
+            .unwrap()
+            .as_deref(),
         Some("helpdesk")
     );
-    assert_eq!(db.store.use_token(&TokenHash::of("wrong"), now).await.unwrap(), None);
+    assert_eq!(
+        db.store
+            .use_token(&TokenHash::of("wrong"), now)
+            .await
+            .unwrap(),
+        None
+    );
     let listed = db.store.list_tokens().await.unwrap();
     assert_eq!(listed[0].last_used_at, Some(now));
     db.store.revoke_token("helpdesk").await.unwrap();

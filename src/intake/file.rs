@@ -151,7 +151,7 @@ enum Original<'a> {
 }
 
 enum RejectsFile {
-    Csv(csv::Writer<File>),
+    Csv(Box<csv::Writer<File>>),
     Jsonl(BufWriter<File>),
 }
 
@@ -206,7 +206,7 @@ impl<'o> Sink<'o> {
                 first.extend(header.iter());
                 w.write_byte_record(&first)
                     .map_err(|e| self.rejects_error(e))?;
-                RejectsFile::Csv(w)
+                RejectsFile::Csv(Box::new(w))
             }
             None => RejectsFile::Jsonl(BufWriter::new(file)),
         });
@@ -430,7 +430,7 @@ fn read_csv(file: File, sink: &mut Sink<'_>) -> Result<(), ImportError> {
         } else {
             sink.reject(line, &errors, Original::Csv(&record))?;
         }
-        if sink.report.read % 4096 == 0 {
+        if sink.report.read.is_multiple_of(4096) {
             sink.progress(reader.position().byte());
         }
     }
@@ -546,7 +546,7 @@ fn read_jsonl(file: File, sink: &mut Sink<'_>) -> Result<(), ImportError> {
         } else {
             sink.reject(line, &errors, Original::Line(&buffer))?;
         }
-        if line % 4096 == 0 {
+        if line.is_multiple_of(4096) {
             sink.progress(bytes_read);
         }
     }

@@ -27,12 +27,16 @@ impl Drop for Guard {
             let (admin_url, name) = (admin_url.clone(), name.clone());
             // A runtime cannot start inside the test's runtime: drop from a thread of its own.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 rt.block_on(async {
                     if let Ok(pool) = sqlx::PgPool::connect(&admin_url).await {
-                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                            .execute(&pool)
-                            .await;
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&pool)
+                                .await;
                     }
                 });
             })
@@ -63,7 +67,9 @@ impl TestDb {
     pub async fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/nested/surveyd.db", dir.path().display());
-        let store = Store::open(&DatabaseUrl::parse(&url).unwrap(), 4).await.unwrap();
+        let store = Store::open(&DatabaseUrl::parse(&url).unwrap(), 4)
+            .await
+            .unwrap();
         TestDb {
             url,
             store,
@@ -75,7 +81,9 @@ impl TestDb {
     /// `TEST_POSTGRES_URL` is not set.
     pub async fn postgres() -> Option<TestDb> {
         let Ok(admin_url) = std::env::var("TEST_POSTGRES_URL") else {
-            eprintln!("skipped: TEST_POSTGRES_URL is not set, so the PostgreSQL variant did not run");
+            eprintln!(
+                "skipped: TEST_POSTGRES_URL is not set, so the PostgreSQL variant did not run"
+            );
             return None;
         };
         let name = unique_name();
@@ -90,7 +98,9 @@ impl TestDb {
         let mut url = url::Url::parse(&admin_url).unwrap();
         url.set_path(&name);
         let url = url.to_string();
-        let store = Store::open(&DatabaseUrl::parse(&url).unwrap(), 8).await.unwrap();
+        let store = Store::open(&DatabaseUrl::parse(&url).unwrap(), 8)
+            .await
+            .unwrap();
         Some(TestDb {
             url,
             store,
@@ -178,5 +188,4 @@ impl TestApp {
 }
 
 /// A contact line for CSV tests with the header [`CSV_HEADER`].
-pub const CSV_HEADER: &str =
-    "contact_id,closed_at,customer_id,customer_name,email,phone,agent_id,agent_name,team,contact_channel,resolution";
+pub const CSV_HEADER: &str = "contact_id,closed_at,customer_id,customer_name,email,phone,agent_id,agent_name,team,contact_channel,resolution";

@@ -1,0 +1,342 @@
+//! The `surveyd` binary as a user runs it: configuration layers, import and list, tokens,
+//! and the daemon's start and graceful stop.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use support::{CSV_HEADER, TestDb};
+
+/// `surveyd` run in `dir` with the given environment and nothing inherited from SURVEYD_*.
+fn surveyd(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_surveyd"));
+    cmd.current_dir(dir).args(args);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("SURVEYD_") || key == "RUST_LOG" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.envs(env.iter().copied());
+    cmd
+}
+
+fn run(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> (Output, String, String) {
+    let output = surveyd(dir, env, args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output, stdout, stderr)
+}
+
+#[test]
+fn help_explains_each_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, stdout, _) = run(dir.path(), &[], &["--help"]);
+    assert!(out.status.success());
+    for word in ["serve", "migrate", "contacts", "tokens", "--config"] {
+        assert!(stdout.contains(word), "--help lacks {word}:\n{stdout}");
+    }
+    let (_, stdout, _) = run(dir.path(), &[], &["contacts", "import", "--help"]);
+    for word in [
+        "--rejects",
+        "--format",
+        "contact_id, closed_at, customer_id",
+    ] {
+        assert!(
+            stdout.contains(word),
+            "import --help lacks {word}:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn defaults_create_the_sqlite_file_on_first_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, stdout, stderr) = run(dir.path(), &[], &["migrate"]);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("1 migration(s) applied"), "{stdout}");
+    assert!(dir.path().join("data/surveyd.db").exists());
+    let (_, stdout, _) = run(dir.path(), &[], &["migrate"]);
+    assert!(stdout.contains("0 migration(s) applied"), "{stdout}");
+}
+
+#[test]
+fn config_layers_and_secrets_are_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("site.toml"),
+        "[http]\nlisten = \"0.0.0.0:9000\"\n[defaults]\ntime_zone = \"Asia/Makassar\"\n",
+    )
+    .unwrap();
+    let (out, stdout, stderr) = run(
+        dir.path(),
+        &[
+            ("SURVEYD_CONFIG", "site.toml"),
+            (
+                "SURVEYD_DATABASE_URL",
+                "postgres://surveyd:hunter2@db.internal/surveyd",
+            ),
+            ("SURVEYD_DEFAULTS_LOCALE", "en"),
+        ],
+        &["config", "show"],
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("listen = \"0.0.0.0:9000\""),
+        "file layer:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("time_zone = \"Asia/Makassar\""),
+        "file layer:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("locale = \"en\""),
+        "environment layer:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("postgres://surveyd:[redacted]@db.internal/surveyd"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("hunter2"),
+        "the password leaked:\n{stdout}"
+    );
+}
+
+#[test]
+fn a_bad_config_is_refused_with_key_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "[defaults]\ntime_zone = \"Mars/Base\"\n",
+            "key `defaults.time_zone`",
+            "not an IANA time zone",
+        ),
+        (
+            "[http]\nlisten = 8080\n",
+            "key `http.listen`",
+            "invalid type",
+        ),
+        (
+            "[database]\nurl = \"mysql://x\"\n",
+            "key `database.url`",
+            "neither sqlite",
+        ),
+        (
+            "[htp]\nlisten = \"127.0.0.1:1\"\n",
+            "key `htp`: unknown field",
+            "site.toml",
+        ),
+        (
+            "[api]\ntokens = [{ name = \"x\", sha256 = \"abc\" }]\n",
+            "key `api.tokens.0.sha256`",
+            "64 hex digits",
+        ),
+    ];
+    for (content, key, reason) in cases {
+        std::fs::write(dir.path().join("site.toml"), content).unwrap();
+        let (out, _, stderr) = run(
+            dir.path(),
+            &[],
+            &["--config", "site.toml", "config", "show"],
+        );
+        assert!(!out.status.success(), "accepted:\n{content}");
+        assert!(
+            stderr.contains(key) && stderr.contains(reason),
+            "for\n{content}\ngot: {stderr}"
+        );
+    }
+    let (out, _, stderr) = run(
+        dir.path(),
+        &[("SURVEYD_HTTP_LISTEN", "nowhere")],
+        &["config", "show"],
+    );
+    assert!(!out.status.success());
+    assert!(stderr.contains("key `http.listen`"), "{stderr}");
+    let (out, _, stderr) = run(dir.path(), &[], &["--config", "missing.toml", "migrate"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("config file missing.toml does not exist"),
+        "{stderr}"
+    );
+}
+
+fn write_contacts(dir: &Path) {
+    let mut file = std::fs::File::create(dir.join("contacts.csv")).unwrap();
+    writeln!(file, "{CSV_HEADER}").unwrap();
+    writeln!(file, "T-1,2026-11-20 10:00,C-1,Budi Santoso,budi@example.co.id,0812-3456-7890,A-1,Sari,Billing,phone,resolved").unwrap();
+    writeln!(file, "T-2,2026-11-20 11:00,C-2,Jane Doe,jane@example.com,+44 20 7946 0958,A-2,Tono,Retail,email,escalated").unwrap();
+    writeln!(file, "T-3,2026-11-20 12:00,C-3,Ani,ani@,08123,,,,,").unwrap();
+}
+
+fn import_and_list(dir: &Path, env: &[(&str, &str)]) {
+    write_contacts(dir);
+    let (out, stdout, stderr) = run(
+        dir,
+        env,
+        &["contacts", "import", "contacts.csv", "--rejects", "bad.csv"],
+    );
+    assert!(
+        out.status.success(),
+        "bad rows do not fail the import: {stderr}"
+    );
+    assert!(
+        stdout.contains("read 3, inserted 2, updated 0, unchanged 0, duplicates 0, rejected 1"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("rejected: line 4: field `email`"),
+        "{stderr}"
+    );
+    assert!(
+        std::fs::read_to_string(dir.join("bad.csv"))
+            .unwrap()
+            .contains("T-3")
+    );
+
+    let (out, stdout, _) = run(dir, env, &["contacts", "import", "contacts.csv", "--json"]);
+    assert!(out.status.success());
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        (report["unchanged"].as_u64(), report["inserted"].as_u64()),
+        (Some(2), Some(0))
+    );
+
+    let (out, stdout, _) = run(
+        dir,
+        env,
+        &["contacts", "list", "--format", "json", "--limit", "1"],
+    );
+    assert!(out.status.success());
+    let list: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["contact_id"], "T-2");
+    assert_eq!(list[0]["phone"], "+442079460958");
+    assert_eq!(list[0]["closed_at"], "2026-11-20T04:00:00Z");
+    let (_, table, _) = run(dir, env, &["contacts", "list"]);
+    assert!(
+        table.contains("Budi Santoso") && table.contains("+6281234567890"),
+        "{table}"
+    );
+}
+
+#[test]
+fn import_and_list_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    import_and_list(dir.path(), &[]);
+}
+
+#[tokio::test]
+async fn import_and_list_on_postgres() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = db.url.clone();
+    let path = dir.path().to_owned();
+    tokio::task::spawn_blocking(move || import_and_list(&path, &[("SURVEYD_DATABASE_URL", &url)]))
+        .await
+        .unwrap();
+}
+
+#[test]
+fn an_unreadable_file_fails_the_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _, stderr) = run(dir.path(), &[], &["contacts", "import", "nope.csv"]);
+    assert!(!out.status.success());
+    assert!(stderr.contains("cannot read nope.csv"), "{stderr}");
+    std::fs::write(dir.path().join("x.csv"), "name,email\nBudi,b@x.id\n").unwrap();
+    let (out, _, stderr) = run(dir.path(), &[], &["contacts", "import", "x.csv"]);
+    assert!(!out.status.success());
+    assert!(stderr.contains("x.csv: line 1: the header lacks the required column(s): contact_id, closed_at, customer_id"), "{stderr}");
+}
+
+#[test]
+fn tokens_are_shown_once_and_stored_hashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, token, stderr) = run(dir.path(), &[], &["tokens", "create", "helpdesk"]);
+    assert!(out.status.success(), "{stderr}");
+    let token = token.trim();
+    assert!(token.starts_with("sd_"), "{token}");
+    let (out, _, stderr) = run(dir.path(), &[], &["tokens", "create", "helpdesk"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("a token named `helpdesk` already exists"),
+        "{stderr}"
+    );
+    let (_, list, _) = run(dir.path(), &[], &["tokens", "list", "--format", "json"]);
+    assert!(
+        list.contains("\"helpdesk\"") && !list.contains(token),
+        "{list}"
+    );
+    let db = std::fs::read(dir.path().join("data/surveyd.db")).unwrap();
+    assert!(
+        !db.windows(token.len()).any(|w| w == token.as_bytes()),
+        "the token is stored in clear"
+    );
+
+    let mut hash = surveyd(dir.path(), &[], &["tokens", "hash"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    hash.stdin.take().unwrap().write_all(b"abc\n").unwrap();
+    let out = hash.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+}
+
+#[test]
+fn serve_answers_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = surveyd(
+        dir.path(),
+        &[("SURVEYD_HTTP_LISTEN", "127.0.0.1:0")],
+        &["serve"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("surveyd listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+        .to_owned();
+
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        stream,
+        "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "surveyd did not stop within 10 s of SIGTERM"
+        );
+        std::thread::yield_now();
+    };
+    assert!(exit.success(), "stopped with {exit:?}");
+}
