@@ -73,8 +73,11 @@ pub struct ConfiguredToken {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct IntakeSettings {
-    /// Contacts written per database transaction during an import.
+    /// Contacts parsed and written together (one set of statements) during an import.
     pub batch_size: usize,
+    /// Contacts committed per database transaction during an import. Larger is faster;
+    /// on SQLite other writers wait while a transaction is open.
+    pub rows_per_transaction: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

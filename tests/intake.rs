@@ -32,6 +32,7 @@ async fn import(db: &TestDb, name: &str, content: &[u8]) -> Imported {
         format: FileFormat::from_path(&path),
         rejects: Some(rejects.clone()),
         batch_size: 2,
+        rows_per_transaction: 4,
         context: ParseContext {
             time_zone: TimeZone::parse("Asia/Jakarta").unwrap(),
             country: phonenumber::country::Id::ID,
@@ -300,6 +301,7 @@ async fn a_missing_file_is_an_error() {
         format: FileFormat::Csv,
         rejects: None,
         batch_size: 10,
+        rows_per_transaction: 10,
         context: ParseContext {
             time_zone: TimeZone::parse("Asia/Jakarta").unwrap(),
             country: phonenumber::country::Id::ID,

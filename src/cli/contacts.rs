@@ -68,6 +68,7 @@ pub async fn run(settings: Settings, command: ContactsCommand) -> anyhow::Result
                 format: format.unwrap_or_else(|| FileFormat::from_path(&file)),
                 rejects: rejects.clone(),
                 batch_size: settings.intake.batch_size.max(1),
+                rows_per_transaction: settings.intake.rows_per_transaction,
                 context: ParseContext {
                     time_zone: settings.defaults.time_zone,
                     country: settings.defaults.country.0,

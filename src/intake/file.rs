@@ -13,7 +13,7 @@ use csv::ByteRecord;
 use indicatif::ProgressBar;
 use std::collections::HashSet;
 use std::fs::File;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use tokio::sync::mpsc;
@@ -44,6 +44,8 @@ pub struct ImportOptions {
     /// Where rejected rows go (same format as the input, with line and reason first).
     pub rejects: Option<PathBuf>,
     pub batch_size: usize,
+    /// Rows written per database transaction (a multiple of `batch_size` in effect).
+    pub rows_per_transaction: usize,
     pub context: ParseContext,
     /// Shows progress by bytes read; pass a hidden bar when nobody watches.
     pub progress: ProgressBar,
@@ -72,10 +74,10 @@ pub struct ImportReport {
 /// Why a file could not be imported at all (or stopped part way).
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Open {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: line {line}: {reason}")]
     Unreadable {
@@ -83,15 +85,15 @@ pub enum ImportError {
         line: u64,
         reason: String,
     },
-    #[error("cannot write the rejects file {path}: {source}")]
+    #[error("cannot write the rejects file {path}: {error}")]
     Rejects {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(
-        "stopped after {imported} contacts were stored: {source} (re-running the import is safe)"
+        "stopped after {imported} contacts were stored: {error} (re-running the import is safe)"
     )]
-    Store { imported: u64, source: StoreError },
+    Store { imported: u64, error: StoreError },
 }
 
 /// Imports `path` into `store`.
@@ -101,13 +103,14 @@ pub async fn import_file(
     options: ImportOptions,
     clock: &Clock,
 ) -> Result<ImportReport, ImportError> {
-    let file = File::open(path).map_err(|source| ImportError::Open {
+    let file = File::open(path).map_err(|error| ImportError::Open {
         path: path.to_owned(),
-        source,
+        error,
     })?;
     if let Ok(meta) = file.metadata() {
         options.progress.set_length(meta.len());
     }
+    let rows_per_transaction = options.rows_per_transaction.max(1);
     let (tx, mut rx) = mpsc::channel::<Vec<ContactRecord>>(2);
     let reader_path = path.to_owned();
     let reader = tokio::task::spawn_blocking(move || {
@@ -120,28 +123,47 @@ pub async fn import_file(
     });
 
     let mut counts = UpsertCounts::default();
-    let mut failure = None;
-    while let Some(batch) = rx.recv().await {
-        match store.upsert_contacts(&batch, clock.now()).await {
-            Ok(c) => counts += c,
-            Err(source) => {
-                failure = Some(source);
-                break;
-            }
-        }
-    }
+    let written = write_batches(store, &mut rx, rows_per_transaction, clock, &mut counts).await;
     drop(rx);
     let mut report = reader.await.expect("the import reader panicked")?;
-    if let Some(source) = failure {
+    if let Err(error) = written {
         return Err(ImportError::Store {
             imported: counts.inserted + counts.updated + counts.unchanged,
-            source,
+            error,
         });
     }
     report.inserted = counts.inserted;
     report.updated = counts.updated;
     report.unchanged = counts.unchanged;
     Ok(report)
+}
+
+/// Upserts the reader's batches, committing every `rows_per_transaction` rows: a large
+/// transaction writes each touched index page once instead of once per batch. `committed`
+/// counts only what has been committed.
+async fn write_batches(
+    store: &Store,
+    rx: &mut mpsc::Receiver<Vec<ContactRecord>>,
+    rows_per_transaction: usize,
+    clock: &Clock,
+    committed: &mut UpsertCounts,
+) -> Result<(), StoreError> {
+    let mut tx = store.begin().await?;
+    let mut pending = UpsertCounts::default();
+    let mut rows = 0;
+    while let Some(batch) = rx.recv().await {
+        pending += tx.upsert_contacts(&batch, clock.now()).await?;
+        rows += batch.len();
+        if rows >= rows_per_transaction {
+            tx.commit().await?;
+            *committed += std::mem::take(&mut pending);
+            rows = 0;
+            tx = store.begin().await?;
+        }
+    }
+    tx.commit().await?;
+    *committed += pending;
+    Ok(())
 }
 
 /// The original text of a rejected record, to write back out.
@@ -161,7 +183,9 @@ struct Sink<'o> {
     options: &'o ImportOptions,
     tx: mpsc::Sender<Vec<ContactRecord>>,
     batch: Vec<ContactRecord>,
+    /// Hashes of the contact ids read so far (8 bytes each), to count duplicates.
     seen: HashSet<u64>,
+    id_hasher: foldhash::quality::FixedState,
     rejects_file: Option<RejectsFile>,
     report: ImportReport,
     /// The reader should stop: the writer has gone (it failed).
@@ -180,16 +204,17 @@ impl<'o> Sink<'o> {
             tx,
             batch: Vec::with_capacity(options.batch_size),
             seen: HashSet::new(),
+            id_hasher: foldhash::quality::FixedState::with_seed(0x5eed),
             rejects_file: None,
             report: ImportReport::default(),
             closed: false,
         })
     }
 
-    fn rejects_error(&self, source: impl Into<std::io::Error>) -> ImportError {
+    fn rejects_error(&self, error: impl Into<std::io::Error>) -> ImportError {
         ImportError::Rejects {
             path: self.options.rejects.clone().unwrap_or_default(),
-            source: source.into(),
+            error: error.into(),
         }
     }
 
@@ -226,9 +251,10 @@ impl<'o> Sink<'o> {
         self.report.read += 1;
         match raw.parse(&self.options.context) {
             Ok(record) => {
-                let mut h = DefaultHasher::new();
-                record.contact_id.hash(&mut h);
-                if !self.seen.insert(h.finish()) {
+                if !self
+                    .seen
+                    .insert(self.id_hasher.hash_one(record.contact_id.as_str()))
+                {
                     self.report.duplicates += 1;
                 }
                 self.batch.push(record);

@@ -1,7 +1,7 @@
 //! Closed contacts with their customers, agents and teams: batched upserts keyed by the
 //! helpdesk's ids, and listing.
 
-use super::{Store, StoreError, with_pool};
+use super::{Store, StoreError, StoreTx, with_pool, with_tx};
 use crate::domain::{
     ContactChannel, ContactRecord, Email, ExternalId, Locale, ParseError, Phone, Resolution,
     TimeZone,
@@ -9,7 +9,8 @@ use crate::domain::{
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 use sqlx::types::Json;
-use std::collections::{HashMap, HashSet};
+// foldhash: these maps hash every row's ids; SipHash showed up in import profiles.
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 /// What an upsert did to the contacts it was given.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -34,6 +35,15 @@ pub struct TableCounts {
     pub agents: i64,
     pub teams: i64,
     pub contacts: i64,
+}
+
+/// Rows per statement, well under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
+const ROWS_PER_STATEMENT: usize = 1000;
+
+/// Whether a bulk statement over `rows` is worth keeping prepared: only full chunks repeat the
+/// same text; caching every odd length fills the statement cache with large one-off programs.
+fn cacheable<T>(rows: &[T]) -> bool {
+    rows.len() == ROWS_PER_STATEMENT
 }
 
 /// Customer columns an import may set; a missing value keeps what is stored.
@@ -271,6 +281,20 @@ impl Store {
         records: &[ContactRecord],
         now: DateTime<Utc>,
     ) -> Result<UpsertCounts, StoreError> {
+        let mut tx = self.begin().await?;
+        let counts = tx.upsert_contacts(records, now).await?;
+        tx.commit().await?;
+        Ok(counts)
+    }
+}
+
+impl StoreTx {
+    /// Inserts or updates `records` within this transaction (see [`Store::upsert_contacts`]).
+    pub async fn upsert_contacts(
+        &mut self,
+        records: &[ContactRecord],
+        now: DateTime<Utc>,
+    ) -> Result<UpsertCounts, StoreError> {
         if records.is_empty() {
             return Ok(UpsertCounts::default());
         }
@@ -279,84 +303,97 @@ impl Store {
         let agent_merge = merge_clause("agents", &["name", "team_id"]);
         let contact_replace = replace_clause("contacts", &CONTACT_COLUMNS);
 
-        let (existing, changed): (HashSet<String>, HashSet<String>) = with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+        let (existing, changed): (HashSet<String>, HashSet<String>) = with_tx!(self, tx => {
 
-            if !batch.teams.is_empty() {
+            for teams in batch.teams.chunks(ROWS_PER_STATEMENT) {
                 let mut q = QueryBuilder::new("INSERT INTO teams (external_id, name, created_at, updated_at) ");
-                q.push_values(&batch.teams, |mut row, team| {
+                q.push_values(teams, |mut row, team| {
                     row.push_bind(*team).push_bind(*team).push_bind(now).push_bind(now);
                 });
                 q.push(" ON CONFLICT (external_id) DO NOTHING");
-                q.build().execute(&mut *tx).await?;
+                q.build().persistent(cacheable(teams)).execute(&mut *tx).await?;
             }
 
-            let mut q = QueryBuilder::new(format!(
-                "INSERT INTO customers (external_id, {}, created_at, updated_at) ",
-                CUSTOMER_COLUMNS.join(", ")
-            ));
-            q.push_values(&batch.customers, |mut row, (id, fields)| {
-                row.push_bind(*id);
-                for value in fields.values {
-                    row.push_bind(value);
-                }
-                row.push_bind(now).push_bind(now);
-            });
-            q.push(&customer_merge);
-            q.build().execute(&mut *tx).await?;
-
-            if !batch.agents.is_empty() {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO agents (external_id, name, team_id, created_at, updated_at) ",
-                );
-                q.push_values(&batch.agents, |mut row, (id, fields)| {
-                    row.push_bind(*id).push_bind(fields.name);
-                    row.push("(SELECT id FROM teams WHERE external_id = ")
-                        .push_bind_unseparated(fields.team)
-                        .push_unseparated(")");
+            for customers in batch.customers.chunks(ROWS_PER_STATEMENT) {
+                let mut q = QueryBuilder::new(format!(
+                    "INSERT INTO customers (external_id, {}, created_at, updated_at) ",
+                    CUSTOMER_COLUMNS.join(", ")
+                ));
+                q.push_values(customers, |mut row, (id, fields)| {
+                    row.push_bind(*id);
+                    for value in fields.values {
+                        row.push_bind(value);
+                    }
                     row.push_bind(now).push_bind(now);
                 });
+                q.push(&customer_merge);
+                q.build().persistent(cacheable(customers)).execute(&mut *tx).await?;
+            }
+
+            for agents in batch.agents.chunks(ROWS_PER_STATEMENT) {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO agents (external_id, name, team_id, created_at, updated_at) \
+                     SELECT v.column1, v.column2, \
+                     (SELECT id FROM teams WHERE external_id = v.column3), v.column4, v.column5 \
+                     FROM (",
+                );
+                q.push_values(agents, |mut row, (id, fields)| {
+                    row.push_bind(*id)
+                        .push_bind(fields.name)
+                        .push_bind(fields.team)
+                        .push_bind(now)
+                        .push_bind(now);
+                });
+                q.push(") AS v WHERE true");
                 q.push(&agent_merge);
-                q.build().execute(&mut *tx).await?;
+                q.build().persistent(cacheable(agents)).execute(&mut *tx).await?;
             }
 
-            let mut q = QueryBuilder::new("SELECT external_id FROM contacts WHERE external_id IN (");
-            let mut ids = q.separated(", ");
-            for c in &batch.contacts {
-                ids.push_bind(c.contact_id.as_str());
-            }
-            q.push(")");
-            let existing: Vec<String> = q.build_query_scalar().fetch_all(&mut *tx).await?;
-
-            let mut q = QueryBuilder::new(format!(
-                "INSERT INTO contacts (external_id, {}, created_at, updated_at) ",
-                CONTACT_COLUMNS.join(", ")
-            ));
-            q.push_values(&batch.contacts, |mut row, c| {
-                row.push_bind(c.contact_id.as_str());
-                for (table, id) in [
-                    ("customers", Some(c.customer_id.as_str())),
-                    ("agents", c.agent_id.as_ref().map(ExternalId::as_str)),
-                    ("teams", c.team.as_ref().map(ExternalId::as_str)),
-                ] {
-                    row.push(format!("(SELECT id FROM {table} WHERE external_id = "))
-                        .push_bind_unseparated(id)
-                        .push_unseparated(")");
+            let mut existing = Vec::with_capacity(batch.contacts.len());
+            let mut changed = Vec::with_capacity(batch.contacts.len());
+            for contacts in batch.contacts.chunks(ROWS_PER_STATEMENT) {
+                let mut q = QueryBuilder::new("SELECT external_id FROM contacts WHERE external_id IN (");
+                let mut ids = q.separated(", ");
+                for c in contacts {
+                    ids.push_bind(c.contact_id.as_str());
                 }
-                row.push_bind(c.contact_channel.map(|v| v.as_str()))
-                    .push_bind(c.category.as_deref())
-                    .push_bind(c.opened_at)
-                    .push_bind(c.closed_at)
-                    .push_bind(c.resolution.map(|v| v.as_str()))
-                    .push_bind(Json(&c.attributes))
-                    .push_bind(now)
-                    .push_bind(now);
-            });
-            q.push(&contact_replace);
-            q.push(" RETURNING external_id");
-            let changed: Vec<String> = q.build_query_scalar().fetch_all(&mut *tx).await?;
+                q.push(")");
+                existing.extend(q.build_query_scalar::<String>().persistent(cacheable(contacts)).fetch_all(&mut *tx).await?);
 
-            tx.commit().await?;
+                // The rows are a VALUES list and the ids are looked up by one correlated
+                // sub-select per column: each is an index lookup on both backends. (A join lets
+                // PostgreSQL pick a scan of all customers; a sub-select written out per row
+                // makes SQLite open a cursor for each.)
+                let mut q = QueryBuilder::new(format!(
+                    "INSERT INTO contacts (external_id, {}, created_at, updated_at) \
+                     SELECT v.column1, \
+                     (SELECT id FROM customers WHERE external_id = v.column2), \
+                     (SELECT id FROM agents WHERE external_id = v.column3), \
+                     (SELECT id FROM teams WHERE external_id = v.column4), \
+                     v.column5, v.column6, v.column7, v.column8, v.column9, v.column10, \
+                     v.column11, v.column12 FROM (",
+                    CONTACT_COLUMNS.join(", ")
+                ));
+                q.push_values(contacts, |mut row, c| {
+                    row.push_bind(c.contact_id.as_str())
+                        .push_bind(c.customer_id.as_str())
+                        .push_bind(c.agent_id.as_ref().map(ExternalId::as_str))
+                        .push_bind(c.team.as_ref().map(ExternalId::as_str))
+                        .push_bind(c.contact_channel.map(|v| v.as_str()))
+                        .push_bind(c.category.as_deref())
+                        .push_bind(c.opened_at)
+                        .push_bind(c.closed_at)
+                        .push_bind(c.resolution.map(|v| v.as_str()))
+                        .push_bind(Json(&c.attributes))
+                        .push_bind(now)
+                        .push_bind(now);
+                });
+                q.push(") AS v WHERE true");
+                q.push(&contact_replace);
+                q.push(" RETURNING external_id");
+                changed.extend(q.build_query_scalar::<String>().persistent(cacheable(contacts)).fetch_all(&mut *tx).await?);
+            }
+
             (existing.into_iter().collect(), changed.into_iter().collect())
         });
 
@@ -371,7 +408,9 @@ impl Store {
         }
         Ok(counts)
     }
+}
 
+impl Store {
     /// The most recently closed contacts first, at most `limit`.
     pub async fn list_contacts(&self, limit: u32) -> Result<Vec<ContactRecord>, StoreError> {
         let rows: Vec<ContactRow> = with_pool!(self, pool => {

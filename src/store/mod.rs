@@ -27,14 +27,15 @@ pub enum Store {
 /// What can go wrong in storage.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    // Display carries the cause's text; no `source` chain, so reports do not repeat it.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("cannot create the database folder {path}: {source}")]
+    Migrate(sqlx::migrate::MigrateError),
+    #[error("cannot create the database folder {path}: {error}")]
     Folder {
         path: std::path::PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("stored {what} is invalid: {reason}")]
     Corrupt { what: &'static str, reason: String },
@@ -42,6 +43,18 @@ pub enum StoreError {
     Conflict(String),
     #[error("{0}")]
     NotFound(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Database(e)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migrate(e)
+    }
 }
 
 /// Runs `$body` with `$pool` bound to the backend's pool; the body is compiled once per backend.
@@ -54,6 +67,40 @@ macro_rules! with_pool {
     };
 }
 pub(crate) use with_pool;
+
+/// Runs `$body` with `$conn` bound to the backend's open transaction (as `&mut` connection).
+macro_rules! with_tx {
+    ($tx:expr, $conn:ident => $body:expr) => {
+        match $tx {
+            $crate::store::StoreTx::Sqlite(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+            $crate::store::StoreTx::Postgres(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_tx;
+
+/// An open transaction: several writes that land together or not at all.
+#[derive(Debug)]
+pub enum StoreTx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl StoreTx {
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            StoreTx::Sqlite(tx) => tx.commit().await?,
+            StoreTx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+}
 
 impl Store {
     /// Connects to `url` (creating an SQLite file and its folders if missing) without migrating.
@@ -93,6 +140,14 @@ impl Store {
                 .await
         });
         Ok(count.map(|n| n as usize).unwrap_or(0))
+    }
+
+    /// Starts a transaction (on SQLite it takes the write lock at the first write).
+    pub async fn begin(&self) -> Result<StoreTx, StoreError> {
+        Ok(match self {
+            Store::Sqlite(pool) => StoreTx::Sqlite(pool.begin().await?),
+            Store::Postgres(pool) => StoreTx::Postgres(pool.begin().await?),
+        })
     }
 
     /// Checks that the database answers.

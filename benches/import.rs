@@ -1,0 +1,199 @@
+//! Import benchmark: generates realistic closed contacts as CSV and imports them with the
+//! release `surveyd contacts import` into a fresh SQLite file (and a fresh PostgreSQL database
+//! when `TEST_POSTGRES_URL` is set), printing rows per second and the importer's peak memory.
+//!
+//!     cargo bench --bench import                      # 1,000,000 rows
+//!     cargo bench --bench import -- --rows 100000     # fewer
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+const GIVEN: [&str; 24] = [
+    "Budi", "Siti", "Agus", "Dewi", "Rina", "Andi", "Putri", "Wahyu", "Ayu", "Fajar", "Indah",
+    "Rizky", "James", "Emma", "Oliver", "Sophie", "Liam", "Grace", "Nur", "Bambang", "Sri",
+    "Yusuf", "Made", "Ketut",
+];
+const FAMILY: [&str; 16] = [
+    "Santoso",
+    "Wijaya",
+    "Saputra",
+    "Lestari",
+    "Hidayat",
+    "Kusuma",
+    "Pratama",
+    "Nugroho",
+    "Smith",
+    "Brown",
+    "Taylor",
+    "Wilson",
+    "Siregar",
+    "Simanjuntak",
+    "Wibowo",
+    "Hartono",
+];
+const TEAMS: [&str; 6] = [
+    "Billing",
+    "Retail",
+    "Priority",
+    "Technical",
+    "Onboarding",
+    "Claims",
+];
+const CHANNELS: [&str; 6] = ["phone", "email", "chat", "whatsapp", "walk_in", "social"];
+const CATEGORIES: [&str; 8] = [
+    "billing",
+    "refund",
+    "delivery",
+    "account",
+    "technical",
+    "complaint",
+    "information",
+    "upgrade",
+];
+const RESOLUTIONS: [&str; 4] = ["resolved", "resolved", "escalated", "unresolved"];
+const ZONES: [&str; 4] = ["", "Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura"];
+
+/// A small deterministic generator (SplitMix64), so every run imports the same file.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+fn generate(path: &Path, rows: u64) -> std::io::Result<()> {
+    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    writeln!(
+        out,
+        "contact_id,closed_at,opened_at,customer_id,customer_name,email,phone,whatsapp,locale,time_zone,agent_id,agent_name,team,contact_channel,category,resolution"
+    )?;
+    let mut rng = Rng(42);
+    let customers = rows * 7 / 10;
+    for i in 0..rows {
+        let customer = rng.next() % customers;
+        let given = GIVEN[(customer % GIVEN.len() as u64) as usize];
+        let family = FAMILY[((customer / 24) % FAMILY.len() as u64) as usize];
+        let number = 812_0000_0000 + customer * 7 % 9_9999_9999;
+        let phone = match customer % 3 {
+            0 => format!("0{number}"),
+            1 => format!("+62 {number}"),
+            _ => format!("62{number}"),
+        };
+        let whatsapp = if customer % 2 == 0 {
+            format!("+62{number}")
+        } else {
+            String::new()
+        };
+        let locale = if GIVEN[(customer % 24) as usize].len() % 3 == 0 {
+            "en"
+        } else {
+            "id"
+        };
+        let agent = rng.next() % 120;
+        let day = 1 + rng.next() % 28;
+        let hour = rng.next() % 24;
+        let minute = rng.next() % 60;
+        writeln!(
+            out,
+            "TCK-{i:08},2026-10-{day:02} {hour:02}:{minute:02},2026-10-{day:02} {:02}:{minute:02},CUS-{customer:07},{given} {family},{}.{}{customer}@example.co.id,{phone},{whatsapp},{locale},{},AGT-{agent:03},Agent {agent},{},{},{},{}",
+            hour.saturating_sub(1),
+            given.to_lowercase(),
+            family.to_lowercase(),
+            ZONES[(customer % 4) as usize],
+            TEAMS[(agent % 6) as usize],
+            rng.pick(&CHANNELS),
+            rng.pick(&CATEGORIES),
+            rng.pick(&RESOLUTIONS),
+        )?;
+    }
+    out.flush()
+}
+
+/// Runs the import in a child process; returns (seconds, peak resident KiB, stdout).
+fn import(csv: &Path, database_url: &str, workdir: &Path) -> (f64, i64, String) {
+    let start = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_surveyd"))
+        .current_dir(workdir)
+        .env("SURVEYD_DATABASE_URL", database_url)
+        .args(["contacts", "import"])
+        .arg(csv)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start surveyd");
+    let pid = child.id() as libc::pid_t;
+    let mut stdout = child.stdout.expect("stdout");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut text).expect("read stdout");
+    let mut status = 0;
+    // SAFETY: plain FFI; `usage` is a valid out-parameter and `pid` is our child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4 failed");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "import failed"
+    );
+    (start.elapsed().as_secs_f64(), usage.ru_maxrss, text)
+}
+
+fn report(label: &str, rows: u64, (seconds, peak_kib, output): (f64, i64, String)) {
+    println!(
+        "{label:<10} {rows} rows in {seconds:.1} s = {:.0} rows/s, peak RSS {:.0} MiB  ({})",
+        rows as f64 / seconds,
+        peak_kib as f64 / 1024.0,
+        output.trim()
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let rows: u64 = args
+        .iter()
+        .position(|a| a == "--rows")
+        .and_then(|i| args.get(i + 1))
+        .map(|n| n.parse().expect("--rows takes a number"))
+        .unwrap_or(1_000_000);
+
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let csv = dir.path().join("contacts.csv");
+    let start = Instant::now();
+    generate(&csv, rows).expect("write the CSV");
+    let size = std::fs::metadata(&csv).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "generated {rows} contacts ({:.0} MiB of CSV) in {:.1} s",
+        size as f64 / (1 << 20) as f64,
+        start.elapsed().as_secs_f64()
+    );
+
+    let sqlite_url = format!("sqlite://{}/bench.db", dir.path().display());
+    report("sqlite", rows, import(&csv, &sqlite_url, dir.path()));
+
+    match std::env::var("TEST_POSTGRES_URL") {
+        Ok(admin_url) => {
+            let name = format!("surveyd_bench_{}", std::process::id());
+            let rt = tokio::runtime::Runtime::new().expect("runtime");
+            let admin = rt
+                .block_on(sqlx::PgPool::connect(&admin_url))
+                .expect("connect to TEST_POSTGRES_URL");
+            rt.block_on(sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin))
+                .expect("create the bench database");
+            let mut url = url::Url::parse(&admin_url).expect("TEST_POSTGRES_URL is a URL");
+            url.set_path(&name);
+            report("postgres", rows, import(&csv, url.as_str(), dir.path()));
+            rt.block_on(sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&admin))
+                .expect("drop the bench database");
+        }
+        Err(_) => println!("postgres   skipped: set TEST_POSTGRES_URL to measure it too"),
+    }
+}
