@@ -101,9 +101,13 @@ fn generate(path: &Path, rows: u64) -> std::io::Result<()> {
             "id"
         };
         let agent = rng.next() % 120;
-        let day = 1 + rng.next() % 28;
-        let hour = rng.next() % 24;
-        let minute = rng.next() % 60;
+        // Tickets close in roughly the order they were opened (and numbered): spread over
+        // 28 days, each up to 6 hours early or late.
+        let base = i * (28 * 24 * 60) / rows;
+        let closed = (base + rng.next() % 720)
+            .saturating_sub(360)
+            .min(28 * 24 * 60 - 1);
+        let (day, hour, minute) = (1 + closed / 1440, closed % 1440 / 60, closed % 60);
         writeln!(
             out,
             "TCK-{i:08},2026-10-{day:02} {hour:02}:{minute:02},2026-10-{day:02} {:02}:{minute:02},CUS-{customer:07},{given} {family},{}.{}{customer}@example.co.id,{phone},{whatsapp},{locale},{},AGT-{agent:03},Agent {agent},{},{},{},{}",

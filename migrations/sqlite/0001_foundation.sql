@@ -49,7 +49,6 @@ CREATE TABLE contacts (
 );
 
 CREATE INDEX contacts_by_closed_at ON contacts (closed_at, id);
-CREATE INDEX contacts_by_customer ON contacts (customer_id);
 
 CREATE TABLE api_tokens (
     id           INTEGER PRIMARY KEY,

@@ -95,9 +95,16 @@ fn init_logging(settings: &Settings) {
     };
 }
 
-/// Opens the configured database, migrating it first.
+/// Opens the configured database with one connection (all a one-shot command needs; on SQLite
+/// a single connection also keeps its page cache valid between transactions), migrating it
+/// first.
 async fn open_store(settings: &Settings) -> anyhow::Result<crate::store::Store> {
-    crate::store::Store::open(&settings.database.url, settings.database.max_connections)
+    open_pool(settings, 1).await
+}
+
+/// Opens the configured database with up to `connections` connections, migrating it first.
+async fn open_pool(settings: &Settings, connections: u32) -> anyhow::Result<crate::store::Store> {
+    crate::store::Store::open(&settings.database.url, connections)
         .await
         .with_context(|| format!("cannot open the database {}", settings.database.url))
 }

@@ -5,7 +5,7 @@ use crate::config::Settings;
 use crate::server::{AppState, Application, shutdown_signal};
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    let store = super::open_store(&settings).await?;
+    let store = super::open_pool(&settings, settings.database.max_connections).await?;
     let state = AppState::new(store.clone(), settings, Clock::system());
     let app = Application::bind(state.clone())
         .await

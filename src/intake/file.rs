@@ -111,7 +111,7 @@ pub async fn import_file(
         options.progress.set_length(meta.len());
     }
     let rows_per_transaction = options.rows_per_transaction.max(1);
-    let (tx, mut rx) = mpsc::channel::<Vec<ContactRecord>>(2);
+    let (tx, mut rx) = mpsc::channel::<Vec<ContactRecord>>(1);
     let reader_path = path.to_owned();
     let reader = tokio::task::spawn_blocking(move || {
         let mut sink = Sink::new(&reader_path, &options, tx)?;
