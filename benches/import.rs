@@ -124,10 +124,18 @@ fn generate(path: &Path, rows: u64) -> std::io::Result<()> {
     out.flush()
 }
 
-/// Runs the import in a child process; returns (seconds, peak resident KiB, stdout).
+/// What one import took.
+struct Run {
+    seconds: f64,
+    cpu_seconds: f64,
+    peak_kib: i64,
+    output: String,
+}
+
+/// Runs the import in a child process and measures it.
 // The child is reaped by `wait4`, which also reports its peak memory.
 #[allow(clippy::zombie_processes)]
-fn import(csv: &Path, database_url: &str, workdir: &Path) -> (f64, i64, String) {
+fn import(csv: &Path, database_url: &str, workdir: &Path) -> Run {
     let start = Instant::now();
     let child = Command::new(env!("CARGO_BIN_EXE_surveyd"))
         .current_dir(workdir)
@@ -150,15 +158,23 @@ fn import(csv: &Path, database_url: &str, workdir: &Path) -> (f64, i64, String) 
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         "import failed"
     );
-    (start.elapsed().as_secs_f64(), usage.ru_maxrss, text)
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Run {
+        seconds: start.elapsed().as_secs_f64(),
+        cpu_seconds: seconds(usage.ru_utime) + seconds(usage.ru_stime),
+        peak_kib: usage.ru_maxrss,
+        output: text,
+    }
 }
 
-fn report(label: &str, rows: u64, (seconds, peak_kib, output): (f64, i64, String)) {
+fn report(label: &str, rows: u64, run: Run) {
     println!(
-        "{label:<10} {rows} rows in {seconds:.1} s = {:.0} rows/s, peak RSS {:.0} MiB  ({})",
-        rows as f64 / seconds,
-        peak_kib as f64 / 1024.0,
-        output.trim()
+        "{label:<10} {rows} rows in {:.1} s = {:.0} rows/s, CPU {:.1} s, peak RSS {:.0} MiB  ({})",
+        run.seconds,
+        rows as f64 / run.seconds,
+        run.cpu_seconds,
+        run.peak_kib as f64 / 1024.0,
+        run.output.trim()
     );
 }
 
