@@ -339,4 +339,11 @@ fn serve_answers_and_stops_on_sigterm() {
         std::thread::yield_now();
     };
     assert!(exit.success(), "stopped with {exit:?}");
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut logs).unwrap();
+    assert!(logs.contains("serving"), "{logs}");
+    assert!(
+        !logs.contains('\x1b'),
+        "logs to a pipe carry no terminal colour codes: {logs:?}"
+    );
 }

@@ -81,14 +81,16 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Logs to stderr: readable text on a terminal, JSON lines when configured.
+/// Logs to stderr: readable text (coloured only on a terminal), JSON lines when configured.
 fn init_logging(settings: &Settings) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log.level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = match settings.log.format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
