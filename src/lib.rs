@@ -6,6 +6,7 @@
 //! - [`domain`]: value types built only by parsing (email, E.164 phone, locale, time zone…).
 //! - [`intake`]: closed contacts in, from CSV/JSONL files and `POST /v1/contacts`.
 //! - [`store`]: the one storage API, on SQLite (default) or PostgreSQL.
+//! - [`questionnaire`]: the questions of a survey, per locale, and the checking of answers.
 //! - [`api`]: what HTTP API routes share: bearer-token auth and the error response.
 //! - [`server`]: the axum app, health checks and graceful shutdown.
 //! - [`cli`]: the `surveyd` command and its subcommands.
@@ -19,5 +20,6 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod intake;
+pub mod questionnaire;
 pub mod server;
 pub mod store;
