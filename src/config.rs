@@ -24,7 +24,11 @@ pub struct Settings {
     pub defaults: Defaults,
     pub api: ApiSettings,
     pub intake: IntakeSettings,
+    pub templates: TemplateSettings,
     pub log: LogSettings,
+    /// The survey campaigns; a file that lists campaigns replaces the default ones.
+    #[serde(default)]
+    pub campaigns: Vec<crate::campaign::Campaign>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -78,6 +82,33 @@ pub struct IntakeSettings {
     /// Contacts committed per database transaction during an import. Larger is faster;
     /// on SQLite other writers wait while a transaction is open.
     pub rows_per_transaction: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateSettings {
+    /// The folder holding `questionnaires/` and the message templates.
+    pub dir: PathBuf,
+}
+
+impl Settings {
+    /// Loads the questionnaires and checks the campaigns against them; every problem is
+    /// reported, each naming its file or campaign.
+    pub fn load_campaigns(&self) -> Result<Vec<crate::questionnaire::Questionnaire>, ConfigError> {
+        use crate::questionnaire::Questionnaire;
+        let dir = self.templates.dir.join("questionnaires");
+        let questionnaires = Questionnaire::load_dir(&dir, &self.defaults.locale).map_err(|e| {
+            ConfigError::Invalid(
+                e.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
+        crate::campaign::check(&self.campaigns, &questionnaires)
+            .map_err(|problems| ConfigError::Invalid(problems.join("; ")))?;
+        Ok(questionnaires)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -7,6 +7,7 @@
 //! - [`intake`]: closed contacts in, from CSV/JSONL files and `POST /v1/contacts`.
 //! - [`store`]: the one storage API, on SQLite (default) or PostgreSQL.
 //! - [`questionnaire`]: the questions of a survey, per locale, and the checking of answers.
+//! - [`campaign`]: which contacts to survey, how, and when (defined in configuration).
 //! - [`api`]: what HTTP API routes share: bearer-token auth and the error response.
 //! - [`server`]: the axum app, health checks and graceful shutdown.
 //! - [`cli`]: the `surveyd` command and its subcommands.
@@ -15,6 +16,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod campaign;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -347,3 +347,59 @@ fn serve_answers_and_stops_on_sigterm() {
         "logs to a pipe carry no terminal colour codes: {logs:?}"
     );
 }
+
+#[test]
+fn campaign_list_shows_the_default_campaign_and_names_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
+    let env = [("SURVEYD_TEMPLATES_DIR", templates)];
+    let (out, stdout, stderr) = run(dir.path(), &env, &["campaign", "list", "--format", "json"]);
+    assert!(out.status.success(), "{stderr}");
+    let campaigns: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(campaigns[0]["name"], "post-contact-email");
+    assert_eq!(campaigns[0]["questionnaire"], "post-contact");
+    assert_eq!(campaigns[0]["delay"], "2h");
+
+    let file = dir.path().join("campaigns.toml");
+    std::fs::write(
+        &file,
+        r#"
+[[campaigns]]
+name = "refunds"
+questionnaire = "nps"
+channel = "email"
+delay = "30m"
+expiry = "3d"
+audience = { lookback = "7d", categories = ["refund"] }
+"#,
+    )
+    .unwrap();
+    let args = ["--config", file.to_str().unwrap(), "campaign", "list"];
+    let (out, stdout, stderr) = run(dir.path(), &env, &args);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stderr.contains(
+            "campaign `refunds`: questionnaire `nps` does not exist (known: post-contact)"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("post-contact-email"),
+        "the file replaces the default campaigns"
+    );
+
+    std::fs::write(
+        &file,
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("\"nps\"", "\"post-contact\""),
+    )
+    .unwrap();
+    let (out, stdout, stderr) = run(dir.path(), &env, &args);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("refunds") && stdout.contains("categories: refund"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("post-contact-email"), "{stdout}");
+}

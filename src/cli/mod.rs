@@ -1,6 +1,7 @@
 //! The command line: one file per command group. Each command loads the settings, opens what
 //! it needs, and prints for people (tables) or for programs (`--format json`).
 
+mod campaign;
 mod config;
 mod contacts;
 mod migrate;
@@ -38,6 +39,9 @@ enum Command {
     /// Manage bearer tokens for the HTTP API.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
+    /// List the survey campaigns defined in configuration.
+    #[command(subcommand)]
+    Campaign(campaign::CampaignCommand),
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -77,6 +81,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => migrate::run(settings).await,
         Command::Contacts(command) => contacts::run(settings, command).await,
         Command::Tokens(command) => tokens::run(settings, command).await,
+        Command::Campaign(command) => campaign::run(settings, command),
         Command::Config(command) => config::run(settings, command),
     }
 }

@@ -68,6 +68,12 @@ macro_rules! word_enum {
                 s.serialize_str(self.as_str())
             }
         }
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                <$ty>::parse(&text).map_err(serde::de::Error::custom)
+            }
+        }
     };
 }
 

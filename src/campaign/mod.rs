@@ -1,0 +1,179 @@
+//! Campaigns: which closed contacts to survey, with which questionnaire, over which channel,
+//! how long after the contact closed and for how long the invitation stays open. They are
+//! defined in configuration (`[[campaigns]]`), so they are versioned with it.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{ContactChannel, Resolution};
+use crate::questionnaire::Questionnaire;
+
+/// The channels a survey can be sent over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SurveyChannel {
+    Email,
+}
+
+impl SurveyChannel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SurveyChannel::Email => "email",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Campaign {
+    /// Unique; letters, digits, `-` and `_` (it appears in URLs and commands).
+    pub name: String,
+    /// A questionnaire in `templates/questionnaires/`, by file name without `.toml`.
+    pub questionnaire: String,
+    pub channel: SurveyChannel,
+    /// How long after the contact closed the invitation is sent, e.g. `2h`.
+    #[serde(with = "humantime_serde")]
+    pub delay: Duration,
+    /// How long after it is sent the invitation can be answered, e.g. `7d`.
+    #[serde(with = "humantime_serde")]
+    pub expiry: Duration,
+    pub audience: Audience,
+}
+
+/// Which contacts a campaign surveys: those closed within `lookback`, narrowed by every
+/// filter that is not empty.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Audience {
+    #[serde(with = "humantime_serde")]
+    pub lookback: Duration,
+    /// Team names or external ids.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub teams: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contact_channels: Vec<ContactChannel>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolutions: Vec<Resolution>,
+}
+
+/// Checks the campaigns against each other and the questionnaires; every problem is listed,
+/// each naming its campaign.
+pub fn check(campaigns: &[Campaign], questionnaires: &[Questionnaire]) -> Result<(), Vec<String>> {
+    let mut problems = Vec::new();
+    let mut names = BTreeSet::new();
+    for c in campaigns {
+        let place = format!("campaign `{}`", c.name);
+        if c.name.is_empty()
+            || !c
+                .name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+        {
+            problems.push(format!(
+                "{place}: the name must be letters, digits, `-` and `_`"
+            ));
+        }
+        if !names.insert(c.name.as_str()) {
+            problems.push(format!("{place} is defined twice"));
+        }
+        if !questionnaires.iter().any(|q| q.name == c.questionnaire) {
+            let known: Vec<&str> = questionnaires.iter().map(|q| q.name.as_str()).collect();
+            problems.push(format!(
+                "{place}: questionnaire `{}` does not exist (known: {})",
+                c.questionnaire,
+                known.join(", ")
+            ));
+        }
+        if c.expiry.is_zero() {
+            problems.push(format!("{place}: expiry must be longer than 0"));
+        }
+        if c.audience.lookback.is_zero() {
+            problems.push(format!("{place}: audience.lookback must be longer than 0"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+/// A duration as people write it in configuration (`2h`, `7days`).
+pub fn describe(duration: Duration) -> String {
+    humantime::format_duration(duration).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Locale;
+    use std::path::Path;
+
+    fn questionnaires() -> Vec<Questionnaire> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/questionnaires");
+        Questionnaire::load_dir(&dir, &Locale::parse("id").unwrap()).unwrap()
+    }
+
+    fn campaign(toml: &str) -> Campaign {
+        toml::from_str(toml).unwrap()
+    }
+
+    const GOOD: &str = r#"
+name = "after-call"
+questionnaire = "post-contact"
+channel = "email"
+delay = "2h"
+expiry = "7d"
+[audience]
+lookback = "14d"
+contact_channels = ["phone", "Walk-in"]
+resolutions = ["resolved"]
+"#;
+
+    #[test]
+    fn parses_durations_and_filters() {
+        let c = campaign(GOOD);
+        assert_eq!(c.delay, Duration::from_secs(2 * 3600));
+        assert_eq!(c.expiry, Duration::from_secs(7 * 86400));
+        assert_eq!(
+            c.audience.contact_channels,
+            [ContactChannel::Phone, ContactChannel::WalkIn]
+        );
+        assert_eq!(describe(c.delay), "2h");
+        assert!(check(&[c], &questionnaires()).is_ok());
+    }
+
+    #[test]
+    fn refuses_unknown_words_with_the_accepted_ones() {
+        let err = toml::from_str::<Campaign>(&GOOD.replace("\"phone\"", "\"fax\""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`fax` is not a contact channel"), "{err}");
+        let err = toml::from_str::<Campaign>(&GOOD.replace("\"2h\"", "\"two hours\""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("delay"), "{err}");
+    }
+
+    #[test]
+    fn check_names_every_problem() {
+        let mut twin = campaign(GOOD);
+        twin.questionnaire = "nps-only".into();
+        twin.expiry = Duration::ZERO;
+        let bad_name = campaign(&GOOD.replace("after-call", "after call"));
+        let problems = check(&[campaign(GOOD), twin, bad_name], &questionnaires()).unwrap_err();
+        assert_eq!(
+            problems,
+            [
+                "campaign `after-call` is defined twice",
+                "campaign `after-call`: questionnaire `nps-only` does not exist (known: post-contact)",
+                "campaign `after-call`: expiry must be longer than 0",
+                "campaign `after call`: the name must be letters, digits, `-` and `_`",
+            ]
+        );
+    }
+}
