@@ -55,7 +55,7 @@ fn defaults_create_the_sqlite_file_on_first_use() {
     let dir = tempfile::tempdir().unwrap();
     let (out, stdout, stderr) = run(dir.path(), &[], &["migrate"]);
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.contains("1 migration(s) applied"), "{stdout}");
+    assert!(stdout.contains("2 migration(s) applied"), "{stdout}");
     assert!(dir.path().join("data/surveyd.db").exists());
     let (_, stdout, _) = run(dir.path(), &[], &["migrate"]);
     assert!(stdout.contains("0 migration(s) applied"), "{stdout}");
@@ -402,4 +402,44 @@ audience = { lookback = "7d", categories = ["refund"] }
         "{stdout}"
     );
     assert!(!stdout.contains("post-contact-email"), "{stdout}");
+}
+
+#[test]
+fn campaign_run_invites_once_and_dry_run_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = (chrono::Utc::now() - chrono::Duration::hours(5)).to_rfc3339();
+    std::fs::write(
+        dir.path().join("c.csv"),
+        format!("contact_id,closed_at,customer_id,email\nT-1,{closed},C-1,a@example.co.id\nT-2,{closed},C-2,\n"),
+    )
+    .unwrap();
+    let env = [(
+        "SURVEYD_TEMPLATES_DIR",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/templates"),
+    )];
+    let (out, _, stderr) = run(dir.path(), &env, &["contacts", "import", "c.csv"]);
+    assert!(out.status.success(), "{stderr}");
+    let plan = |extra: &[&str]| {
+        let mut args = vec!["campaign", "run", "post-contact-email", "--format", "json"];
+        args.extend_from_slice(extra);
+        let (out, stdout, stderr) = run(dir.path(), &env, &args);
+        assert!(out.status.success(), "{stderr}");
+        let counts: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        (
+            counts["invited"].clone(),
+            counts["skipped"]["already_invited"].clone(),
+            counts["skipped"]["no_address"].clone(),
+        )
+    };
+    use serde_json::json;
+    assert_eq!(plan(&["--dry-run"]), (json!(1), json!(0), json!(1)));
+    assert_eq!(plan(&[]), (json!(1), json!(0), json!(1)));
+    assert_eq!(plan(&[]), (json!(0), json!(1), json!(1)));
+
+    let (out, _, stderr) = run(dir.path(), &env, &["campaign", "run", "nope"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("no campaign `nope` (known: post-contact-email)"),
+        "{stderr}"
+    );
 }

@@ -49,7 +49,7 @@ pub struct Campaign {
 pub struct Audience {
     #[serde(with = "humantime_serde")]
     pub lookback: Duration,
-    /// Team names or external ids.
+    /// Teams, as named in the imported contacts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub teams: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -1,8 +1,10 @@
 //! `surveyd campaign …`: the campaigns defined in configuration.
 
-use super::{OutputFormat, print_rows};
+use super::{OutputFormat, open_store, print_rows};
 use crate::campaign::describe;
+use crate::clock::Clock;
 use crate::config::Settings;
+use anyhow::Context;
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
@@ -12,10 +14,75 @@ pub enum CampaignCommand {
         #[arg(long, value_enum, default_value = "table")]
         format: OutputFormat,
     },
+    /// Invite the campaign's eligible contacts: each gets one invitation, ever, with its
+    /// message queued for `closed_at + delay`. Prints how many were eligible, invited and
+    /// skipped (already invited, no address for the channel, opted out).
+    Run {
+        /// The campaign's name, as in `surveyd campaign list`.
+        name: String,
+        /// Count what would happen and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
+    },
 }
 
-pub fn run(settings: Settings, command: CampaignCommand) -> anyhow::Result<()> {
+pub async fn run(settings: Settings, command: CampaignCommand) -> anyhow::Result<()> {
     match command {
+        CampaignCommand::Run {
+            name,
+            dry_run,
+            format,
+        } => {
+            settings.load_campaigns()?;
+            let campaign = settings
+                .campaigns
+                .iter()
+                .find(|c| c.name == name)
+                .with_context(|| {
+                    let known: Vec<&str> =
+                        settings.campaigns.iter().map(|c| c.name.as_str()).collect();
+                    format!("no campaign `{name}` (known: {})", known.join(", "))
+                })?;
+            let store = open_store(&settings).await?;
+            let counts = store
+                .plan_invitations(campaign, Clock::system().now(), dry_run)
+                .await?;
+            store.close().await;
+            match format {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&counts)?),
+                OutputFormat::Table => {
+                    let s = &counts.skipped;
+                    print_rows(
+                        format,
+                        &[
+                            "eligible",
+                            "invited",
+                            "already invited",
+                            "no address",
+                            "opted out",
+                        ],
+                        std::slice::from_ref(&counts),
+                        |c| {
+                            [
+                                c.eligible,
+                                c.invited,
+                                s.already_invited,
+                                s.no_address,
+                                s.opted_out,
+                            ]
+                            .map(|n| n.to_string())
+                            .to_vec()
+                        },
+                    )?;
+                }
+            }
+            if dry_run {
+                eprintln!("dry run: nothing was written");
+            }
+            Ok(())
+        }
         CampaignCommand::List { format } => {
             settings.load_campaigns()?;
             print_rows(

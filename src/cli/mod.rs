@@ -39,7 +39,7 @@ enum Command {
     /// Manage bearer tokens for the HTTP API.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
-    /// List the survey campaigns defined in configuration.
+    /// List the survey campaigns and run one (create its invitations).
     #[command(subcommand)]
     Campaign(campaign::CampaignCommand),
     /// Show the effective configuration.
@@ -81,7 +81,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => migrate::run(settings).await,
         Command::Contacts(command) => contacts::run(settings, command).await,
         Command::Tokens(command) => tokens::run(settings, command).await,
-        Command::Campaign(command) => campaign::run(settings, command),
+        Command::Campaign(command) => campaign::run(settings, command).await,
         Command::Config(command) => config::run(settings, command),
     }
 }

@@ -1,7 +1,7 @@
 //! Closed contacts with their customers, agents and teams: batched upserts keyed by the
 //! helpdesk's ids, and listing.
 
-use super::{Store, StoreError, StoreTx, with_pool, with_tx};
+use super::{ROWS_PER_STATEMENT, Store, StoreError, StoreTx, cacheable, with_pool, with_tx};
 use crate::domain::{
     ContactChannel, ContactRecord, Email, ExternalId, Locale, ParseError, Phone, Resolution,
     TimeZone,
@@ -35,15 +35,8 @@ pub struct TableCounts {
     pub agents: i64,
     pub teams: i64,
     pub contacts: i64,
-}
-
-/// Rows per statement, well under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
-const ROWS_PER_STATEMENT: usize = 1000;
-
-/// Whether a bulk statement over `rows` is worth keeping prepared: only full chunks repeat the
-/// same text; caching every odd length fills the statement cache with large one-off programs.
-fn cacheable<T>(rows: &[T]) -> bool {
-    rows.len() == ROWS_PER_STATEMENT
+    pub invitations: i64,
+    pub deliveries: i64,
 }
 
 /// Customer columns an import may set; a missing value keeps what is stored.
@@ -436,10 +429,11 @@ impl Store {
 
     /// How many customers, agents, teams and contacts are stored.
     pub async fn table_counts(&self) -> Result<TableCounts, StoreError> {
-        let (customers, agents, teams, contacts) = with_pool!(self, pool => {
+        let (customers, agents, teams, contacts, invitations, deliveries) = with_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT (SELECT COUNT(*) FROM customers), (SELECT COUNT(*) FROM agents), \
-                 (SELECT COUNT(*) FROM teams), (SELECT COUNT(*) FROM contacts)",
+                 (SELECT COUNT(*) FROM teams), (SELECT COUNT(*) FROM contacts), \
+                 (SELECT COUNT(*) FROM invitations), (SELECT COUNT(*) FROM deliveries)",
             )
             .fetch_one(pool)
             .await?
@@ -449,6 +443,8 @@ impl Store {
             agents,
             teams,
             contacts,
+            invitations,
+            deliveries,
         })
     }
 }

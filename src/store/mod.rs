@@ -7,11 +7,13 @@
 //! `postgres.rs` hold the difference.
 
 mod contacts;
+mod invitations;
 mod postgres;
 mod sqlite;
 mod tokens;
 
 pub use contacts::{TableCounts, UpsertCounts};
+pub use invitations::{PlanCounts, SkipCounts};
 pub use tokens::ApiToken;
 
 use crate::config::{Backend, DatabaseUrl};
@@ -55,6 +57,15 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(e: sqlx::migrate::MigrateError) -> Self {
         StoreError::Migrate(e)
     }
+}
+
+/// Rows per statement, well under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
+pub(crate) const ROWS_PER_STATEMENT: usize = 1000;
+
+/// Whether a bulk statement over `rows` is worth keeping prepared: only full chunks repeat the
+/// same text; caching every odd length fills the statement cache with large one-off programs.
+pub(crate) fn cacheable<T>(rows: &[T]) -> bool {
+    rows.len() == ROWS_PER_STATEMENT
 }
 
 /// Runs `$body` with `$pool` bound to the backend's pool; the body is compiled once per backend.

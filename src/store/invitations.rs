@@ -1,0 +1,190 @@
+//! Planning: a campaign's eligible contacts become invitations, each with its first delivery
+//! queued for `closed_at + delay`. The unique (campaign, contact) constraint, not a check in
+//! code, keeps a contact from being invited twice, even by two planners at once.
+
+use super::{ROWS_PER_STATEMENT, Store, StoreError, cacheable, with_pool};
+use crate::campaign::Campaign;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::QueryBuilder;
+
+/// What a planning run found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PlanCounts {
+    /// Contacts in the campaign's audience.
+    pub eligible: u64,
+    /// Invitations created (on a dry run: that would be created).
+    pub invited: u64,
+    pub skipped: SkipCounts,
+}
+
+/// Eligible contacts not invited, by reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SkipCounts {
+    pub already_invited: u64,
+    pub no_address: u64,
+    pub opted_out: u64,
+}
+
+/// A contact of the audience, with what decides whether it is invited.
+#[derive(sqlx::FromRow)]
+struct Candidate {
+    id: i64,
+    customer_id: i64,
+    closed_at: DateTime<Utc>,
+    has_address: bool,
+    opted_out: bool,
+    invited: bool,
+}
+
+impl Store {
+    /// Plans `campaign` at `now`: invites every contact of its audience that has an address
+    /// for the channel, has not opted out of it and has no invitation of this campaign yet.
+    /// With `dry_run`, counts and writes nothing.
+    pub async fn plan_invitations(
+        &self,
+        campaign: &Campaign,
+        now: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Result<PlanCounts, StoreError> {
+        let channel = campaign.channel.as_str();
+        let since = now - campaign.audience.lookback;
+        let candidates: Vec<Candidate> = with_pool!(self, pool => {
+            let mut q = QueryBuilder::new(
+                "SELECT c.id, c.customer_id, c.closed_at, \
+                 (cu.email IS NOT NULL) AS has_address, \
+                 EXISTS (SELECT 1 FROM opt_outs o WHERE o.customer_id = c.customer_id AND o.channel = ",
+            );
+            q.push_bind(channel);
+            q.push(") AS opted_out, EXISTS (SELECT 1 FROM invitations i WHERE i.contact_id = c.id AND i.campaign = ");
+            q.push_bind(campaign.name.as_str());
+            q.push(
+                ") AS invited FROM contacts c JOIN customers cu ON cu.id = c.customer_id \
+                 LEFT JOIN teams t ON t.id = c.team_id WHERE c.closed_at >= ",
+            );
+            q.push_bind(since).push(" AND c.closed_at <= ").push_bind(now);
+            let a = &campaign.audience;
+            let filters: [(&str, Vec<&str>); 4] = [
+                ("t.external_id", a.teams.iter().map(String::as_str).collect()),
+                ("c.category", a.categories.iter().map(String::as_str).collect()),
+                ("c.contact_channel", a.contact_channels.iter().map(|v| v.as_str()).collect()),
+                ("c.resolution", a.resolutions.iter().map(|v| v.as_str()).collect()),
+            ];
+            for (column, values) in filters.iter().filter(|(_, v)| !v.is_empty()) {
+                q.push(format!(" AND {column} IN ("));
+                let mut list = q.separated(", ");
+                for value in values {
+                    list.push_bind(*value);
+                }
+                q.push(")");
+            }
+            q.push(" ORDER BY c.closed_at, c.id");
+            q.build_query_as().fetch_all(pool).await?
+        });
+
+        let mut counts = PlanCounts {
+            eligible: candidates.len() as u64,
+            ..PlanCounts::default()
+        };
+        let mut to_invite = Vec::new();
+        for c in candidates {
+            if c.invited {
+                counts.skipped.already_invited += 1;
+            } else if !c.has_address {
+                counts.skipped.no_address += 1;
+            } else if c.opted_out {
+                counts.skipped.opted_out += 1;
+            } else {
+                to_invite.push(c);
+            }
+        }
+        if dry_run {
+            counts.invited = to_invite.len() as u64;
+            return Ok(counts);
+        }
+
+        for chunk in to_invite.chunks(ROWS_PER_STATEMENT) {
+            let mut tx = self.begin().await?;
+            let created: Vec<(i64, i64)> = super::with_tx!(&mut tx, conn => {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO invitations (campaign, contact_id, customer_id, questionnaire, channel, state, created_at) ",
+                );
+                q.push_values(chunk, |mut row, c| {
+                    row.push_bind(campaign.name.as_str())
+                        .push_bind(c.id)
+                        .push_bind(c.customer_id)
+                        .push_bind(campaign.questionnaire.as_str())
+                        .push_bind(channel)
+                        .push_bind("planned")
+                        .push_bind(now);
+                });
+                q.push(" ON CONFLICT (campaign, contact_id) DO NOTHING RETURNING id, contact_id");
+                let created: Vec<(i64, i64)> =
+                    q.build_query_as().persistent(cacheable(chunk)).fetch_all(&mut *conn).await?;
+                if !created.is_empty() {
+                    let due: std::collections::HashMap<i64, DateTime<Utc>> =
+                        chunk.iter().map(|c| (c.id, c.closed_at + campaign.delay)).collect();
+                    let mut q = QueryBuilder::new(
+                        "INSERT INTO deliveries (invitation_id, channel, kind, status, due_at, created_at, updated_at) ",
+                    );
+                    q.push_values(&created, |mut row, (invitation, contact)| {
+                        row.push_bind(*invitation)
+                            .push_bind(channel)
+                            .push_bind("invite")
+                            .push_bind("queued")
+                            .push_bind(due[contact])
+                            .push_bind(now)
+                            .push_bind(now);
+                    });
+                    q.build().persistent(cacheable(&created)).execute(&mut *conn).await?;
+                }
+                created
+            });
+            tx.commit().await?;
+            counts.invited += created.len() as u64;
+            // Another planner invited these between our read and our insert.
+            counts.skipped.already_invited += (chunk.len() - created.len()) as u64;
+        }
+        Ok(counts)
+    }
+}
+
+impl Store {
+    /// Records that the customer with external id `customer` wants no more surveys over
+    /// `channel`. Idempotent: true when this call recorded it, false when it already was.
+    pub async fn opt_out(
+        &self,
+        customer: &str,
+        channel: &str,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO opt_outs (customer_id, channel, source, created_at) \
+                 SELECT id, $2, $3, $4 FROM customers WHERE external_id = $1 \
+                 ON CONFLICT (customer_id, channel) DO NOTHING",
+            )
+            .bind(customer)
+            .bind(channel)
+            .bind(source)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if result == 1 {
+            return Ok(true);
+        }
+        let known: Option<i64> = with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT id FROM customers WHERE external_id = $1")
+                .bind(customer)
+                .fetch_optional(pool)
+                .await?
+        });
+        match known {
+            Some(_) => Ok(false),
+            None => Err(StoreError::NotFound(format!("no customer `{customer}`"))),
+        }
+    }
+}

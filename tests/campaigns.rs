@@ -1,0 +1,184 @@
+//! Campaign planning on both backends: audience filters, skips by reason, dry runs, and at most
+//! one invitation per campaign and contact, even with two planners at once.
+
+mod support;
+
+use chrono::{DateTime, Utc};
+use support::TestDb;
+use surveyd::campaign::Campaign;
+use surveyd::domain::{ContactChannel, ContactRecord, Email, ExternalId, Resolution};
+use surveyd::store::{PlanCounts, SkipCounts};
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+const NOW: &str = "2026-11-21T00:00:00Z";
+
+fn campaign(extra_audience: &str) -> Campaign {
+    toml::from_str(&format!(
+        "name = \"after-contact\"\nquestionnaire = \"post-contact\"\nchannel = \"email\"\n\
+         delay = \"2h\"\nexpiry = \"7d\"\n[audience]\nlookback = \"3d\"\n{extra_audience}"
+    ))
+    .unwrap()
+}
+
+fn contact(id: &str, customer: &str, closed: &str, email: bool) -> ContactRecord {
+    ContactRecord {
+        contact_id: ExternalId::parse(id).unwrap(),
+        closed_at: at(closed),
+        opened_at: None,
+        customer_id: ExternalId::parse(customer).unwrap(),
+        customer_name: Some("Siti Lestari".into()),
+        email: email.then(|| Email::parse(&format!("{customer}@example.co.id")).unwrap()),
+        phone: None,
+        whatsapp: None,
+        locale: None,
+        time_zone: None,
+        segment: None,
+        agent_id: None,
+        agent_name: None,
+        team: Some(ExternalId::parse("Billing").unwrap()),
+        contact_channel: Some(ContactChannel::Phone),
+        category: Some("billing".into()),
+        resolution: Some(Resolution::Resolved),
+        attributes: Default::default(),
+    }
+}
+
+/// Five contacts in the window (one without email, one opted out) and one too old.
+async fn seed(db: &TestDb) {
+    let mut escalated = contact("T-5", "C-5", "2026-11-20T05:00:00Z", true);
+    escalated.resolution = Some(Resolution::Escalated);
+    let contacts = vec![
+        contact("T-1", "C-1", "2026-11-20T01:00:00Z", true),
+        contact("T-2", "C-2", "2026-11-20T02:00:00Z", false),
+        contact("T-3", "C-3", "2026-11-20T03:00:00Z", true),
+        contact("T-4", "C-1", "2026-11-19T04:00:00Z", true),
+        escalated,
+        contact("T-OLD", "C-6", "2026-11-10T00:00:00Z", true),
+    ];
+    db.store.upsert_contacts(&contacts, at(NOW)).await.unwrap();
+    assert!(
+        db.store
+            .opt_out("C-3", "email", "test", at(NOW))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.store
+            .opt_out("C-3", "email", "test", at(NOW))
+            .await
+            .unwrap()
+    );
+}
+
+fn plan(eligible: u64, invited: u64, already: u64, no_address: u64, opted_out: u64) -> PlanCounts {
+    PlanCounts {
+        eligible,
+        invited,
+        skipped: SkipCounts {
+            already_invited: already,
+            no_address,
+            opted_out,
+        },
+    }
+}
+
+async fn planning_invites_once_and_counts_skips(db: &TestDb) {
+    seed(db).await;
+    let c = campaign("");
+    let dry = db.store.plan_invitations(&c, at(NOW), true).await.unwrap();
+    assert_eq!(dry, plan(5, 3, 0, 1, 1));
+    assert_eq!(
+        db.store.table_counts().await.unwrap().invitations,
+        0,
+        "a dry run writes nothing"
+    );
+
+    assert_eq!(
+        db.store.plan_invitations(&c, at(NOW), false).await.unwrap(),
+        dry
+    );
+    let counts = db.store.table_counts().await.unwrap();
+    assert_eq!((counts.invitations, counts.deliveries), (3, 3));
+
+    assert_eq!(
+        db.store.plan_invitations(&c, at(NOW), false).await.unwrap(),
+        plan(5, 0, 3, 1, 1)
+    );
+    let counts = db.store.table_counts().await.unwrap();
+    assert_eq!((counts.invitations, counts.deliveries), (3, 3));
+}
+
+async fn audience_filters_narrow_the_contacts(db: &TestDb) {
+    seed(db).await;
+    let resolved = campaign("resolutions = [\"resolved\"]");
+    assert_eq!(
+        db.store
+            .plan_invitations(&resolved, at(NOW), true)
+            .await
+            .unwrap(),
+        plan(4, 2, 0, 1, 1)
+    );
+    let other_team = campaign("teams = [\"Retail\"]");
+    assert_eq!(
+        db.store
+            .plan_invitations(&other_team, at(NOW), true)
+            .await
+            .unwrap(),
+        plan(0, 0, 0, 0, 0)
+    );
+    let billing_by_phone = campaign(
+        "teams = [\"Billing\"]\ncategories = [\"billing\"]\ncontact_channels = [\"phone\"]",
+    );
+    assert_eq!(
+        db.store
+            .plan_invitations(&billing_by_phone, at(NOW), true)
+            .await
+            .unwrap(),
+        plan(5, 3, 0, 1, 1)
+    );
+}
+
+async fn opting_out_an_unknown_customer_is_an_error(db: &TestDb) {
+    let err = db
+        .store
+        .opt_out("C-404", "email", "test", at(NOW))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no customer `C-404`"), "{err}");
+}
+
+async fn two_planners_at_once_invite_nobody_twice(db: &TestDb) {
+    let contacts: Vec<_> = (0..2500)
+        .map(|i| {
+            contact(
+                &format!("T-{i}"),
+                &format!("C-{i}"),
+                "2026-11-20T01:00:00Z",
+                true,
+            )
+        })
+        .collect();
+    db.store.upsert_contacts(&contacts, at(NOW)).await.unwrap();
+    let c = campaign("");
+    let (a, b) = tokio::join!(
+        db.store.plan_invitations(&c, at(NOW), false),
+        db.store.plan_invitations(&c, at(NOW), false)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.invited + b.invited, 2500, "{a:?} {b:?}");
+    assert_eq!(a.skipped.already_invited + b.skipped.already_invited, 2500);
+    let counts = db.store.table_counts().await.unwrap();
+    assert_eq!((counts.invitations, counts.deliveries), (2500, 2500));
+}
+
+on_both_backends!(
+    planning_invites_once_and_counts_skips,
+    audience_filters_narrow_the_contacts,
+    opting_out_an_unknown_customer_is_an_error,
+    two_planners_at_once_invite_nobody_twice,
+);
