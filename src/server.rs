@@ -45,6 +45,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/v1/contacts", post(post_contacts))
+        .route(
+            "/v1/campaigns/{name}/runs",
+            post(crate::campaign::http::post_run),
+        )
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -183,7 +183,71 @@ async fn bodies_over_the_limit_and_bad_json_are_refused(db: &TestDb) {
     app.stop().await;
 }
 
+async fn campaign_runs_plan_once_over_the_api(db: &TestDb) {
+    let app = TestApp::spawn(db, settings_with_token(db)).await;
+    let mut item = contact("T-1");
+    item["email"] = json!("budi@example.co.id");
+    item["closed_at"] = json!((chrono::Utc::now() - chrono::Duration::hours(3)).to_rfc3339());
+    let r = app
+        .client
+        .post(app.url("/v1/contacts"))
+        .bearer_auth(TOKEN)
+        .json(&item)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let run = |path: &str| app.client.post(app.url(path)).bearer_auth(TOKEN).send();
+    let r = app
+        .client
+        .post(app.url("/v1/campaigns/post-contact-email/runs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = run("/v1/campaigns/nope/runs").await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"],
+        "no campaign `nope`"
+    );
+
+    let dry: Value = run("/v1/campaigns/post-contact-email/runs?dry_run=true")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (dry["dry_run"].clone(), dry["invited"].clone()),
+        (json!(true), json!(1))
+    );
+    assert_eq!(db.store.table_counts().await.unwrap().invitations, 0);
+    let first: Value = run("/v1/campaigns/post-contact-email/runs")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (first["eligible"].clone(), first["invited"].clone()),
+        (json!(1), json!(1))
+    );
+    let second: Value = run("/v1/campaigns/post-contact-email/runs")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(second["invited"], 0);
+    assert_eq!(second["skipped"]["already_invited"], 1);
+    assert_eq!(db.store.table_counts().await.unwrap().invitations, 1);
+    app.stop().await;
+}
+
 on_both_backends!(
+    campaign_runs_plan_once_over_the_api,
     health_and_readiness,
     contacts_need_a_valid_token,
     valid_items_are_stored_and_bad_ones_named,

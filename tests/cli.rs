@@ -295,7 +295,13 @@ fn serve_answers_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = surveyd(
         dir.path(),
-        &[("SURVEYD_HTTP_LISTEN", "127.0.0.1:0")],
+        &[
+            ("SURVEYD_HTTP_LISTEN", "127.0.0.1:0"),
+            (
+                "SURVEYD_TEMPLATES_DIR",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/templates"),
+            ),
+        ],
         &["serve"],
     )
     .stdout(Stdio::piped())

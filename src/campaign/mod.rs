@@ -2,6 +2,8 @@
 //! how long after the contact closed and for how long the invitation stays open. They are
 //! defined in configuration (`[[campaigns]]`), so they are versioned with it.
 
+pub mod http;
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 

@@ -5,6 +5,7 @@ use crate::config::Settings;
 use crate::server::{AppState, Application, shutdown_signal};
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    settings.load_campaigns()?;
     let store = super::open_pool(&settings, settings.database.max_connections).await?;
     let state = AppState::new(store.clone(), settings, Clock::system());
     let app = Application::bind(state.clone())
