@@ -7,6 +7,7 @@
 //! - [`intake`]: closed contacts in, from CSV/JSONL files and `POST /v1/contacts`.
 //! - [`store`]: the one storage API, on SQLite (default) or PostgreSQL.
 //! - [`questionnaire`]: the questions of a survey, per locale, and the checking of answers.
+//! - [`render`]: messages from handlebars templates per channel and locale.
 //! - [`campaign`]: which contacts to survey, how, and when (defined in configuration).
 //! - [`api`]: what HTTP API routes share: bearer-token auth and the error response.
 //! - [`server`]: the axum app, health checks and graceful shutdown.
@@ -23,5 +24,6 @@ pub mod config;
 pub mod domain;
 pub mod intake;
 pub mod questionnaire;
+pub mod render;
 pub mod server;
 pub mod store;

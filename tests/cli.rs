@@ -449,3 +449,48 @@ fn campaign_run_invites_once_and_dry_run_writes_nothing() {
         "{stderr}"
     );
 }
+
+/// Copies the shipped templates into `to`.
+fn copy_templates(to: &Path) {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    for sub in ["questionnaires", "email/id", "email/en"] {
+        std::fs::create_dir_all(to.join(sub)).unwrap();
+        for entry in std::fs::read_dir(from.join(sub)).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, to.join(sub).join(path.file_name().unwrap())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn templates_check_names_file_and_line_and_locale_gaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("templates");
+    copy_templates(&templates);
+    let (out, stdout, stderr) = run(dir.path(), &[], &["templates", "check"]);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("ok: 0 warning(s)"), "{stdout}");
+
+    let questionnaire = templates.join("questionnaires/post-contact.toml");
+    let text = std::fs::read_to_string(&questionnaire).unwrap();
+    std::fs::write(
+        &questionnaire,
+        text.replace(", en = \"Was your issue resolved on this contact?\"", ""),
+    )
+    .unwrap();
+    std::fs::write(
+        templates.join("email/en/body.txt.hbs"),
+        "Hello {{customer_name}},\n\n{{survey_link}}\n",
+    )
+    .unwrap();
+    let (out, stdout, _) = run(dir.path(), &[], &["templates", "check"]);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("question `resolved` has no `en` text; `en` customers see the `id` one"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("email/en/body.txt.hbs: line 3:") && stdout.contains("survey_link"),
+        "{stdout}"
+    );
+}

@@ -6,6 +6,7 @@ mod config;
 mod contacts;
 mod migrate;
 mod serve;
+mod templates;
 mod tokens;
 
 use crate::config::{LogFormat, Settings};
@@ -42,6 +43,9 @@ enum Command {
     /// List the survey campaigns and run one (create its invitations).
     #[command(subcommand)]
     Campaign(campaign::CampaignCommand),
+    /// Check the questionnaires and message templates.
+    #[command(subcommand)]
+    Templates(templates::TemplatesCommand),
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -82,6 +86,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Contacts(command) => contacts::run(settings, command).await,
         Command::Tokens(command) => tokens::run(settings, command).await,
         Command::Campaign(command) => campaign::run(settings, command).await,
+        Command::Templates(command) => templates::run(settings, command),
         Command::Config(command) => config::run(settings, command),
     }
 }

@@ -1,0 +1,109 @@
+//! `surveyd templates check`: loads every questionnaire and template and renders each email
+//! for every locale with sample data, reporting each problem with its file (and line).
+
+use crate::config::Settings;
+use crate::domain::Locale;
+use crate::questionnaire::Questionnaire;
+use crate::render::{EmailVars, RatingLink, Renderer};
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub enum TemplatesCommand {
+    /// Render every template for every locale with sample data; list errors and warnings
+    /// (such as a text missing in a locale) with file and line. Exit status 1 on any error.
+    Check,
+}
+
+pub fn run(settings: Settings, command: TemplatesCommand) -> anyhow::Result<()> {
+    match command {
+        TemplatesCommand::Check => check(&settings),
+    }
+}
+
+fn check(settings: &Settings) -> anyhow::Result<()> {
+    let dir = &settings.templates.dir;
+    let fallback = &settings.defaults.locale;
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+
+    let questionnaires = Questionnaire::load_dir(&dir.join("questionnaires"), fallback)
+        .unwrap_or_else(|e| {
+            errors.extend(e.iter().map(ToString::to_string));
+            Vec::new()
+        });
+    for q in &questionnaires {
+        warnings.extend(
+            q.locale_gaps(fallback)
+                .into_iter()
+                .map(|gap| format!("{}: {gap}", q.path.display())),
+        );
+    }
+
+    match Renderer::load(dir) {
+        Err(problems) => errors.extend(problems),
+        Ok(renderer) => {
+            let mut rendered = 0;
+            for q in &questionnaires {
+                for tag in renderer.email_locales() {
+                    let locale = Locale::parse(tag)?;
+                    match renderer.email(&locale, fallback, &sample(q, &locale, fallback)) {
+                        Ok(_) => rendered += 1,
+                        Err(e) => errors.push(e),
+                    }
+                }
+            }
+            if renderer.email_locale(fallback, fallback).is_none() {
+                errors.push(format!(
+                    "{}: no email templates for the default locale `{fallback}`",
+                    dir.join("email").display()
+                ));
+            }
+            println!(
+                "{} questionnaire(s), email templates for {}; {rendered} rendering(s) with sample data",
+                questionnaires.len(),
+                renderer.email_locales().collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
+
+    for warning in &warnings {
+        println!("warning: {warning}");
+    }
+    for error in &errors {
+        println!("error: {error}");
+    }
+    if errors.is_empty() {
+        println!("ok: {} warning(s)", warnings.len());
+        Ok(())
+    } else {
+        anyhow::bail!("{} error(s) in the templates", errors.len())
+    }
+}
+
+/// Sample values for every variable a template may use.
+fn sample(q: &Questionnaire, locale: &Locale, fallback: &Locale) -> EmailVars {
+    let base = "https://surveys.example.com";
+    let first = q.first_rating();
+    EmailVars {
+        customer_name: "Budi Santoso".into(),
+        agent_name: Some("Sari Wijaya".into()),
+        category: Some("billing".into()),
+        closed_date: "20 November 2026".into(),
+        question: first
+            .map(|question| question.text.get(locale, fallback).to_owned())
+            .unwrap_or_default(),
+        survey_url: format!("{base}/s/SAMPLE"),
+        rating_links: first
+            .and_then(|question| question.scale())
+            .map(|(min, max)| {
+                (min..=max)
+                    .map(|value| RatingLink {
+                        value,
+                        url: format!("{base}/s/SAMPLE?r={value}"),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        unsubscribe_url: format!("{base}/u/SAMPLE"),
+    }
+}
