@@ -176,6 +176,20 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// POSTs `body` as JSON to `path`, with a bearer token when given.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &impl serde::Serialize,
+    ) -> reqwest::Response {
+        let mut request = self.client.post(self.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
     /// Stops the server and waits until it has finished.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
