@@ -155,30 +155,20 @@ async fn campaign_runs_plan_once_over_the_api(db: &TestDb) {
         "no campaign `nope`"
     );
 
-    let dry: Value = run("/v1/campaigns/post-contact-email/runs?dry_run=true")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let run_json =
+        |path: &'static str| async move { run(path).await.json::<Value>().await.unwrap() };
+    let dry = run_json("/v1/campaigns/post-contact-email/runs?dry_run=true").await;
     assert_eq!(
         (dry["dry_run"].clone(), dry["invited"].clone()),
         (json!(true), json!(1))
     );
     assert_eq!(db.store.table_counts().await.unwrap().invitations, 0);
-    let first: Value = run("/v1/campaigns/post-contact-email/runs")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let first = run_json("/v1/campaigns/post-contact-email/runs").await;
     assert_eq!(
         (first["eligible"].clone(), first["invited"].clone()),
         (json!(1), json!(1))
     );
-    let second: Value = run("/v1/campaigns/post-contact-email/runs")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let second = run_json("/v1/campaigns/post-contact-email/runs").await;
     assert_eq!(second["invited"], 0);
     assert_eq!(second["skipped"]["already_invited"], 1);
     assert_eq!(db.store.table_counts().await.unwrap().invitations, 1);

@@ -5,7 +5,7 @@ mod support;
 
 use chrono::{DateTime, Utc};
 use support::TestDb;
-use surveyd::campaign::Campaign;
+use surveyd::campaign::{Campaign, SurveyChannel};
 use surveyd::domain::{ContactChannel, ContactRecord, Email, ExternalId, Resolution};
 use surveyd::store::{PlanCounts, SkipCounts};
 
@@ -63,13 +63,13 @@ async fn seed(db: &TestDb) {
     db.store.upsert_contacts(&contacts, at(NOW)).await.unwrap();
     assert!(
         db.store
-            .opt_out("C-3", "email", "test", at(NOW))
+            .opt_out("C-3", SurveyChannel::Email, "test", at(NOW))
             .await
             .unwrap()
     );
     assert!(
         !db.store
-            .opt_out("C-3", "email", "test", at(NOW))
+            .opt_out("C-3", SurveyChannel::Email, "test", at(NOW))
             .await
             .unwrap()
     );
@@ -146,7 +146,7 @@ async fn audience_filters_narrow_the_contacts(db: &TestDb) {
 async fn opting_out_an_unknown_customer_is_an_error(db: &TestDb) {
     let err = db
         .store
-        .opt_out("C-404", "email", "test", at(NOW))
+        .opt_out("C-404", SurveyChannel::Email, "test", at(NOW))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("no customer `C-404`"), "{err}");

@@ -3,7 +3,7 @@
 //! code, keeps a contact from being invited twice, even by two planners at once.
 
 use super::{ROWS_PER_STATEMENT, Store, StoreError, cacheable, with_pool};
-use crate::campaign::Campaign;
+use crate::campaign::{Campaign, SurveyChannel};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::QueryBuilder;
@@ -155,7 +155,7 @@ impl Store {
     pub async fn opt_out(
         &self,
         customer: &str,
-        channel: &str,
+        channel: SurveyChannel,
         source: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
@@ -166,7 +166,7 @@ impl Store {
                  ON CONFLICT (customer_id, channel) DO NOTHING",
             )
             .bind(customer)
-            .bind(channel)
+            .bind(channel.as_str())
             .bind(source)
             .bind(now)
             .execute(pool)
