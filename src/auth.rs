@@ -1,4 +1,6 @@
-//! API bearer tokens: made from 256 random bits, shown once, kept only as their SHA-256.
+//! Tokens, kept only as their SHA-256: API bearer tokens (256 random bits, shown once) and
+//! survey tokens (128 bits derived from the survey key and the invitation id, so every
+//! attempt to send an invitation carries the same link).
 
 use crate::domain::ParseError;
 use base64::Engine;
@@ -42,9 +44,112 @@ pub fn new_token() -> (String, TokenHash) {
     (token, hash)
 }
 
+/// The secret survey tokens are derived from. Without it nobody can make a valid token; with
+/// it a token can be made again for the same invitation (a retried email keeps its link).
+#[derive(Clone)]
+pub struct SurveyKey([u8; 32]);
+
+impl std::fmt::Debug for SurveyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SurveyKey([redacted])")
+    }
+}
+
+impl SurveyKey {
+    /// Reads 64 hex digits.
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
+        let mut key = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut key)
+            .map_err(|_| ParseError("a survey key is 64 hex digits".into()))?;
+        Ok(SurveyKey(key))
+    }
+
+    /// The configured key, or the one kept in `file` (made, readable by its owner only, when
+    /// the file does not exist yet).
+    pub fn load(configured: Option<&str>, file: &std::path::Path) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        if let Some(text) = configured {
+            return Self::parse(text).context("survey.key");
+        }
+        match std::fs::read_to_string(file) {
+            Ok(text) => Self::parse(&text).with_context(|| format!("{}", file.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::create(file),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", file.display())),
+        }
+    }
+
+    fn create(file: &std::path::Path) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        use std::io::Write;
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let key: [u8; 32] = rand::random();
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(file) {
+            Ok(mut f) => {
+                f.write_all(hex::encode(key).as_bytes())
+                    .and_then(|()| f.sync_all())
+                    .with_context(|| format!("cannot write {}", file.display()))?;
+                tracing::info!(file = %file.display(), "created a new survey key");
+                Ok(SurveyKey(key))
+            }
+            // Another process made it first: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let text = std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                Self::parse(&text).with_context(|| format!("{}", file.display()))
+            }
+            Err(e) => Err(e).with_context(|| format!("cannot create {}", file.display())),
+        }
+    }
+
+    /// The token of an invitation: HMAC-SHA256 of its id, the first 128 bits, URL-safe base64
+    /// (22 characters).
+    pub fn token(&self, invitation_id: i64) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(b"surveyd invitation ");
+        mac.update(invitation_id.to_string().as_bytes());
+        let digest = mac.finalize().into_bytes();
+        URL_SAFE_NO_PAD.encode(&digest[..16])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn survey_tokens_are_stable_per_key_and_invitation() {
+        let key = SurveyKey::parse(&"ab".repeat(32)).unwrap();
+        let other = SurveyKey::parse(&"cd".repeat(32)).unwrap();
+        assert_eq!(key.token(7), key.token(7));
+        assert_ne!(key.token(7), key.token(8));
+        assert_ne!(key.token(7), other.token(7));
+        assert_eq!(key.token(7).len(), 22);
+        assert!(SurveyKey::parse("abc").is_err());
+        assert!(!format!("{key:?}").contains("ab"));
+    }
+
+    #[test]
+    fn a_survey_key_file_is_made_once_and_read_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keys/survey.key");
+        let made = SurveyKey::load(None, &file).unwrap();
+        let read = SurveyKey::load(None, &file).unwrap();
+        assert_eq!(made.token(1), read.token(1));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
 
     #[test]
     fn tokens_are_random_and_hash_stably() {

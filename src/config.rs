@@ -3,7 +3,7 @@
 //!
 //! Environment variables name a section and a key joined by the first underscore:
 //! `SURVEYD_DATABASE_URL` is `database.url`, `SURVEYD_HTTP_MAX_BODY_BYTES` is
-//! `http.max_body_bytes`. Secrets print as `[redacted]` in `Debug` and in `config show`.
+//! `http.max_body_bytes`, and `SURVEYD_EMAIL_SMTP_PASSWORD` is `email.smtp.password`. Secrets print as `[redacted]` in `Debug` and in `config show`.
 
 use crate::domain::{Locale, TimeZone};
 use figment::Figment;
@@ -25,6 +25,9 @@ pub struct Settings {
     pub api: ApiSettings,
     pub intake: IntakeSettings,
     pub templates: TemplateSettings,
+    pub survey: SurveySettings,
+    pub dispatch: DispatchSettings,
+    pub email: EmailSettings,
     pub log: LogSettings,
     /// The survey campaigns; a file that lists campaigns replaces the default ones.
     #[serde(default)]
@@ -89,6 +92,84 @@ pub struct IntakeSettings {
 pub struct TemplateSettings {
     /// The folder holding `questionnaires/` and the message templates.
     pub dir: PathBuf,
+}
+
+/// The survey links the daemon hands out.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SurveySettings {
+    /// The daemon's public base URL, as customers reach it (survey and unsubscribe links).
+    pub public_url: url::Url,
+    /// The key survey tokens are derived from (64 hex digits). When unset, a key is kept in
+    /// `key_file`, created on first use. Daemons sharing a database must share the key.
+    pub key: Option<Secret<String>>,
+    pub key_file: PathBuf,
+}
+
+/// The workers that send queued deliveries.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DispatchSettings {
+    /// Deliveries claimed per database statement.
+    pub batch_size: usize,
+    /// How long a claim holds; a worker that dies leaves its deliveries to others after this.
+    #[serde(with = "humantime_serde")]
+    pub lease: std::time::Duration,
+    /// Attempts before a delivery that keeps failing transiently is marked failed.
+    pub max_attempts: u32,
+    /// The wait before the first retry; doubled each attempt (with jitter) up to `backoff_max`.
+    #[serde(with = "humantime_serde")]
+    pub backoff: std::time::Duration,
+    #[serde(with = "humantime_serde")]
+    pub backoff_max: std::time::Duration,
+    /// How often `serve` looks for due deliveries when the queue was empty.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: std::time::Duration,
+}
+
+/// How invitation emails leave.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    /// `file` writes `{delivery id}.eml` files into `outbox_dir`; `smtp` sends to `[email.smtp]`.
+    pub transport: EmailTransport,
+    /// The sender, e.g. `Customer Care <care@example.com>`.
+    pub from: String,
+    pub outbox_dir: PathBuf,
+    pub smtp: SmtpSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailTransport {
+    File,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    /// `none` (plain, for a local relay), `starttls` (usually port 587) or `implicit` (465).
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<Secret<String>>,
+    /// Limit for connecting and for each message's exchange.
+    #[serde(with = "humantime_serde")]
+    pub timeout: std::time::Duration,
+    /// Connections open at once (each sends one message at a time).
+    pub max_connections: usize,
+    /// The name given in EHLO; the machine's host name when unset.
+    pub hello_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    None,
+    Starttls,
+    Implicit,
 }
 
 impl Settings {
@@ -264,7 +345,7 @@ impl Settings {
         }
         let env = Env::prefixed("SURVEYD_")
             .ignore(&["CONFIG"])
-            .map(|key| key.as_str().replacen('_', ".", 1).into());
+            .map(|key| env_key(key.as_str()).into());
         figment = figment.merge(env);
         figment.extract::<Settings>().map_err(|e| {
             let reasons: Vec<String> = e.into_iter().map(describe).collect();
@@ -275,6 +356,17 @@ impl Settings {
     /// The settings as TOML, secrets redacted.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("settings serialise to TOML")
+    }
+}
+
+/// The settings key an environment variable (without `SURVEYD_`) names: the section and the
+/// key are joined by the first underscore, and by the second for the nested sections
+/// (`EMAIL_SMTP_HOST` is `email.smtp.host`).
+fn env_key(name: &str) -> String {
+    const NESTED: [&str; 1] = ["email_smtp_"];
+    match NESTED.iter().find(|prefix| name.starts_with(*prefix)) {
+        Some(prefix) => format!("{}{}", prefix.replace('_', "."), &name[prefix.len()..]),
+        None => name.replacen('_', ".", 1),
     }
 }
 

@@ -9,6 +9,9 @@
 //! - [`questionnaire`]: the questions of a survey, per locale, and the checking of answers.
 //! - [`render`]: messages from handlebars templates per channel and locale.
 //! - [`campaign`]: which contacts to survey, how, and when (defined in configuration).
+//! - [`dispatch`]: the worker pool that claims due deliveries, renders and sends them.
+//! - [`channels`]: how messages leave: email (SMTP or `.eml` files).
+//! - [`survey`]: the survey and unsubscribe pages a customer opens from a message.
 //! - [`api`]: what HTTP API routes share: bearer-token auth and the error response.
 //! - [`server`]: the axum app, health checks and graceful shutdown.
 //! - [`cli`]: the `surveyd` command and its subcommands.
@@ -18,12 +21,15 @@
 pub mod api;
 pub mod auth;
 pub mod campaign;
+pub mod channels;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod dispatch;
 pub mod domain;
 pub mod intake;
 pub mod questionnaire;
 pub mod render;
 pub mod server;
 pub mod store;
+pub mod survey;

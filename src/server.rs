@@ -3,7 +3,9 @@
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::intake::{ParseContext, post_contacts};
+use crate::render::page::Pages;
 use crate::store::Store;
+use crate::survey::{self, SurveyPages};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
@@ -21,20 +23,34 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub clock: Clock,
     pub parse_context: Arc<ParseContext>,
+    pub survey: Arc<SurveyPages>,
 }
 
 impl AppState {
-    pub fn new(store: Store, settings: Settings, clock: Clock) -> Self {
+    /// The state for `settings`: loads the questionnaires and page templates they name.
+    pub fn new(store: Store, settings: Settings, clock: Clock) -> anyhow::Result<Self> {
+        let questionnaires = settings.load_campaigns()?;
+        let pages = Pages::load(&settings.templates.dir)
+            .map_err(|problems| anyhow::anyhow!("templates: {}", problems.join("; ")))?;
+        let survey = Arc::new(SurveyPages {
+            pages,
+            questionnaires: questionnaires
+                .into_iter()
+                .map(|q| (q.name.clone(), q))
+                .collect(),
+            fallback: settings.defaults.locale.clone(),
+        });
         let parse_context = Arc::new(ParseContext {
             time_zone: settings.defaults.time_zone,
             country: settings.defaults.country.0,
         });
-        AppState {
+        Ok(AppState {
             store,
             settings: Arc::new(settings),
             clock,
             parse_context,
-        }
+            survey,
+        })
     }
 }
 
@@ -48,6 +64,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/campaigns/{name}/runs",
             post(crate::campaign::http::post_run),
+        )
+        .route("/s/{token}", get(survey::show).post(survey::submit))
+        .route(
+            "/u/{token}",
+            get(survey::confirm_unsubscribe).post(survey::unsubscribe),
         )
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())

@@ -23,6 +23,10 @@ pub enum CampaignCommand {
         /// Count what would happen and write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Take contacts closed since this date (YYYY-MM-DD in the default time zone, or
+        /// RFC 3339) instead of the campaign's lookback: a backfill.
+        #[arg(long, value_name = "DATE")]
+        since: Option<super::DateArg>,
         #[arg(long, value_enum, default_value = "table")]
         format: OutputFormat,
     },
@@ -33,6 +37,7 @@ pub async fn run(settings: Settings, command: CampaignCommand) -> anyhow::Result
         CampaignCommand::Run {
             name,
             dry_run,
+            since,
             format,
         } => {
             settings.load_campaigns()?;
@@ -45,10 +50,14 @@ pub async fn run(settings: Settings, command: CampaignCommand) -> anyhow::Result
                         settings.campaigns.iter().map(|c| c.name.as_str()).collect();
                     format!("no campaign `{name}` (known: {})", known.join(", "))
                 })?;
+            let now = Clock::system().now();
+            let mut campaign = campaign.clone();
+            if let Some(since) = since {
+                let since = since.instant(settings.defaults.time_zone)?;
+                campaign.audience.lookback = (now - since).to_std().unwrap_or_default();
+            }
             let store = open_store(&settings).await?;
-            let counts = store
-                .plan_invitations(campaign, Clock::system().now(), dry_run)
-                .await?;
+            let counts = store.plan_invitations(&campaign, now, dry_run).await?;
             store.close().await;
             match format {
                 OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&counts)?),

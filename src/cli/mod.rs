@@ -4,7 +4,9 @@
 mod campaign;
 mod config;
 mod contacts;
+mod dispatch;
 mod migrate;
+mod outbox;
 mod serve;
 mod templates;
 mod tokens;
@@ -30,7 +32,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the daemon: HTTP server (health, contacts API); stops cleanly on SIGINT/SIGTERM.
+    /// Run the daemon: HTTP server (API, survey pages) and dispatch workers; stops cleanly on
+    /// SIGINT/SIGTERM.
     Serve,
     /// Create the database if needed and apply pending migrations, then exit.
     Migrate,
@@ -43,6 +46,14 @@ enum Command {
     /// List the survey campaigns and run one (create its invitations).
     #[command(subcommand)]
     Campaign(campaign::CampaignCommand),
+    /// Send every due delivery, then exit (the daemon does this continuously).
+    Dispatch {
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
+    },
+    /// The queue of messages: counts by state, failures, requeueing.
+    #[command(subcommand)]
+    Outbox(outbox::OutboxCommand),
     /// Check the questionnaires and message templates.
     #[command(subcommand)]
     Templates(templates::TemplatesCommand),
@@ -86,6 +97,8 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Contacts(command) => contacts::run(settings, command).await,
         Command::Tokens(command) => tokens::run(settings, command).await,
         Command::Campaign(command) => campaign::run(settings, command).await,
+        Command::Dispatch { format } => dispatch::run(settings, format).await,
+        Command::Outbox(command) => outbox::run(settings, command).await,
         Command::Templates(command) => templates::run(settings, command),
         Command::Config(command) => config::run(settings, command),
     }
@@ -140,4 +153,38 @@ fn print_rows<T: serde::Serialize>(
         }
     }
     Ok(())
+}
+
+/// A date on the command line: `YYYY-MM-DD` (midnight in the configured time zone) or an RFC
+/// 3339 instant.
+#[derive(Debug, Clone, Copy)]
+pub enum DateArg {
+    Day(chrono::NaiveDate),
+    Instant(chrono::DateTime<chrono::Utc>),
+}
+
+impl std::str::FromStr for DateArg {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            return Ok(DateArg::Day(day));
+        }
+        chrono::DateTime::parse_from_rfc3339(text)
+            .map(|t| DateArg::Instant(t.to_utc()))
+            .map_err(|_| format!("`{text}` is neither YYYY-MM-DD nor an RFC 3339 time"))
+    }
+}
+
+impl DateArg {
+    /// The instant it stands for; a day starts at midnight in `time_zone`.
+    pub fn instant(
+        self,
+        time_zone: crate::domain::TimeZone,
+    ) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+        match self {
+            DateArg::Instant(t) => Ok(t),
+            DateArg::Day(day) => Ok(time_zone.to_utc(day.and_time(chrono::NaiveTime::MIN))?),
+        }
+    }
 }

@@ -1,21 +1,53 @@
-//! `surveyd serve`: the daemon.
+//! `surveyd serve`: the daemon: the HTTP server and the dispatch workers, stopped together
+//! by SIGINT/SIGTERM (requests and messages in hand finish first).
 
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::dispatch::{Dispatcher, Mode};
 use crate::server::{AppState, Application, shutdown_signal};
+use std::sync::Arc;
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    settings.load_campaigns()?;
     let store = super::open_pool(&settings, settings.database.max_connections).await?;
-    let state = AppState::new(store.clone(), settings, Clock::system());
+    let clock = Clock::system();
+    let dispatcher = Arc::new(Dispatcher::new(store.clone(), &settings, clock.clone())?);
+    let state = AppState::new(store.clone(), settings, clock)?;
     let app = Application::bind(state.clone())
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", state.settings.http.listen))?;
     let addr = app.local_addr()?;
     println!("surveyd listening on http://{addr}");
     tracing::info!(%addr, database = %state.settings.database.url, "serving");
-    app.run_until(shutdown_signal()).await?;
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let workers = tokio::spawn(dispatcher.run(Mode::UntilShutdown, stopped.clone()));
+    let mut server_stopped = stopped;
+    let server = app.run_until(async move {
+        let _ = server_stopped.wait_for(|stop| *stop).await;
+    });
+    let server = tokio::spawn(server);
+    let mut workers = workers;
+    let early = tokio::select! {
+        () = shutdown_signal() => None,
+        finished = &mut workers => Some(finished),
+    };
+    let _ = stop.send(true);
+    // The workers stop only on shutdown; finishing first means they failed.
+    let counts = match early {
+        None => workers.await??,
+        Some(finished) => {
+            let error = match finished {
+                Ok(Ok(_)) => anyhow::anyhow!("the dispatch workers stopped unexpectedly"),
+                Ok(Err(e)) => e.context("the dispatch workers failed"),
+                Err(e) => anyhow::Error::from(e).context("the dispatch workers failed"),
+            };
+            server.await??;
+            store.close().await;
+            return Err(error);
+        }
+    };
+    server.await??;
     store.close().await;
-    tracing::info!("stopped");
+    tracing::info!(?counts, "stopped");
     Ok(())
 }

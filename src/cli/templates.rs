@@ -4,7 +4,7 @@
 use crate::config::Settings;
 use crate::domain::Locale;
 use crate::questionnaire::Questionnaire;
-use crate::render::{EmailVars, RatingLink, Renderer};
+use crate::render::{EmailVars, Invitee, Renderer, SurveyLinks};
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
@@ -82,28 +82,19 @@ fn check(settings: &Settings) -> anyhow::Result<()> {
 
 /// Sample values for every variable a template may use.
 fn sample(q: &Questionnaire, locale: &Locale, fallback: &Locale) -> EmailVars {
-    let base = "https://surveys.example.com";
-    let first = q.first_rating();
-    EmailVars {
-        customer_name: "Budi Santoso".into(),
-        agent_name: Some("Sari Wijaya".into()),
-        category: Some("billing".into()),
-        closed_date: "20 November 2026".into(),
-        question: first
-            .map(|question| question.text.get(locale, fallback).to_owned())
-            .unwrap_or_default(),
-        survey_url: format!("{base}/s/SAMPLE"),
-        rating_links: first
-            .and_then(|question| question.scale())
-            .map(|(min, max)| {
-                (min..=max)
-                    .map(|value| RatingLink {
-                        value,
-                        url: format!("{base}/s/SAMPLE?r={value}"),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        unsubscribe_url: format!("{base}/u/SAMPLE"),
-    }
+    let base: url::Url = "https://surveys.example.com".parse().expect("a valid URL");
+    let invitee = Invitee {
+        customer_name: "Budi Santoso",
+        agent_name: Some("Sari Wijaya"),
+        category: Some("billing"),
+        closed_at: chrono::DateTime::from_timestamp(1_795_000_000, 0).expect("a valid time"),
+        time_zone: chrono_tz::Asia::Jakarta,
+    };
+    EmailVars::new(
+        q,
+        locale,
+        fallback,
+        &SurveyLinks::new(&base, "SAMPLE"),
+        &invitee,
+    )
 }

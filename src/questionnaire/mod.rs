@@ -11,13 +11,14 @@
 //! type = "rating"        # rating (with min/max), nps (0–10), effort (1–7), yes_no, choice, text
 //! min = 1
 //! max = 5
+//! metric = "csat"        # the score it feeds: csat (1–5 rating), fcr (yes_no), nps, ces
 //! text = { id = "Seberapa puas Anda?", en = "How satisfied are you?" }
 //! ```
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::Locale;
 
@@ -84,6 +85,23 @@ pub struct Question {
     pub text: Texts,
     /// Whether the survey can be submitted without it.
     pub optional: bool,
+    /// The score this question's answers feed, if any.
+    pub metric: Option<Metric>,
+}
+
+/// A score computed from one question's answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, strum::AsRefStr)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Metric {
+    /// Customer satisfaction: the share of 4 and 5 on a 1–5 rating.
+    Csat,
+    /// First-contact resolution as the customer tells it: the share of "yes".
+    Fcr,
+    /// Net Promoter Score, from a 0–10 question.
+    Nps,
+    /// Customer Effort Score, from a 1–7 question.
+    Ces,
 }
 
 /// A question as written in the file: every field any type takes, checked into a [`Question`].
@@ -96,6 +114,7 @@ struct QuestionFile {
     text: Texts,
     #[serde(default)]
     optional: bool,
+    metric: Option<Metric>,
     min: Option<i16>,
     max: Option<i16>,
     options: Option<Vec<ChoiceOption>>,
@@ -158,11 +177,37 @@ impl QuestionFile {
                 max_length: self.max_length.unwrap_or(2000),
             },
         };
+        let metric = self.metric.or(match kind {
+            QuestionKind::Nps => Some(Metric::Nps),
+            QuestionKind::Effort => Some(Metric::Ces),
+            _ => None,
+        });
+        let fits = match (metric, &kind) {
+            (None, _) => true,
+            (Some(Metric::Csat), QuestionKind::Rating { min: 1, max: 5 }) => true,
+            (Some(Metric::Fcr), QuestionKind::YesNo) => true,
+            (Some(Metric::Nps), QuestionKind::Nps) => true,
+            (Some(Metric::Ces), QuestionKind::Effort) => true,
+            (Some(_), _) => false,
+        };
+        if !fits {
+            return Err(format!(
+                "question `{id}`: metric `{}` needs a {}",
+                metric.map(|m| m.as_ref().to_owned()).unwrap_or_default(),
+                match metric {
+                    Some(Metric::Csat) => "rating from 1 to 5",
+                    Some(Metric::Fcr) => "yes_no question",
+                    Some(Metric::Nps) => "nps question",
+                    _ => "effort question",
+                }
+            ));
+        }
         Ok(Question {
             id,
             kind,
             text: self.text,
             optional: self.optional,
+            metric,
         })
     }
 }

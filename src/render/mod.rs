@@ -3,6 +3,8 @@
 //! an error, never an empty string). Values in HTML bodies are HTML-escaped; subjects and text
 //! bodies are left as they are.
 
+pub mod page;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -10,6 +12,7 @@ use handlebars::Handlebars;
 use serde::Serialize;
 
 use crate::domain::Locale;
+use crate::questionnaire::Questionnaire;
 
 /// The parts of an email, each a file in `templates/email/{locale}/`.
 const EMAIL_PARTS: [(&str, Escape); 3] = [
@@ -45,6 +48,82 @@ pub struct EmailVars {
 pub struct RatingLink {
     pub value: i16,
     pub url: String,
+}
+
+/// The links of one invitation: `{public_url}/s/{token}` and `{public_url}/u/{token}`.
+#[derive(Debug, Clone)]
+pub struct SurveyLinks {
+    pub survey: String,
+    pub unsubscribe: String,
+}
+
+impl SurveyLinks {
+    pub fn new(public_url: &url::Url, token: &str) -> Self {
+        let base = public_url.as_str().trim_end_matches('/');
+        SurveyLinks {
+            survey: format!("{base}/s/{token}"),
+            unsubscribe: format!("{base}/u/{token}"),
+        }
+    }
+}
+
+/// Who is invited, about which contact.
+#[derive(Debug, Clone)]
+pub struct Invitee<'a> {
+    pub customer_name: &'a str,
+    pub agent_name: Option<&'a str>,
+    pub category: Option<&'a str>,
+    pub closed_at: chrono::DateTime<chrono::Utc>,
+    pub time_zone: chrono_tz::Tz,
+}
+
+impl EmailVars {
+    /// The variables of an invitation to `questionnaire` in `locale`: the first rating
+    /// question's text, and one link per point of its scale (`{survey}?r={value}`).
+    pub fn new(
+        questionnaire: &Questionnaire,
+        locale: &Locale,
+        fallback: &Locale,
+        links: &SurveyLinks,
+        invitee: &Invitee<'_>,
+    ) -> Self {
+        let first = questionnaire.first_rating();
+        EmailVars {
+            customer_name: invitee.customer_name.to_owned(),
+            agent_name: invitee.agent_name.map(str::to_owned),
+            category: invitee.category.map(str::to_owned),
+            closed_date: long_date(invitee.closed_at, invitee.time_zone, locale),
+            question: first
+                .map(|q| q.text.get(locale, fallback).to_owned())
+                .unwrap_or_default(),
+            survey_url: links.survey.clone(),
+            rating_links: first
+                .and_then(|q| q.scale())
+                .map(|(min, max)| {
+                    (min..=max)
+                        .map(|value| RatingLink {
+                            value,
+                            url: format!("{}?r={value}", links.survey),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            unsubscribe_url: links.unsubscribe.clone(),
+        }
+    }
+}
+
+/// A date as people of `locale` write it in full ("22 November 2026", "22 Mei 2026"), in the
+/// time zone `tz`.
+pub fn long_date(at: chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz, locale: &Locale) -> String {
+    let language = locale.language();
+    let posix = format!("{language}_{}", language.to_ascii_uppercase());
+    let names = chrono::Locale::try_from(locale.as_str().replace('-', "_").as_str())
+        .or_else(|_| chrono::Locale::try_from(posix.as_str()))
+        .unwrap_or(chrono::Locale::POSIX);
+    at.with_timezone(&tz)
+        .format_localized("%-d %B %Y", names)
+        .to_string()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,7 +264,7 @@ fn email_key(locale: &Locale, part: &str) -> String {
 }
 
 /// A template syntax error as "line L, column C: reason".
-fn describe_template_error(e: &handlebars::TemplateError) -> String {
+pub(crate) fn describe_template_error(e: &handlebars::TemplateError) -> String {
     match e.pos() {
         Some((line, column)) => format!("line {line}, column {column}: {}", e.reason()),
         None => e.reason().to_string(),

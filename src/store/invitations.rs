@@ -159,32 +159,13 @@ impl Store {
         source: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let result = with_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO opt_outs (customer_id, channel, source, created_at) \
-                 SELECT id, $2, $3, $4 FROM customers WHERE external_id = $1 \
-                 ON CONFLICT (customer_id, channel) DO NOTHING",
-            )
-            .bind(customer)
-            .bind(channel.as_str())
-            .bind(source)
-            .bind(now)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        if result == 1 {
-            return Ok(true);
-        }
         let known: Option<i64> = with_pool!(self, pool => {
             sqlx::query_scalar("SELECT id FROM customers WHERE external_id = $1")
                 .bind(customer)
                 .fetch_optional(pool)
                 .await?
         });
-        match known {
-            Some(_) => Ok(false),
-            None => Err(StoreError::NotFound(format!("no customer `{customer}`"))),
-        }
+        let id = known.ok_or_else(|| StoreError::NotFound(format!("no customer `{customer}`")))?;
+        self.opt_out_customer(id, channel, source, now).await
     }
 }

@@ -8,12 +8,16 @@
 
 mod contacts;
 mod invitations;
+mod outbox;
 mod postgres;
+mod responses;
 mod sqlite;
 mod tokens;
 
 pub use contacts::{TableCounts, UpsertCounts};
 pub use invitations::{PlanCounts, SkipCounts};
+pub use outbox::{Claimed, FailedDelivery, FinalStatus, IssuedToken, OutboxStatus, Outcome};
+pub use responses::{OpenedInvitation, StoredAnswer};
 pub use tokens::ApiToken;
 
 use crate::config::{Backend, DatabaseUrl};

@@ -153,7 +153,7 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(db: &TestDb, settings: Settings) -> TestApp {
-        let state = AppState::new(db.store.clone(), settings, Clock::system());
+        let state = AppState::new(db.store.clone(), settings, Clock::system()).expect("app state");
         let app = Application::bind(state).await.unwrap();
         let addr = app.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -1,0 +1,15 @@
+-- Answers from the survey page (and later from replies), one row per (invitation, question).
+-- Same tables and names as migrations/sqlite; PostgreSQL types.
+
+CREATE TABLE responses (
+    invitation_id BIGINT NOT NULL REFERENCES invitations (id),
+    question      TEXT NOT NULL,
+    metric        TEXT,
+    number        SMALLINT,
+    text          TEXT,
+    channel       TEXT NOT NULL,
+    received_at   TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (invitation_id, question)
+);
+
+CREATE INDEX invitations_by_sent_at ON invitations (sent_at);

@@ -1,0 +1,16 @@
+-- Answers from the survey page (and later from replies), one row per (invitation, question).
+-- Answering again replaces the earlier answers. `metric` is the score a question feeds
+-- (csat, fcr, nps, ces), copied from the questionnaire so reports need no template files.
+
+CREATE TABLE responses (
+    invitation_id INTEGER NOT NULL REFERENCES invitations (id),
+    question      TEXT NOT NULL,
+    metric        TEXT,
+    number        INTEGER,
+    text          TEXT,
+    channel       TEXT NOT NULL,
+    received_at   TEXT NOT NULL,
+    PRIMARY KEY (invitation_id, question)
+);
+
+CREATE INDEX invitations_by_sent_at ON invitations (sent_at);

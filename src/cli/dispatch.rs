@@ -1,0 +1,36 @@
+//! `surveyd dispatch`: send every due delivery, then exit (for cron and tests).
+
+use super::{OutputFormat, open_pool, print_rows};
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::dispatch::{Dispatcher, Mode};
+use std::sync::Arc;
+
+pub async fn run(settings: Settings, format: OutputFormat) -> anyhow::Result<()> {
+    let store = open_pool(&settings, 4).await?;
+    let dispatcher = Arc::new(Dispatcher::new(store.clone(), &settings, Clock::system())?);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        crate::server::shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let started = std::time::Instant::now();
+    let counts = dispatcher.run(Mode::UntilIdle, stopped).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    store.close().await;
+    tracing::info!(?counts, seconds, "dispatch finished");
+    print_rows(
+        format,
+        &["sent", "retried", "failed", "released", "seconds"],
+        &[counts],
+        |c| {
+            vec![
+                c.sent.to_string(),
+                c.retried.to_string(),
+                c.failed.to_string(),
+                c.released.to_string(),
+                format!("{seconds:.2}"),
+            ]
+        },
+    )
+}

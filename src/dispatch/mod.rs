@@ -1,0 +1,442 @@
+//! Dispatch: the worker pool that empties the outbox. One claimer takes due deliveries in
+//! batches under a lease, gives their invitations a token, and hands them to senders (one
+//! per allowed connection); senders render and send, and a recorder writes the outcomes in
+//! batches. No database transaction is open while a message is on its way.
+//!
+//! `surveyd dispatch` runs the pool until nothing is due; `surveyd serve` runs it until
+//! shutdown. On shutdown the claimer stops, each sender finishes the message in hand, and
+//! claimed deliveries not yet started are released for the next worker.
+
+use crate::auth::{SurveyKey, TokenHash};
+use crate::campaign::Campaign;
+use crate::channels::SendError;
+use crate::channels::email::{Email, EmailChannel, EmailSender};
+use crate::clock::Clock;
+use crate::config::{DispatchSettings, Settings};
+use crate::domain::{Locale, TimeZone};
+use crate::questionnaire::Questionnaire;
+use crate::render::{EmailVars, Invitee, Renderer, SurveyLinks};
+use crate::store::{Claimed, FinalStatus, IssuedToken, Outcome, Store};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::{Mutex, mpsc, watch};
+
+/// Outcomes written per transaction at most.
+const OUTCOMES_PER_WRITE: usize = 1000;
+
+/// What a dispatch run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DispatchCounts {
+    pub sent: u64,
+    /// Transient failures, queued again for later.
+    pub retried: u64,
+    /// Given up: permanent failures, too many attempts, expired or opted out.
+    pub failed: u64,
+    /// Claimed but not started before shutdown, handed back to the queue.
+    pub released: u64,
+}
+
+/// Whether the pool stops when nothing is due or runs until shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    UntilIdle,
+    UntilShutdown,
+}
+
+/// Everything a worker needs; cheap to share.
+pub struct Dispatcher {
+    store: Store,
+    clock: Clock,
+    settings: DispatchSettings,
+    public_url: url::Url,
+    default_locale: Locale,
+    default_time_zone: TimeZone,
+    renderer: Renderer,
+    questionnaires: HashMap<String, Questionnaire>,
+    campaigns: HashMap<String, Campaign>,
+    key: SurveyKey,
+    email: EmailChannel,
+    /// This process's name on its leases.
+    owner: String,
+}
+
+/// A claimed delivery and the token its links carry.
+struct Job {
+    claimed: Claimed,
+    token: String,
+}
+
+impl Dispatcher {
+    /// Loads the templates, questionnaires, survey key and email channel the settings name.
+    pub fn new(store: Store, settings: &Settings, clock: Clock) -> anyhow::Result<Self> {
+        let questionnaires = settings.load_campaigns()?;
+        let renderer = Renderer::load(&settings.templates.dir)
+            .map_err(|problems| anyhow::anyhow!("templates: {}", problems.join("; ")))?;
+        let key = SurveyKey::load(
+            settings.survey.key.as_ref().map(|k| k.expose().as_str()),
+            &settings.survey.key_file,
+        )?;
+        let email = EmailChannel::new(&settings.email, &settings.survey.public_url)?;
+        Ok(Dispatcher {
+            store,
+            clock,
+            settings: settings.dispatch.clone(),
+            public_url: settings.survey.public_url.clone(),
+            default_locale: settings.defaults.locale.clone(),
+            default_time_zone: settings.defaults.time_zone,
+            renderer,
+            questionnaires: questionnaires
+                .into_iter()
+                .map(|q| (q.name.clone(), q))
+                .collect(),
+            campaigns: settings
+                .campaigns
+                .iter()
+                .map(|c| (c.name.clone(), c.clone()))
+                .collect(),
+            key,
+            email,
+            owner: format!(
+                "{}:{}:{:08x}",
+                hostname(),
+                std::process::id(),
+                rand::random::<u32>()
+            ),
+        })
+    }
+
+    /// Runs the pool. `shutdown` turning true stops claiming; the messages in hand finish.
+    pub async fn run(
+        self: Arc<Self>,
+        mode: Mode,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<DispatchCounts> {
+        let senders = self.email.concurrency();
+        let (job_tx, job_rx) = mpsc::channel::<Job>(self.settings.batch_size.max(1));
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        let (outcome_tx, outcome_rx) = mpsc::unbounded_channel::<Outcome>();
+        let recorder = tokio::spawn(Arc::clone(&self).record(outcome_rx));
+        let mut workers = Vec::with_capacity(senders);
+        for _ in 0..senders {
+            workers.push(tokio::spawn(Arc::clone(&self).work(
+                self.email.sender(),
+                Arc::clone(&job_rx),
+                outcome_tx.clone(),
+                shutdown.clone(),
+            )));
+        }
+        drop(outcome_tx);
+
+        let claimed = self.claim_loop(mode, &job_tx, &mut shutdown).await;
+        drop(job_tx);
+        for worker in workers {
+            worker.await?;
+        }
+        let counts = recorder.await??;
+        claimed?;
+        Ok(counts)
+    }
+
+    /// Claims batches until nothing is due (or shutdown), feeding the senders.
+    async fn claim_loop(
+        &self,
+        mode: Mode,
+        jobs: &mpsc::Sender<Job>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        let mut failures = 0u32;
+        while !*shutdown.borrow() {
+            let batch = match self.claim().await {
+                Ok(batch) => {
+                    failures = 0;
+                    batch
+                }
+                // The database may be restarting: keep trying in `serve`, give up in `dispatch`.
+                Err(e) if mode == Mode::UntilShutdown => {
+                    failures += 1;
+                    tracing::warn!(error = %e, failures, "cannot claim deliveries; trying again");
+                    self.pause(shutdown, self.settings.poll_interval * failures.min(30))
+                        .await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if batch.is_empty() {
+                match mode {
+                    Mode::UntilIdle => break,
+                    Mode::UntilShutdown => {
+                        self.pause(shutdown, self.settings.poll_interval).await;
+                        continue;
+                    }
+                }
+            }
+            for job in batch {
+                if jobs.send(job).await.is_err() {
+                    anyhow::bail!("every sender stopped");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn pause(&self, shutdown: &mut watch::Receiver<bool>, wait: std::time::Duration) {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+
+    /// One claim: the deliveries, and a token (hash stored) for invitations sent first now.
+    async fn claim(&self) -> anyhow::Result<Vec<Job>> {
+        let now = self.clock.now();
+        let lease_until = now + self.settings.lease;
+        let claimed = self
+            .store
+            .claim_due(&self.owner, now, lease_until, self.settings.batch_size)
+            .await?;
+        let jobs: Vec<Job> = claimed
+            .into_iter()
+            .map(|claimed| Job {
+                token: self.key.token(claimed.invitation_id),
+                claimed,
+            })
+            .collect();
+        let issued: Vec<IssuedToken> = jobs
+            .iter()
+            .filter(|job| job.claimed.expires_at.is_none())
+            .filter_map(|job| {
+                let expiry = self.campaigns.get(&job.claimed.campaign)?.expiry;
+                Some(IssuedToken {
+                    invitation_id: job.claimed.invitation_id,
+                    token_sha256: TokenHash::of(&job.token).as_str().to_owned(),
+                    expires_at: now + expiry,
+                })
+            })
+            .collect();
+        self.store.issue_tokens(&issued).await?;
+        Ok(jobs)
+    }
+
+    /// A sender: takes jobs until there are none (or shutdown), sending one at a time.
+    async fn work(
+        self: Arc<Self>,
+        mut sender: EmailSender,
+        jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
+        outcomes: mpsc::UnboundedSender<Outcome>,
+        shutdown: watch::Receiver<bool>,
+    ) {
+        loop {
+            let job = jobs.lock().await.recv().await;
+            let Some(job) = job else { break };
+            let outcome = if *shutdown.borrow() {
+                Outcome::Released {
+                    delivery_id: job.claimed.delivery_id,
+                }
+            } else {
+                self.deliver(&mut sender, &job).await
+            };
+            if outcomes.send(outcome).is_err() {
+                break;
+            }
+        }
+        sender.close().await;
+    }
+
+    /// Renders and sends one delivery, and says what became of it.
+    async fn deliver(&self, sender: &mut EmailSender, job: &Job) -> Outcome {
+        let c = &job.claimed;
+        let now = self.clock.now();
+        let give_up = |status: FinalStatus, error: String| Outcome::Failed {
+            delivery_id: c.delivery_id,
+            invitation_id: c.invitation_id,
+            status,
+            error,
+        };
+        if c.opted_out {
+            return give_up(
+                FinalStatus::Cancelled,
+                format!("the customer opted out of {}", c.channel),
+            );
+        }
+        if c.expires_at.is_some_and(|expiry| expiry <= now) {
+            return give_up(FinalStatus::Expired, "the invitation expired unsent".into());
+        }
+        let result = match self.email_for(job) {
+            Ok(email) => sender.send(&email).await,
+            Err(reason) => Err(SendError::Permanent(reason)),
+        };
+        match result {
+            Ok(message_id) => {
+                tracing::debug!(
+                    delivery = c.delivery_id,
+                    invitation = c.invitation_id,
+                    "sent"
+                );
+                Outcome::Sent {
+                    delivery_id: c.delivery_id,
+                    invitation_id: c.invitation_id,
+                    message_id,
+                }
+            }
+            Err(SendError::Permanent(error)) => {
+                tracing::warn!(delivery = c.delivery_id, %error, "delivery failed");
+                give_up(FinalStatus::Failed, error)
+            }
+            Err(SendError::Transient(error)) if c.attempts as u32 >= self.settings.max_attempts => {
+                tracing::warn!(delivery = c.delivery_id, %error, "delivery failed, no attempts left");
+                give_up(
+                    FinalStatus::Failed,
+                    format!("gave up after {} attempts: {error}", c.attempts),
+                )
+            }
+            Err(SendError::Transient(error)) => {
+                let wait = backoff(&self.settings, c.attempts as u32);
+                tracing::info!(delivery = c.delivery_id, %error, retry_in = ?wait, "delivery will be retried");
+                Outcome::Retry {
+                    delivery_id: c.delivery_id,
+                    due_at: now + wait,
+                    error,
+                }
+            }
+        }
+    }
+
+    /// The invitation email for a claimed delivery, in the customer's language.
+    fn email_for(&self, job: &Job) -> Result<Email, String> {
+        let c = &job.claimed;
+        let questionnaire = self.questionnaires.get(&c.questionnaire).ok_or_else(|| {
+            format!(
+                "questionnaire `{}` is not configured any more",
+                c.questionnaire
+            )
+        })?;
+        let address = c
+            .email
+            .as_deref()
+            .ok_or("the customer has no email address")?;
+        let name = c.customer_name.as_deref().unwrap_or("");
+        let to = lettre::message::Mailbox::new(
+            Some(name.to_owned()).filter(|n| !n.is_empty()),
+            address
+                .parse()
+                .map_err(|e| format!("email address `{address}`: {e}"))?,
+        );
+        let locale = c
+            .locale
+            .as_deref()
+            .and_then(|l| Locale::parse(l).ok())
+            .unwrap_or_else(|| self.default_locale.clone());
+        let time_zone = c
+            .time_zone
+            .as_deref()
+            .and_then(|tz| TimeZone::parse(tz).ok())
+            .unwrap_or(self.default_time_zone);
+        let links = SurveyLinks::new(&self.public_url, &job.token);
+        let invitee = Invitee {
+            customer_name: name,
+            agent_name: c.agent_name.as_deref(),
+            category: c.category.as_deref(),
+            closed_at: c.closed_at,
+            time_zone: time_zone.tz(),
+        };
+        let vars = EmailVars::new(
+            questionnaire,
+            &locale,
+            &self.default_locale,
+            &links,
+            &invitee,
+        );
+        let message = self.renderer.email(&locale, &self.default_locale, &vars)?;
+        Ok(Email {
+            delivery_id: c.delivery_id,
+            to,
+            subject: message.subject,
+            text: message.text,
+            html: message.html,
+            unsubscribe_url: links.unsubscribe,
+        })
+    }
+
+    /// Writes outcomes in batches as they come; counts them.
+    async fn record(
+        self: Arc<Self>,
+        mut outcomes: mpsc::UnboundedReceiver<Outcome>,
+    ) -> anyhow::Result<DispatchCounts> {
+        let mut counts = DispatchCounts::default();
+        let mut batch = Vec::with_capacity(OUTCOMES_PER_WRITE);
+        while outcomes.recv_many(&mut batch, OUTCOMES_PER_WRITE).await > 0 {
+            self.write_outcomes(&batch).await?;
+            for outcome in batch.drain(..) {
+                match outcome {
+                    Outcome::Sent { .. } => counts.sent += 1,
+                    Outcome::Retry { .. } => counts.retried += 1,
+                    Outcome::Failed { .. } => counts.failed += 1,
+                    Outcome::Released { .. } => counts.released += 1,
+                }
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Records a batch, trying again while the database is unreachable (up to the lease: after
+    /// that another worker has taken the deliveries over anyway).
+    async fn write_outcomes(&self, batch: &[Outcome]) -> anyhow::Result<()> {
+        let started = std::time::Instant::now();
+        let mut wait = std::time::Duration::from_millis(100);
+        loop {
+            match self
+                .store
+                .record_outcomes(&self.owner, self.clock.now(), batch)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(e) if started.elapsed() < self.settings.lease => {
+                    tracing::warn!(error = %e, "cannot record delivery outcomes; trying again");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(10));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+/// The wait before retrying after `attempts` attempts: `backoff` doubled per attempt, capped
+/// at `backoff_max`, then between half and all of it at random (so retries spread out).
+pub fn backoff(settings: &DispatchSettings, attempts: u32) -> chrono::Duration {
+    let doubled = settings
+        .backoff
+        .saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
+    let capped = doubled.min(settings.backoff_max);
+    let jittered = capped.mul_f64(rand::random_range(0.5..=1.0));
+    chrono::Duration::from_std(jittered).unwrap_or(chrono::Duration::MAX)
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_the_cap() {
+        let settings = Settings::load(None).unwrap().dispatch;
+        let minute = chrono::Duration::minutes(1);
+        for _ in 0..100 {
+            let first = backoff(&settings, 1);
+            assert!(first >= minute / 2 && first <= minute, "{first}");
+            let third = backoff(&settings, 3);
+            assert!(third >= minute * 2 && third <= minute * 4, "{third}");
+            let late = backoff(&settings, 30);
+            assert!(late >= minute * 30 && late <= minute * 60, "{late}");
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! The outbox: deliveries are claimed in batches under a lease, sent outside any transaction,
+//! and their outcomes recorded in batches. A worker that dies leaves its claims to expire;
+//! the next claim after `lease_until` takes them over. On PostgreSQL claims skip rows another
+//! daemon has locked (`FOR UPDATE SKIP LOCKED`); on SQLite the single writer serialises them.
+
+use super::{Store, StoreError, with_pool, with_tx};
+use crate::config::Backend;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::QueryBuilder;
+
+/// A claimed delivery with everything needed to write and address its message.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Claimed {
+    pub delivery_id: i64,
+    pub invitation_id: i64,
+    /// Attempts so far, this one included.
+    pub attempts: i32,
+    pub kind: String,
+    pub channel: String,
+    pub campaign: String,
+    pub questionnaire: String,
+    pub customer_name: Option<String>,
+    pub email: Option<String>,
+    pub locale: Option<String>,
+    pub time_zone: Option<String>,
+    pub agent_name: Option<String>,
+    pub category: Option<String>,
+    pub closed_at: DateTime<Utc>,
+    /// Opted out of the delivery's channel after the invitation was planned.
+    pub opted_out: bool,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The token a claimed invitation's links carry, stored as its hash, and when it expires.
+/// Set once: a retry keeps the first values.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub invitation_id: i64,
+    pub token_sha256: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What became of one claimed delivery.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// The provider accepted it.
+    Sent {
+        delivery_id: i64,
+        invitation_id: i64,
+        message_id: String,
+    },
+    /// A transient failure: try again at `due_at`.
+    Retry {
+        delivery_id: i64,
+        due_at: DateTime<Utc>,
+        error: String,
+    },
+    /// Claimed but not started (the worker is stopping): back to the queue as it was.
+    Released { delivery_id: i64 },
+    /// Given up: a permanent failure, too many attempts, expired, or opted out since planning.
+    Failed {
+        delivery_id: i64,
+        invitation_id: i64,
+        status: FinalStatus,
+        error: String,
+    },
+}
+
+/// How a delivery that was not sent ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::AsRefStr)]
+#[strum(serialize_all = "snake_case")]
+pub enum FinalStatus {
+    Failed,
+    Expired,
+    Cancelled,
+}
+
+/// Deliveries by status, and how late the oldest due one is.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct OutboxStatus {
+    pub queued: u64,
+    /// Of the queued ones, those due now.
+    pub due: u64,
+    pub sending: u64,
+    pub sent: u64,
+    pub failed: u64,
+    pub expired: u64,
+    pub cancelled: u64,
+    pub oldest_due_at: Option<DateTime<Utc>>,
+}
+
+/// A delivery that was given up, with the reason.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct FailedDelivery {
+    pub delivery_id: i64,
+    pub status: String,
+    pub campaign: String,
+    pub customer: String,
+    pub channel: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Claims up to `limit` deliveries that are due at `now` (or whose lease ran out) for
+    /// `owner` until `lease_until`, counting the attempt.
+    pub async fn claim_due(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let lock = match self.backend() {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let claim = format!(
+            "UPDATE deliveries SET status = 'sending', lease_owner = $1, lease_until = $2, \
+             attempts = attempts + 1, updated_at = $3 \
+             WHERE id IN (SELECT id FROM deliveries \
+               WHERE (status = 'queued' AND due_at <= $3) OR (status = 'sending' AND lease_until <= $3) \
+               ORDER BY due_at LIMIT $4{lock}) \
+             RETURNING id"
+        );
+        let ids: Vec<i64> = with_pool!(self, pool => {
+            sqlx::query_scalar(&claim)
+                .bind(owner)
+                .bind(lease_until)
+                .bind(now)
+                .bind(limit as i64)
+                .fetch_all(pool)
+                .await?
+        });
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut claimed: Vec<Claimed> = with_pool!(self, pool => {
+            let mut q = QueryBuilder::new(
+                "SELECT d.id AS delivery_id, d.invitation_id, d.attempts, d.kind, d.channel, \
+                 i.campaign, i.questionnaire, cu.name AS customer_name, cu.email, cu.locale, \
+                 cu.time_zone, a.name AS agent_name, c.category, c.closed_at, \
+                 EXISTS (SELECT 1 FROM opt_outs o WHERE o.customer_id = i.customer_id \
+                   AND o.channel = d.channel) AS opted_out, i.expires_at \
+                 FROM deliveries d JOIN invitations i ON i.id = d.invitation_id \
+                 JOIN contacts c ON c.id = i.contact_id JOIN customers cu ON cu.id = i.customer_id \
+                 LEFT JOIN agents a ON a.id = c.agent_id WHERE d.id IN (",
+            );
+            let mut list = q.separated(", ");
+            for id in &ids {
+                list.push_bind(*id);
+            }
+            q.push(")");
+            q.build_query_as().persistent(false).fetch_all(pool).await?
+        });
+        claimed.sort_by_key(|c| c.delivery_id);
+        Ok(claimed)
+    }
+
+    /// Stores the token hash and expiry of invitations that have none yet (their first send).
+    pub async fn issue_tokens(&self, tokens: &[IssuedToken]) -> Result<(), StoreError> {
+        if tokens.is_empty() {
+            return Ok(());
+        }
+        let typed = self.backend() == Backend::Postgres;
+        with_pool!(self, pool => {
+            let mut q = QueryBuilder::new("WITH v (id, token_sha256, expires_at) AS (");
+            q.push_values(tokens, |mut row, t| {
+                push_typed(&mut row, typed, t.invitation_id, "BIGINT");
+                push_typed(&mut row, typed, t.token_sha256.as_str(), "TEXT");
+                push_typed(&mut row, typed, t.expires_at, "TIMESTAMPTZ");
+            });
+            q.push(
+                ") UPDATE invitations SET token_sha256 = v.token_sha256, expires_at = v.expires_at \
+                 FROM v WHERE invitations.id = v.id AND invitations.token_sha256 IS NULL",
+            );
+            q.build().persistent(false).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Records outcomes together in one transaction. A retry or failure is recorded only while
+    /// `owner` still holds the lease; a send is recorded whoever holds it (it happened).
+    pub async fn record_outcomes(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        outcomes: &[Outcome],
+    ) -> Result<(), StoreError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let typed = self.backend() == Backend::Postgres;
+        let sent: Vec<(i64, i64, &str)> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Outcome::Sent {
+                    delivery_id,
+                    invitation_id,
+                    message_id,
+                } => Some((*delivery_id, *invitation_id, message_id.as_str())),
+                _ => None,
+            })
+            .collect();
+        let mut tx = self.begin().await?;
+        with_tx!(&mut tx, conn => {
+            if !sent.is_empty() {
+                let mut q = QueryBuilder::new("WITH v (id, message_id) AS (");
+                q.push_values(&sent, |mut row, (delivery, _, message_id)| {
+                    push_typed(&mut row, typed, *delivery, "BIGINT");
+                    push_typed(&mut row, typed, *message_id, "TEXT");
+                });
+                q.push(") UPDATE deliveries SET status = 'sent', provider_message_id = v.message_id, sent_at = ")
+                    .push_bind(now)
+                    .push(", updated_at = ")
+                    .push_bind(now)
+                    .push(
+                        ", lease_owner = NULL, lease_until = NULL, last_error = NULL \
+                         FROM v WHERE deliveries.id = v.id AND deliveries.status = 'sending'",
+                    );
+                q.build().persistent(false).execute(&mut *conn).await?;
+
+                let mut q = QueryBuilder::new("UPDATE invitations SET state = 'sent', sent_at = COALESCE(sent_at, ");
+                q.push_bind(now).push(") WHERE state IN ('planned', 'sent') AND id IN (");
+                let mut list = q.separated(", ");
+                for (_, invitation, _) in &sent {
+                    list.push_bind(*invitation);
+                }
+                q.push(")");
+                q.build().persistent(false).execute(&mut *conn).await?;
+            }
+            for outcome in outcomes {
+                match outcome {
+                    Outcome::Sent { .. } => {}
+                    Outcome::Released { delivery_id } => {
+                        sqlx::query(
+                            "UPDATE deliveries SET status = 'queued', attempts = attempts - 1, \
+                             lease_owner = NULL, lease_until = NULL, updated_at = $1 \
+                             WHERE id = $2 AND lease_owner = $3 AND status = 'sending'",
+                        )
+                        .bind(now)
+                        .bind(*delivery_id)
+                        .bind(owner)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    Outcome::Retry { delivery_id, due_at, error } => {
+                        sqlx::query(
+                            "UPDATE deliveries SET status = 'queued', due_at = $1, last_error = $2, \
+                             lease_owner = NULL, lease_until = NULL, updated_at = $3 \
+                             WHERE id = $4 AND lease_owner = $5 AND status = 'sending'",
+                        )
+                        .bind(*due_at)
+                        .bind(error.as_str())
+                        .bind(now)
+                        .bind(*delivery_id)
+                        .bind(owner)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    Outcome::Failed { delivery_id, invitation_id, status, error } => {
+                        let changed = sqlx::query(
+                            "UPDATE deliveries SET status = $1, last_error = $2, \
+                             lease_owner = NULL, lease_until = NULL, updated_at = $3 \
+                             WHERE id = $4 AND lease_owner = $5 AND status = 'sending'",
+                        )
+                        .bind(status.as_ref())
+                        .bind(error.as_str())
+                        .bind(now)
+                        .bind(*delivery_id)
+                        .bind(owner)
+                        .execute(&mut *conn)
+                        .await?
+                        .rows_affected();
+                        if changed == 1 {
+                            sqlx::query("UPDATE invitations SET state = $1 WHERE id = $2 AND state = 'planned'")
+                                .bind(status.as_ref())
+                                .bind(*invitation_id)
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                    }
+                }
+            }
+        });
+        tx.commit().await
+    }
+
+    /// Deliveries by status at `now`.
+    pub async fn outbox_status(&self, now: DateTime<Utc>) -> Result<OutboxStatus, StoreError> {
+        let rows: Vec<(String, i64)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT status, COUNT(*) FROM deliveries GROUP BY status")
+                .fetch_all(pool)
+                .await?
+        });
+        let (due, oldest_due_at): (i64, Option<DateTime<Utc>>) = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT COUNT(*), MIN(due_at) FROM deliveries WHERE status = 'queued' AND due_at <= $1",
+            )
+            .bind(now)
+            .fetch_one(pool)
+            .await?
+        });
+        let mut status = OutboxStatus {
+            due: due as u64,
+            oldest_due_at,
+            ..OutboxStatus::default()
+        };
+        for (name, count) in rows {
+            let count = count as u64;
+            match name.as_str() {
+                "queued" => status.queued = count,
+                "sending" => status.sending = count,
+                "sent" => status.sent = count,
+                "failed" => status.failed = count,
+                "expired" => status.expired = count,
+                "cancelled" => status.cancelled = count,
+                other => {
+                    return Err(StoreError::Corrupt {
+                        what: "delivery status",
+                        reason: format!("unknown status `{other}`"),
+                    });
+                }
+            }
+        }
+        Ok(status)
+    }
+
+    /// Deliveries that were given up (failed, expired, cancelled), newest first.
+    pub async fn failed_deliveries(&self, limit: i64) -> Result<Vec<FailedDelivery>, StoreError> {
+        Ok(with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT d.id AS delivery_id, d.status, i.campaign, cu.external_id AS customer, \
+                 d.channel, d.attempts, d.last_error, d.updated_at \
+                 FROM deliveries d JOIN invitations i ON i.id = d.invitation_id \
+                 JOIN customers cu ON cu.id = i.customer_id \
+                 WHERE d.status IN ('failed', 'expired', 'cancelled') \
+                 ORDER BY d.updated_at DESC, d.id DESC LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// Queues given-up deliveries again, due at `now` with a fresh count of attempts: one
+    /// (`Some(id)`) or all failed ones. Returns how many were requeued.
+    pub async fn retry_deliveries(
+        &self,
+        id: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let filter = match id {
+            Some(_) => "status IN ('failed', 'expired', 'cancelled') AND id = $2",
+            None => "status = 'failed' AND $2 IS NULL",
+        };
+        let mut tx = self.begin().await?;
+        let count = with_tx!(&mut tx, conn => {
+            let invitations = format!(
+                "UPDATE invitations SET state = 'planned' WHERE state <> 'sent' AND id IN \
+                 (SELECT invitation_id FROM deliveries WHERE {})",
+                filter.replace("$2", "$1")
+            );
+            sqlx::query(&invitations).bind(id).execute(&mut *conn).await?;
+            let deliveries = format!(
+                "UPDATE deliveries SET status = 'queued', due_at = $1, attempts = 0, \
+                 lease_owner = NULL, lease_until = NULL, updated_at = $1 WHERE {filter}"
+            );
+            sqlx::query(&deliveries)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+        });
+        tx.commit().await?;
+        if let (Some(id), 0) = (id, count) {
+            return Err(StoreError::NotFound(format!(
+                "no failed, expired or cancelled delivery {id}"
+            )));
+        }
+        Ok(count)
+    }
+}
+
+/// Binds `value`, cast to `sql_type` when the backend needs the type of a `VALUES` column
+/// spelled out (PostgreSQL); SQLite keeps the value as bound.
+fn push_typed<'q, DB, T>(
+    row: &mut sqlx::query_builder::Separated<'_, 'q, DB, &'static str>,
+    typed: bool,
+    value: T,
+    sql_type: &str,
+) where
+    DB: sqlx::Database,
+    T: 'q + sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    if typed {
+        row.push("CAST(");
+        row.push_bind_unseparated(value);
+        row.push_unseparated(format!(" AS {sql_type})"));
+    } else {
+        row.push_bind(value);
+    }
+}
