@@ -12,6 +12,7 @@
 //! - [`dispatch`]: the worker pool that claims due deliveries, renders and sends them.
 //! - [`channels`]: how messages leave: email (SMTP or `.eml` files).
 //! - [`survey`]: the survey and unsubscribe pages a customer opens from a message.
+//! - [`scoring`]: scores from the answers (response rate, CSAT, FCR) with 95% intervals.
 //! - [`api`]: what HTTP API routes share: bearer-token auth and the error response.
 //! - [`server`]: the axum app, health checks and graceful shutdown.
 //! - [`cli`]: the `surveyd` command and its subcommands.
@@ -30,6 +31,7 @@ pub mod domain;
 pub mod intake;
 pub mod questionnaire;
 pub mod render;
+pub mod scoring;
 pub mod server;
 pub mod store;
 pub mod survey;

@@ -7,6 +7,7 @@ mod contacts;
 mod dispatch;
 mod migrate;
 mod outbox;
+mod report;
 mod serve;
 mod templates;
 mod tokens;
@@ -54,6 +55,9 @@ enum Command {
     /// The queue of messages: counts by state, failures, requeueing.
     #[command(subcommand)]
     Outbox(outbox::OutboxCommand),
+    /// Scores per agent, team, campaign or channel: sent, responses, response rate, CSAT and
+    /// FCR with 95% intervals.
+    Report(report::ReportArgs),
     /// Check the questionnaires and message templates.
     #[command(subcommand)]
     Templates(templates::TemplatesCommand),
@@ -99,6 +103,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Campaign(command) => campaign::run(settings, command).await,
         Command::Dispatch { format } => dispatch::run(settings, format).await,
         Command::Outbox(command) => outbox::run(settings, command).await,
+        Command::Report(args) => report::run(settings, args).await,
         Command::Templates(command) => templates::run(settings, command),
         Command::Config(command) => config::run(settings, command),
     }

@@ -428,6 +428,20 @@ impl Questionnaire {
                 return Err(format!("question id `{}` appears twice", q.id));
             }
         }
+        let mut metrics = BTreeSet::new();
+        for (metric, q) in self
+            .questions
+            .iter()
+            .filter_map(|q| q.metric.map(|m| (m, q)))
+        {
+            if !metrics.insert(metric.as_ref()) {
+                return Err(format!(
+                    "question `{}`: another question already feeds metric `{}`",
+                    q.id,
+                    metric.as_ref()
+                ));
+            }
+        }
         for (place, text) in self.all_texts() {
             if text.find(fallback).is_none() {
                 return Err(format!(

@@ -10,6 +10,7 @@ mod contacts;
 mod invitations;
 mod outbox;
 mod postgres;
+mod report;
 mod responses;
 mod sqlite;
 mod tokens;
@@ -17,6 +18,7 @@ mod tokens;
 pub use contacts::{TableCounts, UpsertCounts};
 pub use invitations::{PlanCounts, SkipCounts};
 pub use outbox::{Claimed, FailedDelivery, FinalStatus, IssuedToken, OutboxStatus, Outcome};
+pub use report::{GroupBy, GroupCounts};
 pub use responses::{OpenedInvitation, StoredAnswer};
 pub use tokens::ApiToken;
 
