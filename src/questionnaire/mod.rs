@@ -90,7 +90,9 @@ pub struct Question {
 }
 
 /// A score computed from one question's answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, strum::AsRefStr)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, strum::AsRefStr,
+)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum Metric {
@@ -434,7 +436,7 @@ impl Questionnaire {
             .iter()
             .filter_map(|q| q.metric.map(|m| (m, q)))
         {
-            if !metrics.insert(metric.as_ref()) {
+            if !metrics.insert(metric) {
                 return Err(format!(
                     "question `{}`: another question already feeds metric `{}`",
                     q.id,
