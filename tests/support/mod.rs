@@ -153,7 +153,12 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(db: &TestDb, settings: Settings) -> TestApp {
-        let state = AppState::new(db.store.clone(), settings, Clock::system()).expect("app state");
+        Self::spawn_with_clock(db, settings, Clock::system()).await
+    }
+
+    /// The app reading the time from `clock`.
+    pub async fn spawn_with_clock(db: &TestDb, settings: Settings, clock: Clock) -> TestApp {
+        let state = AppState::new(db.store.clone(), settings, clock).expect("app state");
         let app = Application::bind(state).await.unwrap();
         let addr = app.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -203,3 +208,82 @@ impl TestApp {
 
 /// A contact line for CSV tests with the header [`CSV_HEADER`].
 pub const CSV_HEADER: &str = "contact_id,closed_at,customer_id,customer_name,email,phone,agent_id,agent_name,team,contact_channel,resolution";
+
+/// A real SMTP server process (aiosmtpd, `tests/support/smtp_server.py`) keeping each message
+/// it accepts as a file. Stopped when dropped.
+pub struct SmtpServer {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl SmtpServer {
+    /// Starts the server on a free port.
+    pub fn start() -> SmtpServer {
+        Self::start_on(free_port())
+    }
+
+    /// Starts the server on `port` (to bring one back where it was).
+    pub fn start_on(port: u16) -> SmtpServer {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_server.py");
+        let mut child = std::process::Command::new("python3")
+            .args([script, &port.to_string(), &dir.path().display().to_string()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs tests/support/smtp_server.py (pip install aiosmtpd)");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(
+            line.starts_with("ready"),
+            "the SMTP server did not start (is aiosmtpd installed?): {line:?}"
+        );
+        SmtpServer { port, dir, child }
+    }
+
+    /// The messages received so far, in arrival order.
+    pub fn messages(&self) -> Vec<String> {
+        let mut files: Vec<_> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect()
+    }
+
+    /// Waits (polling, up to `deadline`) until at least `count` messages have arrived.
+    pub fn wait_for(&self, count: usize, deadline: std::time::Duration) -> Vec<String> {
+        let until = std::time::Instant::now() + deadline;
+        loop {
+            let messages = self.messages();
+            if messages.len() >= count || std::time::Instant::now() > until {
+                return messages;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -1,0 +1,385 @@
+//! The email survey loop on both backends, against a real SMTP server process: planning,
+//! dispatch, the received messages, the survey and unsubscribe pages, the report; and what
+//! happens when the SMTP server is down or refuses one address.
+
+mod support;
+
+use chrono::{DateTime, Utc};
+use mail_parser::{MessageParser, MimeHeaders};
+use std::sync::Arc;
+use support::{SmtpServer, TestApp, TestDb};
+use surveyd::auth::TokenHash;
+use surveyd::campaign::Campaign;
+use surveyd::clock::{Clock, ManualClock};
+use surveyd::config::{EmailTransport, Secret, Settings, SmtpTls};
+use surveyd::dispatch::{DispatchCounts, Dispatcher, Mode};
+use surveyd::domain::{ContactRecord, Email, ExternalId, Locale};
+use surveyd::store::GroupBy;
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+}
+
+const CLOSED: &str = "2026-11-20T01:00:00Z";
+
+fn contact(id: &str, customer: &str, email: &str, locale: &str) -> ContactRecord {
+    ContactRecord {
+        contact_id: ExternalId::parse(id).unwrap(),
+        closed_at: at(CLOSED),
+        opened_at: None,
+        customer_id: ExternalId::parse(customer).unwrap(),
+        customer_name: Some(format!("Customer {customer}")),
+        email: Some(Email::parse(email).unwrap()),
+        phone: None,
+        whatsapp: None,
+        locale: Some(Locale::parse(locale).unwrap()),
+        time_zone: None,
+        segment: None,
+        agent_id: Some(ExternalId::parse("A-1").unwrap()),
+        agent_name: Some("Sari Wijaya".into()),
+        team: Some(ExternalId::parse("Billing").unwrap()),
+        contact_channel: None,
+        category: Some("billing".into()),
+        resolution: None,
+        attributes: Default::default(),
+    }
+}
+
+/// The running parts of one test: the app, an SMTP server, and a dispatcher on a clock the
+/// test moves.
+struct Loop {
+    app: TestApp,
+    settings: Settings,
+    clock: Clock,
+    hand: ManualClock,
+}
+
+impl Loop {
+    async fn start(db: &TestDb, smtp_port: u16) -> Loop {
+        let (clock, hand) = Clock::manual(at(CLOSED));
+        let mut settings = db.settings();
+        settings.email.transport = EmailTransport::Smtp;
+        settings.email.smtp.port = smtp_port;
+        settings.email.smtp.tls = SmtpTls::None;
+        settings.email.smtp.max_connections = 4;
+        settings.email.smtp.timeout = std::time::Duration::from_secs(5);
+        settings.survey.key = Some(Secret::new("5e".repeat(32)));
+        let app = TestApp::spawn_with_clock(db, settings.clone(), clock.clone()).await;
+        settings.survey.public_url = app.base.parse().unwrap();
+        Loop {
+            app,
+            settings,
+            clock,
+            hand,
+        }
+    }
+
+    fn campaign(&self) -> Campaign {
+        self.settings.campaigns[0].clone()
+    }
+
+    async fn dispatch(&self, db: &TestDb) -> DispatchCounts {
+        let dispatcher = Arc::new(
+            Dispatcher::new(db.store.clone(), &self.settings, self.clock.clone()).unwrap(),
+        );
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        dispatcher.run(Mode::UntilIdle, stopped).await.unwrap()
+    }
+}
+
+fn header<'a>(message: &'a mail_parser::Message<'a>, name: &'static str) -> &'a str {
+    message
+        .header_raw(name)
+        .unwrap_or_else(|| panic!("no {name} header"))
+        .trim()
+}
+
+/// The token in a message's List-Unsubscribe link.
+fn token_of(message: &mail_parser::Message<'_>, base: &str) -> String {
+    let link = header(message, "List-Unsubscribe");
+    link.strip_prefix(&format!("<{base}/u/"))
+        .and_then(|rest| rest.strip_suffix('>'))
+        .unwrap_or_else(|| panic!("unexpected List-Unsubscribe {link}"))
+        .to_owned()
+}
+
+async fn the_email_loop_end_to_end(db: &TestDb) {
+    let smtp = SmtpServer::start();
+    let run = Loop::start(db, smtp.port).await;
+    db.store
+        .upsert_contacts(
+            &[
+                contact("T-1", "C-ID", "budi@example.co.id", "id"),
+                contact("T-2", "C-EN", "maria@example.com", "en"),
+            ],
+            at(CLOSED),
+        )
+        .await
+        .unwrap();
+    run.hand.set(at("2026-11-20T04:00:00Z"));
+    let planned = db
+        .store
+        .plan_invitations(&run.campaign(), run.clock.now(), false)
+        .await
+        .unwrap();
+    assert_eq!(planned.invited, 2);
+
+    // Due at closed_at + 2h: not a minute before.
+    run.hand.set(at("2026-11-20T02:59:00Z"));
+    assert_eq!(run.dispatch(db).await.sent, 0);
+    run.hand.set(at("2026-11-20T03:00:00Z"));
+    let counts = run.dispatch(db).await;
+    assert_eq!((counts.sent, counts.failed, counts.retried), (2, 0, 0));
+    let again = db
+        .store
+        .plan_invitations(&run.campaign(), run.clock.now(), false)
+        .await
+        .unwrap();
+    assert_eq!((again.invited, again.skipped.already_invited), (0, 2));
+
+    let raw = smtp.wait_for(2, std::time::Duration::from_secs(10));
+    assert_eq!(raw.len(), 2);
+    let mut id_token = None;
+    for eml in &raw {
+        let message = MessageParser::default().parse(eml.as_bytes()).unwrap();
+        let to = header(&message, "To");
+        let indonesian = to.contains("budi@example.co.id");
+        // multipart/alternative: text first, then HTML.
+        assert_eq!(
+            message.content_type().unwrap().subtype(),
+            Some("alternative")
+        );
+        let parts: Vec<String> = message
+            .parts
+            .iter()
+            .filter_map(|p| p.content_type())
+            .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")))
+            .collect();
+        assert_eq!(parts, ["multipart/alternative", "text/plain", "text/html"]);
+        assert!(header(&message, "Message-ID").starts_with("<delivery-"));
+        assert_eq!(
+            header(&message, "List-Unsubscribe-Post"),
+            "List-Unsubscribe=One-Click"
+        );
+        let token = token_of(&message, &run.app.base);
+        let text = message.body_text(0).unwrap();
+        let html = message.body_html(0).unwrap();
+        let survey = format!("{}/s/{token}", run.app.base);
+        for value in 1..=5 {
+            assert!(text.contains(&format!("{survey}?r={value}")), "{text}");
+        }
+        assert!(
+            html.contains(&format!("{}/u/{token}", run.app.base)),
+            "{html}"
+        );
+        if indonesian {
+            assert!(text.starts_with("Halo Customer C-ID"), "{text}");
+            assert!(text.contains("Seberapa puas Anda"), "{text}");
+            assert!(text.contains("20 November 2026"), "{text}");
+            id_token = Some(token);
+        } else {
+            assert!(text.starts_with("Hello Customer C-EN"), "{text}");
+            assert!(text.contains("How satisfied are you"), "{text}");
+        }
+    }
+    let token = id_token.expect("the Indonesian customer's message");
+    let invitation = db
+        .store
+        .invitation_by_token(TokenHash::of(&token).as_str())
+        .await
+        .unwrap()
+        .expect("the token opens its invitation");
+    let answers = || db.store.answers(invitation.id);
+
+    // A scanner following the rating link and the unsubscribe link records nothing.
+    let page = reqwest::get(format!("{}/s/{token}?r=4", run.app.base))
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"value="4" checked"#), "{html}");
+    assert!(html.contains(r#"<html lang="id">"#));
+    assert!(answers().await.unwrap().is_empty());
+    let confirm = reqwest::get(format!("{}/u/{token}", run.app.base))
+        .await
+        .unwrap();
+    assert_eq!(confirm.status(), 200);
+    db.store
+        .upsert_contacts(
+            &[contact("T-3", "C-ID", "budi@example.co.id", "id")],
+            at(CLOSED),
+        )
+        .await
+        .unwrap();
+    let dry = db
+        .store
+        .plan_invitations(&run.campaign(), run.clock.now(), true)
+        .await
+        .unwrap();
+    assert_eq!((dry.invited, dry.skipped.opted_out), (1, 0));
+
+    // A bad value: 422 with the form again; nothing stored.
+    let form = |pairs: &[(&str, &str)]| {
+        run.app
+            .client
+            .post(format!("{}/s/{token}", run.app.base))
+            .form(pairs)
+            .send()
+    };
+    let refused = form(&[("csat", "9"), ("resolved", "1")]).await.unwrap();
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().await.unwrap().contains("role=\"alert\""));
+    assert!(answers().await.unwrap().is_empty());
+
+    // Answers are recorded, then replaced by a second submission.
+    let ok = form(&[("csat", "4"), ("resolved", "1"), ("comment", "Cepat <b>")])
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(ok.text().await.unwrap().contains("Terima kasih"));
+    assert_eq!(answers().await.unwrap().len(), 3);
+    let ok = form(&[("csat", "2"), ("resolved", "0")]).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let mut stored = answers().await.unwrap();
+    stored.sort_by(|a, b| a.question.cmp(&b.question));
+    let numbers: Vec<(&str, Option<i16>)> = stored
+        .iter()
+        .map(|a| (a.question.as_str(), a.number))
+        .collect();
+    assert_eq!(numbers, [("csat", Some(2)), ("resolved", Some(0))]);
+
+    let rows = db
+        .store
+        .report_counts(Some(GroupBy::Agent), None, None)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_eq!(
+        (row.key.as_str(), row.name.as_deref()),
+        ("A-1", Some("Sari Wijaya"))
+    );
+    assert_eq!((row.sent, row.responses), (2, 1));
+    assert_eq!(
+        (row.csat_n, row.csat_top, row.fcr_n, row.fcr_yes),
+        (1, 0, 1, 0)
+    );
+
+    // One-click unsubscribe: a POST with the RFC 8058 body, 200 without a redirect, twice.
+    for _ in 0..2 {
+        let done = run
+            .app
+            .client
+            .post(format!("{}/u/{token}", run.app.base))
+            .form(&[("List-Unsubscribe", "One-Click")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(done.status(), 200);
+        assert!(done.headers().get("location").is_none());
+    }
+    let dry = db
+        .store
+        .plan_invitations(&run.campaign(), run.clock.now(), true)
+        .await
+        .unwrap();
+    assert_eq!((dry.invited, dry.skipped.opted_out), (0, 1));
+
+    // Unknown tokens and expired invitations.
+    let unknown = reqwest::get(format!("{}/s/not-a-token", run.app.base))
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    run.hand.advance(chrono::Duration::days(8));
+    let late = reqwest::get(format!("{}/s/{token}", run.app.base))
+        .await
+        .unwrap();
+    assert_eq!(late.status(), 410);
+    let late = form(&[("csat", "5"), ("resolved", "1")]).await.unwrap();
+    assert_eq!(late.status(), 410);
+    assert_eq!(answers().await.unwrap().len(), 2);
+    run.app.stop().await;
+}
+
+async fn smtp_down_then_back(db: &TestDb) {
+    let port = support::free_port();
+    let run = Loop::start(db, port).await;
+    db.store
+        .upsert_contacts(
+            &[
+                contact("T-1", "C-1", "one@example.com", "en"),
+                contact("T-2", "C-2", "two@example.com", "en"),
+            ],
+            at(CLOSED),
+        )
+        .await
+        .unwrap();
+    run.hand.set(at("2026-11-20T04:00:00Z"));
+    db.store
+        .plan_invitations(&run.campaign(), run.clock.now(), false)
+        .await
+        .unwrap();
+    let counts = run.dispatch(db).await;
+    assert_eq!((counts.sent, counts.retried), (0, 2));
+    let status = db.store.outbox_status(run.clock.now()).await.unwrap();
+    assert_eq!((status.queued, status.due), (2, 0), "queued for later");
+
+    let smtp = SmtpServer::start_on(port);
+    run.hand.advance(chrono::Duration::hours(1));
+    let counts = run.dispatch(db).await;
+    assert_eq!((counts.sent, counts.retried), (2, 0));
+    assert_eq!(
+        smtp.wait_for(2, std::time::Duration::from_secs(10)).len(),
+        2
+    );
+    run.app.stop().await;
+}
+
+async fn a_5xx_fails_that_delivery_only(db: &TestDb) {
+    let smtp = SmtpServer::start();
+    let run = Loop::start(db, smtp.port).await;
+    db.store
+        .upsert_contacts(
+            &[
+                contact("T-1", "C-1", "reject.me@example.com", "en"),
+                contact("T-2", "C-2", "fine@example.com", "en"),
+                contact("T-3", "C-3", "defer.me@example.com", "en"),
+            ],
+            at(CLOSED),
+        )
+        .await
+        .unwrap();
+    run.hand.set(at("2026-11-20T04:00:00Z"));
+    db.store
+        .plan_invitations(&run.campaign(), run.clock.now(), false)
+        .await
+        .unwrap();
+    let counts = run.dispatch(db).await;
+    assert_eq!((counts.sent, counts.failed, counts.retried), (1, 1, 1));
+    let failed = db.store.failed_deliveries(10).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].customer, "C-1");
+    let reason = failed[0].last_error.as_deref().unwrap();
+    assert!(reason.contains("550"), "{reason}");
+    let status = db.store.outbox_status(run.clock.now()).await.unwrap();
+    assert_eq!((status.sent, status.failed, status.queued), (1, 1, 1));
+
+    // Requeued by hand, it is tried again (and refused again).
+    assert_eq!(
+        db.store
+            .retry_deliveries(Some(failed[0].delivery_id), run.clock.now())
+            .await
+            .unwrap(),
+        1
+    );
+    let counts = run.dispatch(db).await;
+    assert_eq!((counts.sent, counts.failed), (0, 1));
+    assert_eq!(smtp.messages().len(), 1);
+    run.app.stop().await;
+}
+
+on_both_backends!(
+    the_email_loop_end_to_end,
+    smtp_down_then_back,
+    a_5xx_fails_that_delivery_only
+);
