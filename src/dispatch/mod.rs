@@ -33,7 +33,7 @@ pub struct DispatchCounts {
     pub retried: u64,
     /// Given up: permanent failures, too many attempts, expired or opted out.
     pub failed: u64,
-    /// Claimed but not started before shutdown, handed back to the queue.
+    /// Claimed but not started before shutdown (or before the claim ran out), handed back.
     pub released: u64,
 }
 
@@ -61,10 +61,11 @@ pub struct Dispatcher {
     owner: String,
 }
 
-/// A claimed delivery and the token its links carry.
+/// A claimed delivery, the token its links carry, and until when the claim holds.
 struct Job {
     claimed: Claimed,
     token: String,
+    lease_until: chrono::DateTime<chrono::Utc>,
 }
 
 impl Dispatcher {
@@ -200,6 +201,7 @@ impl Dispatcher {
             .map(|claimed| Job {
                 token: self.key.token(claimed.invitation_id),
                 claimed,
+                lease_until,
             })
             .collect();
         let issued: Vec<IssuedToken> = jobs
@@ -229,7 +231,9 @@ impl Dispatcher {
         loop {
             let job = jobs.lock().await.recv().await;
             let Some(job) = job else { break };
-            let outcome = if *shutdown.borrow() {
+            // A claim that waited past its lease may be another worker's now: never send it.
+            let lapsed = job.lease_until <= self.clock.now();
+            let outcome = if *shutdown.borrow() || lapsed {
                 Outcome::Released {
                     delivery_id: job.claimed.delivery_id,
                 }

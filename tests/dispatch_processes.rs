@@ -1,0 +1,196 @@
+//! `surveyd dispatch` as separate processes against a real SMTP server: killed with SIGKILL
+//! midway and run again (every message arrives; duplicates only from deliveries in flight at
+//! the kill), and two dispatchers on one PostgreSQL database at once (nothing sent twice).
+
+mod support;
+
+use chrono::Utc;
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{SmtpServer, TestDb};
+use surveyd::domain::{ContactRecord, Email, ExternalId};
+
+const DELIVERIES: usize = 2000;
+
+/// `count` contacts closed a day ago, each invited by the default campaign.
+async fn seed(db: &TestDb, count: usize) {
+    let now = Utc::now();
+    let contacts: Vec<ContactRecord> = (0..count)
+        .map(|i| ContactRecord {
+            contact_id: ExternalId::parse(&format!("T-{i}")).unwrap(),
+            closed_at: now - chrono::Duration::days(1),
+            opened_at: None,
+            customer_id: ExternalId::parse(&format!("C-{i}")).unwrap(),
+            customer_name: Some(format!("Customer {i}")),
+            email: Some(Email::parse(&format!("customer{i}@example.com")).unwrap()),
+            phone: None,
+            whatsapp: None,
+            locale: None,
+            time_zone: None,
+            segment: None,
+            agent_id: None,
+            agent_name: None,
+            team: None,
+            contact_channel: None,
+            category: None,
+            resolution: None,
+            attributes: Default::default(),
+        })
+        .collect();
+    db.store.upsert_contacts(&contacts, now).await.unwrap();
+    let settings = db.settings();
+    let planned = db
+        .store
+        .plan_invitations(&settings.campaigns[0], now, false)
+        .await
+        .unwrap();
+    assert_eq!(planned.invited as usize, count);
+}
+
+/// A config file for `surveyd dispatch` against `db` and the SMTP server on `port`.
+fn config(dir: &Path, db: &TestDb, port: u16, lease: &str) -> std::path::PathBuf {
+    let path = dir.join("surveyd.toml");
+    let templates = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
+    std::fs::write(
+        &path,
+        format!(
+            "[database]\nurl = \"{}\"\n[templates]\ndir = \"{templates}\"\n\
+             [survey]\npublic_url = \"https://survey.example.com\"\nkey = \"{}\"\n\
+             [dispatch]\nlease = \"{lease}\"\nbatch_size = 100\n\
+             [email]\ntransport = \"smtp\"\n[email.smtp]\nport = {port}\nmax_connections = 8\ntimeout = \"10s\"\n",
+            db.url,
+            "7a".repeat(32)
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn dispatch(config: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_surveyd"))
+        .args(["--config", &config.display().to_string(), "dispatch"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn finish(child: Child) {
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// How often each Message-ID arrived.
+fn arrivals(smtp: &SmtpServer) -> HashMap<String, usize> {
+    let mut seen = HashMap::new();
+    for message in smtp.messages() {
+        let id = message
+            .lines()
+            .find_map(|l| l.strip_prefix("Message-ID: "))
+            .expect("every message has a Message-ID")
+            .to_owned();
+        *seen.entry(id).or_insert(0) += 1;
+    }
+    seen
+}
+
+async fn killed_midway_then_run_again(db: &TestDb) {
+    seed(db, DELIVERIES).await;
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    // A short lease, so the dead process's claims are taken over quickly.
+    let config = config(dir.path(), db, smtp.port, "1s");
+
+    let mut first = dispatch(&config);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while smtp.messages().len() < DELIVERIES / 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the first dispatcher sent too little"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    let at_kill = db.store.outbox_status(Utc::now()).await.unwrap();
+    assert!(at_kill.sent < DELIVERIES as u64, "killed before the end");
+
+    // Run again until everything is sent: claims of the dead process are taken over once
+    // their one-second lease has run out.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        finish(dispatch(&config));
+        let status = db.store.outbox_status(Utc::now()).await.unwrap();
+        if status.sent == DELIVERIES as u64 {
+            assert_eq!((status.failed, status.queued, status.sending), (0, 0, 0));
+            break;
+        }
+        assert!(Instant::now() < deadline, "not all sent: {status:?}");
+    }
+    let seen = smtp_settled(&smtp, DELIVERIES);
+    assert_eq!(seen.len(), DELIVERIES, "every invitation's message arrived");
+    let duplicates: usize = seen.values().map(|n| n - 1).sum();
+    eprintln!(
+        "crash test: {} sent before the kill, {} in flight at the kill, {duplicates} duplicate(s)",
+        at_kill.sent, at_kill.sending
+    );
+    assert!(
+        duplicates as u64 <= at_kill.sending,
+        "{duplicates} duplicates but only {} deliveries were in flight",
+        at_kill.sending
+    );
+}
+
+async fn two_dispatchers_send_nothing_twice(db: &TestDb) {
+    seed(db, DELIVERIES).await;
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), db, smtp.port, "5m");
+    let (a, b) = (dispatch(&config), dispatch(&config));
+    finish(a);
+    finish(b);
+    let status = db.store.outbox_status(Utc::now()).await.unwrap();
+    assert_eq!(status.sent, DELIVERIES as u64);
+    let seen = smtp_settled(&smtp, DELIVERIES);
+    assert_eq!(seen.len(), DELIVERIES);
+    assert!(seen.values().all(|n| *n == 1), "a message was sent twice");
+}
+
+/// The arrivals once at least `count` messages are in (the server writes each as it is
+/// accepted, so they are all there when the dispatchers have recorded them).
+fn smtp_settled(smtp: &SmtpServer, count: usize) -> HashMap<String, usize> {
+    let messages = smtp.wait_for(count, Duration::from_secs(10));
+    assert!(
+        messages.len() >= count,
+        "{} of {count} arrived",
+        messages.len()
+    );
+    arrivals(smtp)
+}
+
+#[tokio::test]
+async fn sqlite_dispatch_killed_midway_then_run_again() {
+    killed_midway_then_run_again(&TestDb::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn postgres_dispatch_killed_midway_then_run_again() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    killed_midway_then_run_again(&db).await;
+}
+
+#[tokio::test]
+async fn postgres_two_dispatchers_send_nothing_twice() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    two_dispatchers_send_nothing_twice(&db).await;
+}
