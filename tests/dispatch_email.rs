@@ -6,13 +6,8 @@ mod support;
 
 use chrono::{DateTime, Utc};
 use mail_parser::{MessageParser, MimeHeaders};
-use std::sync::Arc;
-use support::{SmtpServer, TestApp, TestDb};
+use support::{SmtpServer, SurveyLoop, TestDb};
 use surveyd::auth::TokenHash;
-use surveyd::campaign::Campaign;
-use surveyd::clock::{Clock, ManualClock};
-use surveyd::config::{EmailTransport, Secret, Settings, SmtpTls};
-use surveyd::dispatch::{DispatchCounts, Dispatcher, Mode};
 use surveyd::domain::{ContactRecord, Email, ExternalId, Locale};
 use surveyd::store::GroupBy;
 
@@ -45,48 +40,6 @@ fn contact(id: &str, customer: &str, email: &str, locale: &str) -> ContactRecord
     }
 }
 
-/// The running parts of one test: the app, an SMTP server, and a dispatcher on a clock the
-/// test moves.
-struct Loop {
-    app: TestApp,
-    settings: Settings,
-    clock: Clock,
-    hand: ManualClock,
-}
-
-impl Loop {
-    async fn start(db: &TestDb, smtp_port: u16) -> Loop {
-        let (clock, hand) = Clock::manual(at(CLOSED));
-        let mut settings = db.settings();
-        settings.email.transport = EmailTransport::Smtp;
-        settings.email.smtp.port = smtp_port;
-        settings.email.smtp.tls = SmtpTls::None;
-        settings.email.smtp.max_connections = 4;
-        settings.email.smtp.timeout = std::time::Duration::from_secs(5);
-        settings.survey.key = Some(Secret::new("5e".repeat(32)));
-        let app = TestApp::spawn_with_clock(db, settings.clone(), clock.clone()).await;
-        settings.survey.public_url = app.base.parse().unwrap();
-        Loop {
-            app,
-            settings,
-            clock,
-            hand,
-        }
-    }
-
-    fn campaign(&self) -> Campaign {
-        self.settings.campaigns[0].clone()
-    }
-
-    async fn dispatch(&self, db: &TestDb) -> DispatchCounts {
-        let dispatcher = Arc::new(
-            Dispatcher::new(db.store.clone(), &self.settings, self.clock.clone()).unwrap(),
-        );
-        let (_stop, stopped) = tokio::sync::watch::channel(false);
-        dispatcher.run(Mode::UntilIdle, stopped).await.unwrap()
-    }
-}
-
 fn header<'a>(message: &'a mail_parser::Message<'a>, name: &'static str) -> &'a str {
     message
         .header_raw(name)
@@ -105,7 +58,7 @@ fn token_of(message: &mail_parser::Message<'_>, base: &str) -> String {
 
 async fn the_email_loop_end_to_end(db: &TestDb) {
     let smtp = SmtpServer::start();
-    let run = Loop::start(db, smtp.port).await;
+    let run = SurveyLoop::start(db, smtp.port).await;
     db.store
         .upsert_contacts(
             &[
@@ -303,7 +256,7 @@ async fn the_email_loop_end_to_end(db: &TestDb) {
 
 async fn smtp_down_then_back(db: &TestDb) {
     let port = support::free_port();
-    let run = Loop::start(db, port).await;
+    let run = SurveyLoop::start(db, port).await;
     db.store
         .upsert_contacts(
             &[
@@ -337,7 +290,7 @@ async fn smtp_down_then_back(db: &TestDb) {
 
 async fn a_5xx_fails_that_delivery_only(db: &TestDb) {
     let smtp = SmtpServer::start();
-    let run = Loop::start(db, smtp.port).await;
+    let run = SurveyLoop::start(db, smtp.port).await;
     db.store
         .upsert_contacts(
             &[

@@ -4,8 +4,10 @@
 #![allow(dead_code)] // each test binary uses its own part of these helpers
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use surveyd::clock::Clock;
+use surveyd::clock::{Clock, ManualClock};
 use surveyd::config::{DatabaseUrl, Settings};
+use surveyd::config::{EmailTransport, Secret, SmtpTls};
+use surveyd::dispatch::{DispatchCounts, Dispatcher, Mode};
 use surveyd::server::{AppState, Application};
 use surveyd::store::Store;
 
@@ -286,4 +288,46 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// The survey loop of one test: the app and the settings of a dispatcher that sends to the SMTP
+/// server on a given port, both on a clock the test moves (it starts at `start`).
+pub struct SurveyLoop {
+    pub app: TestApp,
+    pub settings: Settings,
+    pub clock: Clock,
+    pub hand: ManualClock,
+}
+
+impl SurveyLoop {
+    pub async fn start(db: &TestDb, smtp_port: u16) -> SurveyLoop {
+        let (clock, hand) = Clock::manual(chrono::Utc::now());
+        let mut settings = db.settings();
+        settings.email.transport = EmailTransport::Smtp;
+        settings.email.smtp.port = smtp_port;
+        settings.email.smtp.tls = SmtpTls::None;
+        settings.email.smtp.max_connections = 4;
+        settings.email.smtp.timeout = std::time::Duration::from_secs(5);
+        settings.survey.key = Some(Secret::new("5e".repeat(32)));
+        let app = TestApp::spawn_with_clock(db, settings.clone(), clock.clone()).await;
+        settings.survey.public_url = app.base.parse().unwrap();
+        SurveyLoop {
+            app,
+            settings,
+            clock,
+            hand,
+        }
+    }
+
+    pub fn campaign(&self) -> surveyd::campaign::Campaign {
+        self.settings.campaigns[0].clone()
+    }
+
+    pub async fn dispatch(&self, db: &TestDb) -> DispatchCounts {
+        let dispatcher = std::sync::Arc::new(
+            Dispatcher::new(db.store.clone(), &self.settings, self.clock.clone()).unwrap(),
+        );
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        dispatcher.run(Mode::UntilIdle, stopped).await.unwrap()
+    }
 }

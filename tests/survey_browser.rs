@@ -1,0 +1,173 @@
+//! A customer in a real browser (headless Chromium through chromedriver) opens the rating
+//! link of a received email, finds the rating preselected, answers the rest with the
+//! keyboard and mouse, submits, and the answers are in the store.
+
+mod support;
+
+use fantoccini::{ClientBuilder, Locator};
+use mail_parser::MessageParser;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{SmtpServer, SurveyLoop, TestDb};
+use surveyd::auth::TokenHash;
+use surveyd::domain::{ContactRecord, Email, ExternalId, Locale};
+
+/// chromedriver on a free port, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = support::free_port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver runs (Debian's chromium-driver package)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn a_customer_answers_in_a_browser(db: &TestDb) {
+    let smtp = SmtpServer::start();
+    let run = SurveyLoop::start(db, smtp.port).await;
+    let closed = run.clock.now() - chrono::Duration::hours(3);
+    let contact = ContactRecord {
+        contact_id: ExternalId::parse("T-1").unwrap(),
+        closed_at: closed,
+        opened_at: None,
+        customer_id: ExternalId::parse("C-1").unwrap(),
+        customer_name: Some("Maria Tan".into()),
+        email: Some(Email::parse("maria@example.com").unwrap()),
+        phone: None,
+        whatsapp: None,
+        locale: Some(Locale::parse("en").unwrap()),
+        time_zone: None,
+        segment: None,
+        agent_id: None,
+        agent_name: None,
+        team: None,
+        contact_channel: None,
+        category: None,
+        resolution: None,
+        attributes: Default::default(),
+    };
+    db.store.upsert_contacts(&[contact], closed).await.unwrap();
+    db.store
+        .plan_invitations(&run.campaign(), run.clock.now(), false)
+        .await
+        .unwrap();
+    assert_eq!(run.dispatch(db).await.sent, 1);
+    let received = smtp.wait_for(1, Duration::from_secs(10));
+    let message = MessageParser::default()
+        .parse(received[0].as_bytes())
+        .unwrap();
+    let html = message.body_html(0).unwrap();
+    // The "4" button of the email's HTML part, as the customer clicks it.
+    let link = html
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(|href| href.replace("&#x3D;", "="))
+        .find(|href| href.ends_with("?r=4"))
+        .expect("a rating link for 4");
+    let token = link
+        .rsplit("/s/")
+        .next()
+        .unwrap()
+        .trim_end_matches("?r=4")
+        .to_owned();
+
+    let driver = Driver::start();
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+        }),
+    );
+    // Two rustls providers are linked in (ring and aws-lc-rs): choose one for the client.
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+    let browser = ClientBuilder::rustls()
+        .expect("a TLS provider")
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session");
+    let answered = async {
+        browser.goto(&link).await?;
+        let four = browser
+            .find(Locator::Css("input[name=csat][value='4']"))
+            .await?;
+        assert_eq!(four.prop("checked").await?.as_deref(), Some("true"));
+        // The rating is changed to 5 with the keyboard (arrow keys move within a radio group).
+        four.send_keys("\u{E014}").await?; // ArrowRight
+        let five = browser
+            .find(Locator::Css("input[name=csat][value='5']"))
+            .await?;
+        assert_eq!(five.prop("checked").await?.as_deref(), Some("true"));
+        browser
+            .find(Locator::XPath("//label[normalize-space()='Yes']"))
+            .await?
+            .click()
+            .await?;
+        browser
+            .find(Locator::Css("textarea[name=comment]"))
+            .await?
+            .send_keys("Quick & friendly")
+            .await?;
+        browser
+            .find(Locator::Css("button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        let heading = browser.wait().for_element(Locator::Css("h1")).await?;
+        Ok::<String, fantoccini::error::CmdError>(heading.text().await?)
+    }
+    .await;
+    let _ = browser.close().await;
+    assert_eq!(answered.expect("the browser session"), "Thank you!");
+
+    let invitation = db
+        .store
+        .invitation_by_token(TokenHash::of(&token).as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut answers = db.store.answers(invitation.id).await.unwrap();
+    answers.sort_by(|a, b| a.question.cmp(&b.question));
+    let got: Vec<(&str, Option<i16>, Option<&str>)> = answers
+        .iter()
+        .map(|a| (a.question.as_str(), a.number, a.text.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("comment", None, Some("Quick & friendly")),
+            ("csat", Some(5), None),
+            ("resolved", Some(1), None),
+        ]
+    );
+    run.app.stop().await;
+}
+
+on_both_backends!(a_customer_answers_in_a_browser);
