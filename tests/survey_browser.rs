@@ -141,7 +141,7 @@ async fn a_customer_answers_in_a_browser(db: &TestDb) {
             .click()
             .await?;
         let heading = browser.wait().for_element(Locator::Css("h1")).await?;
-        Ok::<String, fantoccini::error::CmdError>(heading.text().await?)
+        heading.text().await
     }
     .await;
     let _ = browser.close().await;
