@@ -217,6 +217,32 @@ async fn the_email_loop_end_to_end(db: &TestDb) {
         (row.csat_n, row.csat_top, row.fcr_n, row.fcr_yes),
         (1, 0, 1, 0)
     );
+    let all = db.store.report_counts(None, None, None).await.unwrap();
+    assert_eq!(
+        (all[0].key.as_str(), all[0].sent, all[0].responses),
+        ("all", 2, 1)
+    );
+    let by_team = db
+        .store
+        .report_counts(Some(GroupBy::Team), None, None)
+        .await
+        .unwrap();
+    assert_eq!((by_team[0].key.as_str(), by_team[0].sent), ("Billing", 2));
+    // The period is [since, until) over the time sent (03:00).
+    let sent = at("2026-11-20T03:00:00Z");
+    let count = |since, until| async move {
+        let rows = db
+            .store
+            .report_counts(Some(GroupBy::Campaign), since, until)
+            .await
+            .unwrap();
+        rows.first().map(|r| (r.key.clone(), r.sent))
+    };
+    assert_eq!(count(None, Some(sent)).await, None);
+    assert_eq!(
+        count(Some(sent), None).await,
+        Some(("post-contact-email".to_owned(), 2))
+    );
 
     // One-click unsubscribe: a POST with the RFC 8058 body, 200 without a redirect, twice.
     for _ in 0..2 {

@@ -12,4 +12,9 @@ CREATE TABLE responses (
     PRIMARY KEY (invitation_id, question)
 );
 
+-- The scores of an answered invitation, kept beside it so reports count in one pass over
+-- invitations: the CSAT rating (1–5) and the resolution answer (1 yes, 0 no).
+ALTER TABLE invitations ADD COLUMN csat SMALLINT;
+ALTER TABLE invitations ADD COLUMN fcr SMALLINT;
+
 CREATE INDEX invitations_by_sent_at ON invitations (sent_at);

@@ -117,11 +117,22 @@ impl Store {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        // Claims whose lease ran out (their worker died) go back to the queue first, keeping
+        // their due time, so the ordered claim below takes them before newer ones.
+        with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE deliveries SET status = 'queued', lease_owner = NULL, lease_until = NULL, \
+                 updated_at = $1 WHERE status = 'sending' AND lease_until <= $1",
+            )
+            .bind(now)
+            .execute(pool)
+            .await?;
+        });
+        // Walks the (status, due_at) index in order and stops after `limit` rows.
         let claim = format!(
             "UPDATE deliveries SET status = 'sending', lease_owner = $1, lease_until = $2, \
              attempts = attempts + 1, updated_at = $3 \
-             WHERE id IN (SELECT id FROM deliveries \
-               WHERE (status = 'queued' AND due_at <= $3) OR (status = 'sending' AND lease_until <= $3) \
+             WHERE id IN (SELECT id FROM deliveries WHERE status = 'queued' AND due_at <= $3 \
                ORDER BY due_at LIMIT $4{lock}) \
              RETURNING id"
         );
@@ -174,7 +185,8 @@ impl Store {
             });
             q.push(
                 ") UPDATE invitations SET token_sha256 = v.token_sha256, expires_at = v.expires_at \
-                 FROM v WHERE invitations.id = v.id AND invitations.token_sha256 IS NULL",
+                 FROM v WHERE invitations.id = v.id AND invitations.token_sha256 IS NULL \
+                 AND invitations.id IN (SELECT id FROM v)",
             );
             q.build().persistent(false).execute(pool).await?;
         });
@@ -218,7 +230,8 @@ impl Store {
                     .push_bind(now)
                     .push(
                         ", lease_owner = NULL, lease_until = NULL, last_error = NULL \
-                         FROM v WHERE deliveries.id = v.id AND deliveries.status = 'sending'",
+                         FROM v WHERE deliveries.id = v.id AND deliveries.status = 'sending' \
+                         AND deliveries.id IN (SELECT id FROM v)",
                     );
                 q.build().persistent(false).execute(&mut *conn).await?;
 
@@ -384,6 +397,10 @@ impl Store {
         Ok(count)
     }
 }
+
+// The `id IN (SELECT id FROM v)` in the batched `UPDATE … FROM v` statements repeats the
+// join condition on purpose: without it SQLite (3.46) scans the whole target table for each
+// batch instead of looking its rows up by id.
 
 /// Binds `value`, cast to `sql_type` when the backend needs the type of a `VALUES` column
 /// spelled out (PostgreSQL); SQLite keeps the value as bound.

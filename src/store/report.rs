@@ -15,16 +15,41 @@ pub enum GroupBy {
 }
 
 impl GroupBy {
-    /// The SQL for the group's key and its display name.
-    fn columns(by: Option<GroupBy>) -> (&'static str, &'static str) {
-        match by {
-            None => ("'all'", "'all'"),
-            Some(GroupBy::Agent) => ("COALESCE(a.external_id, '')", "MAX(a.name)"),
-            Some(GroupBy::Team) => ("COALESCE(t.external_id, '')", "MAX(t.name)"),
-            Some(GroupBy::Campaign) => ("i.campaign", "i.campaign"),
-            Some(GroupBy::Channel) => ("i.channel", "i.channel"),
+    /// How a group is found: the column grouped on (`gid`), and how the outer query turns
+    /// `g.gid` into the group's key and name (joining the names after the counting, so the
+    /// big scan groups on small integers).
+    fn sql(by: Option<GroupBy>) -> GroupSql {
+        let (gid, join, key, name) = match by {
+            None => ("0", "", "'all'", "NULL"),
+            Some(GroupBy::Agent) => (
+                "c.agent_id",
+                "LEFT JOIN agents a ON a.id = g.gid",
+                "COALESCE(a.external_id, '')",
+                "a.name",
+            ),
+            Some(GroupBy::Team) => (
+                "c.team_id",
+                "LEFT JOIN teams t ON t.id = g.gid",
+                "COALESCE(t.external_id, '')",
+                "t.name",
+            ),
+            Some(GroupBy::Campaign) => ("i.campaign", "", "g.gid", "NULL"),
+            Some(GroupBy::Channel) => ("i.channel", "", "g.gid", "NULL"),
+        };
+        GroupSql {
+            gid,
+            join,
+            key,
+            name,
         }
     }
+}
+
+struct GroupSql {
+    gid: &'static str,
+    join: &'static str,
+    key: &'static str,
+    name: &'static str,
 }
 
 /// The tallies of one group.
@@ -52,17 +77,24 @@ impl Store {
         since: Option<DateTime<Utc>>,
         until: Option<DateTime<Utc>>,
     ) -> Result<Vec<GroupCounts>, StoreError> {
-        let (key, name) = GroupBy::columns(by);
+        let GroupSql {
+            gid,
+            join,
+            key,
+            name,
+        } = GroupBy::sql(by);
+        // The scores of an answered invitation sit on the invitation itself (`csat`, `fcr`),
+        // so the counting is one pass over invitations and contacts.
         let sql = format!(
-            "SELECT {key} AS key, {name} AS name, COUNT(*) AS sent, COUNT(i.answered_at) AS responses, \
-             COUNT(rc.number) AS csat_n, COALESCE(SUM(CASE WHEN rc.number >= 4 THEN 1 ELSE 0 END), 0) AS csat_top, \
-             COUNT(rf.number) AS fcr_n, COALESCE(SUM(CASE WHEN rf.number = 1 THEN 1 ELSE 0 END), 0) AS fcr_yes \
-             FROM invitations i JOIN contacts c ON c.id = i.contact_id \
-             LEFT JOIN agents a ON a.id = c.agent_id LEFT JOIN teams t ON t.id = c.team_id \
-             LEFT JOIN responses rc ON rc.invitation_id = i.id AND rc.metric = 'csat' \
-             LEFT JOIN responses rf ON rf.invitation_id = i.id AND rf.metric = 'fcr' \
-             WHERE i.sent_at IS NOT NULL AND ($1 IS NULL OR i.sent_at >= $1) AND ($2 IS NULL OR i.sent_at < $2) \
-             GROUP BY 1 ORDER BY 1"
+            "SELECT {key} AS key, CAST({name} AS TEXT) AS name, g.sent, g.responses, g.csat_n, \
+             g.csat_top, g.fcr_n, g.fcr_yes FROM (\
+               SELECT {gid} AS gid, COUNT(*) AS sent, COUNT(i.answered_at) AS responses, \
+               COUNT(i.csat) AS csat_n, COALESCE(SUM(CASE WHEN i.csat >= 4 THEN 1 ELSE 0 END), 0) AS csat_top, \
+               COUNT(i.fcr) AS fcr_n, COALESCE(SUM(CASE WHEN i.fcr = 1 THEN 1 ELSE 0 END), 0) AS fcr_yes \
+               FROM invitations i JOIN contacts c ON c.id = i.contact_id \
+               WHERE i.sent_at IS NOT NULL AND ($1 IS NULL OR i.sent_at >= $1) AND ($2 IS NULL OR i.sent_at < $2) \
+               GROUP BY 1) g {join} \
+             WHERE g.sent > 0 ORDER BY 1"
         );
         Ok(with_pool!(self, pool => {
             sqlx::query_as(&sql).bind(since).bind(until).fetch_all(pool).await?

@@ -35,6 +35,14 @@ pub struct StoredAnswer {
     pub text: Option<String>,
 }
 
+/// The number answered to the question feeding `metric`, if any.
+fn score(answers: &[StoredAnswer], metric: &str) -> Option<i16> {
+    answers
+        .iter()
+        .find(|a| a.metric.as_deref() == Some(metric))
+        .and_then(|a| a.number)
+}
+
 impl Store {
     /// The invitation whose token has the SHA-256 `token_sha256`.
     pub async fn invitation_by_token(
@@ -66,8 +74,9 @@ impl Store {
         }))
     }
 
-    /// Records `answers` as the invitation's answers, replacing any earlier ones, unless the
-    /// invitation expired by `now`. Returns false when it had expired.
+    /// Records `answers` as the invitation's answers, replacing any earlier ones (and its
+    /// CSAT and FCR scores), unless the invitation expired by `now`. Returns false when it
+    /// had expired.
     pub async fn save_answers(
         &self,
         invitation_id: i64,
@@ -79,11 +88,13 @@ impl Store {
         let open = with_tx!(&mut tx, conn => {
             // Marking it answered first takes the write lock and checks the expiry in one step.
             let open = sqlx::query(
-                "UPDATE invitations SET state = 'answered', answered_at = $1 \
+                "UPDATE invitations SET state = 'answered', answered_at = $1, csat = $3, fcr = $4 \
                  WHERE id = $2 AND (expires_at IS NULL OR expires_at > $1)",
             )
             .bind(now)
             .bind(invitation_id)
+            .bind(score(answers, "csat"))
+            .bind(score(answers, "fcr"))
             .execute(&mut *conn)
             .await?
             .rows_affected()

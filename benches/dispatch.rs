@@ -1,0 +1,342 @@
+//! Dispatch benchmark, end to end: due email deliveries in a fresh database → the release
+//! `surveyd dispatch` → Postfix's `smtp-sink` on loopback. In the same run it measures the
+//! ceiling: Postfix's `smtp-source` against the same sink with the same number of
+//! connections and messages of the same size. SQLite always; PostgreSQL too when
+//! `TEST_POSTGRES_URL` is set. Then `surveyd report --by agent` over a million answered
+//! invitations on each backend.
+//!
+//!     cargo bench --bench dispatch                            # 100,000 messages
+//!     cargo bench --bench dispatch -- --messages 20000 --responses 100000
+//!
+//! Needs `smtp-sink` and `smtp-source` (Debian's `postfix` package).
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use surveyd::config::{DatabaseUrl, Settings};
+use surveyd::domain::{ContactRecord, Email, ExternalId};
+use surveyd::store::Store;
+
+/// Connections, for both surveyd and smtp-source.
+const CONNECTIONS: usize = 16;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let option = |name: &str, default: usize| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map(|v| v.replace('_', "").parse().expect("a number"))
+            .unwrap_or(default)
+    };
+    let messages = option("--messages", 100_000);
+    let responses = option("--responses", 1_000_000);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let work = tempfile::tempdir().unwrap();
+
+    let port = free_port();
+    let _sink = Sink::start(port);
+    println!(
+        "dispatch benchmark: {messages} messages, {CONNECTIONS} connections, smtp-sink on port {port}"
+    );
+    let size = runtime.block_on(sample_size(work.path()));
+    let ceiling = smtp_source(port, messages, size);
+    println!("  ceiling (smtp-source, {size}-byte messages): {ceiling:.0} messages/s");
+
+    let mut databases = vec![(
+        "SQLite",
+        format!("sqlite://{}/bench.db", work.path().display()),
+    )];
+    if let Ok(admin) = std::env::var("TEST_POSTGRES_URL") {
+        databases.push((
+            "PostgreSQL",
+            runtime.block_on(fresh_postgres(&admin, "surveyd_bench_dispatch")),
+        ));
+    }
+    for (name, url) in &databases {
+        let store = runtime.block_on(seed_deliveries(url, messages));
+        let config = config_file(work.path(), url, port);
+        let started = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_surveyd"))
+            .args(["--config", &config, "dispatch", "--format", "json"])
+            .stderr(Stdio::null())
+            .output()
+            .unwrap();
+        let seconds = started.elapsed().as_secs_f64();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let sent = runtime
+            .block_on(store.outbox_status(chrono::Utc::now()))
+            .unwrap()
+            .sent;
+        assert_eq!(sent as usize, messages, "every delivery sent");
+        let rate = messages as f64 / seconds;
+        println!(
+            "  {name}: {messages} sent in {seconds:.1} s = {rate:.0} messages/s ({:.0}% of the ceiling)",
+            100.0 * rate / ceiling
+        );
+        runtime.block_on(store.close());
+    }
+
+    println!("report benchmark: `surveyd report --by agent` over {responses} answered invitations");
+    for (name, url) in &databases {
+        let url = if url.starts_with("sqlite") {
+            format!("sqlite://{}/report.db", work.path().display())
+        } else {
+            let admin = std::env::var("TEST_POSTGRES_URL").unwrap();
+            runtime.block_on(fresh_postgres(&admin, "surveyd_bench_report"))
+        };
+        runtime.block_on(seed_responses(&url, responses));
+        let config = config_file(work.path(), &url, port);
+        let mut best = f64::MAX;
+        for _ in 0..3 {
+            let started = Instant::now();
+            let out = Command::new(env!("CARGO_BIN_EXE_surveyd"))
+                .args([
+                    "--config", &config, "report", "--by", "agent", "--format", "csv",
+                ])
+                .output()
+                .unwrap();
+            best = best.min(started.elapsed().as_secs_f64());
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(String::from_utf8_lossy(&out.stdout).lines().count() > 1);
+        }
+        println!("  {name}: {best:.2} s (best of 3, whole command)");
+    }
+}
+
+/// smtp-sink, accepting everything and keeping nothing.
+struct Sink(Child);
+
+impl Sink {
+    fn start(port: u16) -> Sink {
+        let mut command = Command::new("smtp-sink");
+        // It refuses to run as root unless told which user to become.
+        if unsafe { libc::geteuid() } == 0 {
+            command.args(["-u", "nobody"]);
+        }
+        let child = command
+            .args([&format!("127.0.0.1:{port}"), "1024"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("smtp-sink runs (Debian's postfix package)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "smtp-sink did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Sink(child)
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Messages per second smtp-source reaches: `count` messages of `size` bytes over
+/// [`CONNECTIONS`] sessions, each kept open for the next message.
+fn smtp_source(port: u16, count: usize, size: usize) -> f64 {
+    let started = Instant::now();
+    let status = Command::new("smtp-source")
+        .args([
+            "-d",
+            "-s",
+            &CONNECTIONS.to_string(),
+            "-m",
+            &count.to_string(),
+            "-l",
+            &size.to_string(),
+            "-f",
+            "care@example.com",
+            "-t",
+            "customer@example.com",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .status()
+        .expect("smtp-source runs (Debian's postfix package)");
+    assert!(status.success());
+    count as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The size of one rendered invitation email, for a like-for-like ceiling.
+async fn sample_size(dir: &Path) -> usize {
+    let url = format!("sqlite://{}/sample.db", dir.display());
+    let store = seed_deliveries(&url, 1).await;
+    let outbox = dir.join("sample-outbox");
+    let mut settings = settings(&url);
+    settings.email.outbox_dir = outbox.clone();
+    let dispatcher = std::sync::Arc::new(
+        surveyd::dispatch::Dispatcher::new(
+            store.clone(),
+            &settings,
+            surveyd::clock::Clock::system(),
+        )
+        .unwrap(),
+    );
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    dispatcher
+        .run(surveyd::dispatch::Mode::UntilIdle, stopped)
+        .await
+        .unwrap();
+    store.close().await;
+    std::fs::read_dir(&outbox)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len() as usize)
+        .next()
+        .expect("one message written")
+}
+
+fn settings(url: &str) -> Settings {
+    let mut settings = Settings::load(None).unwrap();
+    settings.database.url = DatabaseUrl::parse(url).unwrap();
+    settings.templates.dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates").into();
+    settings.survey.key = Some(surveyd::config::Secret::new("42".repeat(32)));
+    settings
+}
+
+fn config_file(dir: &Path, url: &str, port: u16) -> String {
+    let path = dir.join("bench.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[database]\nurl = \"{url}\"\n[templates]\ndir = \"{}/templates\"\n\
+             [survey]\npublic_url = \"https://survey.example.com\"\nkey = \"{}\"\n\
+             [email]\ntransport = \"smtp\"\n[email.smtp]\nport = {port}\nmax_connections = {CONNECTIONS}\n",
+            env!("CARGO_MANIFEST_DIR"),
+            "42".repeat(32)
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+/// A new, empty PostgreSQL database (dropped first if a run left it); its URL.
+async fn fresh_postgres(admin: &str, name: &str) -> String {
+    let pool = sqlx::PgPool::connect(admin).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let mut url = url::Url::parse(admin).unwrap();
+    url.set_path(name);
+    url.to_string()
+}
+
+/// `count` contacts closed a day ago, planned by the default campaign: `count` due deliveries.
+async fn seed_deliveries(url: &str, count: usize) -> Store {
+    let store = Store::open(&DatabaseUrl::parse(url).unwrap(), 4)
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    let contacts: Vec<ContactRecord> = (0..count)
+        .map(|i| ContactRecord {
+            contact_id: ExternalId::parse(&format!("T-{i}")).unwrap(),
+            closed_at: now - chrono::Duration::days(1),
+            opened_at: None,
+            customer_id: ExternalId::parse(&format!("C-{i}")).unwrap(),
+            customer_name: Some(format!("Customer {i}")),
+            email: Some(Email::parse(&format!("customer{i}@example.com")).unwrap()),
+            phone: None,
+            whatsapp: None,
+            locale: None,
+            time_zone: None,
+            segment: None,
+            agent_id: Some(ExternalId::parse(&format!("A-{}", i % 200)).unwrap()),
+            agent_name: Some(format!("Agent {}", i % 200)),
+            team: Some(ExternalId::parse(&format!("Team-{}", i % 12)).unwrap()),
+            contact_channel: None,
+            category: Some("billing".into()),
+            resolution: None,
+            attributes: Default::default(),
+        })
+        .collect();
+    for chunk in contacts.chunks(10_000) {
+        store.upsert_contacts(chunk, now).await.unwrap();
+    }
+    let settings = settings(url);
+    let planned = store
+        .plan_invitations(&settings.campaigns[0], now, false)
+        .await
+        .unwrap();
+    assert_eq!(planned.invited as usize, count);
+    store
+}
+
+/// `count` sent and answered invitations (CSAT, resolved) over 200 agents in 12 teams,
+/// written by SQL inside the database.
+async fn seed_responses(url: &str, count: usize) {
+    let store = seed_deliveries(url, 0).await;
+    let sqlite = url.starts_with("sqlite");
+    let numbers = if sqlite {
+        format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {count}) "
+        )
+    } else {
+        format!("WITH n(i) AS (SELECT generate_series(1, {count})) ")
+    };
+    let now = if sqlite {
+        "'2026-11-01 00:00:00+00:00'"
+    } else {
+        "TIMESTAMPTZ '2026-11-01 00:00:00+00'"
+    };
+    let statements = [
+        format!(
+            "INSERT INTO teams (external_id, name, created_at, updated_at) {numbers} SELECT 'Team-' || i, 'Team ' || i, {now}, {now} FROM n WHERE i <= 12"
+        ),
+        format!(
+            "INSERT INTO agents (external_id, name, team_id, created_at, updated_at) {numbers} SELECT 'A-' || i, 'Agent ' || i, 1 + i % 12, {now}, {now} FROM n WHERE i <= 200"
+        ),
+        format!(
+            "INSERT INTO customers (external_id, name, email, created_at, updated_at) {numbers} SELECT 'C-' || i, 'Customer ' || i, 'c' || i || '@example.com', {now}, {now} FROM n"
+        ),
+        format!(
+            "INSERT INTO contacts (external_id, customer_id, agent_id, team_id, closed_at, created_at, updated_at) {numbers} SELECT 'T-' || i, i, 1 + i % 200, 1 + (i % 200) % 12, {now}, {now}, {now} FROM n"
+        ),
+        format!(
+            "INSERT INTO invitations (campaign, contact_id, customer_id, questionnaire, channel, state, created_at, sent_at, answered_at, csat, fcr) {numbers} SELECT 'post-contact-email', i, i, 'post-contact', 'email', 'answered', {now}, {now}, {now}, 1 + (i * 7 + i / 200) % 5, (i + i / 200) % 4 / 3 FROM n"
+        ),
+        format!(
+            "INSERT INTO responses (invitation_id, question, metric, number, channel, received_at) {numbers} SELECT i, 'csat', 'csat', 1 + (i * 7 + i / 200) % 5, 'email', {now} FROM n"
+        ),
+        format!(
+            "INSERT INTO responses (invitation_id, question, metric, number, channel, received_at) {numbers} SELECT i, 'resolved', 'fcr', (i + i / 200) % 4 / 3, 'email', {now} FROM n"
+        ),
+    ];
+    match &store {
+        Store::Sqlite(pool) => {
+            for sql in &statements {
+                sqlx::query(sql).execute(pool).await.unwrap();
+            }
+        }
+        Store::Postgres(pool) => {
+            for sql in &statements {
+                sqlx::query(sql).execute(pool).await.unwrap();
+            }
+            sqlx::query("ANALYZE").execute(pool).await.unwrap();
+        }
+    }
+    store.close().await;
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
