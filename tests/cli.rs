@@ -453,10 +453,19 @@ fn campaign_run_invites_once_and_dry_run_writes_nothing() {
 /// Copies the shipped templates into `to`.
 fn copy_templates(to: &Path) {
     let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
-    for sub in ["questionnaires", "email/id", "email/en"] {
+    for sub in [
+        "questionnaires",
+        "email/id",
+        "email/en",
+        "page",
+        "page/text",
+    ] {
         std::fs::create_dir_all(to.join(sub)).unwrap();
         for entry in std::fs::read_dir(from.join(sub)).unwrap() {
             let path = entry.unwrap().path();
+            if path.is_dir() {
+                continue;
+            }
             std::fs::copy(&path, to.join(sub).join(path.file_name().unwrap())).unwrap();
         }
     }
@@ -483,8 +492,24 @@ fn templates_check_names_file_and_line_and_locale_gaps() {
         "Hello {{customer_name}},\n\n{{survey_link}}\n",
     )
     .unwrap();
+    let words = templates.join("page/text/en.toml");
+    let text = std::fs::read_to_string(&words).unwrap();
+    std::fs::write(&words, text.replace("submit = \"Send my answers\"\n", "")).unwrap();
+    std::fs::write(
+        templates.join("page/message.hbs"),
+        "{{#> layout}}\n<h1>{{heading}}</h1>\n<p>{{bdy}}</p>\n{{/layout}}\n",
+    )
+    .unwrap();
     let (out, stdout, _) = run(dir.path(), &[], &["templates", "check"]);
     assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("page/text/en.toml: `submit` is missing"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("page/message.hbs: line 3:") && stdout.contains("bdy"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("question `resolved` has no `en` text; `en` customers see the `id` one"),
         "{stdout}"

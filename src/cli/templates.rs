@@ -1,11 +1,15 @@
 //! `surveyd templates check`: loads every questionnaire and template and renders each email
-//! for every locale with sample data, reporting each problem with its file (and line).
+//! and page for every locale with sample data, reporting each problem with its file (and
+//! line).
 
 use crate::config::Settings;
 use crate::domain::Locale;
 use crate::questionnaire::Questionnaire;
+use crate::render::page::Pages;
 use crate::render::{EmailVars, Invitee, Renderer, SurveyLinks};
+use crate::survey::{FormView, MESSAGE_PAGES};
 use clap::Subcommand;
+use std::collections::HashMap;
 
 #[derive(Debug, Subcommand)]
 pub enum TemplatesCommand {
@@ -62,6 +66,41 @@ fn check(settings: &Settings) -> anyhow::Result<()> {
                 "{} questionnaire(s), email templates for {}; {rendered} rendering(s) with sample data",
                 questionnaires.len(),
                 renderer.email_locales().collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
+
+    match Pages::load(dir) {
+        Err(problems) => errors.extend(problems),
+        Ok(pages) => {
+            errors.extend(pages.missing_texts());
+            let mut rendered = 0;
+            let no_answers = HashMap::new();
+            for tag in pages.locales() {
+                for q in &questionnaires {
+                    let form = FormView {
+                        questionnaire: q,
+                        page_locale: tag,
+                        token: "SAMPLE",
+                        values: &no_answers,
+                        errors: &no_answers,
+                        note: Some(pages.text(tag, "answered_before")),
+                    };
+                    match pages.survey(&form.page(&pages, fallback)) {
+                        Ok(_) => rendered += 1,
+                        Err(e) => errors.push(e),
+                    }
+                }
+                for (name, action) in MESSAGE_PAGES {
+                    match pages.message(tag, name, action.map(str::to_owned)) {
+                        Ok(_) => rendered += 1,
+                        Err(e) => errors.push(e),
+                    }
+                }
+            }
+            println!(
+                "pages in {}; {rendered} rendering(s) with sample data",
+                pages.locales().collect::<Vec<_>>().join(", ")
             );
         }
     }

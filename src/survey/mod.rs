@@ -17,6 +17,16 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
 
+/// The message pages (`{name}_heading`, `{name}_body` in the page words), with the form
+/// action of the one that has a button.
+pub const MESSAGE_PAGES: [(&str, Option<&str>); 5] = [
+    ("thanks", None),
+    ("expired", None),
+    ("not_found", None),
+    ("unsubscribe", Some("/u/SAMPLE")),
+    ("unsubscribed", None),
+];
+
 /// What the survey pages need beside the store.
 pub struct SurveyPages {
     pub pages: Pages,
@@ -282,67 +292,106 @@ fn render_form(
     note: Option<String>,
 ) -> Response {
     let survey = &state.survey;
-    let locale = Locale::parse(page_locale).unwrap_or_else(|_| survey.fallback.clone());
-    let fallback = &survey.fallback;
-    let questions = questionnaire
-        .questions
-        .iter()
-        .map(|q| {
-            let value = values
-                .get(&q.id)
-                .map(|v| v.trim().to_owned())
-                .unwrap_or_default();
-            let option = |value_text: String, label: String| OptionField {
-                checked: value == value_text,
-                value: value_text,
-                label,
-            };
-            let options = match &q.kind {
-                QuestionKind::YesNo => Some(vec![
-                    option("1".into(), survey.pages.text(page_locale, "yes")),
-                    option("0".into(), survey.pages.text(page_locale, "no")),
-                ]),
-                QuestionKind::Choice { options } => Some(
-                    options
-                        .iter()
-                        .map(|o| option(o.value.clone(), o.text.get(&locale, fallback).to_owned()))
-                        .collect(),
-                ),
-                QuestionKind::Text { .. } => None,
-                QuestionKind::Rating { .. } | QuestionKind::Nps | QuestionKind::Effort => {
-                    let (min, max) = q.scale().unwrap_or_default();
-                    Some(
-                        (min..=max)
-                            .map(|n| option(n.to_string(), n.to_string()))
-                            .collect(),
-                    )
-                }
-            };
-            QuestionField {
-                id: q.id.clone(),
-                text: q.text.get(&locale, fallback).to_owned(),
-                optional: q.optional,
-                options,
-                value,
-                max_length: match q.kind {
-                    QuestionKind::Text { max_length } => max_length,
-                    _ => 0,
-                },
-                error: errors.get(&q.id).cloned(),
-            }
-        })
-        .collect();
-    let page = SurveyPage {
-        lang: page_locale,
-        t: survey.pages.texts(page_locale),
-        heading: questionnaire.title.get(&locale, fallback).to_owned(),
+    let form = FormView {
+        questionnaire,
+        page_locale,
+        token,
+        values,
+        errors,
         note,
-        errors: !errors.is_empty(),
-        action: format!("/s/{token}"),
-        questions,
     };
-    match survey.pages.survey(&page) {
+    match survey
+        .pages
+        .survey(&form.page(&survey.pages, &survey.fallback))
+    {
         Ok(html) => Html(StatusCode::OK, html).into_response(),
         Err(e) => server_error(e),
+    }
+}
+
+/// What a survey form shows.
+pub struct FormView<'a> {
+    pub questionnaire: &'a Questionnaire,
+    /// The page locale, as [`Pages::locale`] gives it.
+    pub page_locale: &'a str,
+    pub token: &'a str,
+    /// Answers to show, by question id.
+    pub values: &'a HashMap<String, String>,
+    /// Messages to show beside questions, by question id.
+    pub errors: &'a HashMap<String, String>,
+    pub note: Option<String>,
+}
+
+impl<'a> FormView<'a> {
+    /// The page's variables for the `survey.hbs` template.
+    pub fn page(self, pages: &'a Pages, fallback: &Locale) -> SurveyPage<'a> {
+        let FormView {
+            questionnaire,
+            page_locale,
+            token,
+            values,
+            errors,
+            note,
+        } = self;
+        let locale = Locale::parse(page_locale).unwrap_or_else(|_| fallback.clone());
+        let questions = questionnaire
+            .questions
+            .iter()
+            .map(|q| {
+                let value = values
+                    .get(&q.id)
+                    .map(|v| v.trim().to_owned())
+                    .unwrap_or_default();
+                let option = |value_text: String, label: String| OptionField {
+                    checked: value == value_text,
+                    value: value_text,
+                    label,
+                };
+                let options = match &q.kind {
+                    QuestionKind::YesNo => Some(vec![
+                        option("1".into(), pages.text(page_locale, "yes")),
+                        option("0".into(), pages.text(page_locale, "no")),
+                    ]),
+                    QuestionKind::Choice { options } => Some(
+                        options
+                            .iter()
+                            .map(|o| {
+                                option(o.value.clone(), o.text.get(&locale, fallback).to_owned())
+                            })
+                            .collect(),
+                    ),
+                    QuestionKind::Text { .. } => None,
+                    QuestionKind::Rating { .. } | QuestionKind::Nps | QuestionKind::Effort => {
+                        let (min, max) = q.scale().unwrap_or_default();
+                        Some(
+                            (min..=max)
+                                .map(|n| option(n.to_string(), n.to_string()))
+                                .collect(),
+                        )
+                    }
+                };
+                QuestionField {
+                    id: q.id.clone(),
+                    text: q.text.get(&locale, fallback).to_owned(),
+                    optional: q.optional,
+                    options,
+                    value,
+                    max_length: match q.kind {
+                        QuestionKind::Text { max_length } => max_length,
+                        _ => 0,
+                    },
+                    error: errors.get(&q.id).cloned(),
+                }
+            })
+            .collect();
+        SurveyPage {
+            lang: page_locale,
+            t: pages.texts(page_locale),
+            heading: questionnaire.title.get(&locale, fallback).to_owned(),
+            note,
+            errors: !errors.is_empty(),
+            action: format!("/s/{token}"),
+            questions,
+        }
     }
 }
