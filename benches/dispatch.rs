@@ -270,7 +270,12 @@ async fn seed_deliveries(url: &str, count: usize) -> Store {
     }
     let settings = settings(url);
     let planned = store
-        .plan_invitations(&settings.campaigns[0], now, false)
+        .plan_invitations(
+            &settings.campaigns[0],
+            now,
+            false,
+            &settings.survey_key().unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(planned.invited as usize, count);

@@ -1,6 +1,6 @@
 //! Tokens, kept only as their SHA-256: API bearer tokens (256 random bits, shown once) and
-//! survey tokens (128 bits derived from the survey key and the invitation id, so every
-//! attempt to send an invitation carries the same link).
+//! survey tokens (128 bits derived from the survey key and the invitation's campaign and
+//! contact, so the planner stores the hash and every attempt to send carries the same link).
 
 use crate::domain::ParseError;
 use base64::Engine;
@@ -108,13 +108,16 @@ impl SurveyKey {
         }
     }
 
-    /// The token of an invitation: HMAC-SHA256 of its id, the first 128 bits, URL-safe base64
-    /// (22 characters).
-    pub fn token(&self, invitation_id: i64) -> String {
+    /// The token of the invitation of `campaign` for contact `contact_id` (there is one such
+    /// invitation, ever): HMAC-SHA256 of the pair, the first 128 bits, URL-safe base64 (22
+    /// characters).
+    pub fn token(&self, campaign: &str, contact_id: i64) -> String {
         use hmac::{Hmac, Mac};
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
-        mac.update(b"surveyd invitation ");
-        mac.update(invitation_id.to_string().as_bytes());
+        mac.update(b"surveyd invitation\0");
+        mac.update(campaign.as_bytes());
+        mac.update(b"\0");
+        mac.update(contact_id.to_string().as_bytes());
         let digest = mac.finalize().into_bytes();
         URL_SAFE_NO_PAD.encode(&digest[..16])
     }
@@ -128,10 +131,11 @@ mod tests {
     fn survey_tokens_are_stable_per_key_and_invitation() {
         let key = SurveyKey::parse(&"ab".repeat(32)).unwrap();
         let other = SurveyKey::parse(&"cd".repeat(32)).unwrap();
-        assert_eq!(key.token(7), key.token(7));
-        assert_ne!(key.token(7), key.token(8));
-        assert_ne!(key.token(7), other.token(7));
-        assert_eq!(key.token(7).len(), 22);
+        assert_eq!(key.token("a", 7), key.token("a", 7));
+        assert_ne!(key.token("a", 7), key.token("a", 8));
+        assert_ne!(key.token("a", 7), key.token("b", 7));
+        assert_ne!(key.token("a", 7), other.token("a", 7));
+        assert_eq!(key.token("a", 7).len(), 22);
         assert!(SurveyKey::parse("abc").is_err());
         assert!(!format!("{key:?}").contains("ab"));
     }
@@ -142,7 +146,7 @@ mod tests {
         let file = dir.path().join("keys/survey.key");
         let made = SurveyKey::load(None, &file).unwrap();
         let read = SurveyKey::load(None, &file).unwrap();
-        assert_eq!(made.token(1), read.token(1));
+        assert_eq!(made.token("a", 1), read.token("a", 1));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -173,6 +173,14 @@ pub enum SmtpTls {
 }
 
 impl Settings {
+    /// The survey key: `survey.key`, or the one kept in `survey.key_file` (made on first use).
+    pub fn survey_key(&self) -> anyhow::Result<crate::auth::SurveyKey> {
+        crate::auth::SurveyKey::load(
+            self.survey.key.as_ref().map(|k| k.expose().as_str()),
+            &self.survey.key_file,
+        )
+    }
+
     /// Loads the questionnaires and checks the campaigns against them; every problem is
     /// reported, each naming its file or campaign.
     pub fn load_campaigns(&self) -> Result<Vec<crate::questionnaire::Questionnaire>, ConfigError> {

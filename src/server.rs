@@ -24,12 +24,15 @@ pub struct AppState {
     pub clock: Clock,
     pub parse_context: Arc<ParseContext>,
     pub survey: Arc<SurveyPages>,
+    /// What survey tokens are made with (by the planner).
+    pub survey_key: crate::auth::SurveyKey,
 }
 
 impl AppState {
     /// The state for `settings`: loads the questionnaires and page templates they name.
     pub fn new(store: Store, settings: Settings, clock: Clock) -> anyhow::Result<Self> {
         let questionnaires = settings.load_campaigns()?;
+        let survey_key = settings.survey_key()?;
         let pages = Pages::load(&settings.templates.dir)
             .map_err(|problems| anyhow::anyhow!("templates: {}", problems.join("; ")))?;
         let survey = Arc::new(SurveyPages {
@@ -50,6 +53,7 @@ impl AppState {
             clock,
             parse_context,
             survey,
+            survey_key,
         })
     }
 }

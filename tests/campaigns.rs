@@ -90,7 +90,11 @@ fn plan(eligible: u64, invited: u64, already: u64, no_address: u64, opted_out: u
 async fn planning_invites_once_and_counts_skips(db: &TestDb) {
     seed(db).await;
     let c = campaign("");
-    let dry = db.store.plan_invitations(&c, at(NOW), true).await.unwrap();
+    let dry = db
+        .store
+        .plan_invitations(&c, at(NOW), true, &support::survey_key())
+        .await
+        .unwrap();
     assert_eq!(dry, plan(5, 3, 0, 1, 1));
     assert_eq!(
         db.store.table_counts().await.unwrap().invitations,
@@ -99,14 +103,20 @@ async fn planning_invites_once_and_counts_skips(db: &TestDb) {
     );
 
     assert_eq!(
-        db.store.plan_invitations(&c, at(NOW), false).await.unwrap(),
+        db.store
+            .plan_invitations(&c, at(NOW), false, &support::survey_key())
+            .await
+            .unwrap(),
         dry
     );
     let counts = db.store.table_counts().await.unwrap();
     assert_eq!((counts.invitations, counts.deliveries), (3, 3));
 
     assert_eq!(
-        db.store.plan_invitations(&c, at(NOW), false).await.unwrap(),
+        db.store
+            .plan_invitations(&c, at(NOW), false, &support::survey_key())
+            .await
+            .unwrap(),
         plan(5, 0, 3, 1, 1)
     );
     let counts = db.store.table_counts().await.unwrap();
@@ -118,7 +128,7 @@ async fn audience_filters_narrow_the_contacts(db: &TestDb) {
     let resolved = campaign("resolutions = [\"resolved\"]");
     assert_eq!(
         db.store
-            .plan_invitations(&resolved, at(NOW), true)
+            .plan_invitations(&resolved, at(NOW), true, &support::survey_key())
             .await
             .unwrap(),
         plan(4, 2, 0, 1, 1)
@@ -126,7 +136,7 @@ async fn audience_filters_narrow_the_contacts(db: &TestDb) {
     let other_team = campaign("teams = [\"Retail\"]");
     assert_eq!(
         db.store
-            .plan_invitations(&other_team, at(NOW), true)
+            .plan_invitations(&other_team, at(NOW), true, &support::survey_key())
             .await
             .unwrap(),
         plan(0, 0, 0, 0, 0)
@@ -136,7 +146,7 @@ async fn audience_filters_narrow_the_contacts(db: &TestDb) {
     );
     assert_eq!(
         db.store
-            .plan_invitations(&billing_by_phone, at(NOW), true)
+            .plan_invitations(&billing_by_phone, at(NOW), true, &support::survey_key())
             .await
             .unwrap(),
         plan(5, 3, 0, 1, 1)
@@ -165,9 +175,10 @@ async fn two_planners_at_once_invite_nobody_twice(db: &TestDb) {
         .collect();
     db.store.upsert_contacts(&contacts, at(NOW)).await.unwrap();
     let c = campaign("");
+    let key = support::survey_key();
     let (a, b) = tokio::join!(
-        db.store.plan_invitations(&c, at(NOW), false),
-        db.store.plan_invitations(&c, at(NOW), false)
+        db.store.plan_invitations(&c, at(NOW), false, &key),
+        db.store.plan_invitations(&c, at(NOW), false, &key)
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.invited + b.invited, 2500, "{a:?} {b:?}");

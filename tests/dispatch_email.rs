@@ -72,7 +72,12 @@ async fn the_email_loop_end_to_end(db: &TestDb) {
     run.hand.set(at("2026-11-20T04:00:00Z"));
     let planned = db
         .store
-        .plan_invitations(&run.campaign(), run.clock.now(), false)
+        .plan_invitations(
+            &run.campaign(),
+            run.clock.now(),
+            false,
+            &support::survey_key(),
+        )
         .await
         .unwrap();
     assert_eq!(planned.invited, 2);
@@ -85,7 +90,12 @@ async fn the_email_loop_end_to_end(db: &TestDb) {
     assert_eq!((counts.sent, counts.failed, counts.retried), (2, 0, 0));
     let again = db
         .store
-        .plan_invitations(&run.campaign(), run.clock.now(), false)
+        .plan_invitations(
+            &run.campaign(),
+            run.clock.now(),
+            false,
+            &support::survey_key(),
+        )
         .await
         .unwrap();
     assert_eq!((again.invited, again.skipped.already_invited), (0, 2));
@@ -166,7 +176,12 @@ async fn the_email_loop_end_to_end(db: &TestDb) {
         .unwrap();
     let dry = db
         .store
-        .plan_invitations(&run.campaign(), run.clock.now(), true)
+        .plan_invitations(
+            &run.campaign(),
+            run.clock.now(),
+            true,
+            &support::survey_key(),
+        )
         .await
         .unwrap();
     assert_eq!((dry.invited, dry.skipped.opted_out), (1, 0));
@@ -259,7 +274,12 @@ async fn the_email_loop_end_to_end(db: &TestDb) {
     }
     let dry = db
         .store
-        .plan_invitations(&run.campaign(), run.clock.now(), true)
+        .plan_invitations(
+            &run.campaign(),
+            run.clock.now(),
+            true,
+            &support::survey_key(),
+        )
         .await
         .unwrap();
     assert_eq!((dry.invited, dry.skipped.opted_out), (0, 1));
@@ -295,7 +315,12 @@ async fn smtp_down_then_back(db: &TestDb) {
         .unwrap();
     run.hand.set(at("2026-11-20T04:00:00Z"));
     db.store
-        .plan_invitations(&run.campaign(), run.clock.now(), false)
+        .plan_invitations(
+            &run.campaign(),
+            run.clock.now(),
+            false,
+            &support::survey_key(),
+        )
         .await
         .unwrap();
     let counts = run.dispatch(db).await;
@@ -330,7 +355,12 @@ async fn a_5xx_fails_that_delivery_only(db: &TestDb) {
         .unwrap();
     run.hand.set(at("2026-11-20T04:00:00Z"));
     db.store
-        .plan_invitations(&run.campaign(), run.clock.now(), false)
+        .plan_invitations(
+            &run.campaign(),
+            run.clock.now(),
+            false,
+            &support::survey_key(),
+        )
         .await
         .unwrap();
     let counts = run.dispatch(db).await;

@@ -43,7 +43,7 @@ async fn seed(db: &TestDb, count: usize) {
     let settings = db.settings();
     let planned = db
         .store
-        .plan_invitations(&settings.campaigns[0], now, false)
+        .plan_invitations(&settings.campaigns[0], now, false, &support::survey_key())
         .await
         .unwrap();
     assert_eq!(planned.invited as usize, count);
@@ -61,7 +61,7 @@ fn config(dir: &Path, db: &TestDb, port: u16, lease: &str) -> std::path::PathBuf
              [dispatch]\nlease = \"{lease}\"\nbatch_size = 100\n\
              [email]\ntransport = \"smtp\"\n[email.smtp]\nport = {port}\nmax_connections = 8\ntimeout = \"10s\"\n",
             db.url,
-            "7a".repeat(32)
+            support::SURVEY_KEY
         ),
     )
     .unwrap();

@@ -72,7 +72,12 @@ async fn a_customer_answers_in_a_browser(db: &TestDb) {
     };
     db.store.upsert_contacts(&[contact], closed).await.unwrap();
     db.store
-        .plan_invitations(&run.campaign(), run.clock.now(), false)
+        .plan_invitations(
+            &run.campaign(),
+            run.clock.now(),
+            false,
+            &support::survey_key(),
+        )
         .await
         .unwrap();
     assert_eq!(run.dispatch(db).await.sent, 1);

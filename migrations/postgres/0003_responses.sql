@@ -18,3 +18,9 @@ ALTER TABLE invitations ADD COLUMN csat SMALLINT;
 ALTER TABLE invitations ADD COLUMN fcr SMALLINT;
 
 CREATE INDEX invitations_by_sent_at ON invitations (sent_at);
+
+-- The outbox's hot index holds only what is waiting: a delivery leaves it when claimed, so
+-- claims, sends and retries do not grow it; lapsed claims are found by their lease.
+DROP INDEX deliveries_due;
+CREATE INDEX deliveries_queued ON deliveries (due_at) WHERE status = 'queued';
+CREATE INDEX deliveries_leased ON deliveries (lease_until) WHERE status = 'sending';

@@ -36,7 +36,12 @@ pub async fn post_run(
         .ok_or_else(|| ApiError::NotFound(format!("no campaign `{name}`")))?;
     let counts = state
         .store
-        .plan_invitations(campaign, state.clock.now(), params.dry_run)
+        .plan_invitations(
+            campaign,
+            state.clock.now(),
+            params.dry_run,
+            &state.survey_key,
+        )
         .await?;
     tracing::info!(
         campaign = %name,

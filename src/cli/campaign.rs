@@ -56,8 +56,11 @@ pub async fn run(settings: Settings, command: CampaignCommand) -> anyhow::Result
                 let since = since.instant(settings.defaults.time_zone)?;
                 campaign.audience.lookback = (now - since).to_std().unwrap_or_default();
             }
+            let key = settings.survey_key()?;
             let store = open_store(&settings).await?;
-            let counts = store.plan_invitations(&campaign, now, dry_run).await?;
+            let counts = store
+                .plan_invitations(&campaign, now, dry_run, &key)
+                .await?;
             store.close().await;
             match format {
                 OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&counts)?),

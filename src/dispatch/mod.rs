@@ -1,14 +1,12 @@
 //! Dispatch: the worker pool that empties the outbox. One claimer takes due deliveries in
-//! batches under a lease, gives their invitations a token, and hands them to senders (one
-//! per allowed connection); senders render and send, and a recorder writes the outcomes in
+//! batches under a lease and hands them to senders (one per allowed connection); senders render and send, and a recorder writes the outcomes in
 //! batches. No database transaction is open while a message is on its way.
 //!
 //! `surveyd dispatch` runs the pool until nothing is due; `surveyd serve` runs it until
 //! shutdown. On shutdown the claimer stops, each sender finishes the message in hand, and
 //! claimed deliveries not yet started are released for the next worker.
 
-use crate::auth::{SurveyKey, TokenHash};
-use crate::campaign::Campaign;
+use crate::auth::SurveyKey;
 use crate::channels::SendError;
 use crate::channels::email::{Email, EmailChannel, EmailSender};
 use crate::clock::Clock;
@@ -16,7 +14,7 @@ use crate::config::{DispatchSettings, Settings};
 use crate::domain::{Locale, TimeZone};
 use crate::questionnaire::Questionnaire;
 use crate::render::{EmailVars, Invitee, Renderer, SurveyLinks};
-use crate::store::{Claimed, FinalStatus, IssuedToken, Outcome, Store};
+use crate::store::{Claimed, FinalStatus, Outcome, Store};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,6 +22,9 @@ use tokio::sync::{Mutex, mpsc, watch};
 
 /// Outcomes written per transaction at most.
 const OUTCOMES_PER_WRITE: usize = 1000;
+/// How long the recorder waits for more outcomes before writing what it has. Longer means
+/// fewer writes, and more sends unrecorded (so sent again) if the process dies.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// What a dispatch run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -54,7 +55,6 @@ pub struct Dispatcher {
     default_time_zone: TimeZone,
     renderer: Renderer,
     questionnaires: HashMap<String, Questionnaire>,
-    campaigns: HashMap<String, Campaign>,
     key: SurveyKey,
     email: EmailChannel,
     /// This process's name on its leases.
@@ -74,10 +74,7 @@ impl Dispatcher {
         let questionnaires = settings.load_campaigns()?;
         let renderer = Renderer::load(&settings.templates.dir)
             .map_err(|problems| anyhow::anyhow!("templates: {}", problems.join("; ")))?;
-        let key = SurveyKey::load(
-            settings.survey.key.as_ref().map(|k| k.expose().as_str()),
-            &settings.survey.key_file,
-        )?;
+        let key = settings.survey_key()?;
         let email = EmailChannel::new(&settings.email, &settings.survey.public_url)?;
         Ok(Dispatcher {
             store,
@@ -90,11 +87,6 @@ impl Dispatcher {
             questionnaires: questionnaires
                 .into_iter()
                 .map(|q| (q.name.clone(), q))
-                .collect(),
-            campaigns: settings
-                .campaigns
-                .iter()
-                .map(|c| (c.name.clone(), c.clone()))
                 .collect(),
             key,
             email,
@@ -188,7 +180,7 @@ impl Dispatcher {
         }
     }
 
-    /// One claim: the deliveries, and a token (hash stored) for invitations sent first now.
+    /// One claim: the deliveries, each with the token its links carry.
     async fn claim(&self) -> anyhow::Result<Vec<Job>> {
         let now = self.clock.now();
         let lease_until = now + self.settings.lease;
@@ -196,28 +188,14 @@ impl Dispatcher {
             .store
             .claim_due(&self.owner, now, lease_until, self.settings.batch_size)
             .await?;
-        let jobs: Vec<Job> = claimed
+        Ok(claimed
             .into_iter()
             .map(|claimed| Job {
-                token: self.key.token(claimed.invitation_id),
+                token: self.key.token(&claimed.campaign, claimed.contact_id),
                 claimed,
                 lease_until,
             })
-            .collect();
-        let issued: Vec<IssuedToken> = jobs
-            .iter()
-            .filter(|job| job.claimed.expires_at.is_none())
-            .filter_map(|job| {
-                let expiry = self.campaigns.get(&job.claimed.campaign)?.expiry;
-                Some(IssuedToken {
-                    invitation_id: job.claimed.invitation_id,
-                    token_sha256: TokenHash::of(&job.token).as_str().to_owned(),
-                    expires_at: now + expiry,
-                })
-            })
-            .collect();
-        self.store.issue_tokens(&issued).await?;
-        Ok(jobs)
+            .collect())
     }
 
     /// A sender: takes jobs until there are none (or shutdown), sending one at a time.
@@ -370,6 +348,16 @@ impl Dispatcher {
         let mut counts = DispatchCounts::default();
         let mut batch = Vec::with_capacity(OUTCOMES_PER_WRITE);
         while outcomes.recv_many(&mut batch, OUTCOMES_PER_WRITE).await > 0 {
+            // Let a few more arrive, so one write covers many sends.
+            let gather = tokio::time::sleep(GATHER);
+            tokio::pin!(gather);
+            while batch.len() < OUTCOMES_PER_WRITE {
+                let room = OUTCOMES_PER_WRITE - batch.len();
+                tokio::select! {
+                    () = &mut gather => break,
+                    got = outcomes.recv_many(&mut batch, room) => if got == 0 { break },
+                }
+            }
             self.write_outcomes(&batch).await?;
             for outcome in batch.drain(..) {
                 match outcome {

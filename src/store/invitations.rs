@@ -3,6 +3,7 @@
 //! code, keeps a contact from being invited twice, even by two planners at once.
 
 use super::{ROWS_PER_STATEMENT, Store, StoreError, cacheable, with_pool};
+use crate::auth::{SurveyKey, TokenHash};
 use crate::campaign::{Campaign, SurveyChannel};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -40,12 +41,14 @@ struct Candidate {
 impl Store {
     /// Plans `campaign` at `now`: invites every contact of its audience that has an address
     /// for the channel, has not opted out of it and has no invitation of this campaign yet.
-    /// With `dry_run`, counts and writes nothing.
+    /// Each invitation gets its survey token's hash (made with `key`) and its expiry
+    /// (`closed_at + delay + expiry`). With `dry_run`, counts and writes nothing.
     pub async fn plan_invitations(
         &self,
         campaign: &Campaign,
         now: DateTime<Utc>,
         dry_run: bool,
+        key: &SurveyKey,
     ) -> Result<PlanCounts, StoreError> {
         let channel = campaign.channel.as_str();
         let since = now - campaign.audience.lookback;
@@ -107,15 +110,19 @@ impl Store {
             let mut tx = self.begin().await?;
             let created: Vec<(i64, i64)> = super::with_tx!(&mut tx, conn => {
                 let mut q = QueryBuilder::new(
-                    "INSERT INTO invitations (campaign, contact_id, customer_id, questionnaire, channel, state, created_at) ",
+                    "INSERT INTO invitations (campaign, contact_id, customer_id, questionnaire, channel, state, \
+                     token_sha256, expires_at, created_at) ",
                 );
                 q.push_values(chunk, |mut row, c| {
+                    let token = TokenHash::of(&key.token(&campaign.name, c.id));
                     row.push_bind(campaign.name.as_str())
                         .push_bind(c.id)
                         .push_bind(c.customer_id)
                         .push_bind(campaign.questionnaire.as_str())
                         .push_bind(channel)
                         .push_bind("planned")
+                        .push_bind(token.as_str().to_owned())
+                        .push_bind(c.closed_at + campaign.delay + campaign.expiry)
                         .push_bind(now);
                 });
                 q.push(" ON CONFLICT (campaign, contact_id) DO NOTHING RETURNING id, contact_id");

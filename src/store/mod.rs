@@ -17,7 +17,7 @@ mod tokens;
 
 pub use contacts::{TableCounts, UpsertCounts};
 pub use invitations::{PlanCounts, SkipCounts};
-pub use outbox::{Claimed, FailedDelivery, FinalStatus, IssuedToken, OutboxStatus, Outcome};
+pub use outbox::{Claimed, FailedDelivery, FinalStatus, OutboxStatus, Outcome};
 pub use report::{GroupBy, GroupCounts};
 pub use responses::{OpenedInvitation, StoredAnswer};
 pub use tokens::ApiToken;

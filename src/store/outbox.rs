@@ -14,6 +14,8 @@ use sqlx::QueryBuilder;
 pub struct Claimed {
     pub delivery_id: i64,
     pub invitation_id: i64,
+    /// The invitation's contact: with the campaign, what its survey token is made from.
+    pub contact_id: i64,
     /// Attempts so far, this one included.
     pub attempts: i32,
     pub kind: String,
@@ -30,15 +32,6 @@ pub struct Claimed {
     /// Opted out of the delivery's channel after the invitation was planned.
     pub opted_out: bool,
     pub expires_at: Option<DateTime<Utc>>,
-}
-
-/// The token a claimed invitation's links carry, stored as its hash, and when it expires.
-/// Set once: a retry keeps the first values.
-#[derive(Debug, Clone)]
-pub struct IssuedToken {
-    pub invitation_id: i64,
-    pub token_sha256: String,
-    pub expires_at: DateTime<Utc>,
 }
 
 /// What became of one claimed delivery.
@@ -150,7 +143,7 @@ impl Store {
         }
         let mut claimed: Vec<Claimed> = with_pool!(self, pool => {
             let mut q = QueryBuilder::new(
-                "SELECT d.id AS delivery_id, d.invitation_id, d.attempts, d.kind, d.channel, \
+                "SELECT d.id AS delivery_id, d.invitation_id, i.contact_id, d.attempts, d.kind, d.channel, \
                  i.campaign, i.questionnaire, cu.name AS customer_name, cu.email, cu.locale, \
                  cu.time_zone, a.name AS agent_name, c.category, c.closed_at, \
                  EXISTS (SELECT 1 FROM opt_outs o WHERE o.customer_id = i.customer_id \
@@ -168,29 +161,6 @@ impl Store {
         });
         claimed.sort_by_key(|c| c.delivery_id);
         Ok(claimed)
-    }
-
-    /// Stores the token hash and expiry of invitations that have none yet (their first send).
-    pub async fn issue_tokens(&self, tokens: &[IssuedToken]) -> Result<(), StoreError> {
-        if tokens.is_empty() {
-            return Ok(());
-        }
-        let typed = self.backend() == Backend::Postgres;
-        with_pool!(self, pool => {
-            let mut q = QueryBuilder::new("WITH v (id, token_sha256, expires_at) AS (");
-            q.push_values(tokens, |mut row, t| {
-                push_typed(&mut row, typed, t.invitation_id, "BIGINT");
-                push_typed(&mut row, typed, t.token_sha256.as_str(), "TEXT");
-                push_typed(&mut row, typed, t.expires_at, "TIMESTAMPTZ");
-            });
-            q.push(
-                ") UPDATE invitations SET token_sha256 = v.token_sha256, expires_at = v.expires_at \
-                 FROM v WHERE invitations.id = v.id AND invitations.token_sha256 IS NULL \
-                 AND invitations.id IN (SELECT id FROM v)",
-            );
-            q.build().persistent(false).execute(pool).await?;
-        });
-        Ok(())
     }
 
     /// Records outcomes together in one transaction. A retry or failure is recorded only while
@@ -398,7 +368,7 @@ impl Store {
     }
 }
 
-// The `id IN (SELECT id FROM v)` in the batched `UPDATE … FROM v` statements repeats the
+// The `id IN (SELECT id FROM v)` in the batched `UPDATE … FROM v` statement repeats the
 // join condition on purpose: without it SQLite (3.46) scans the whole target table for each
 // batch instead of looking its rows up by id.
 

@@ -11,6 +11,14 @@ use surveyd::dispatch::{DispatchCounts, Dispatcher, Mode};
 use surveyd::server::{AppState, Application};
 use surveyd::store::Store;
 
+/// The survey key of the tests' settings (64 hex digits).
+pub const SURVEY_KEY: &str = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
+
+/// The key the tests' settings hold, for planning.
+pub fn survey_key() -> surveyd::auth::SurveyKey {
+    surveyd::auth::SurveyKey::parse(SURVEY_KEY).unwrap()
+}
+
 /// A database that exists for one test and is removed after it.
 pub struct TestDb {
     pub url: String,
@@ -115,6 +123,7 @@ impl TestDb {
         let mut settings = Settings::load(None).unwrap();
         settings.database.url = DatabaseUrl::parse(&self.url).unwrap();
         settings.http.listen = "127.0.0.1:0".parse().unwrap();
+        settings.survey.key = Some(Secret::new(SURVEY_KEY.into()));
         settings
     }
 }
@@ -308,7 +317,6 @@ impl SurveyLoop {
         settings.email.smtp.tls = SmtpTls::None;
         settings.email.smtp.max_connections = 4;
         settings.email.smtp.timeout = std::time::Duration::from_secs(5);
-        settings.survey.key = Some(Secret::new("5e".repeat(32)));
         let app = TestApp::spawn_with_clock(db, settings.clone(), clock.clone()).await;
         settings.survey.public_url = app.base.parse().unwrap();
         SurveyLoop {
