@@ -519,3 +519,80 @@ fn templates_check_names_file_and_line_and_locale_gaps() {
         "{stdout}"
     );
 }
+
+/// The README's walk-through on the embedded defaults: the example contacts, a backfill run,
+/// dispatch to the file outbox, the outbox and the report.
+#[test]
+fn the_quick_start_loop_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/contacts.csv");
+    let templates = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
+    let env = [("SURVEYD_TEMPLATES_DIR", templates)];
+    let ok = |args: &[&str]| {
+        let (out, stdout, stderr) = run(dir.path(), &env, args);
+        assert!(out.status.success(), "{args:?}: {stdout}{stderr}");
+        stdout
+    };
+    ok(&["contacts", "import", examples]);
+    let planned: serde_json::Value = serde_json::from_str(&ok(&[
+        "campaign",
+        "run",
+        "post-contact-email",
+        "--since",
+        "2026-11-01",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(planned["invited"], 5);
+    assert_eq!(planned["skipped"]["no_address"], 1);
+
+    let sent: serde_json::Value =
+        serde_json::from_str(&ok(&["dispatch", "--format", "json"])).unwrap();
+    assert_eq!(sent[0]["sent"], 5);
+    let outbox = dir.path().join("data/outbox");
+    let emails: Vec<String> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(emails.len(), 5);
+    // The README's sed line finds the rating link in the List-Unsubscribe header's token.
+    assert!(
+        emails
+            .iter()
+            .all(|e| e.contains("\r\nList-Unsubscribe: <http://127.0.0.1:8080/u/"))
+    );
+
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(&["outbox", "status", "--format", "json"])).unwrap();
+    assert_eq!(
+        (status[0]["sent"].as_u64(), status[0]["queued"].as_u64()),
+        (Some(5), Some(0))
+    );
+    let failed: serde_json::Value =
+        serde_json::from_str(&ok(&["outbox", "failed", "--format", "json"])).unwrap();
+    assert_eq!(failed.as_array().map(Vec::len), Some(0));
+    let (out, _, stderr) = run(dir.path(), &env, &["outbox", "retry", "999"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("no failed, expired or cancelled delivery 999"),
+        "{stderr}"
+    );
+
+    let report: serde_json::Value =
+        serde_json::from_str(&ok(&["report", "--by", "agent", "--format", "json"])).unwrap();
+    let agents: Vec<(&str, u64)> = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["group"].as_str().unwrap(), r["sent"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(agents, [("A-01", 2), ("A-02", 2), ("A-03", 1)]);
+    assert!(report[0]["csat"].is_null(), "no answers yet");
+    let csv = ok(&["report", "--format", "csv"]);
+    assert!(
+        csv.starts_with("group,name,sent,responses,response_rate,csat,"),
+        "{csv}"
+    );
+    assert!(csv.contains("\nall,,5,0,0.0000,"), "{csv}");
+}

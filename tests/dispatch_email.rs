@@ -384,6 +384,14 @@ async fn a_5xx_fails_that_delivery_only(db: &TestDb) {
     let counts = run.dispatch(db).await;
     assert_eq!((counts.sent, counts.failed), (0, 1));
     assert_eq!(smtp.messages().len(), 1);
+    // --all-failed takes every failed one (the deferred one is still queued, not failed).
+    assert_eq!(
+        db.store
+            .retry_deliveries(None, run.clock.now())
+            .await
+            .unwrap(),
+        1
+    );
     run.app.stop().await;
 }
 

@@ -198,6 +198,8 @@ impl Store {
                     .push_bind(now)
                     .push(", updated_at = ")
                     .push_bind(now)
+                    // `deliveries.id IN (SELECT id FROM v)` repeats the join on purpose: without
+                    // it SQLite (3.46) scans the whole table for each batch.
                     .push(
                         ", lease_owner = NULL, lease_until = NULL, last_error = NULL \
                          FROM v WHERE deliveries.id = v.id AND deliveries.status = 'sending' \
@@ -335,25 +337,23 @@ impl Store {
         id: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let filter = match id {
-            Some(_) => "status IN ('failed', 'expired', 'cancelled') AND id = $2",
-            None => "status = 'failed' AND $2 IS NULL",
-        };
+        // One given-up delivery by id, or (no id) every failed one.
+        const CHOSEN: &str = "status IN ('failed', 'expired', 'cancelled') \
+             AND (id = $1 OR ($1 IS NULL AND status = 'failed'))";
         let mut tx = self.begin().await?;
         let count = with_tx!(&mut tx, conn => {
             let invitations = format!(
                 "UPDATE invitations SET state = 'planned' WHERE state <> 'sent' AND id IN \
-                 (SELECT invitation_id FROM deliveries WHERE {})",
-                filter.replace("$2", "$1")
+                 (SELECT invitation_id FROM deliveries WHERE {CHOSEN})"
             );
             sqlx::query(&invitations).bind(id).execute(&mut *conn).await?;
             let deliveries = format!(
-                "UPDATE deliveries SET status = 'queued', due_at = $1, attempts = 0, \
-                 lease_owner = NULL, lease_until = NULL, updated_at = $1 WHERE {filter}"
+                "UPDATE deliveries SET status = 'queued', due_at = $2, attempts = 0, \
+                 lease_owner = NULL, lease_until = NULL, updated_at = $2 WHERE {CHOSEN}"
             );
             sqlx::query(&deliveries)
-                .bind(now)
                 .bind(id)
+                .bind(now)
                 .execute(&mut *conn)
                 .await?
                 .rows_affected()
@@ -367,10 +367,6 @@ impl Store {
         Ok(count)
     }
 }
-
-// The `id IN (SELECT id FROM v)` in the batched `UPDATE … FROM v` statement repeats the
-// join condition on purpose: without it SQLite (3.46) scans the whole target table for each
-// batch instead of looking its rows up by id.
 
 /// Binds `value`, cast to `sql_type` when the backend needs the type of a `VALUES` column
 /// spelled out (PostgreSQL); SQLite keeps the value as bound.
