@@ -145,8 +145,13 @@ async fn a_customer_answers_in_a_browser(db: &TestDb) {
             .await?
             .click()
             .await?;
-        let heading = browser.wait().for_element(Locator::Css("h1")).await?;
-        heading.text().await
+        // The thanks page's heading (waiting for any h1 could find the form's, about to go).
+        browser
+            .wait()
+            .for_element(Locator::XPath("//h1[normalize-space()='Thank you!']"))
+            .await?
+            .text()
+            .await
     }
     .await;
     let _ = browser.close().await;
