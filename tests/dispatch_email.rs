@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use mail_parser::{MessageParser, MimeHeaders};
 use support::{SmtpServer, SurveyLoop, TestDb};
 use surveyd::auth::TokenHash;
-use surveyd::domain::{ContactRecord, Email, ExternalId, Locale};
+use surveyd::domain::{ContactRecord, ExternalId, Locale};
 use surveyd::store::GroupBy;
 
 fn at(text: &str) -> DateTime<Utc> {
@@ -19,24 +19,12 @@ const CLOSED: &str = "2026-11-20T01:00:00Z";
 
 fn contact(id: &str, customer: &str, email: &str, locale: &str) -> ContactRecord {
     ContactRecord {
-        contact_id: ExternalId::parse(id).unwrap(),
-        closed_at: at(CLOSED),
-        opened_at: None,
-        customer_id: ExternalId::parse(customer).unwrap(),
-        customer_name: Some(format!("Customer {customer}")),
-        email: Some(Email::parse(email).unwrap()),
-        phone: None,
-        whatsapp: None,
         locale: Some(Locale::parse(locale).unwrap()),
-        time_zone: None,
-        segment: None,
         agent_id: Some(ExternalId::parse("A-1").unwrap()),
         agent_name: Some("Sari Wijaya".into()),
         team: Some(ExternalId::parse("Billing").unwrap()),
-        contact_channel: None,
         category: Some("billing".into()),
-        resolution: None,
-        attributes: Default::default(),
+        ..support::closed_contact(id, customer, Some(email), at(CLOSED))
     }
 }
 
@@ -70,16 +58,7 @@ async fn the_email_loop_end_to_end(db: &TestDb) {
         .await
         .unwrap();
     run.hand.set(at("2026-11-20T04:00:00Z"));
-    let planned = db
-        .store
-        .plan_invitations(
-            &run.campaign(),
-            run.clock.now(),
-            false,
-            &support::survey_key(),
-        )
-        .await
-        .unwrap();
+    let planned = run.plan(db, false).await;
     assert_eq!(planned.invited, 2);
 
     // Due at closed_at + 2h: not a minute before.
@@ -88,16 +67,7 @@ async fn the_email_loop_end_to_end(db: &TestDb) {
     run.hand.set(at("2026-11-20T03:00:00Z"));
     let counts = run.dispatch(db).await;
     assert_eq!((counts.sent, counts.failed, counts.retried), (2, 0, 0));
-    let again = db
-        .store
-        .plan_invitations(
-            &run.campaign(),
-            run.clock.now(),
-            false,
-            &support::survey_key(),
-        )
-        .await
-        .unwrap();
+    let again = run.plan(db, false).await;
     assert_eq!((again.invited, again.skipped.already_invited), (0, 2));
 
     let raw = smtp.wait_for(2, std::time::Duration::from_secs(10));
@@ -174,16 +144,7 @@ async fn the_email_loop_end_to_end(db: &TestDb) {
         )
         .await
         .unwrap();
-    let dry = db
-        .store
-        .plan_invitations(
-            &run.campaign(),
-            run.clock.now(),
-            true,
-            &support::survey_key(),
-        )
-        .await
-        .unwrap();
+    let dry = run.plan(db, true).await;
     assert_eq!((dry.invited, dry.skipped.opted_out), (1, 0));
 
     // A bad value: 422 with the form again; nothing stored.
@@ -272,16 +233,7 @@ async fn the_email_loop_end_to_end(db: &TestDb) {
         assert_eq!(done.status(), 200);
         assert!(done.headers().get("location").is_none());
     }
-    let dry = db
-        .store
-        .plan_invitations(
-            &run.campaign(),
-            run.clock.now(),
-            true,
-            &support::survey_key(),
-        )
-        .await
-        .unwrap();
+    let dry = run.plan(db, true).await;
     assert_eq!((dry.invited, dry.skipped.opted_out), (0, 1));
 
     // Unknown tokens and expired invitations.
@@ -314,15 +266,7 @@ async fn smtp_down_then_back(db: &TestDb) {
         .await
         .unwrap();
     run.hand.set(at("2026-11-20T04:00:00Z"));
-    db.store
-        .plan_invitations(
-            &run.campaign(),
-            run.clock.now(),
-            false,
-            &support::survey_key(),
-        )
-        .await
-        .unwrap();
+    run.plan(db, false).await;
     let counts = run.dispatch(db).await;
     assert_eq!((counts.sent, counts.retried), (0, 2));
     let status = db.store.outbox_status(run.clock.now()).await.unwrap();
@@ -354,15 +298,7 @@ async fn a_5xx_fails_that_delivery_only(db: &TestDb) {
         .await
         .unwrap();
     run.hand.set(at("2026-11-20T04:00:00Z"));
-    db.store
-        .plan_invitations(
-            &run.campaign(),
-            run.clock.now(),
-            false,
-            &support::survey_key(),
-        )
-        .await
-        .unwrap();
+    run.plan(db, false).await;
     let counts = run.dispatch(db).await;
     assert_eq!((counts.sent, counts.failed, counts.retried), (1, 1, 1));
     let failed = db.store.failed_deliveries(10).await.unwrap();

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::{SmtpServer, TestDb};
-use surveyd::domain::{ContactRecord, Email, ExternalId};
+use surveyd::domain::ContactRecord;
 
 const DELIVERIES: usize = 2000;
 
@@ -18,25 +18,14 @@ const DELIVERIES: usize = 2000;
 async fn seed(db: &TestDb, count: usize) {
     let now = Utc::now();
     let contacts: Vec<ContactRecord> = (0..count)
-        .map(|i| ContactRecord {
-            contact_id: ExternalId::parse(&format!("T-{i}")).unwrap(),
-            closed_at: now - chrono::Duration::days(1),
-            opened_at: None,
-            customer_id: ExternalId::parse(&format!("C-{i}")).unwrap(),
-            customer_name: Some(format!("Customer {i}")),
-            email: Some(Email::parse(&format!("customer{i}@example.com")).unwrap()),
-            phone: None,
-            whatsapp: None,
-            locale: None,
-            time_zone: None,
-            segment: None,
-            agent_id: None,
-            agent_name: None,
-            team: None,
-            contact_channel: None,
-            category: None,
-            resolution: None,
-            attributes: Default::default(),
+        .map(|i| {
+            let email = format!("customer{i}@example.com");
+            support::closed_contact(
+                &format!("T-{i}"),
+                &format!("C-{i}"),
+                Some(&email),
+                now - chrono::Duration::days(1),
+            )
         })
         .collect();
     db.store.upsert_contacts(&contacts, now).await.unwrap();

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::{SmtpServer, SurveyLoop, TestDb};
 use surveyd::auth::TokenHash;
-use surveyd::domain::{ContactRecord, Email, ExternalId, Locale};
+use surveyd::domain::{ContactRecord, Locale};
 
 /// chromedriver on a free port, stopped when dropped.
 struct Driver {
@@ -51,35 +51,12 @@ async fn a_customer_answers_in_a_browser(db: &TestDb) {
     let run = SurveyLoop::start(db, smtp.port).await;
     let closed = run.clock.now() - chrono::Duration::hours(3);
     let contact = ContactRecord {
-        contact_id: ExternalId::parse("T-1").unwrap(),
-        closed_at: closed,
-        opened_at: None,
-        customer_id: ExternalId::parse("C-1").unwrap(),
         customer_name: Some("Maria Tan".into()),
-        email: Some(Email::parse("maria@example.com").unwrap()),
-        phone: None,
-        whatsapp: None,
         locale: Some(Locale::parse("en").unwrap()),
-        time_zone: None,
-        segment: None,
-        agent_id: None,
-        agent_name: None,
-        team: None,
-        contact_channel: None,
-        category: None,
-        resolution: None,
-        attributes: Default::default(),
+        ..support::closed_contact("T-1", "C-1", Some("maria@example.com"), closed)
     };
     db.store.upsert_contacts(&[contact], closed).await.unwrap();
-    db.store
-        .plan_invitations(
-            &run.campaign(),
-            run.clock.now(),
-            false,
-            &support::survey_key(),
-        )
-        .await
-        .unwrap();
+    run.plan(db, false).await;
     assert_eq!(run.dispatch(db).await.sent, 1);
     let received = smtp.wait_for(1, Duration::from_secs(10));
     let message = MessageParser::default()

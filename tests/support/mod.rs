@@ -331,11 +331,50 @@ impl SurveyLoop {
         self.settings.campaigns[0].clone()
     }
 
+    /// Plans the campaign at the loop's time with the tests' survey key.
+    pub async fn plan(&self, db: &TestDb, dry_run: bool) -> surveyd::store::PlanCounts {
+        db.store
+            .plan_invitations(&self.campaign(), self.clock.now(), dry_run, &survey_key())
+            .await
+            .unwrap()
+    }
+
     pub async fn dispatch(&self, db: &TestDb) -> DispatchCounts {
         let dispatcher = std::sync::Arc::new(
             Dispatcher::new(db.store.clone(), &self.settings, self.clock.clone()).unwrap(),
         );
         let (_stop, stopped) = tokio::sync::watch::channel(false);
         dispatcher.run(Mode::UntilIdle, stopped).await.unwrap()
+    }
+}
+
+/// A closed contact with what the survey loop needs (ids, a name, an email address); the
+/// other fields are empty for the test to set.
+pub fn closed_contact(
+    id: &str,
+    customer: &str,
+    email: Option<&str>,
+    closed_at: chrono::DateTime<chrono::Utc>,
+) -> surveyd::domain::ContactRecord {
+    use surveyd::domain::{ContactRecord, Email, ExternalId};
+    ContactRecord {
+        contact_id: ExternalId::parse(id).unwrap(),
+        closed_at,
+        opened_at: None,
+        customer_id: ExternalId::parse(customer).unwrap(),
+        customer_name: Some(format!("Customer {customer}")),
+        email: email.map(|e| Email::parse(e).unwrap()),
+        phone: None,
+        whatsapp: None,
+        locale: None,
+        time_zone: None,
+        segment: None,
+        agent_id: None,
+        agent_name: None,
+        team: None,
+        contact_channel: None,
+        category: None,
+        resolution: None,
+        attributes: Default::default(),
     }
 }
