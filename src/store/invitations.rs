@@ -152,9 +152,19 @@ impl Store {
             // Another planner invited these between our read and our insert.
             counts.skipped.already_invited += (chunk.len() - created.len()) as u64;
         }
+        // A large run changes the outbox's shape at once; without fresh statistics PostgreSQL
+        // plans each claim as a scan and sort of every queued delivery until autovacuum runs.
+        if let (Store::Postgres(pool), true) = (self, counts.invited >= ANALYZE_AFTER) {
+            sqlx::query("ANALYZE deliveries, invitations")
+                .execute(pool)
+                .await?;
+        }
         Ok(counts)
     }
 }
+
+/// Invitations created by one run above which PostgreSQL's statistics are refreshed.
+const ANALYZE_AFTER: u64 = 10_000;
 
 impl Store {
     /// Records that the customer with external id `customer` wants no more surveys over
