@@ -6,7 +6,7 @@ mod support;
 use chrono::{DateTime, Utc};
 use support::TestDb;
 use surveyd::campaign::{Campaign, SurveyChannel};
-use surveyd::domain::{ContactChannel, ContactRecord, Email, ExternalId, Resolution};
+use surveyd::domain::{ContactChannel, ContactRecord, ExternalId, Resolution};
 use surveyd::store::{PlanCounts, SkipCounts};
 
 fn at(text: &str) -> DateTime<Utc> {
@@ -26,25 +26,14 @@ fn campaign(extra_audience: &str) -> Campaign {
 }
 
 fn contact(id: &str, customer: &str, closed: &str, email: bool) -> ContactRecord {
+    let address = format!("{customer}@example.co.id");
     ContactRecord {
-        contact_id: ExternalId::parse(id).unwrap(),
-        closed_at: at(closed),
-        opened_at: None,
-        customer_id: ExternalId::parse(customer).unwrap(),
         customer_name: Some("Siti Lestari".into()),
-        email: email.then(|| Email::parse(&format!("{customer}@example.co.id")).unwrap()),
-        phone: None,
-        whatsapp: None,
-        locale: None,
-        time_zone: None,
-        segment: None,
-        agent_id: None,
-        agent_name: None,
         team: Some(ExternalId::parse("Billing").unwrap()),
         contact_channel: Some(ContactChannel::Phone),
         category: Some("billing".into()),
         resolution: Some(Resolution::Resolved),
-        attributes: Default::default(),
+        ..support::closed_contact(id, customer, email.then_some(address.as_str()), at(closed))
     }
 }
 

@@ -28,6 +28,20 @@ fn contact(id: &str, customer: &str, email: &str, locale: &str) -> ContactRecord
     }
 }
 
+/// Stores `contacts` (closed at `CLOSED`) and plans the campaign two hours later.
+async fn invite(
+    db: &TestDb,
+    run: &SurveyLoop,
+    contacts: &[ContactRecord],
+) -> surveyd::store::PlanCounts {
+    db.store
+        .upsert_contacts(contacts, at(CLOSED))
+        .await
+        .unwrap();
+    run.hand.set(at("2026-11-20T04:00:00Z"));
+    run.plan(db, false).await
+}
+
 fn header<'a>(message: &'a mail_parser::Message<'a>, name: &'static str) -> &'a str {
     message
         .header_raw(name)
@@ -47,18 +61,15 @@ fn token_of(message: &mail_parser::Message<'_>, base: &str) -> String {
 async fn the_email_loop_end_to_end(db: &TestDb) {
     let smtp = SmtpServer::start();
     let run = SurveyLoop::start(db, smtp.port).await;
-    db.store
-        .upsert_contacts(
-            &[
-                contact("T-1", "C-ID", "budi@example.co.id", "id"),
-                contact("T-2", "C-EN", "maria@example.com", "en"),
-            ],
-            at(CLOSED),
-        )
-        .await
-        .unwrap();
-    run.hand.set(at("2026-11-20T04:00:00Z"));
-    let planned = run.plan(db, false).await;
+    let planned = invite(
+        db,
+        &run,
+        &[
+            contact("T-1", "C-ID", "budi@example.co.id", "id"),
+            contact("T-2", "C-EN", "maria@example.com", "en"),
+        ],
+    )
+    .await;
     assert_eq!(planned.invited, 2);
 
     // Due at closed_at + 2h: not a minute before.
@@ -255,18 +266,15 @@ async fn the_email_loop_end_to_end(db: &TestDb) {
 async fn smtp_down_then_back(db: &TestDb) {
     let port = support::free_port();
     let run = SurveyLoop::start(db, port).await;
-    db.store
-        .upsert_contacts(
-            &[
-                contact("T-1", "C-1", "one@example.com", "en"),
-                contact("T-2", "C-2", "two@example.com", "en"),
-            ],
-            at(CLOSED),
-        )
-        .await
-        .unwrap();
-    run.hand.set(at("2026-11-20T04:00:00Z"));
-    run.plan(db, false).await;
+    invite(
+        db,
+        &run,
+        &[
+            contact("T-1", "C-1", "one@example.com", "en"),
+            contact("T-2", "C-2", "two@example.com", "en"),
+        ],
+    )
+    .await;
     let counts = run.dispatch(db).await;
     assert_eq!((counts.sent, counts.retried), (0, 2));
     let status = db.store.outbox_status(run.clock.now()).await.unwrap();
@@ -286,19 +294,16 @@ async fn smtp_down_then_back(db: &TestDb) {
 async fn a_5xx_fails_that_delivery_only(db: &TestDb) {
     let smtp = SmtpServer::start();
     let run = SurveyLoop::start(db, smtp.port).await;
-    db.store
-        .upsert_contacts(
-            &[
-                contact("T-1", "C-1", "reject.me@example.com", "en"),
-                contact("T-2", "C-2", "fine@example.com", "en"),
-                contact("T-3", "C-3", "defer.me@example.com", "en"),
-            ],
-            at(CLOSED),
-        )
-        .await
-        .unwrap();
-    run.hand.set(at("2026-11-20T04:00:00Z"));
-    run.plan(db, false).await;
+    invite(
+        db,
+        &run,
+        &[
+            contact("T-1", "C-1", "reject.me@example.com", "en"),
+            contact("T-2", "C-2", "fine@example.com", "en"),
+            contact("T-3", "C-3", "defer.me@example.com", "en"),
+        ],
+    )
+    .await;
     let counts = run.dispatch(db).await;
     assert_eq!((counts.sent, counts.failed, counts.retried), (1, 1, 1));
     let failed = db.store.failed_deliveries(10).await.unwrap();
