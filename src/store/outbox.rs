@@ -174,7 +174,7 @@ impl Store {
         if outcomes.is_empty() {
             return Ok(());
         }
-        let typed = self.backend() == Backend::Postgres;
+        let postgres = self.backend() == Backend::Postgres;
         let sent: Vec<(i64, i64, &str)> = outcomes
             .iter()
             .filter_map(|o| match o {
@@ -191,20 +191,22 @@ impl Store {
             if !sent.is_empty() {
                 let mut q = QueryBuilder::new("WITH v (id, message_id) AS (");
                 q.push_values(&sent, |mut row, (delivery, _, message_id)| {
-                    push_typed(&mut row, typed, *delivery, "BIGINT");
-                    push_typed(&mut row, typed, *message_id, "TEXT");
+                    push_typed(&mut row, postgres, *delivery, "BIGINT");
+                    push_typed(&mut row, postgres, *message_id, "TEXT");
                 });
                 q.push(") UPDATE deliveries SET status = 'sent', provider_message_id = v.message_id, sent_at = ")
                     .push_bind(now)
                     .push(", updated_at = ")
                     .push_bind(now)
-                    // `deliveries.id IN (SELECT id FROM v)` repeats the join on purpose: without
-                    // it SQLite (3.46) scans the whole table for each batch.
                     .push(
                         ", lease_owner = NULL, lease_until = NULL, last_error = NULL \
-                         FROM v WHERE deliveries.id = v.id AND deliveries.status = 'sending' \
-                         AND deliveries.id IN (SELECT id FROM v)",
+                         FROM v WHERE deliveries.id = v.id AND deliveries.status = 'sending'",
                     );
+                // SQLite (3.46) scans the whole table for each batch unless the join is repeated
+                // as `IN`; PostgreSQL would then materialise `v` and compare every pair of rows.
+                if !postgres {
+                    q.push(" AND deliveries.id IN (SELECT id FROM v)");
+                }
                 q.build().persistent(false).execute(&mut *conn).await?;
 
                 let mut q = QueryBuilder::new("UPDATE invitations SET state = 'sent', sent_at = COALESCE(sent_at, ");
