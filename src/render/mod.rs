@@ -236,13 +236,15 @@ impl Renderer {
             )
         })?;
         let chosen = Locale::parse(&chosen).map_err(|e| e.to_string())?;
+        // The variables turned into template data once for the three parts.
+        let data = handlebars::Context::wraps(vars).map_err(|e| e.to_string())?;
         let render = |part: &str, escape: Escape| {
             let registry = match escape {
                 Escape::None => &self.plain,
                 Escape::Html => &self.html,
             };
             registry
-                .render(&email_key(&chosen, part), vars)
+                .render_with_context(&email_key(&chosen, part), &data)
                 .map_err(|e| {
                     let path = self.dir.join("email").join(chosen.as_str()).join(part);
                     match e.line_no {
