@@ -11,6 +11,7 @@
 //! - [`campaign`]: which contacts to survey, how, and when (defined in configuration).
 //! - [`dispatch`]: the worker pool that claims due deliveries, renders and sends them.
 //! - [`channels`]: how messages leave: email (SMTP or `.eml` files).
+//! - [`webhooks`]: provider callbacks (replies, delivery statuses), verified by signature.
 //! - [`survey`]: the survey and unsubscribe pages a customer opens from a message.
 //! - [`scoring`]: scores from the answers (response rate, CSAT, FCR) with 95% intervals.
 //! - [`api`]: what HTTP API routes share: bearer-token auth and the error response.
@@ -35,3 +36,4 @@ pub mod scoring;
 pub mod server;
 pub mod store;
 pub mod survey;
+pub mod webhooks;
