@@ -12,6 +12,7 @@
 //! - [`dispatch`]: the worker pool that claims due deliveries, renders and sends them.
 //! - [`channels`]: how messages leave: email (SMTP or `.eml` files).
 //! - [`webhooks`]: provider callbacks (replies, delivery statuses), verified by signature.
+//! - [`replies`]: answers and opt-out keywords read from chat and SMS replies.
 //! - [`survey`]: the survey and unsubscribe pages a customer opens from a message.
 //! - [`scoring`]: scores from the answers (response rate, CSAT, FCR) with 95% intervals.
 //! - [`api`]: what HTTP API routes share: bearer-token auth and the error response.
@@ -32,6 +33,7 @@ pub mod domain;
 pub mod intake;
 pub mod questionnaire;
 pub mod render;
+pub mod replies;
 pub mod scoring;
 pub mod server;
 pub mod store;

@@ -28,6 +28,11 @@ use crate::domain::Locale;
 pub struct Texts(HashMap<Locale, String>);
 
 impl Texts {
+    /// The text in every locale it is written in.
+    pub fn all(&self) -> impl Iterator<Item = &str> {
+        self.0.values().map(String::as_str)
+    }
+
     /// The text for `locale`: its exact tag, else its language (`en` for `en-GB`), else the
     /// `fallback` locale's text (which loading made sure exists).
     pub fn get(&self, locale: &Locale, fallback: &Locale) -> &str {

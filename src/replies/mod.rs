@@ -1,0 +1,4 @@
+//! Replies that arrive as messages (SMS, WhatsApp, a gateway): what the customer said, and what
+//! surveyd does with it.
+
+pub mod parse;

@@ -1,0 +1,274 @@
+//! The reply parser: answers read from what customers type in chats and SMS (digits, words in
+//! Indonesian and English, emoji, button ids), opt-out keywords, and no panic on any input.
+
+use proptest::prelude::*;
+use std::path::Path;
+use surveyd::domain::Locale;
+use surveyd::questionnaire::{Answer, Question, Questionnaire};
+use surveyd::replies::parse::{Keyword, answer, keyword};
+
+fn post_contact() -> Questionnaire {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/questionnaires/post-contact.toml");
+    Questionnaire::load(&path, &Locale::parse("id").unwrap()).unwrap()
+}
+
+/// A questionnaire with the other kinds: NPS, effort, a choice, an optional rating.
+fn others() -> Questionnaire {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("others.toml");
+    std::fs::write(
+        &path,
+        r#"
+title = { id = "Lain", en = "Others" }
+[[questions]]
+id = "nps"
+type = "nps"
+text = { id = "Rekomendasi?", en = "Recommend?" }
+[[questions]]
+id = "effort"
+type = "effort"
+text = { id = "Mudah?", en = "Easy?" }
+[[questions]]
+id = "reason"
+type = "choice"
+text = { id = "Alasan?", en = "Why?" }
+options = [
+  { value = "speed", text = { id = "Cepat", en = "Fast" } },
+  { value = "friendly", text = { id = "Ramah", en = "Friendly agent" } },
+]
+[[questions]]
+id = "again"
+type = "rating"
+min = 1
+max = 5
+optional = true
+text = { id = "Lagi?", en = "Again?" }
+"#,
+    )
+    .unwrap();
+    Questionnaire::load(&path, &Locale::parse("id").unwrap()).unwrap()
+}
+
+fn question<'a>(q: &'a Questionnaire, id: &str) -> &'a Question {
+    q.question(id).unwrap()
+}
+
+fn number(q: &Question, reply: &str) -> Result<Option<Answer>, String> {
+    answer(q, reply)
+}
+
+#[test]
+fn ratings_from_digits_words_and_emoji() {
+    let survey = post_contact();
+    let csat = question(&survey, "csat");
+    for (reply, expected) in [
+        ("5", 5),
+        (" 3. ", 3),
+        ("5/5", 5),
+        ("4/5", 4),
+        ("4 bintang", 4),
+        ("nilai 2", 2),
+        ("5️⃣", 5),
+        ("5 sangat puas 👍", 5),
+        ("lima", 5),
+        ("Empat", 4),
+        ("five", 5),
+        ("sangat puas", 5),
+        ("Puas banget!", 5),
+        ("puas", 4),
+        ("puas, tidak ada keluhan", 4),
+        ("biasa saja", 3),
+        ("kurang puas", 2),
+        ("tidak puas", 2),
+        ("Sangat tidak puas", 1),
+        ("very satisfied", 5),
+        ("not satisfied", 2),
+        ("not bad", 3),
+        ("tidak baik", 2),
+        ("⭐⭐⭐⭐", 4),
+        ("★★", 2),
+        ("😍", 5),
+        ("🙂🙂", 4),
+        ("😡", 1),
+    ] {
+        assert_eq!(
+            number(csat, reply),
+            Ok(Some(Answer::Number(expected))),
+            "{reply}"
+        );
+    }
+}
+
+#[test]
+fn unclear_or_out_of_range_ratings_are_refused_with_the_reason() {
+    let survey = post_contact();
+    let csat = question(&survey, "csat");
+    assert_eq!(number(csat, "6"), Err("6 is not from 1 to 5".into()));
+    assert_eq!(number(csat, "0"), Err("0 is not from 1 to 5".into()));
+    assert_eq!(
+        number(csat, "⭐⭐⭐⭐⭐⭐"),
+        Err("6 is not from 1 to 5".into())
+    );
+    for reply in [
+        "3 atau 4",
+        "satu atau dua",
+        "hmm",
+        "😍😡",
+        "",
+        "99999999999999999999",
+    ] {
+        let error = number(csat, reply).unwrap_err();
+        assert!(
+            error.contains("is not") || error.contains("required"),
+            "{reply}: {error}"
+        );
+    }
+    // A long reply is quoted short.
+    let long = "a".repeat(500);
+    assert!(number(csat, &long).unwrap_err().len() < 100);
+}
+
+#[test]
+fn yes_and_no_in_both_languages() {
+    let survey = post_contact();
+    let resolved = question(&survey, "resolved");
+    for reply in [
+        "ya",
+        "Iya",
+        "YES",
+        "sudah",
+        "ya, sudah selesai",
+        "selesai 👍",
+        "1",
+    ] {
+        assert_eq!(
+            answer(resolved, reply),
+            Ok(Some(Answer::Number(1))),
+            "{reply}"
+        );
+    }
+    for reply in [
+        "tidak",
+        "belum",
+        "belum selesai",
+        "No",
+        "gak",
+        "nope",
+        "👎",
+        "0",
+    ] {
+        assert_eq!(
+            answer(resolved, reply),
+            Ok(Some(Answer::Number(0))),
+            "{reply}"
+        );
+    }
+    assert!(answer(resolved, "mungkin").is_err());
+}
+
+#[test]
+fn button_and_list_ids_name_the_question_and_value() {
+    let survey = post_contact();
+    assert_eq!(
+        answer(question(&survey, "csat"), "csat_5"),
+        Ok(Some(Answer::Number(5)))
+    );
+    assert_eq!(
+        answer(question(&survey, "csat"), "CSAT_2"),
+        Ok(Some(Answer::Number(2)))
+    );
+    assert_eq!(
+        answer(question(&survey, "resolved"), "resolved_0"),
+        Ok(Some(Answer::Number(0)))
+    );
+    assert!(answer(question(&survey, "csat"), "csat_9").is_err());
+    let others = others();
+    assert_eq!(
+        answer(question(&others, "reason"), "reason_friendly"),
+        Ok(Some(Answer::Text("friendly".into())))
+    );
+}
+
+#[test]
+fn other_kinds_scales_choices_and_optional_questions() {
+    let survey = others();
+    assert_eq!(
+        answer(question(&survey, "nps"), "10/10"),
+        Ok(Some(Answer::Number(10)))
+    );
+    assert_eq!(
+        answer(question(&survey, "nps"), "sepuluh"),
+        Ok(Some(Answer::Number(10)))
+    );
+    assert_eq!(
+        answer(question(&survey, "nps"), "nol"),
+        Ok(Some(Answer::Number(0)))
+    );
+    // Satisfaction words mean nothing on a 0–10 scale.
+    assert!(answer(question(&survey, "nps"), "sangat puas").is_err());
+    assert_eq!(
+        answer(question(&survey, "effort"), "7"),
+        Ok(Some(Answer::Number(7)))
+    );
+    let reason = question(&survey, "reason");
+    for reply in ["2", "ramah", "Friendly agent", "FRIENDLY"] {
+        assert_eq!(
+            answer(reason, reply),
+            Ok(Some(Answer::Text("friendly".into()))),
+            "{reply}"
+        );
+    }
+    assert!(answer(reason, "3").is_err());
+    let again = question(&survey, "again");
+    assert_eq!(answer(again, "lewati"), Ok(None));
+    assert_eq!(answer(again, "-"), Ok(None));
+    assert_eq!(answer(again, "4"), Ok(Some(Answer::Number(4))));
+    let comment = question(&post_contact(), "comment").clone();
+    assert_eq!(answer(&comment, "tidak ada"), Ok(None));
+    assert_eq!(
+        answer(&comment, " Agennya ramah sekali "),
+        Ok(Some(Answer::Text("Agennya ramah sekali".into())))
+    );
+}
+
+#[test]
+fn keywords_are_whole_messages() {
+    for reply in [
+        "STOP",
+        "stop",
+        " Stop! ",
+        "BERHENTI",
+        "unsubscribe",
+        "UNREG",
+        "stop survei",
+        "Opt out",
+    ] {
+        assert_eq!(keyword(reply), Some(Keyword::OptOut), "{reply}");
+    }
+    for reply in ["START", "mulai", "UNSTOP"] {
+        assert_eq!(keyword(reply), Some(Keyword::OptIn), "{reply}");
+    }
+    for reply in ["please don't stop", "5", "ya", "stopwatch", ""] {
+        assert_eq!(keyword(reply), None, "{reply}");
+    }
+}
+
+proptest! {
+    #[test]
+    fn no_reply_makes_the_parser_panic(reply in any::<String>()) {
+        let survey = post_contact();
+        let others = others();
+        for q in survey.questions.iter().chain(others.questions.iter()) {
+            let _ = answer(q, &reply);
+        }
+        let _ = keyword(&reply);
+    }
+
+    #[test]
+    fn digits_on_the_scale_are_read_back(n in 1i16..=5, before in "[ a-z]{0,6}", after in "[ a-z.!]{0,6}") {
+        let survey = post_contact();
+        let reply = format!("{before}{n}{after}");
+        prop_assert_eq!(answer(question(&survey, "csat"), &reply), Ok(Some(Answer::Number(n))));
+    }
+}
