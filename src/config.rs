@@ -28,6 +28,13 @@ pub struct Settings {
     pub survey: SurveySettings,
     pub dispatch: DispatchSettings,
     pub email: EmailSettings,
+    #[serde(default)]
+    pub twilio: TwilioSettings,
+    #[serde(default)]
+    pub whatsapp: WhatsappSettings,
+    /// Generic HTTP gateways (Fonnte, Zenziva, Wablas, Qontak…) by name.
+    #[serde(default)]
+    pub gateways: std::collections::BTreeMap<String, GatewaySettings>,
     pub log: LogSettings,
     /// The survey campaigns; a file that lists campaigns replaces the default ones.
     #[serde(default)]
@@ -162,6 +169,69 @@ pub struct SmtpSettings {
     pub max_connections: usize,
     /// The name given in EHLO; the machine's host name when unset.
     pub hello_name: Option<String>,
+}
+
+/// Twilio: SMS, and WhatsApp through Twilio.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioSettings {
+    /// The account's auth token: it signs Twilio's callbacks (`X-Twilio-Signature`). Unset,
+    /// the Twilio webhooks answer 404.
+    pub auth_token: Option<Secret<String>>,
+}
+
+/// Meta's WhatsApp Cloud API.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhatsappSettings {
+    /// The app secret that signs webhook events (`X-Hub-Signature-256`). Unset, the WhatsApp
+    /// webhook answers 404.
+    pub app_secret: Option<Secret<String>>,
+    /// The token Meta sends back in the subscription handshake (`hub.verify_token`).
+    pub verify_token: Option<Secret<String>>,
+}
+
+/// A generic HTTP gateway, described rather than coded.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySettings {
+    /// The channel its messages travel on: `sms` or `whatsapp`.
+    pub channel: crate::campaign::SurveyChannel,
+    /// How its callbacks (`POST /webhooks/gateways/{name}`) are read; unset, they answer 404.
+    pub inbound: Option<GatewayInbound>,
+}
+
+/// A gateway's callbacks: signed with HMAC-SHA256 of the raw body, fields found by JSON
+/// pointer (`/sender`; for a form body, `/` and the field name).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayInbound {
+    /// The shared secret of the HMAC-SHA256 signature.
+    pub secret: Secret<String>,
+    /// The header carrying the signature (lowercase or uppercase hex, `sha256=` allowed).
+    pub signature_header: String,
+    pub format: BodyFormat,
+    /// The event's id, unique per gateway; without one, the SHA-256 of the body serves.
+    pub id: Option<String>,
+    /// A reply's sender number and text.
+    pub from: String,
+    pub text: String,
+    /// The gateway's id of the message a reply answers, if it gives one.
+    pub reply_to: Option<String>,
+    /// A status callback's message id and status; a callback that has them is a status.
+    pub status_id: Option<String>,
+    pub status: Option<String>,
+    /// The gateway's status words mapped to `sent`, `delivered`, `read`, `failed` or
+    /// `undelivered`; words not listed are stored and ignored.
+    #[serde(default)]
+    pub statuses: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyFormat {
+    Json,
+    Form,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

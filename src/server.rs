@@ -4,8 +4,12 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::intake::{ParseContext, post_contacts};
 use crate::render::page::Pages;
+use crate::questionnaire::Questionnaire;
+use crate::replies::conversation::Interpreter;
 use crate::store::Store;
 use crate::survey::{self, SurveyPages};
+use crate::webhooks;
+use std::collections::HashMap;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
@@ -26,6 +30,8 @@ pub struct AppState {
     pub survey: Arc<SurveyPages>,
     /// What survey tokens are made with (by the planner).
     pub survey_key: crate::auth::SurveyKey,
+    /// Interprets webhook events (replies, statuses).
+    pub interpreter: Interpreter,
 }
 
 impl AppState {
@@ -35,14 +41,22 @@ impl AppState {
         let survey_key = settings.survey_key()?;
         let pages = Pages::load(&settings.templates.dir)
             .map_err(|problems| anyhow::anyhow!("templates: {}", problems.join("; ")))?;
-        let survey = Arc::new(SurveyPages {
-            pages,
-            questionnaires: questionnaires
+        let questionnaires: Arc<HashMap<String, Questionnaire>> = Arc::new(
+            questionnaires
                 .into_iter()
                 .map(|q| (q.name.clone(), q))
                 .collect(),
+        );
+        let survey = Arc::new(SurveyPages {
+            pages,
+            questionnaires: Arc::clone(&questionnaires),
             fallback: settings.defaults.locale.clone(),
         });
+        let interpreter = Interpreter {
+            store: store.clone(),
+            questionnaires,
+            country: settings.defaults.country.0,
+        };
         let parse_context = Arc::new(ParseContext {
             time_zone: settings.defaults.time_zone,
             country: settings.defaults.country.0,
@@ -54,6 +68,7 @@ impl AppState {
             parse_context,
             survey,
             survey_key,
+            interpreter,
         })
     }
 }
@@ -74,6 +89,13 @@ pub fn router(state: AppState) -> Router {
             "/u/{token}",
             get(survey::confirm_unsubscribe).post(survey::unsubscribe),
         )
+        .route("/webhooks/twilio/inbound", post(webhooks::twilio_inbound))
+        .route("/webhooks/twilio/status", post(webhooks::twilio_status))
+        .route(
+            "/webhooks/whatsapp",
+            get(webhooks::whatsapp_handshake).post(webhooks::whatsapp_events),
+        )
+        .route("/webhooks/gateways/{name}", post(webhooks::gateway_callback))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

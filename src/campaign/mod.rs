@@ -17,12 +17,26 @@ use crate::questionnaire::Questionnaire;
 #[serde(rename_all = "snake_case")]
 pub enum SurveyChannel {
     Email,
+    Sms,
+    Whatsapp,
 }
 
 impl SurveyChannel {
     pub fn as_str(self) -> &'static str {
         match self {
             SurveyChannel::Email => "email",
+            SurveyChannel::Sms => "sms",
+            SurveyChannel::Whatsapp => "whatsapp",
+        }
+    }
+
+    /// The customer's address for this channel, as an SQL expression over `customers` aliased
+    /// `cu`: the email address, the phone number, or the WhatsApp number (else the phone).
+    pub fn address_sql(self) -> &'static str {
+        match self {
+            SurveyChannel::Email => "cu.email",
+            SurveyChannel::Sms => "cu.phone",
+            SurveyChannel::Whatsapp => "COALESCE(cu.whatsapp, cu.phone)",
         }
     }
 }

@@ -5,6 +5,7 @@ mod campaign;
 mod config;
 mod contacts;
 mod dispatch;
+mod inbox;
 mod migrate;
 mod outbox;
 mod report;
@@ -55,6 +56,10 @@ enum Command {
     /// The queue of messages: counts by state, failures, requeueing.
     #[command(subcommand)]
     Outbox(outbox::OutboxCommand),
+    /// The callbacks providers sent (replies, delivery statuses): counts, and replaying
+    /// those that failed.
+    #[command(subcommand)]
+    Inbox(inbox::InboxCommand),
     /// Scores per agent, team, campaign or channel: sent, responses, response rate, CSAT and
     /// FCR with 95% intervals.
     Report(report::ReportArgs),
@@ -103,6 +108,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Campaign(command) => campaign::run(settings, command).await,
         Command::Dispatch { format } => dispatch::run(settings, format).await,
         Command::Outbox(command) => outbox::run(settings, command).await,
+        Command::Inbox(command) => inbox::run(settings, command).await,
         Command::Report(args) => report::run(settings, args).await,
         Command::Templates(command) => templates::run(settings, command),
         Command::Config(command) => config::run(settings, command),

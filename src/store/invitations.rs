@@ -53,11 +53,11 @@ impl Store {
         let channel = campaign.channel.as_str();
         let since = now - campaign.audience.lookback;
         let candidates: Vec<Candidate> = with_pool!(self, pool => {
-            let mut q = QueryBuilder::new(
-                "SELECT c.id, c.customer_id, c.closed_at, \
-                 (cu.email IS NOT NULL) AS has_address, \
+            let mut q = QueryBuilder::new(format!(
+                "SELECT c.id, c.customer_id, c.closed_at, ({} IS NOT NULL) AS has_address, \
                  EXISTS (SELECT 1 FROM opt_outs o WHERE o.customer_id = c.customer_id AND o.channel = ",
-            );
+                campaign.channel.address_sql()
+            ));
             q.push_bind(channel);
             q.push(") AS opted_out, EXISTS (SELECT 1 FROM invitations i WHERE i.contact_id = c.id AND i.campaign = ");
             q.push_bind(campaign.name.as_str());

@@ -7,6 +7,8 @@
 //! `postgres.rs` hold the difference.
 
 mod contacts;
+mod conversations;
+mod inbox;
 mod invitations;
 mod outbox;
 mod postgres;
@@ -16,6 +18,8 @@ mod sqlite;
 mod tokens;
 
 pub use contacts::{TableCounts, UpsertCounts};
+pub use conversations::{ChatAnswer, ChatMessage, Conversation, StatusApplied};
+pub use inbox::{InboxEvent, InboxStatus};
 pub use invitations::{PlanCounts, SkipCounts};
 pub use outbox::{Claimed, FailedDelivery, FinalStatus, OutboxStatus, Outcome};
 pub use report::{GroupBy, GroupCounts};

@@ -16,6 +16,7 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The message pages (`{name}_heading`, `{name}_body` in the page words), with the form
 /// action of the one that has a button.
@@ -30,7 +31,7 @@ pub const MESSAGE_PAGES: [(&str, Option<&str>); 5] = [
 /// What the survey pages need beside the store.
 pub struct SurveyPages {
     pub pages: Pages,
-    pub questionnaires: HashMap<String, Questionnaire>,
+    pub questionnaires: Arc<HashMap<String, Questionnaire>>,
     pub fallback: Locale,
 }
 

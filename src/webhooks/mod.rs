@@ -1,4 +1,234 @@
 //! Webhooks: what providers call back with (replies and delivery statuses). Every request is
-//! verified against the provider's signature before anything of it is stored.
+//! verified against the provider's signature before anything of it is stored (a bad one gets
+//! 401 or 403 and leaves no trace); each event is then stored raw in the inbox — a provider's
+//! retry of an event changes nothing — and interpreted. An event that fails to interpret
+//! stays in the inbox with the error, for `surveyd inbox replay`.
+//!
+//! Routes: `POST /webhooks/twilio/inbound`, `POST /webhooks/twilio/status`,
+//! `GET|POST /webhooks/whatsapp`, `POST /webhooks/gateways/{name}`.
 
+pub mod gateway;
 pub mod signature;
+pub mod twilio;
+pub mod whatsapp;
+
+use crate::config::Settings;
+use crate::replies::Inbound;
+use crate::replies::conversation::{InterpretError, Interpreter};
+use crate::server::AppState;
+use crate::store::StoreError;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+/// A callback event as it is stored in the inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawEvent {
+    /// `twilio`, `whatsapp` or `gateway:{name}`.
+    pub provider: String,
+    /// The provider's id of the event: unique per provider.
+    pub event_id: String,
+    /// `message`, `status`, or `unknown` (a signed body that is not a known event).
+    pub kind: &'static str,
+    pub payload: String,
+}
+
+/// A signed body that could not be split into events, kept whole under its SHA-256.
+pub(crate) fn body_event(provider: &str, body: &[u8]) -> RawEvent {
+    RawEvent {
+        provider: provider.into(),
+        event_id: format!("sha256:{}", hex::encode(Sha256::digest(body))),
+        kind: "unknown",
+        payload: String::from_utf8_lossy(body).into_owned(),
+    }
+}
+
+/// Why a callback was refused before anything of it was stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("this webhook is not configured")]
+    NotConfigured,
+    #[error("missing {0} header")]
+    Unsigned(String),
+    #[error("invalid {0}")]
+    BadSignature(String),
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        let status = match self {
+            Rejection::NotConfigured => StatusCode::NOT_FOUND,
+            Rejection::Unsigned(_) => StatusCode::UNAUTHORIZED,
+            Rejection::BadSignature(_) => StatusCode::FORBIDDEN,
+        };
+        tracing::warn!(reason = %self, "webhook refused");
+        (status, self.to_string()).into_response()
+    }
+}
+
+/// Decodes a stored event. `Ok(None)`: a well-formed event surveyd does not act on.
+pub fn decode(settings: &Settings, provider: &str, kind: &str, payload: &str) -> Result<Option<Inbound>, String> {
+    if provider == twilio::PROVIDER {
+        twilio::decode(kind, payload)
+    } else if provider == whatsapp::PROVIDER {
+        whatsapp::decode(kind, payload)
+    } else if let Some(name) = provider.strip_prefix("gateway:") {
+        let gateway = settings
+            .gateways
+            .get(name)
+            .ok_or_else(|| format!("gateway `{name}` is not configured any more"))?;
+        gateway::decode(gateway, kind, payload)
+    } else {
+        Err(format!("unknown provider `{provider}`"))
+    }
+}
+
+/// Decodes and interprets stored event `id`, and records the outcome or the error on it.
+/// Fails only when even that record cannot be written.
+pub async fn process(
+    settings: &Settings,
+    interpreter: &Interpreter,
+    id: i64,
+    event: (&str, &str, &str),
+    now: DateTime<Utc>,
+) -> Result<Result<&'static str, String>, StoreError> {
+    let (provider, kind, payload) = event;
+    let result = match decode(settings, provider, kind, payload) {
+        Ok(Some(inbound)) => interpreter.interpret(&inbound, now).await.map_err(|e| match e {
+            InterpretError::Invalid(reason) => reason,
+            InterpretError::Store(e) => format!("storage failed while interpreting: {e}"),
+        }),
+        Ok(None) => Ok("ignored"),
+        Err(reason) => Err(reason),
+    };
+    if let Err(reason) = &result {
+        tracing::warn!(event = id, provider, %reason, "inbox event not interpreted");
+    }
+    interpreter
+        .store
+        .inbox_processed(id, result.as_ref().copied().map_err(String::as_str), now)
+        .await?;
+    Ok(result)
+}
+
+/// Stores the events (repeats are skipped) and interprets the new ones. Fails, so the
+/// provider tries again, only when an event could not be stored.
+async fn receive(state: &AppState, events: Vec<RawEvent>) -> Result<(), StatusCode> {
+    let now = state.clock.now();
+    let failed = |e: StoreError| {
+        tracing::error!(error = %e, "cannot store a webhook event");
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    for e in events {
+        let stored = state
+            .store
+            .inbox_insert(&e.provider, &e.event_id, e.kind, &e.payload, now)
+            .await
+            .map_err(failed)?;
+        if let Some(id) = stored {
+            // Stored: from here on a failure stays in the inbox for replay.
+            if let Err(e) = process(&state.settings, &state.interpreter, id, (&e.provider, e.kind, &e.payload), now).await {
+                tracing::error!(event = id, error = %e, "cannot record a webhook event's outcome");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The URL a provider called: the public base URL and the request's path and query.
+fn public_url(settings: &Settings, uri: &Uri) -> String {
+    let base = settings.survey.public_url.as_str().trim_end_matches('/');
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    format!("{base}{path}")
+}
+
+const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#;
+
+/// `POST /webhooks/twilio/inbound` and `/webhooks/twilio/status`.
+async fn twilio_callback(state: AppState, kind: twilio::Callback, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(token) = &state.settings.twilio.auth_token else {
+        return Rejection::NotConfigured.into_response();
+    };
+    let url = public_url(&state.settings, &uri);
+    let event = match twilio::accept(token.expose(), &url, &headers, &body, kind) {
+        Ok(event) => event,
+        Err(rejection) => return rejection.into_response(),
+    };
+    match receive(&state, vec![event]).await {
+        Ok(()) => ([(header::CONTENT_TYPE, "text/xml")], EMPTY_TWIML).into_response(),
+        Err(status) => status.into_response(),
+    }
+}
+
+pub async fn twilio_inbound(State(state): State<AppState>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    twilio_callback(state, twilio::Callback::Inbound, uri, headers, body).await
+}
+
+pub async fn twilio_status(State(state): State<AppState>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    twilio_callback(state, twilio::Callback::Status, uri, headers, body).await
+}
+
+/// The subscription handshake's query.
+#[derive(serde::Deserialize)]
+pub struct Handshake {
+    #[serde(rename = "hub.mode")]
+    mode: Option<String>,
+    #[serde(rename = "hub.verify_token")]
+    verify_token: Option<String>,
+    #[serde(rename = "hub.challenge")]
+    challenge: Option<String>,
+}
+
+/// `GET /webhooks/whatsapp`: answers the challenge when the mode is `subscribe` and the
+/// token is the configured one; 403 otherwise.
+pub async fn whatsapp_handshake(State(state): State<AppState>, Query(q): Query<Handshake>) -> Response {
+    let Some(expected) = &state.settings.whatsapp.verify_token else {
+        return Rejection::NotConfigured.into_response();
+    };
+    let token_ok = q.verify_token.as_deref().is_some_and(|given| {
+        use subtle::ConstantTimeEq;
+        bool::from(given.as_bytes().ct_eq(expected.expose().as_bytes()))
+    });
+    match (q.mode.as_deref(), token_ok, q.challenge) {
+        (Some("subscribe"), true, Some(challenge)) => ([(header::CONTENT_TYPE, "text/plain")], challenge).into_response(),
+        _ => Rejection::BadSignature("hub.verify_token".into()).into_response(),
+    }
+}
+
+/// `POST /webhooks/whatsapp`.
+pub async fn whatsapp_events(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(secret) = &state.settings.whatsapp.app_secret else {
+        return Rejection::NotConfigured.into_response();
+    };
+    let events = match whatsapp::accept(secret.expose(), &headers, &body) {
+        Ok(events) => events,
+        Err(rejection) => return rejection.into_response(),
+    };
+    match receive(&state, events).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(status) => status.into_response(),
+    }
+}
+
+/// `POST /webhooks/gateways/{name}`.
+pub async fn gateway_callback(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(inbound) = state.settings.gateways.get(&name).and_then(|g| g.inbound.as_ref()) else {
+        return Rejection::NotConfigured.into_response();
+    };
+    let event = match gateway::accept(&name, inbound, &headers, &body) {
+        Ok(event) => event,
+        Err(rejection) => return rejection.into_response(),
+    };
+    match receive(&state, vec![event]).await {
+        Ok(()) => axum::Json(serde_json::json!({ "status": "ok" })).into_response(),
+        Err(status) => status.into_response(),
+    }
+}

@@ -1,0 +1,157 @@
+//! What surveyd does with a decoded callback: a delivery status moves its delivery forward;
+//! a message is an opt-out or opt-in keyword, or an answer to the question its invitation
+//! asked last — recorded, followed by the next question or the thanks — or, when it is no
+//! answer, met with the question once more and then kept as a comment.
+
+use super::parse::{self, Keyword};
+use super::{Inbound, InboundMessage, StatusReport};
+use crate::campaign::SurveyChannel;
+use crate::domain::Phone;
+use crate::questionnaire::{Answer, Questionnaire, QuestionKind};
+use crate::store::{ChatAnswer, ChatMessage, Conversation, StatusApplied, Store, StoreError};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Why an event could not be interpreted (it stays in the inbox with this text).
+#[derive(Debug, thiserror::Error)]
+pub enum InterpretError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Interprets decoded callbacks against the store.
+#[derive(Clone)]
+pub struct Interpreter {
+    pub store: Store,
+    pub questionnaires: Arc<HashMap<String, Questionnaire>>,
+    /// Numbers written without a country code are read in this country.
+    pub country: phonenumber::country::Id,
+}
+
+impl Interpreter {
+    /// Interprets one callback at `now`; returns what it did (stored as the inbox outcome).
+    pub async fn interpret(&self, inbound: &Inbound, now: DateTime<Utc>) -> Result<&'static str, InterpretError> {
+        match inbound {
+            Inbound::Status(report) => self.status(report, now).await,
+            Inbound::Message(message) => self.message(message, now).await,
+        }
+    }
+
+    async fn status(&self, report: &StatusReport, now: DateTime<Utc>) -> Result<&'static str, InterpretError> {
+        let applied = self
+            .store
+            .apply_status(&report.message_id, report.status, report.error.as_deref(), now)
+            .await?;
+        Ok(match applied {
+            StatusApplied::Recorded { .. } if report.status.is_failure() => "status_failed",
+            StatusApplied::Recorded { .. } => "status",
+            StatusApplied::Stale => "status_stale",
+            StatusApplied::Unknown => "status_unknown",
+        })
+    }
+
+    async fn message(&self, m: &InboundMessage, now: DateTime<Utc>) -> Result<&'static str, InterpretError> {
+        let phone = match m.from.as_deref().map(|from| Phone::parse_in(from, self.country)) {
+            Some(Ok(phone)) => Some(phone),
+            Some(Err(e)) if m.reply_to.is_none() => return Err(InterpretError::Invalid(format!("sender: {e}"))),
+            _ => None,
+        };
+        let number = phone.as_ref().map(Phone::as_str);
+        let conversation = self.store.conversation_for(m.channel, number, m.reply_to.as_deref()).await?;
+        if let Some(keyword) = parse::keyword(&m.text) {
+            return self.keyword(keyword, m.channel, number, conversation.as_ref(), now).await;
+        }
+        let Some(conversation) = conversation else {
+            return Ok("no_invitation");
+        };
+        if conversation.expires_at.is_some_and(|at| at <= now) {
+            self.store.queue_reply(&conversation, ChatMessage::Closed, now).await?;
+            return Ok("after_expiry");
+        }
+        let questionnaire = self.questionnaires.get(&conversation.questionnaire).ok_or_else(|| {
+            InterpretError::Invalid(format!("questionnaire `{}` is not configured", conversation.questionnaire))
+        })?;
+        // Before the first answer the invitation asked the first question.
+        let asked = match (&conversation.question, conversation.answered_at) {
+            (Some(id), _) => id.clone(),
+            (None, None) => questionnaire.questions.first().map(|q| q.id.clone()).unwrap_or_default(),
+            (None, Some(_)) => return Ok("after_last_question"),
+        };
+        let position = questionnaire
+            .questions
+            .iter()
+            .position(|q| q.id == asked)
+            .ok_or_else(|| InterpretError::Invalid(format!("question `{asked}` is not in `{}`", questionnaire.name)))?;
+        let question = &questionnaire.questions[position];
+        let (answer, outcome) = match parse::answer(question, &m.text) {
+            Ok(answer) => (answer.map(|a| (question, a)), "answer"),
+            Err(_) if !conversation.reasked => {
+                self.store.reask(&conversation, &asked, now).await?;
+                return Ok("reask");
+            }
+            // Asked twice: the words are kept as the comment, and the survey goes on.
+            Err(_) => (comment_question(questionnaire).map(|q| (q, Answer::Text(m.text.trim().to_owned()))), "comment"),
+        };
+        let stored = answer.as_ref().map(|(q, a)| ChatAnswer {
+            question: &q.id,
+            metric: q.metric.as_ref().map(AsRef::as_ref),
+            number: match a {
+                Answer::Number(n) => Some(*n),
+                Answer::Text(_) => None,
+            },
+            text: match a {
+                Answer::Text(t) => Some(t.as_str()),
+                Answer::Number(_) => None,
+            },
+        });
+        // The next question is the one after the asked one, passing over a comment question
+        // the free words just filled.
+        let filled = answer.as_ref().map(|(q, _)| q.id.as_str());
+        let next = questionnaire.questions[position + 1..]
+            .iter()
+            .map(|q| q.id.as_str())
+            .find(|id| Some(*id) != filled);
+        if self.store.record_chat_answer(&conversation, stored, next, now).await? {
+            Ok(outcome)
+        } else {
+            self.store.queue_reply(&conversation, ChatMessage::Closed, now).await?;
+            Ok("after_expiry")
+        }
+    }
+
+    async fn keyword(
+        &self,
+        keyword: Keyword,
+        channel: SurveyChannel,
+        number: Option<&str>,
+        conversation: Option<&Conversation>,
+        now: DateTime<Utc>,
+    ) -> Result<&'static str, InterpretError> {
+        let number = number.ok_or_else(|| InterpretError::Invalid("a keyword from no number".into()))?;
+        let opt_out = keyword == Keyword::OptOut;
+        self.store
+            .set_number_opt_out(channel, number, opt_out, "reply", now)
+            .await?;
+        let (kind, outcome) = if opt_out {
+            (ChatMessage::OptOut, "opt_out")
+        } else {
+            (ChatMessage::OptIn, "opt_in")
+        };
+        if let Some(conversation) = conversation {
+            self.store.queue_reply(conversation, kind, now).await?;
+        }
+        Ok(outcome)
+    }
+}
+
+/// The question free words are kept under when they answer nothing: the questionnaire's
+/// first text question.
+fn comment_question(questionnaire: &Questionnaire) -> Option<&crate::questionnaire::Question> {
+    questionnaire
+        .questions
+        .iter()
+        .find(|q| matches!(q.kind, QuestionKind::Text { .. }))
+}
