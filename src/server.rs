@@ -3,17 +3,17 @@
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::intake::{ParseContext, post_contacts};
-use crate::render::page::Pages;
 use crate::questionnaire::Questionnaire;
+use crate::render::page::Pages;
 use crate::replies::conversation::Interpreter;
 use crate::store::Store;
 use crate::survey::{self, SurveyPages};
 use crate::webhooks;
-use std::collections::HashMap;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -95,7 +95,10 @@ pub fn router(state: AppState) -> Router {
             "/webhooks/whatsapp",
             get(webhooks::whatsapp_handshake).post(webhooks::whatsapp_events),
         )
-        .route("/webhooks/gateways/{name}", post(webhooks::gateway_callback))
+        .route(
+            "/webhooks/gateways/{name}",
+            post(webhooks::gateway_callback),
+        )
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -48,18 +48,29 @@ pub async fn run(settings: Settings, command: InboxCommand) -> anyhow::Result<()
     result
 }
 
-async fn replay(settings: &Settings, store: crate::store::Store, failed_only: bool) -> anyhow::Result<()> {
+async fn replay(
+    settings: &Settings,
+    store: crate::store::Store,
+    failed_only: bool,
+) -> anyhow::Result<()> {
     let questionnaires = settings.load_campaigns()?;
     let interpreter = Interpreter {
         store: store.clone(),
-        questionnaires: Arc::new(questionnaires.into_iter().map(|q| (q.name.clone(), q)).collect()),
+        questionnaires: Arc::new(
+            questionnaires
+                .into_iter()
+                .map(|q| (q.name.clone(), q))
+                .collect(),
+        ),
         country: settings.defaults.country.0,
     };
     let clock = Clock::system();
     let (mut replayed, mut still_failing) = (0u64, 0u64);
     let mut after = 0;
     loop {
-        let events = store.inbox_to_replay(!failed_only, after, REPLAY_BATCH).await?;
+        let events = store
+            .inbox_to_replay(!failed_only, after, REPLAY_BATCH)
+            .await?;
         let Some(last) = events.last() else { break };
         after = last.id;
         for event in &events {
@@ -74,7 +85,10 @@ async fn replay(settings: &Settings, store: crate::store::Store, failed_only: bo
             replayed += 1;
             if let Err(reason) = result {
                 still_failing += 1;
-                eprintln!("event {} ({} {}): {reason}", event.id, event.provider, event.event_id);
+                eprintln!(
+                    "event {} ({} {}): {reason}",
+                    event.id, event.provider, event.event_id
+                );
             }
         }
     }

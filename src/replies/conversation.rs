@@ -7,7 +7,7 @@ use super::parse::{self, Keyword};
 use super::{Inbound, InboundMessage, StatusReport};
 use crate::campaign::SurveyChannel;
 use crate::domain::Phone;
-use crate::questionnaire::{Answer, Questionnaire, QuestionKind};
+use crate::questionnaire::{Answer, QuestionKind, Questionnaire};
 use crate::store::{ChatAnswer, ChatMessage, Conversation, StatusApplied, Store, StoreError};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -33,17 +33,30 @@ pub struct Interpreter {
 
 impl Interpreter {
     /// Interprets one callback at `now`; returns what it did (stored as the inbox outcome).
-    pub async fn interpret(&self, inbound: &Inbound, now: DateTime<Utc>) -> Result<&'static str, InterpretError> {
+    pub async fn interpret(
+        &self,
+        inbound: &Inbound,
+        now: DateTime<Utc>,
+    ) -> Result<&'static str, InterpretError> {
         match inbound {
             Inbound::Status(report) => self.status(report, now).await,
             Inbound::Message(message) => self.message(message, now).await,
         }
     }
 
-    async fn status(&self, report: &StatusReport, now: DateTime<Utc>) -> Result<&'static str, InterpretError> {
+    async fn status(
+        &self,
+        report: &StatusReport,
+        now: DateTime<Utc>,
+    ) -> Result<&'static str, InterpretError> {
         let applied = self
             .store
-            .apply_status(&report.message_id, report.status, report.error.as_deref(), now)
+            .apply_status(
+                &report.message_id,
+                report.status,
+                report.error.as_deref(),
+                now,
+            )
             .await?;
         Ok(match applied {
             StatusApplied::Recorded { .. } if report.status.is_failure() => "status_failed",
@@ -53,38 +66,70 @@ impl Interpreter {
         })
     }
 
-    async fn message(&self, m: &InboundMessage, now: DateTime<Utc>) -> Result<&'static str, InterpretError> {
-        let phone = match m.from.as_deref().map(|from| Phone::parse_in(from, self.country)) {
+    async fn message(
+        &self,
+        m: &InboundMessage,
+        now: DateTime<Utc>,
+    ) -> Result<&'static str, InterpretError> {
+        let phone = match m
+            .from
+            .as_deref()
+            .map(|from| Phone::parse_in(from, self.country))
+        {
             Some(Ok(phone)) => Some(phone),
-            Some(Err(e)) if m.reply_to.is_none() => return Err(InterpretError::Invalid(format!("sender: {e}"))),
+            Some(Err(e)) if m.reply_to.is_none() => {
+                return Err(InterpretError::Invalid(format!("sender: {e}")));
+            }
             _ => None,
         };
         let number = phone.as_ref().map(Phone::as_str);
-        let conversation = self.store.conversation_for(m.channel, number, m.reply_to.as_deref()).await?;
+        let conversation = self
+            .store
+            .conversation_for(m.channel, number, m.reply_to.as_deref())
+            .await?;
         if let Some(keyword) = parse::keyword(&m.text) {
-            return self.keyword(keyword, m.channel, number, conversation.as_ref(), now).await;
+            return self
+                .keyword(keyword, m.channel, number, conversation.as_ref(), now)
+                .await;
         }
         let Some(conversation) = conversation else {
             return Ok("no_invitation");
         };
         if conversation.expires_at.is_some_and(|at| at <= now) {
-            self.store.queue_reply(&conversation, ChatMessage::Closed, now).await?;
+            self.store
+                .queue_reply(&conversation, ChatMessage::Closed, now)
+                .await?;
             return Ok("after_expiry");
         }
-        let questionnaire = self.questionnaires.get(&conversation.questionnaire).ok_or_else(|| {
-            InterpretError::Invalid(format!("questionnaire `{}` is not configured", conversation.questionnaire))
-        })?;
+        let questionnaire = self
+            .questionnaires
+            .get(&conversation.questionnaire)
+            .ok_or_else(|| {
+                InterpretError::Invalid(format!(
+                    "questionnaire `{}` is not configured",
+                    conversation.questionnaire
+                ))
+            })?;
         // Before the first answer the invitation asked the first question.
         let asked = match (&conversation.question, conversation.answered_at) {
             (Some(id), _) => id.clone(),
-            (None, None) => questionnaire.questions.first().map(|q| q.id.clone()).unwrap_or_default(),
+            (None, None) => questionnaire
+                .questions
+                .first()
+                .map(|q| q.id.clone())
+                .unwrap_or_default(),
             (None, Some(_)) => return Ok("after_last_question"),
         };
         let position = questionnaire
             .questions
             .iter()
             .position(|q| q.id == asked)
-            .ok_or_else(|| InterpretError::Invalid(format!("question `{asked}` is not in `{}`", questionnaire.name)))?;
+            .ok_or_else(|| {
+                InterpretError::Invalid(format!(
+                    "question `{asked}` is not in `{}`",
+                    questionnaire.name
+                ))
+            })?;
         let question = &questionnaire.questions[position];
         let (answer, outcome) = match parse::answer(question, &m.text) {
             Ok(answer) => (answer.map(|a| (question, a)), "answer"),
@@ -93,7 +138,11 @@ impl Interpreter {
                 return Ok("reask");
             }
             // Asked twice: the words are kept as the comment, and the survey goes on.
-            Err(_) => (comment_question(questionnaire).map(|q| (q, Answer::Text(m.text.trim().to_owned()))), "comment"),
+            Err(_) => (
+                comment_question(questionnaire)
+                    .map(|q| (q, Answer::Text(m.text.trim().to_owned()))),
+                "comment",
+            ),
         };
         let stored = answer.as_ref().map(|(q, a)| ChatAnswer {
             question: &q.id,
@@ -114,10 +163,16 @@ impl Interpreter {
             .iter()
             .map(|q| q.id.as_str())
             .find(|id| Some(*id) != filled);
-        if self.store.record_chat_answer(&conversation, stored, next, now).await? {
+        if self
+            .store
+            .record_chat_answer(&conversation, stored, next, now)
+            .await?
+        {
             Ok(outcome)
         } else {
-            self.store.queue_reply(&conversation, ChatMessage::Closed, now).await?;
+            self.store
+                .queue_reply(&conversation, ChatMessage::Closed, now)
+                .await?;
             Ok("after_expiry")
         }
     }
@@ -130,7 +185,8 @@ impl Interpreter {
         conversation: Option<&Conversation>,
         now: DateTime<Utc>,
     ) -> Result<&'static str, InterpretError> {
-        let number = number.ok_or_else(|| InterpretError::Invalid("a keyword from no number".into()))?;
+        let number =
+            number.ok_or_else(|| InterpretError::Invalid("a keyword from no number".into()))?;
         let opt_out = keyword == Keyword::OptOut;
         self.store
             .set_number_opt_out(channel, number, opt_out, "reply", now)

@@ -38,7 +38,9 @@ pub struct StatusReport {
 
 /// A message's state at the provider. States only move forward: a late `delivered` never
 /// replaces `read`; a failure is final.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, strum::AsRefStr, strum::EnumString)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, strum::AsRefStr, strum::EnumString,
+)]
 #[strum(serialize_all = "snake_case")]
 pub enum ProviderStatus {
     Sent,

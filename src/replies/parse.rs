@@ -237,7 +237,10 @@ pub fn answer(question: &Question, reply: &str) -> Result<Option<Answer>, String
 fn button_value<'a>(question: &Question, reply: &'a str) -> Option<&'a str> {
     let n = question.id.len();
     let value = reply.get(n..)?.strip_prefix('_')?;
-    reply.get(..n)?.eq_ignore_ascii_case(&question.id).then_some(value)
+    reply
+        .get(..n)?
+        .eq_ignore_ascii_case(&question.id)
+        .then_some(value)
 }
 
 /// The number a reply gives: the one number in it (`5`, ` 3. `, `4 bintang`, `nilai 4`), the

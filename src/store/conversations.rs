@@ -53,7 +53,10 @@ pub struct ChatAnswer<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusApplied {
     /// Recorded on delivery `delivery_id` of invitation `invitation_id`.
-    Recorded { delivery_id: i64, invitation_id: i64 },
+    Recorded {
+        delivery_id: i64,
+        invitation_id: i64,
+    },
     /// The delivery already has this state or a later one.
     Stale,
     /// No delivery carries that provider message id.
@@ -144,29 +147,31 @@ impl Store {
             .await?
             .rows_affected()
                 == 1;
-            if open {
-                if let Some(a) = &answer {
-                    sqlx::query(
-                        "INSERT INTO responses (invitation_id, question, metric, number, text, channel, received_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (invitation_id, question) DO UPDATE \
-                         SET number = excluded.number, text = excluded.text, channel = excluded.channel, \
-                         received_at = excluded.received_at",
-                    )
-                    .bind(conversation.invitation_id)
-                    .bind(a.question)
-                    .bind(a.metric)
-                    .bind(a.number)
-                    .bind(a.text)
-                    .bind(conversation.channel.as_str())
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await?;
-                }
+            if let (true, Some(a)) = (open, &answer) {
+                sqlx::query(
+                    "INSERT INTO responses (invitation_id, question, metric, number, text, channel, received_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (invitation_id, question) DO UPDATE \
+                     SET number = excluded.number, text = excluded.text, channel = excluded.channel, \
+                     received_at = excluded.received_at",
+                )
+                .bind(conversation.invitation_id)
+                .bind(a.question)
+                .bind(a.metric)
+                .bind(a.number)
+                .bind(a.text)
+                .bind(conversation.channel.as_str())
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
             }
             open
         });
         if open {
-            let kind = if next.is_some() { ChatMessage::Question } else { ChatMessage::Thanks };
+            let kind = if next.is_some() {
+                ChatMessage::Question
+            } else {
+                ChatMessage::Thanks
+            };
             queue_chat(&mut tx, conversation, kind, next, now).await?;
         }
         tx.commit().await?;
@@ -190,7 +195,14 @@ impl Store {
                 .execute(&mut *conn)
                 .await?;
         });
-        queue_chat(&mut tx, conversation, ChatMessage::Reask, Some(question), now).await?;
+        queue_chat(
+            &mut tx,
+            conversation,
+            ChatMessage::Reask,
+            Some(question),
+            now,
+        )
+        .await?;
         tx.commit().await
     }
 

@@ -20,6 +20,8 @@ pub struct Claimed {
     pub attempts: i32,
     pub kind: String,
     pub channel: String,
+    /// The question a chat message asks (a next question or a re-ask).
+    pub question: Option<String>,
     pub campaign: String,
     pub questionnaire: String,
     pub customer_name: Option<String>,
@@ -143,7 +145,7 @@ impl Store {
         }
         let mut claimed: Vec<Claimed> = with_pool!(self, pool => {
             let mut q = QueryBuilder::new(
-                "SELECT d.id AS delivery_id, d.invitation_id, i.contact_id, d.attempts, d.kind, d.channel, \
+                "SELECT d.id AS delivery_id, d.invitation_id, i.contact_id, d.attempts, d.kind, d.channel, d.question, \
                  i.campaign, i.questionnaire, cu.name AS customer_name, cu.email, cu.locale, \
                  cu.time_zone, a.name AS agent_name, c.category, c.closed_at, \
                  EXISTS (SELECT 1 FROM opt_outs o WHERE o.customer_id = i.customer_id \

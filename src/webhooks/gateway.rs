@@ -17,7 +17,12 @@ pub fn provider(name: &str) -> String {
 
 /// Checks the signature and makes the inbox event. The event id is the configured id field,
 /// else the SHA-256 of the body (a gateway's retry sends the same body).
-pub fn accept(name: &str, inbound: &GatewayInbound, headers: &HeaderMap, body: &[u8]) -> Result<RawEvent, Rejection> {
+pub fn accept(
+    name: &str,
+    inbound: &GatewayInbound,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<RawEvent, Rejection> {
     let signature = headers
         .get(inbound.signature_header.as_str())
         .and_then(|v| v.to_str().ok())
@@ -44,23 +49,39 @@ pub fn accept(name: &str, inbound: &GatewayInbound, headers: &HeaderMap, body: &
 }
 
 /// Decodes a stored event of a gateway configured as `settings`.
-pub fn decode(settings: &GatewaySettings, kind: &str, payload: &str) -> Result<Option<Inbound>, String> {
+pub fn decode(
+    settings: &GatewaySettings,
+    kind: &str,
+    payload: &str,
+) -> Result<Option<Inbound>, String> {
     let inbound = settings
         .inbound
         .as_ref()
         .ok_or("the gateway's callbacks are not configured any more")?;
     let fields = fields(inbound.format, payload.as_bytes())?;
-    let field = |pointer: &str| text_at(&fields, pointer).ok_or_else(|| format!("no `{pointer}` in the callback"));
+    let field = |pointer: &str| {
+        text_at(&fields, pointer).ok_or_else(|| format!("no `{pointer}` in the callback"))
+    };
     match kind {
         "status" => {
-            let id = field(inbound.status_id.as_deref().ok_or("status fields are not configured")?)?;
-            let word = field(inbound.status.as_deref().ok_or("status fields are not configured")?)?;
+            let id = field(
+                inbound
+                    .status_id
+                    .as_deref()
+                    .ok_or("status fields are not configured")?,
+            )?;
+            let word = field(
+                inbound
+                    .status
+                    .as_deref()
+                    .ok_or("status fields are not configured")?,
+            )?;
             let Some(mapped) = inbound.statuses.get(&word) else {
                 return Ok(None);
             };
-            let status: ProviderStatus = mapped
-                .parse()
-                .map_err(|_| format!("gateway status `{word}` maps to `{mapped}`, which is no status"))?;
+            let status: ProviderStatus = mapped.parse().map_err(|_| {
+                format!("gateway status `{word}` maps to `{mapped}`, which is no status")
+            })?;
             Ok(Some(Inbound::Status(StatusReport {
                 message_id: id,
                 status,
@@ -71,7 +92,10 @@ pub fn decode(settings: &GatewaySettings, kind: &str, payload: &str) -> Result<O
             channel: settings.channel,
             from: Some(field(&inbound.from)?),
             text: text_at(&fields, &inbound.text).unwrap_or_default(),
-            reply_to: inbound.reply_to.as_deref().and_then(|p| text_at(&fields, p)),
+            reply_to: inbound
+                .reply_to
+                .as_deref()
+                .and_then(|p| text_at(&fields, p)),
         }))),
         other => Err(format!("unknown gateway event kind `{other}`")),
     }
@@ -80,7 +104,9 @@ pub fn decode(settings: &GatewaySettings, kind: &str, payload: &str) -> Result<O
 /// The body as JSON: parsed, or a form's fields as an object of strings.
 fn fields(format: BodyFormat, body: &[u8]) -> Result<Value, String> {
     match format {
-        BodyFormat::Json => serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}")),
+        BodyFormat::Json => {
+            serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))
+        }
         BodyFormat::Form => Ok(Value::Object(
             url::form_urlencoded::parse(body)
                 .into_owned()

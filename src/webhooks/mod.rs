@@ -70,7 +70,12 @@ impl IntoResponse for Rejection {
 }
 
 /// Decodes a stored event. `Ok(None)`: a well-formed event surveyd does not act on.
-pub fn decode(settings: &Settings, provider: &str, kind: &str, payload: &str) -> Result<Option<Inbound>, String> {
+pub fn decode(
+    settings: &Settings,
+    provider: &str,
+    kind: &str,
+    payload: &str,
+) -> Result<Option<Inbound>, String> {
     if provider == twilio::PROVIDER {
         twilio::decode(kind, payload)
     } else if provider == whatsapp::PROVIDER {
@@ -97,10 +102,13 @@ pub async fn process(
 ) -> Result<Result<&'static str, String>, StoreError> {
     let (provider, kind, payload) = event;
     let result = match decode(settings, provider, kind, payload) {
-        Ok(Some(inbound)) => interpreter.interpret(&inbound, now).await.map_err(|e| match e {
-            InterpretError::Invalid(reason) => reason,
-            InterpretError::Store(e) => format!("storage failed while interpreting: {e}"),
-        }),
+        Ok(Some(inbound)) => interpreter
+            .interpret(&inbound, now)
+            .await
+            .map_err(|e| match e {
+                InterpretError::Invalid(reason) => reason,
+                InterpretError::Store(e) => format!("storage failed while interpreting: {e}"),
+            }),
         Ok(None) => Ok("ignored"),
         Err(reason) => Err(reason),
     };
@@ -130,7 +138,15 @@ async fn receive(state: &AppState, events: Vec<RawEvent>) -> Result<(), StatusCo
             .map_err(failed)?;
         if let Some(id) = stored {
             // Stored: from here on a failure stays in the inbox for replay.
-            if let Err(e) = process(&state.settings, &state.interpreter, id, (&e.provider, e.kind, &e.payload), now).await {
+            if let Err(e) = process(
+                &state.settings,
+                &state.interpreter,
+                id,
+                (&e.provider, e.kind, &e.payload),
+                now,
+            )
+            .await
+            {
                 tracing::error!(event = id, error = %e, "cannot record a webhook event's outcome");
             }
         }
@@ -148,7 +164,13 @@ fn public_url(settings: &Settings, uri: &Uri) -> String {
 const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#;
 
 /// `POST /webhooks/twilio/inbound` and `/webhooks/twilio/status`.
-async fn twilio_callback(state: AppState, kind: twilio::Callback, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn twilio_callback(
+    state: AppState,
+    kind: twilio::Callback,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let Some(token) = &state.settings.twilio.auth_token else {
         return Rejection::NotConfigured.into_response();
     };
@@ -163,11 +185,21 @@ async fn twilio_callback(state: AppState, kind: twilio::Callback, uri: Uri, head
     }
 }
 
-pub async fn twilio_inbound(State(state): State<AppState>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn twilio_inbound(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     twilio_callback(state, twilio::Callback::Inbound, uri, headers, body).await
 }
 
-pub async fn twilio_status(State(state): State<AppState>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn twilio_status(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     twilio_callback(state, twilio::Callback::Status, uri, headers, body).await
 }
 
@@ -184,7 +216,10 @@ pub struct Handshake {
 
 /// `GET /webhooks/whatsapp`: answers the challenge when the mode is `subscribe` and the
 /// token is the configured one; 403 otherwise.
-pub async fn whatsapp_handshake(State(state): State<AppState>, Query(q): Query<Handshake>) -> Response {
+pub async fn whatsapp_handshake(
+    State(state): State<AppState>,
+    Query(q): Query<Handshake>,
+) -> Response {
     let Some(expected) = &state.settings.whatsapp.verify_token else {
         return Rejection::NotConfigured.into_response();
     };
@@ -193,13 +228,19 @@ pub async fn whatsapp_handshake(State(state): State<AppState>, Query(q): Query<H
         bool::from(given.as_bytes().ct_eq(expected.expose().as_bytes()))
     });
     match (q.mode.as_deref(), token_ok, q.challenge) {
-        (Some("subscribe"), true, Some(challenge)) => ([(header::CONTENT_TYPE, "text/plain")], challenge).into_response(),
+        (Some("subscribe"), true, Some(challenge)) => {
+            ([(header::CONTENT_TYPE, "text/plain")], challenge).into_response()
+        }
         _ => Rejection::BadSignature("hub.verify_token".into()).into_response(),
     }
 }
 
 /// `POST /webhooks/whatsapp`.
-pub async fn whatsapp_events(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn whatsapp_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let Some(secret) = &state.settings.whatsapp.app_secret else {
         return Rejection::NotConfigured.into_response();
     };
@@ -220,7 +261,12 @@ pub async fn gateway_callback(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(inbound) = state.settings.gateways.get(&name).and_then(|g| g.inbound.as_ref()) else {
+    let Some(inbound) = state
+        .settings
+        .gateways
+        .get(&name)
+        .and_then(|g| g.inbound.as_ref())
+    else {
         return Rejection::NotConfigured.into_response();
     };
     let event = match gateway::accept(&name, inbound, &headers, &body) {

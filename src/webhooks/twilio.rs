@@ -33,8 +33,16 @@ pub fn accept(
     if !twilio_valid(auth_token, url, &params, signature) {
         return Err(Rejection::BadSignature("X-Twilio-Signature".into()));
     }
-    let field = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let Some(sid) = field("MessageSid").or_else(|| field("SmsSid")).filter(|s| !s.is_empty()) else {
+    let field = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let Some(sid) = field("MessageSid")
+        .or_else(|| field("SmsSid"))
+        .filter(|s| !s.is_empty())
+    else {
         return Ok(body_event(PROVIDER, body));
     };
     let event_id = match kind {
@@ -77,7 +85,9 @@ pub fn decode(kind: &str, payload: &str) -> Result<Option<Inbound>, String> {
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
     };
-    let sid = field("MessageSid").or_else(|| field("SmsSid")).ok_or("no MessageSid")?;
+    let sid = field("MessageSid")
+        .or_else(|| field("SmsSid"))
+        .ok_or("no MessageSid")?;
     match kind {
         "message" => {
             let from = field("From").ok_or("no From")?;
@@ -87,7 +97,9 @@ pub fn decode(kind: &str, payload: &str) -> Result<Option<Inbound>, String> {
                 SurveyChannel::Sms
             };
             // A tapped WhatsApp quick reply carries its payload; otherwise the text.
-            let text = field("ButtonPayload").or_else(|| field("Body")).unwrap_or_default();
+            let text = field("ButtonPayload")
+                .or_else(|| field("Body"))
+                .unwrap_or_default();
             Ok(Some(Inbound::Message(InboundMessage {
                 channel,
                 from: Some(from.trim_start_matches("whatsapp:").to_owned()),

@@ -15,7 +15,11 @@ pub const PROVIDER: &str = "whatsapp";
 /// Checks a POST's signature over the raw body and splits it into inbox events. A signed body
 /// that is not the expected JSON is kept whole as one event, to fail (and be seen) when
 /// interpreted.
-pub fn accept(app_secret: &str, headers: &HeaderMap, body: &[u8]) -> Result<Vec<RawEvent>, Rejection> {
+pub fn accept(
+    app_secret: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Vec<RawEvent>, Rejection> {
     let signature = headers
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok())
@@ -27,9 +31,11 @@ pub fn accept(app_secret: &str, headers: &HeaderMap, body: &[u8]) -> Result<Vec<
         return Ok(vec![body_event(PROVIDER, body)]);
     };
     let mut events = Vec::new();
-    let changes = root["entry"].as_array().into_iter().flatten().flat_map(|entry| {
-        entry["changes"].as_array().into_iter().flatten()
-    });
+    let changes = root["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|entry| entry["changes"].as_array().into_iter().flatten());
     for change in changes {
         let value = &change["value"];
         if change["field"] != "messages" {
@@ -80,9 +86,13 @@ pub fn decode(kind: &str, payload: &str) -> Result<Option<Inbound>, String> {
                 Some("text") => m["text"]["body"].as_str(),
                 Some("interactive") => {
                     let i = &m["interactive"];
-                    i["button_reply"]["id"].as_str().or_else(|| i["list_reply"]["id"].as_str())
+                    i["button_reply"]["id"]
+                        .as_str()
+                        .or_else(|| i["list_reply"]["id"].as_str())
                 }
-                Some("button") => m["button"]["payload"].as_str().or_else(|| m["button"]["text"].as_str()),
+                Some("button") => m["button"]["payload"]
+                    .as_str()
+                    .or_else(|| m["button"]["text"].as_str()),
                 Some("reaction") => m["reaction"]["emoji"].as_str(),
                 Some(_) => Some(""),
                 None => return Err("the message has no type".into()),
@@ -120,7 +130,10 @@ pub fn decode(kind: &str, payload: &str) -> Result<Option<Inbound>, String> {
                 error,
             })))
         }
-        _ => Err(format!("not a WhatsApp message or status: {}", shorten(payload))),
+        _ => Err(format!(
+            "not a WhatsApp message or status: {}",
+            shorten(payload)
+        )),
     }
 }
 

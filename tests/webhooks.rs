@@ -1,0 +1,739 @@
+//! Provider callbacks end to end through the HTTP server: signatures checked before anything
+//! is stored, events stored once (a provider's retry changes nothing), and replies interpreted
+//! as a conversation — answer, next question, re-ask, thanks — on SQLite and PostgreSQL.
+
+mod support;
+
+use chrono::{DateTime, Duration, Utc};
+use std::collections::BTreeMap;
+use support::{TestApp, TestDb, closed_contact, survey_key};
+use surveyd::campaign::{Campaign, SurveyChannel};
+use surveyd::clock::{Clock, ManualClock};
+use surveyd::config::{BodyFormat, GatewayInbound, GatewaySettings, Secret, Settings};
+use surveyd::domain::Phone;
+use surveyd::store::{Claimed, Outcome, StoredAnswer};
+use surveyd::webhooks::signature::{hmac_sha256_hex, meta_signature, twilio_signature};
+
+const PUBLIC_URL: &str = "https://surveys.example.co.id";
+const TWILIO_TOKEN: &str = "a3f9c2e7d1b84f06a5c3e9d2b7f10c48";
+const APP_SECRET: &str = "7c1d0f3b9a2e4c58b6d0e1f2a3b4c5d6";
+const VERIFY_TOKEN: &str = "verify-me";
+const GATEWAY_SECRET: &str = "gateway-secret";
+const CUSTOMER_PHONE: &str = "+6281234567890";
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().unwrap()
+}
+
+/// One test's daemon with every provider's callbacks configured, a campaign per chat channel,
+/// and one customer (phone 0812-3456-7890) with a contact closed at 01:00.
+struct Chat {
+    app: TestApp,
+    settings: Settings,
+    clock: Clock,
+    hand: ManualClock,
+}
+
+fn campaign(base: &Campaign, channel: SurveyChannel) -> Campaign {
+    Campaign {
+        name: format!("post-contact-{}", channel.as_str()),
+        channel,
+        ..base.clone()
+    }
+}
+
+impl Chat {
+    async fn start(db: &TestDb) -> Chat {
+        let (clock, hand) = Clock::manual(at("2026-11-20T04:00:00Z"));
+        let mut settings = db.settings();
+        settings.survey.public_url = PUBLIC_URL.parse().unwrap();
+        settings.twilio.auth_token = Some(Secret::new(TWILIO_TOKEN.into()));
+        settings.whatsapp.app_secret = Some(Secret::new(APP_SECRET.into()));
+        settings.whatsapp.verify_token = Some(Secret::new(VERIFY_TOKEN.into()));
+        settings.gateways.insert(
+            "fonnte".into(),
+            GatewaySettings {
+                channel: SurveyChannel::Whatsapp,
+                inbound: Some(GatewayInbound {
+                    secret: Secret::new(GATEWAY_SECRET.into()),
+                    signature_header: "X-Signature".into(),
+                    format: BodyFormat::Json,
+                    id: Some("/id".into()),
+                    from: "/sender".into(),
+                    text: "/message".into(),
+                    reply_to: None,
+                    status_id: Some("/msgid".into()),
+                    status: Some("/state".into()),
+                    statuses: BTreeMap::from([("read".into(), "read".into())]),
+                }),
+            },
+        );
+        let base = settings.campaigns[0].clone();
+        settings.campaigns = vec![
+            campaign(&base, SurveyChannel::Sms),
+            campaign(&base, SurveyChannel::Whatsapp),
+        ];
+        let mut contact = closed_contact("T-1", "C-1", None, at("2026-11-20T01:00:00Z"));
+        contact.phone =
+            Some(Phone::parse_in("0812-3456-7890", phonenumber::country::Id::ID).unwrap());
+        contact.locale = Some(surveyd::domain::Locale::parse("id").unwrap());
+        db.store
+            .upsert_contacts(&[contact], clock.now())
+            .await
+            .unwrap();
+        let app = TestApp::spawn_with_clock(db, settings.clone(), clock.clone()).await;
+        Chat {
+            app,
+            settings,
+            clock,
+            hand,
+        }
+    }
+
+    fn campaign(&self, channel: SurveyChannel) -> Campaign {
+        self.settings
+            .campaigns
+            .iter()
+            .find(|c| c.channel == channel)
+            .unwrap()
+            .clone()
+    }
+
+    /// Plans the campaign of `channel` and "sends" its invitation as the provider's message
+    /// `message_id` (the outcome a dispatcher records), returning the invitation id.
+    async fn invite(&self, db: &TestDb, channel: SurveyChannel, message_id: &str) -> i64 {
+        let counts = db
+            .store
+            .plan_invitations(
+                &self.campaign(channel),
+                self.clock.now(),
+                false,
+                &survey_key(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(counts.invited, 1);
+        let sent = self.send_due(db, &[message_id]).await;
+        assert_eq!(sent[0].kind, "invite");
+        sent[0].invitation_id
+    }
+
+    /// Claims every due delivery and records each sent as the next of `message_ids`.
+    async fn send_due(&self, db: &TestDb, message_ids: &[&str]) -> Vec<Claimed> {
+        let now = self.clock.now();
+        let claimed = db
+            .store
+            .claim_due("test", now, now + Duration::minutes(5), 100)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), message_ids.len(), "{claimed:?}");
+        let outcomes: Vec<Outcome> = claimed
+            .iter()
+            .zip(message_ids)
+            .map(|(c, id)| Outcome::Sent {
+                delivery_id: c.delivery_id,
+                invitation_id: c.invitation_id,
+                message_id: (*id).to_owned(),
+            })
+            .collect();
+        db.store
+            .record_outcomes("test", now, &outcomes)
+            .await
+            .unwrap();
+        claimed
+    }
+
+    /// Twilio's POST of `params` to `path`, signed as Twilio signs it.
+    async fn twilio(&self, path: &str, params: &[(&str, &str)]) -> reqwest::Response {
+        let owned: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let signature = twilio_signature(TWILIO_TOKEN, &format!("{PUBLIC_URL}{path}"), &owned);
+        self.app
+            .client
+            .post(self.app.url(path))
+            .header("X-Twilio-Signature", signature)
+            .form(&owned)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn sms_reply(&self, sid: &str, body: &str) -> reqwest::Response {
+        self.twilio(
+            "/webhooks/twilio/inbound",
+            &[
+                ("MessageSid", sid),
+                ("AccountSid", "AC0123456789abcdef0123456789abcdef"),
+                ("From", CUSTOMER_PHONE),
+                ("To", "+6285712345678"),
+                ("Body", body),
+                ("NumMedia", "0"),
+                ("NumSegments", "1"),
+                ("SmsStatus", "received"),
+                ("ApiVersion", "2010-04-01"),
+            ],
+        )
+        .await
+    }
+
+    /// Meta's POST of `body` (serialised as Meta does: non-ASCII as `\uXXXX`), signed.
+    async fn whatsapp(&self, body: &serde_json::Value) -> reqwest::Response {
+        let raw = meta_json(body);
+        self.app
+            .client
+            .post(self.app.url("/webhooks/whatsapp"))
+            .header(
+                "X-Hub-Signature-256",
+                meta_signature(APP_SECRET, raw.as_bytes()),
+            )
+            .header("Content-Type", "application/json")
+            .body(raw)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// JSON as Meta writes it: every non-ASCII character escaped as `\uXXXX` (lowercase hex,
+/// surrogate pairs beyond the BMP).
+fn meta_json(value: &serde_json::Value) -> String {
+    let mut out = String::new();
+    for c in value.to_string().chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
+}
+
+/// A WhatsApp webhook body with `messages` or `statuses` in one change.
+fn whatsapp_body(key: &str, items: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "6285712345678", "phone_number_id": "106540352242922"},
+            "contacts": [{"profile": {"name": "Dewi"}, "wa_id": "6281234567890"}],
+            key: items
+        }}]}]
+    })
+}
+
+fn answer(
+    question: &str,
+    number: Option<i16>,
+    text: Option<&str>,
+    metric: Option<&str>,
+) -> StoredAnswer {
+    StoredAnswer {
+        question: question.into(),
+        metric: metric.map(str::to_owned),
+        number,
+        text: text.map(str::to_owned),
+    }
+}
+
+async fn answers(db: &TestDb, invitation: i64) -> Vec<StoredAnswer> {
+    let mut answers = db.store.answers(invitation).await.unwrap();
+    answers.sort_by(|a, b| a.question.cmp(&b.question));
+    answers
+}
+
+async fn outcomes(db: &TestDb) -> Vec<(String, u64)> {
+    db.store.inbox_status().await.unwrap().outcomes
+}
+
+async fn an_sms_survey_is_a_conversation(db: &TestDb) {
+    let chat = Chat::start(db).await;
+    let invitation = chat.invite(db, SurveyChannel::Sms, "SMinvite").await;
+
+    // Question one (asked by the invitation): "5".
+    let response = chat.sms_reply("SM1", "5").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/xml");
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#
+    );
+    assert_eq!(
+        answers(db, invitation).await,
+        [answer("csat", Some(5), None, Some("csat"))]
+    );
+    let next = chat.send_due(db, &["SMq2"]).await;
+    assert_eq!(
+        (next[0].kind.as_str(), next[0].question.as_deref()),
+        ("question", Some("resolved"))
+    );
+
+    // No answer to a yes/no question: asked once more.
+    chat.hand.advance(Duration::minutes(1));
+    chat.sms_reply("SM2", "mungkin").await;
+    let again = chat.send_due(db, &["SMq2b"]).await;
+    assert_eq!(
+        (again[0].kind.as_str(), again[0].question.as_deref()),
+        ("reask", Some("resolved"))
+    );
+
+    chat.sms_reply("SM3", "belum selesai").await;
+    let next = chat.send_due(db, &["SMq3"]).await;
+    assert_eq!(next[0].question.as_deref(), Some("comment"));
+    chat.sms_reply("SM4", "Agennya ramah, tapi lama").await;
+    let thanks = chat.send_due(db, &["SMthanks"]).await;
+    assert_eq!(
+        (thanks[0].kind.as_str(), thanks[0].question.as_deref()),
+        ("thanks", None)
+    );
+    assert_eq!(
+        answers(db, invitation).await,
+        [
+            answer("comment", None, Some("Agennya ramah, tapi lama"), None),
+            answer("csat", Some(5), None, Some("csat")),
+            answer("resolved", Some(0), None, Some("fcr")),
+        ]
+    );
+
+    // Twilio retries a callback: acknowledged, nothing changes.
+    let retry = chat.sms_reply("SM4", "Agennya ramah, tapi lama").await;
+    assert_eq!(retry.status(), 200);
+    chat.send_due(db, &[]).await;
+    assert_eq!(db.store.inbox_status().await.unwrap().total, 4);
+
+    // A late reply after the last question is stored and counted, not scored.
+    chat.sms_reply("SM5", "1").await;
+    assert_eq!(answers(db, invitation).await.len(), 3);
+
+    // The invitation counts as answered in the report, with its scores.
+    let report = db
+        .store
+        .report_counts(Some(surveyd::store::GroupBy::Campaign), None, None)
+        .await
+        .unwrap();
+    let row = report.iter().find(|r| r.key == "post-contact-sms").unwrap();
+    assert_eq!(
+        (row.sent, row.responses, row.csat_top, row.fcr_yes),
+        (1, 1, 1, 0)
+    );
+
+    assert_eq!(
+        outcomes(db).await,
+        [
+            ("after_last_question".to_owned(), 1),
+            ("answer".to_owned(), 3),
+            ("reask".to_owned(), 1)
+        ]
+    );
+}
+
+async fn twice_no_answer_keeps_the_words_as_a_comment(db: &TestDb) {
+    let chat = Chat::start(db).await;
+    let invitation = chat.invite(db, SurveyChannel::Sms, "SMinvite").await;
+    chat.sms_reply("SM1", "hmm entahlah").await;
+    chat.send_due(db, &["SMreask"]).await;
+    chat.sms_reply("SM2", "pelayanannya lambat sekali").await;
+    // The words become the comment; the survey moves past the rating and the comment.
+    assert_eq!(
+        answers(db, invitation).await,
+        [answer(
+            "comment",
+            None,
+            Some("pelayanannya lambat sekali"),
+            None
+        )]
+    );
+    let next = chat.send_due(db, &["SMq2"]).await;
+    assert_eq!(next[0].question.as_deref(), Some("resolved"));
+}
+
+async fn statuses_move_forward_only(db: &TestDb) {
+    let chat = Chat::start(db).await;
+    chat.invite(db, SurveyChannel::Sms, "SMinvite").await;
+    let status = |status: &'static str| {
+        let chat = &chat;
+        async move {
+            chat.twilio(
+                "/webhooks/twilio/status",
+                &[
+                    ("MessageSid", "SMinvite"),
+                    ("MessageStatus", status),
+                    ("AccountSid", "AC0123456789abcdef0123456789abcdef"),
+                    ("From", "+6285712345678"),
+                    ("To", CUSTOMER_PHONE),
+                    ("ApiVersion", "2010-04-01"),
+                ],
+            )
+            .await
+            .status()
+        }
+    };
+    assert_eq!(status("delivered").await, 200);
+    // A late "sent" after "delivered" changes nothing; "queued" is not tracked.
+    assert_eq!(status("sent").await, 200);
+    assert_eq!(status("queued").await, 200);
+    // Twilio's retry of the same status is one event.
+    assert_eq!(status("delivered").await, 200);
+    assert_eq!(
+        outcomes(db).await,
+        [
+            ("ignored".to_owned(), 1),
+            ("status".to_owned(), 1),
+            ("status_stale".to_owned(), 1)
+        ]
+    );
+}
+
+async fn bad_signatures_store_nothing(db: &TestDb) {
+    let chat = Chat::start(db).await;
+    let form = [
+        ("MessageSid", "SM1"),
+        ("From", CUSTOMER_PHONE),
+        ("Body", "5"),
+    ];
+    let post = |signature: Option<String>, path: &'static str| {
+        let chat = &chat;
+        async move {
+            let mut request = chat.app.client.post(chat.app.url(path)).form(&form);
+            if let Some(signature) = signature {
+                request = request.header("X-Twilio-Signature", signature);
+            }
+            request.send().await.unwrap().status()
+        }
+    };
+    let params: Vec<(String, String)> = form
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let inbound = format!("{PUBLIC_URL}/webhooks/twilio/inbound");
+    assert_eq!(post(None, "/webhooks/twilio/inbound").await, 401);
+    assert_eq!(
+        post(Some("bm90IGl0".into()), "/webhooks/twilio/inbound").await,
+        403
+    );
+    // Signed for another URL, or with another token.
+    let other_url = twilio_signature(
+        TWILIO_TOKEN,
+        &format!("{PUBLIC_URL}/webhooks/twilio/status"),
+        &params,
+    );
+    assert_eq!(post(Some(other_url), "/webhooks/twilio/inbound").await, 403);
+    let other_token = twilio_signature("another-token", &inbound, &params);
+    assert_eq!(
+        post(Some(other_token), "/webhooks/twilio/inbound").await,
+        403
+    );
+    // Signed over other parameters than those sent.
+    let mut changed = params.clone();
+    changed[2].1 = "1".into();
+    assert_eq!(
+        post(
+            Some(twilio_signature(TWILIO_TOKEN, &inbound, &changed)),
+            "/webhooks/twilio/inbound"
+        )
+        .await,
+        403
+    );
+
+    let body = whatsapp_body("messages", serde_json::json!([]));
+    let tampered = chat
+        .app
+        .client
+        .post(chat.app.url("/webhooks/whatsapp"))
+        .header("X-Hub-Signature-256", meta_signature(APP_SECRET, b"{}"))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tampered.status(), 403);
+    let unsigned = chat
+        .app
+        .client
+        .post(chat.app.url("/webhooks/whatsapp"))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 401);
+    let gateway = chat
+        .app
+        .client
+        .post(chat.app.url("/webhooks/gateways/fonnte"))
+        .header("X-Signature", hmac_sha256_hex("wrong", b"{}"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gateway.status(), 403);
+    let unknown = chat
+        .app
+        .client
+        .post(chat.app.url("/webhooks/gateways/zenziva"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(db.store.inbox_status().await.unwrap().total, 0);
+
+    // Unconfigured providers answer 404.
+    let mut settings = chat.settings.clone();
+    settings.twilio.auth_token = None;
+    settings.whatsapp.app_secret = None;
+    let bare = TestApp::spawn(db, settings).await;
+    let twilio = bare
+        .client
+        .post(bare.url("/webhooks/twilio/inbound"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twilio.status(), 404);
+    let whatsapp = bare
+        .client
+        .post(bare.url("/webhooks/whatsapp"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(whatsapp.status(), 404);
+}
+
+async fn a_whatsapp_conversation_with_buttons_and_statuses(db: &TestDb) {
+    let chat = Chat::start(db).await;
+    // The subscription handshake.
+    let handshake = |token: &'static str| {
+        let chat = &chat;
+        async move {
+            chat.app
+                .client
+                .get(chat.app.url(&format!(
+                    "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=1158201444"
+                )))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let ok = handshake(VERIFY_TOKEN).await;
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.text().await.unwrap(), "1158201444");
+    assert_eq!(handshake("wrong").await.status(), 403);
+
+    let invitation = chat
+        .invite(db, SurveyChannel::Whatsapp, "wamid.INVITE")
+        .await;
+    // A tapped button replying to the invitation, then read and delivered out of order.
+    let reply = whatsapp_body(
+        "messages",
+        serde_json::json!([{
+            "context": {"from": "6285712345678", "id": "wamid.INVITE"},
+            "from": "6281234567890", "id": "wamid.IN1", "timestamp": "1763800100",
+            "type": "interactive",
+            "interactive": {"type": "button_reply", "button_reply": {"id": "csat_4", "title": "Puas"}}
+        }]),
+    );
+    assert_eq!(chat.whatsapp(&reply).await.status(), 200);
+    let statuses = whatsapp_body(
+        "statuses",
+        serde_json::json!([
+            {"id": "wamid.INVITE", "status": "read", "timestamp": "1763800050", "recipient_id": "6281234567890"},
+            {"id": "wamid.INVITE", "status": "delivered", "timestamp": "1763800040", "recipient_id": "6281234567890"}
+        ]),
+    );
+    assert_eq!(chat.whatsapp(&statuses).await.status(), 200);
+    chat.send_due(db, &["wamid.Q2"]).await;
+    // A template quick reply, then a comment with non-ASCII text (escaped as Meta escapes it).
+    let yes = whatsapp_body(
+        "messages",
+        serde_json::json!([{"from": "6281234567890", "id": "wamid.IN2", "timestamp": "1763800200",
+            "type": "button", "button": {"payload": "RESOLVED_1", "text": "Ya"}}]),
+    );
+    chat.whatsapp(&yes).await;
+    chat.send_due(db, &["wamid.Q3"]).await;
+    let comment = whatsapp_body(
+        "messages",
+        serde_json::json!([{"from": "6281234567890", "id": "wamid.IN3", "timestamp": "1763800300",
+            "type": "text", "text": {"body": "Terima kasih 😀 — sangat membantu"}}]),
+    );
+    chat.whatsapp(&comment).await;
+    assert_eq!(
+        answers(db, invitation).await,
+        [
+            answer(
+                "comment",
+                None,
+                Some("Terima kasih 😀 — sangat membantu"),
+                None
+            ),
+            answer("csat", Some(4), None, Some("csat")),
+            answer("resolved", Some(1), None, Some("fcr")),
+        ]
+    );
+    assert_eq!(
+        outcomes(db).await,
+        [
+            ("answer".to_owned(), 3),
+            ("status".to_owned(), 1),
+            ("status_stale".to_owned(), 1)
+        ]
+    );
+}
+
+async fn opt_out_and_back_in_by_keyword(db: &TestDb) {
+    let chat = Chat::start(db).await;
+    chat.invite(db, SurveyChannel::Sms, "SMinvite").await;
+    chat.sms_reply("SM1", "STOP").await;
+    let confirmation = chat.send_due(db, &["SMstop"]).await;
+    assert_eq!(confirmation[0].kind, "opt_out");
+    // Planning another SMS survey for this customer now skips them.
+    let mut contact = closed_contact("T-2", "C-1", None, at("2026-11-20T02:00:00Z"));
+    contact.phone = Some(Phone::parse(CUSTOMER_PHONE).unwrap());
+    db.store
+        .upsert_contacts(&[contact], chat.clock.now())
+        .await
+        .unwrap();
+    let mut other = chat.campaign(SurveyChannel::Sms);
+    other.name = "second".into();
+    let counts = db
+        .store
+        .plan_invitations(&other, chat.clock.now(), true, &survey_key())
+        .await
+        .unwrap();
+    assert_eq!((counts.invited, counts.skipped.opted_out), (0, 2));
+
+    chat.sms_reply("SM2", "Mulai").await;
+    let confirmation = chat.send_due(db, &["SMstart"]).await;
+    assert_eq!(confirmation[0].kind, "opt_in");
+    let counts = db
+        .store
+        .plan_invitations(&other, chat.clock.now(), true, &survey_key())
+        .await
+        .unwrap();
+    assert_eq!(counts.invited, 2);
+    assert_eq!(
+        outcomes(db).await,
+        [("opt_in".to_owned(), 1), ("opt_out".to_owned(), 1)]
+    );
+}
+
+async fn strangers_and_late_replies_are_kept_not_scored(db: &TestDb) {
+    let chat = Chat::start(db).await;
+    let invitation = chat.invite(db, SurveyChannel::Sms, "SMinvite").await;
+    // Someone surveyd never wrote to.
+    let stranger = chat
+        .twilio(
+            "/webhooks/twilio/inbound",
+            &[
+                ("MessageSid", "SMx"),
+                ("From", "+6281399998888"),
+                ("Body", "5"),
+            ],
+        )
+        .await;
+    assert_eq!(stranger.status(), 200);
+    // The customer, after the invitation expired (closed + 2h + 7d).
+    chat.hand.set(at("2026-11-27T03:00:01Z"));
+    chat.sms_reply("SM1", "5").await;
+    assert!(answers(db, invitation).await.is_empty());
+    let closed = chat.send_due(db, &["SMclosed"]).await;
+    assert_eq!(closed[0].kind, "closed");
+    assert_eq!(
+        outcomes(db).await,
+        [
+            ("after_expiry".to_owned(), 1),
+            ("no_invitation".to_owned(), 1)
+        ]
+    );
+}
+
+async fn a_gateway_callback_and_replay(db: &TestDb) {
+    let chat = Chat::start(db).await;
+    let invitation = chat.invite(db, SurveyChannel::Whatsapp, "fonnte-1").await;
+    let post = |body: serde_json::Value| {
+        let chat = &chat;
+        async move {
+            let raw = body.to_string();
+            chat.app
+                .client
+                .post(chat.app.url("/webhooks/gateways/fonnte"))
+                .header(
+                    "X-Signature",
+                    hmac_sha256_hex(GATEWAY_SECRET, raw.as_bytes()),
+                )
+                .body(raw)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let ok =
+        post(serde_json::json!({"id": "in-1", "sender": "081234567890", "message": "lima"})).await;
+    assert_eq!(ok.status(), 200);
+    assert_eq!(
+        answers(db, invitation).await,
+        [answer("csat", Some(5), None, Some("csat"))]
+    );
+    let status = post(serde_json::json!({"msgid": "fonnte-1", "state": "read"})).await;
+    assert_eq!(status.status(), 200);
+
+    // A callback without the sender fails to interpret, and stays.
+    post(serde_json::json!({"id": "in-2", "from": "081234567890", "message": "ya"})).await;
+    let inbox = db.store.inbox_status().await.unwrap();
+    assert_eq!((inbox.total, inbox.failed), (3, 1));
+    let failed = db.store.inbox_to_replay(false, 0, 10).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        failed[0].error.as_deref(),
+        Some("no `/sender` in the callback")
+    );
+
+    // With the gateway's field named right, a replay interprets it.
+    let mut settings = chat.settings.clone();
+    settings
+        .gateways
+        .get_mut("fonnte")
+        .unwrap()
+        .inbound
+        .as_mut()
+        .unwrap()
+        .from = "/from".into();
+    let interpreter =
+        surveyd::server::AppState::new(db.store.clone(), settings.clone(), chat.clock.clone())
+            .unwrap()
+            .interpreter;
+    let result = surveyd::webhooks::process(
+        &settings,
+        &interpreter,
+        failed[0].id,
+        (&failed[0].provider, &failed[0].kind, &failed[0].payload),
+        chat.clock.now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(result, Ok("answer"));
+    assert_eq!(db.store.inbox_status().await.unwrap().failed, 0);
+    assert!(
+        db.store
+            .inbox_to_replay(true, 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(answers(db, invitation).await.len(), 2);
+}
+
+on_both_backends!(
+    an_sms_survey_is_a_conversation,
+    twice_no_answer_keeps_the_words_as_a_comment,
+    statuses_move_forward_only,
+    bad_signatures_store_nothing,
+    a_whatsapp_conversation_with_buttons_and_statuses,
+    opt_out_and_back_in_by_keyword,
+    strangers_and_late_replies_are_kept_not_scored,
+    a_gateway_callback_and_replay,
+);
