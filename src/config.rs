@@ -99,6 +99,8 @@ pub struct IntakeSettings {
 pub struct TemplateSettings {
     /// The folder holding `questionnaires/` and the message templates.
     pub dir: PathBuf,
+    /// `templates check` warns about an SMS template whose sample text needs more segments.
+    pub sms_max_segments: usize,
 }
 
 /// The survey links the daemon hands out.

@@ -1,12 +1,13 @@
-//! `surveyd templates check`: loads every questionnaire and template and renders each email
-//! and page for every locale with sample data, reporting each problem with its file (and
-//! line).
+//! `surveyd templates check`: loads every questionnaire and template and renders each email,
+//! chat message (SMS, WhatsApp) and page for every locale with sample data, reporting each
+//! problem with its file (and line), and each SMS message's encoding and segments.
 
+use crate::campaign::SurveyChannel;
 use crate::config::Settings;
 use crate::domain::Locale;
 use crate::questionnaire::Questionnaire;
 use crate::render::page::Pages;
-use crate::render::{EmailVars, Invitee, Renderer, SurveyLinks};
+use crate::render::{ChatVars, EmailVars, Invitee, QuestionVars, Renderer, SurveyLinks};
 use crate::survey::{FormView, MESSAGE_PAGES};
 use clap::Subcommand;
 use std::collections::HashMap;
@@ -67,6 +68,16 @@ fn check(settings: &Settings) -> anyhow::Result<()> {
                 questionnaires.len(),
                 renderer.email_locales().collect::<Vec<_>>().join(", ")
             );
+            for channel in [SurveyChannel::Sms, SurveyChannel::Whatsapp] {
+                check_chat(
+                    settings,
+                    &renderer,
+                    channel,
+                    &questionnaires,
+                    &mut errors,
+                    &mut warnings,
+                )?;
+            }
         }
     }
 
@@ -119,16 +130,122 @@ fn check(settings: &Settings) -> anyhow::Result<()> {
     }
 }
 
-/// Sample values for every variable a template may use.
-fn sample(q: &Questionnaire, locale: &Locale, fallback: &Locale) -> EmailVars {
-    let base: url::Url = "https://surveys.example.com".parse().expect("a valid URL");
-    let invitee = Invitee {
+/// Renders every chat message of `channel` for every locale and question with sample data;
+/// for SMS, prints each message's encoding and segments (the largest over the questions) and
+/// warns above `templates.sms_max_segments`. A campaign on a channel without templates is an
+/// error.
+fn check_chat(
+    settings: &Settings,
+    renderer: &Renderer,
+    channel: SurveyChannel,
+    questionnaires: &[Questionnaire],
+    errors: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let fallback = &settings.defaults.locale;
+    let folder = settings.templates.dir.join(channel.as_str());
+    let locales: Vec<String> = renderer
+        .locales(channel.as_str())
+        .map(str::to_owned)
+        .collect();
+    if locales.is_empty() {
+        if settings.campaigns.iter().any(|c| c.channel == channel) {
+            errors.push(format!(
+                "{}: no templates, but a campaign sends on {}",
+                folder.display(),
+                channel.as_str()
+            ));
+        }
+        return Ok(());
+    }
+    let invitee = sample_invitee();
+    let mut rendered = 0;
+    for tag in &locales {
+        let locale = Locale::parse(tag)?;
+        // Per message, the largest SMS it came to.
+        let mut largest: std::collections::BTreeMap<&str, (crate::render::sms::SmsSize, String)> =
+            Default::default();
+        for q in questionnaires {
+            let asked = |question: &crate::questionnaire::Question| {
+                Some(QuestionVars::new(question, &locale, fallback))
+            };
+            let mut samples: Vec<(&str, Option<QuestionVars>, String)> = Vec::new();
+            if let Some(first) = q.questions.first() {
+                samples.push(("invite", asked(first), first.id.clone()));
+            }
+            for question in &q.questions {
+                samples.push(("question", asked(question), question.id.clone()));
+                samples.push(("reask", asked(question), question.id.clone()));
+            }
+            for kind in ["thanks", "closed", "opt_out", "opt_in"] {
+                samples.push((kind, None, String::new()));
+            }
+            for (kind, question, about) in samples {
+                let vars = ChatVars::new(
+                    &invitee,
+                    &locale,
+                    "https://surveys.example.com/s/SAMPLE".into(),
+                    question,
+                );
+                match renderer.chat(channel, kind, &locale, fallback, &vars) {
+                    Ok(text) => {
+                        rendered += 1;
+                        let size = crate::render::sms::size(&text);
+                        let entry = largest.entry(kind).or_insert((size, String::new()));
+                        if size.segments > entry.0.segments || entry.1.is_empty() {
+                            *entry = (size, format!("{} {about}", q.name));
+                        }
+                    }
+                    Err(e) => errors.push(e),
+                }
+            }
+        }
+        if channel == SurveyChannel::Sms {
+            for (kind, (size, about)) in &largest {
+                let file = folder.join(tag).join(format!("{kind}.hbs"));
+                println!(
+                    "  {}: {} {} units, {} segment(s) (largest: {})",
+                    file.display(),
+                    size.encoding.as_ref(),
+                    size.units,
+                    size.segments,
+                    about.trim()
+                );
+                if size.segments > settings.templates.sms_max_segments {
+                    warnings.push(format!(
+                        "{}: {} segments with sample data ({} {} units; at most {} wanted)",
+                        file.display(),
+                        size.segments,
+                        size.units,
+                        size.encoding.as_ref(),
+                        settings.templates.sms_max_segments
+                    ));
+                }
+            }
+        }
+    }
+    println!(
+        "{} templates for {}; {rendered} rendering(s) with sample data",
+        channel.as_str(),
+        locales.join(", ")
+    );
+    Ok(())
+}
+
+fn sample_invitee() -> Invitee<'static> {
+    Invitee {
         customer_name: "Budi Santoso",
         agent_name: Some("Sari Wijaya"),
         category: Some("billing"),
         closed_at: chrono::DateTime::from_timestamp(1_795_000_000, 0).expect("a valid time"),
         time_zone: chrono_tz::Asia::Jakarta,
-    };
+    }
+}
+
+/// Sample values for every variable a template may use.
+fn sample(q: &Questionnaire, locale: &Locale, fallback: &Locale) -> EmailVars {
+    let base: url::Url = "https://surveys.example.com".parse().expect("a valid URL");
+    let invitee = sample_invitee();
     EmailVars::new(
         q,
         locale,

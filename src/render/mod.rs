@@ -1,24 +1,65 @@
-//! Messages from templates: `templates/email/{locale}/subject.hbs`, `body.txt.hbs` and
-//! `body.html.hbs`, rendered with handlebars in strict mode (a variable that does not exist is
-//! an error, never an empty string). Values in HTML bodies are HTML-escaped; subjects and text
-//! bodies are left as they are.
+//! Messages from templates, one folder per channel and locale under `templates/`:
+//! `email/{locale}/` holds `subject.hbs`, `body.txt.hbs` and `body.html.hbs`; `sms/{locale}/`
+//! and `whatsapp/{locale}/` hold one template per chat message (`invite.hbs`, `question.hbs`,
+//! `reask.hbs`, `thanks.hbs`, `closed.hbs`, `opt_out.hbs`, `opt_in.hbs`). All are rendered
+//! with handlebars in strict mode (a variable that does not exist is an error, never an empty
+//! string). Values in HTML bodies are HTML-escaped; everything else is left as it is.
 
 pub mod page;
+pub mod sms;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use handlebars::Handlebars;
 use serde::Serialize;
 
+use crate::campaign::SurveyChannel;
 use crate::domain::Locale;
-use crate::questionnaire::Questionnaire;
+use crate::questionnaire::{Question, QuestionKind, Questionnaire};
 
-/// The parts of an email, each a file in `templates/email/{locale}/`.
-const EMAIL_PARTS: [(&str, Escape); 3] = [
-    ("subject.hbs", Escape::None),
-    ("body.txt.hbs", Escape::None),
-    ("body.html.hbs", Escape::Html),
+/// A channel's templates: its folder under `templates/` and the parts each locale has.
+struct Family {
+    folder: &'static str,
+    parts: &'static [(&'static str, Escape)],
+    /// Whether the folder must exist (a deployment without SMS may leave `sms/` out).
+    required: bool,
+}
+
+const EMAIL: Family = Family {
+    folder: "email",
+    parts: &[
+        ("subject.hbs", Escape::None),
+        ("body.txt.hbs", Escape::None),
+        ("body.html.hbs", Escape::Html),
+    ],
+    required: true,
+};
+
+/// The chat messages, one template each; `question.hbs` also makes the `prompt` that the
+/// invitation and the re-ask include.
+const CHAT_PARTS: &[(&str, Escape)] = &[
+    ("invite.hbs", Escape::None),
+    ("question.hbs", Escape::None),
+    ("reask.hbs", Escape::None),
+    ("thanks.hbs", Escape::None),
+    ("closed.hbs", Escape::None),
+    ("opt_out.hbs", Escape::None),
+    ("opt_in.hbs", Escape::None),
+];
+
+const FAMILIES: [Family; 3] = [
+    EMAIL,
+    Family {
+        folder: "sms",
+        parts: CHAT_PARTS,
+        required: false,
+    },
+    Family {
+        folder: "whatsapp",
+        parts: CHAT_PARTS,
+        required: false,
+    },
 ];
 
 #[derive(Clone, Copy)]
@@ -113,6 +154,96 @@ impl EmailVars {
     }
 }
 
+/// What a chat message may say. Every key is always present (absent values are `null`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ChatVars {
+    pub customer_name: String,
+    pub agent_name: Option<String>,
+    pub category: Option<String>,
+    /// The contact's closing date, in the customer's time zone.
+    pub closed_date: String,
+    /// The question the message asks (for an invitation: the first one), if any.
+    pub question: Option<QuestionVars>,
+    /// The question as `question.hbs` words it, with how to answer; empty without a question.
+    pub prompt: String,
+    /// The survey page, for those who prefer it.
+    pub survey_url: String,
+}
+
+impl ChatVars {
+    pub fn new(
+        invitee: &Invitee<'_>,
+        locale: &Locale,
+        survey_url: String,
+        question: Option<QuestionVars>,
+    ) -> Self {
+        ChatVars {
+            customer_name: invitee.customer_name.to_owned(),
+            agent_name: invitee.agent_name.map(str::to_owned),
+            category: invitee.category.map(str::to_owned),
+            closed_date: long_date(invitee.closed_at, invitee.time_zone, locale),
+            question,
+            prompt: String::new(),
+            survey_url,
+        }
+    }
+}
+
+/// A question as a chat message words it.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuestionVars {
+    pub id: String,
+    pub text: String,
+    /// The scale of a numeric question (rating, NPS, effort); `null` for the others.
+    pub min: Option<i16>,
+    pub max: Option<i16>,
+    pub yes_no: bool,
+    /// A choice question's options, numbered from 1 (a reply may give the number).
+    pub options: Vec<OptionVars>,
+    pub free_text: bool,
+    pub optional: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OptionVars {
+    pub number: usize,
+    pub value: String,
+    pub text: String,
+}
+
+impl QuestionVars {
+    pub fn new(question: &Question, locale: &Locale, fallback: &Locale) -> Self {
+        let scale = match question.kind {
+            QuestionKind::Rating { .. } | QuestionKind::Nps | QuestionKind::Effort => {
+                question.scale()
+            }
+            _ => None,
+        };
+        let options = match &question.kind {
+            QuestionKind::Choice { options } => options
+                .iter()
+                .enumerate()
+                .map(|(i, o)| OptionVars {
+                    number: i + 1,
+                    value: o.value.clone(),
+                    text: o.text.get(locale, fallback).to_owned(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        QuestionVars {
+            id: question.id.clone(),
+            text: question.text.get(locale, fallback).to_owned(),
+            min: scale.map(|(min, _)| min),
+            max: scale.map(|(_, max)| max),
+            yes_no: matches!(question.kind, QuestionKind::YesNo),
+            options,
+            free_text: matches!(question.kind, QuestionKind::Text { .. }),
+            optional: question.optional,
+        }
+    }
+}
+
 /// A date as people of `locale` write it in full ("22 November 2026", "22 Mei 2026"), in the
 /// time zone `tz`.
 pub fn long_date(at: chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz, locale: &Locale) -> String {
@@ -137,8 +268,8 @@ pub struct EmailMessage {
 pub struct Renderer {
     plain: Handlebars<'static>,
     html: Handlebars<'static>,
-    /// Locales with a complete set of email templates.
-    email_locales: BTreeSet<String>,
+    /// Per channel folder, the locales with a complete set of templates.
+    locales: BTreeMap<&'static str, BTreeSet<String>>,
     dir: PathBuf,
 }
 
@@ -154,53 +285,12 @@ impl Renderer {
         let mut renderer = Renderer {
             plain,
             html,
-            email_locales: BTreeSet::new(),
+            locales: BTreeMap::new(),
             dir: dir.to_owned(),
         };
-        let email_dir = dir.join("email");
         let mut problems = Vec::new();
-        let mut locales: Vec<PathBuf> = match std::fs::read_dir(&email_dir) {
-            Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
-            Err(e) => return Err(vec![format!("{}: {e}", email_dir.display())]),
-        };
-        locales.sort();
-        for folder in locales.iter().filter(|p| p.is_dir()) {
-            let name = folder.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            let locale = match Locale::parse(name) {
-                Ok(locale) => locale,
-                Err(e) => {
-                    problems.push(format!("{}: not a locale folder: {e}", folder.display()));
-                    continue;
-                }
-            };
-            let mut complete = true;
-            for (part, escape) in EMAIL_PARTS {
-                let path = folder.join(part);
-                let registry = match escape {
-                    Escape::None => &mut renderer.plain,
-                    Escape::Html => &mut renderer.html,
-                };
-                let source = match std::fs::read_to_string(&path) {
-                    Ok(source) => source,
-                    Err(e) => {
-                        problems.push(format!("{}: {e}", path.display()));
-                        complete = false;
-                        continue;
-                    }
-                };
-                if let Err(e) = registry.register_template_string(&email_key(&locale, part), source)
-                {
-                    problems.push(format!(
-                        "{}: {}",
-                        path.display(),
-                        describe_template_error(&e)
-                    ));
-                    complete = false;
-                }
-            }
-            if complete {
-                renderer.email_locales.insert(locale.to_string());
-            }
+        for family in &FAMILIES {
+            renderer.load_family(family, &mut problems);
         }
         if problems.is_empty() {
             Ok(renderer)
@@ -209,17 +299,115 @@ impl Renderer {
         }
     }
 
-    /// The locales that have email templates.
-    pub fn email_locales(&self) -> impl Iterator<Item = &str> {
-        self.email_locales.iter().map(String::as_str)
+    fn load_family(&mut self, family: &Family, problems: &mut Vec<String>) {
+        let family_dir = self.dir.join(family.folder);
+        let mut folders: Vec<PathBuf> = match std::fs::read_dir(&family_dir) {
+            Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+            Err(e) if family.required || e.kind() != std::io::ErrorKind::NotFound => {
+                return problems.push(format!("{}: {e}", family_dir.display()));
+            }
+            Err(_) => return,
+        };
+        folders.sort();
+        let complete = self.locales.entry(family.folder).or_default();
+        for folder in folders.iter().filter(|p| p.is_dir()) {
+            let name = folder.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let locale = match Locale::parse(name) {
+                Ok(locale) => locale,
+                Err(e) => {
+                    problems.push(format!("{}: not a locale folder: {e}", folder.display()));
+                    continue;
+                }
+            };
+            let mut all_loaded = true;
+            for (part, escape) in family.parts {
+                let path = folder.join(part);
+                let registry = match escape {
+                    Escape::None => &mut self.plain,
+                    Escape::Html => &mut self.html,
+                };
+                let loaded = std::fs::read_to_string(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|source| {
+                        registry
+                            .register_template_string(&key(family.folder, &locale, part), source)
+                            .map_err(|e| describe_template_error(&e))
+                    });
+                if let Err(problem) = loaded {
+                    problems.push(format!("{}: {problem}", path.display()));
+                    all_loaded = false;
+                }
+            }
+            if all_loaded {
+                complete.insert(locale.to_string());
+            }
+        }
     }
 
-    /// The template locale used for `locale`: its exact tag, its language, else `fallback`.
-    pub fn email_locale(&self, locale: &Locale, fallback: &Locale) -> Option<String> {
+    /// The locales that have a complete set of templates in a channel's folder.
+    pub fn locales(&self, folder: &str) -> impl Iterator<Item = &str> {
+        self.locales
+            .get(folder)
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+    }
+
+    /// The locales that have email templates.
+    pub fn email_locales(&self) -> impl Iterator<Item = &str> {
+        self.locales(EMAIL.folder)
+    }
+
+    /// The template locale used for `locale` in a channel's folder: its exact tag, its
+    /// language, else `fallback`.
+    fn locale_in(
+        &self,
+        folder: &str,
+        locale: &Locale,
+        fallback: &Locale,
+    ) -> Result<Locale, String> {
+        let known = self.locales.get(folder);
         [locale.as_str(), locale.language(), fallback.as_str()]
             .into_iter()
-            .find(|l| self.email_locales.contains(*l))
-            .map(str::to_owned)
+            .find(|l| known.is_some_and(|k| k.contains(*l)))
+            .and_then(|l| Locale::parse(l).ok())
+            .ok_or_else(|| {
+                format!(
+                    "{}: no templates for `{locale}` nor the default `{fallback}`",
+                    self.dir.join(folder).display()
+                )
+            })
+    }
+
+    /// The email template locale used for `locale`.
+    pub fn email_locale(&self, locale: &Locale, fallback: &Locale) -> Option<String> {
+        self.locale_in(EMAIL.folder, locale, fallback)
+            .ok()
+            .map(|l| l.to_string())
+    }
+
+    /// Renders one part with `data`; an error names the file and line.
+    fn render(
+        &self,
+        folder: &str,
+        locale: &Locale,
+        part: &str,
+        escape: Escape,
+        data: &handlebars::Context,
+    ) -> Result<String, String> {
+        let registry = match escape {
+            Escape::None => &self.plain,
+            Escape::Html => &self.html,
+        };
+        registry
+            .render_with_context(&key(folder, locale, part), data)
+            .map_err(|e| {
+                let path = self.dir.join(folder).join(locale.as_str()).join(part);
+                match e.line_no {
+                    Some(line) => format!("{}: line {line}: {}", path.display(), e.reason()),
+                    None => format!("{}: {}", path.display(), e.reason()),
+                }
+            })
     }
 
     /// Renders the invitation email for a customer of `locale`.
@@ -229,40 +417,54 @@ impl Renderer {
         fallback: &Locale,
         vars: &EmailVars,
     ) -> Result<EmailMessage, String> {
-        let chosen = self.email_locale(locale, fallback).ok_or_else(|| {
-            format!(
-                "{}: no email templates for `{locale}` nor the default `{fallback}`",
-                self.dir.join("email").display()
-            )
-        })?;
-        let chosen = Locale::parse(&chosen).map_err(|e| e.to_string())?;
+        let chosen = self.locale_in(EMAIL.folder, locale, fallback)?;
         // The variables turned into template data once for the three parts.
         let data = handlebars::Context::wraps(vars).map_err(|e| e.to_string())?;
-        let render = |part: &str, escape: Escape| {
-            let registry = match escape {
-                Escape::None => &self.plain,
-                Escape::Html => &self.html,
-            };
-            registry
-                .render_with_context(&email_key(&chosen, part), &data)
-                .map_err(|e| {
-                    let path = self.dir.join("email").join(chosen.as_str()).join(part);
-                    match e.line_no {
-                        Some(line) => format!("{}: line {line}: {}", path.display(), e.reason()),
-                        None => format!("{}: {}", path.display(), e.reason()),
-                    }
-                })
-        };
+        let render =
+            |part: &str, escape: Escape| self.render(EMAIL.folder, &chosen, part, escape, &data);
         Ok(EmailMessage {
             subject: render("subject.hbs", Escape::None)?.trim().to_owned(),
             text: render("body.txt.hbs", Escape::None)?,
             html: render("body.html.hbs", Escape::Html)?,
         })
     }
+
+    /// Renders chat message `kind` (`invite`, `question`, `reask`, `thanks`, `closed`,
+    /// `opt_out`, `opt_in`) on `channel` (SMS or WhatsApp) for a customer of `locale`. The
+    /// question's prompt (from `question.hbs`) is made first and handed to the others.
+    pub fn chat(
+        &self,
+        channel: SurveyChannel,
+        kind: &str,
+        locale: &Locale,
+        fallback: &Locale,
+        vars: &ChatVars,
+    ) -> Result<String, String> {
+        let folder = channel.as_str();
+        let part = CHAT_PARTS
+            .iter()
+            .map(|(part, _)| *part)
+            .find(|part| part.strip_suffix(".hbs") == Some(kind))
+            .ok_or_else(|| format!("no chat message `{kind}`"))?;
+        let chosen = self.locale_in(folder, locale, fallback)?;
+        let mut vars = vars.clone();
+        if vars.question.is_some() {
+            let data = handlebars::Context::wraps(&vars).map_err(|e| e.to_string())?;
+            vars.prompt = self
+                .render(folder, &chosen, "question.hbs", Escape::None, &data)?
+                .trim()
+                .to_owned();
+        }
+        let data = handlebars::Context::wraps(&vars).map_err(|e| e.to_string())?;
+        Ok(self
+            .render(folder, &chosen, part, Escape::None, &data)?
+            .trim()
+            .to_owned())
+    }
 }
 
-fn email_key(locale: &Locale, part: &str) -> String {
-    format!("email/{locale}/{part}")
+fn key(folder: &str, locale: &Locale, part: &str) -> String {
+    format!("{folder}/{locale}/{part}")
 }
 
 /// A template syntax error as "line L, column C: reason".
@@ -322,6 +524,64 @@ mod tests {
         assert!(m.text.starts_with("Hello Budi"), "{}", m.text);
         let fr = Locale::parse("fr").unwrap();
         assert!(r.email(&fr, &id, &vars()).unwrap().text.starts_with("Halo"));
+    }
+
+    #[test]
+    fn chat_messages_carry_the_question_and_how_to_answer() {
+        let r = shipped();
+        let id = Locale::parse("id").unwrap();
+        let en = Locale::parse("en").unwrap();
+        let questionnaire = Questionnaire::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("templates/questionnaires/post-contact.toml"),
+            &id,
+        )
+        .unwrap();
+        let invitee = Invitee {
+            customer_name: "Dewi",
+            agent_name: None,
+            category: Some("tagihan"),
+            closed_at: "2026-11-20T01:00:00Z".parse().unwrap(),
+            time_zone: chrono_tz::Asia::Jakarta,
+        };
+        let ask = |q: usize, locale: &Locale| {
+            ChatVars::new(
+                &invitee,
+                locale,
+                "https://s.example/s/t".into(),
+                Some(QuestionVars::new(&questionnaire.questions[q], locale, &id)),
+            )
+        };
+        let invite = r
+            .chat(SurveyChannel::Sms, "invite", &id, &id, &ask(0, &id))
+            .unwrap();
+        assert_eq!(
+            invite,
+            "Halo Dewi, terima kasih telah menghubungi kami soal tagihan. Seberapa puas Anda dengan \
+             layanan yang Anda terima? (1 = sangat tidak puas, 5 = sangat puas) Balas 1-5. \
+             Balas STOP untuk berhenti."
+        );
+        let resolved = r
+            .chat(SurveyChannel::Sms, "reask", &en, &id, &ask(1, &en))
+            .unwrap();
+        assert_eq!(
+            resolved,
+            "Sorry, we did not understand your answer. Was your issue resolved on this contact? \
+             Reply YES or NO."
+        );
+        let comment = r
+            .chat(SurveyChannel::Whatsapp, "question", &id, &id, &ask(2, &id))
+            .unwrap();
+        assert!(comment.ends_with("(Balas - untuk melewati)"), "{comment}");
+        let thanks = ChatVars::new(&invitee, &id, String::new(), None);
+        let text = r
+            .chat(SurveyChannel::Sms, "thanks", &id, &id, &thanks)
+            .unwrap();
+        assert!(text.starts_with("Terima kasih, Dewi!"), "{text}");
+        assert!(
+            r.chat(SurveyChannel::Sms, "nonsense", &id, &id, &thanks)
+                .is_err()
+        );
     }
 
     #[test]
