@@ -28,7 +28,7 @@ pub struct Settings {
     pub survey: SurveySettings,
     pub dispatch: DispatchSettings,
     pub email: EmailSettings,
-    #[serde(default)]
+    pub channels: ChannelSettings,
     pub twilio: TwilioSettings,
     #[serde(default)]
     pub whatsapp: WhatsappSettings,
@@ -173,13 +173,38 @@ pub struct SmtpSettings {
     pub hello_name: Option<String>,
 }
 
+/// Which provider carries each chat channel.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelSettings {
+    /// `twilio`; unset, SMS deliveries fail ("no provider") and invitations move on.
+    pub sms: Option<String>,
+    /// `twilio`; unset, WhatsApp deliveries fail the same way.
+    pub whatsapp: Option<String>,
+}
+
 /// Twilio: SMS, and WhatsApp through Twilio.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TwilioSettings {
-    /// The account's auth token: it signs Twilio's callbacks (`X-Twilio-Signature`). Unset,
-    /// the Twilio webhooks answer 404.
+    /// The API's base URL (changed only for tests and regional endpoints).
+    pub base_url: url::Url,
+    pub account_sid: Option<String>,
+    /// The account's auth token: it authenticates sends and signs Twilio's callbacks
+    /// (`X-Twilio-Signature`). Unset, the Twilio webhooks answer 404.
     pub auth_token: Option<Secret<String>>,
+    /// The sending number (`+62…`), or instead a Messaging Service.
+    pub from: Option<String>,
+    pub messaging_service_sid: Option<String>,
+    /// The WhatsApp sender (`+1…`, sent as `whatsapp:+1…`) when WhatsApp goes through Twilio.
+    pub whatsapp_from: Option<String>,
+    /// Requests at once.
+    pub max_connections: usize,
+    /// Messages per second at most, for all workers of this daemon (a long code takes about
+    /// one); 0 is no limit.
+    pub rate_per_second: f64,
+    #[serde(with = "humantime_serde")]
+    pub timeout: std::time::Duration,
 }
 
 /// Meta's WhatsApp Cloud API.

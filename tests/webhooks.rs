@@ -15,7 +15,7 @@ use surveyd::store::{Claimed, Outcome, StoredAnswer};
 use surveyd::webhooks::signature::{hmac_sha256_hex, meta_signature, twilio_signature};
 
 const PUBLIC_URL: &str = "https://surveys.example.co.id";
-const TWILIO_TOKEN: &str = "a3f9c2e7d1b84f06a5c3e9d2b7f10c48";
+const TWILIO_TOKEN: &str = support::twilio::AUTH_TOKEN;
 const APP_SECRET: &str = "7c1d0f3b9a2e4c58b6d0e1f2a3b4c5d6";
 const VERIFY_TOKEN: &str = "verify-me";
 const GATEWAY_SECRET: &str = "gateway-secret";
@@ -121,11 +121,15 @@ impl Chat {
     /// Claims every due delivery and records each sent as the next of `message_ids`.
     async fn send_due(&self, db: &TestDb, message_ids: &[&str]) -> Vec<Claimed> {
         let now = self.clock.now();
-        let claimed = db
-            .store
-            .claim_due("test", now, now + Duration::minutes(5), 100)
-            .await
-            .unwrap();
+        let mut claimed = Vec::new();
+        for channel in ["sms", "whatsapp"] {
+            claimed.extend(
+                db.store
+                    .claim_due(channel, "test", now, now + Duration::minutes(5), 100)
+                    .await
+                    .unwrap(),
+            );
+        }
         assert_eq!(claimed.len(), message_ids.len(), "{claimed:?}");
         let outcomes: Vec<Outcome> = claimed
             .iter()
@@ -145,19 +149,7 @@ impl Chat {
 
     /// Twilio's POST of `params` to `path`, signed as Twilio signs it.
     async fn twilio(&self, path: &str, params: &[(&str, &str)]) -> reqwest::Response {
-        let owned: Vec<(String, String)> = params
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let signature = twilio_signature(TWILIO_TOKEN, &format!("{PUBLIC_URL}{path}"), &owned);
-        self.app
-            .client
-            .post(self.app.url(path))
-            .header("X-Twilio-Signature", signature)
-            .form(&owned)
-            .send()
-            .await
-            .unwrap()
+        support::twilio::post_signed(&self.app, PUBLIC_URL, path, params).await
     }
 
     async fn sms_reply(&self, sid: &str, body: &str) -> reqwest::Response {

@@ -32,5 +32,9 @@ ALTER TABLE deliveries ADD COLUMN question TEXT;
 ALTER TABLE deliveries ADD COLUMN provider_status TEXT;
 
 CREATE INDEX deliveries_by_provider_message ON deliveries (provider_message_id);
+
+-- Each channel's workers claim its own deliveries, in due order.
+DROP INDEX deliveries_queued;
+CREATE INDEX deliveries_queued ON deliveries (channel, due_at) WHERE status = 'queued';
 CREATE INDEX customers_by_phone ON customers (phone);
 CREATE INDEX customers_by_whatsapp ON customers (whatsapp);

@@ -1,15 +1,131 @@
-//! Channels: how a rendered message leaves surveyd. Each channel sends one message at a time
-//! per sender, and says whether a failure is worth retrying.
+//! Channels: how a rendered message leaves surveyd. Email goes over SMTP (or into `.eml`
+//! files); SMS and WhatsApp go through a provider's HTTP API. Each channel has its own number
+//! of senders and, for providers, its own rate limit, and says whether a failure is worth
+//! retrying.
 
 pub mod email;
+pub mod twilio;
+
+use crate::campaign::SurveyChannel;
+use crate::config::Settings;
+use crate::render::QuestionVars;
+use std::time::Duration;
 
 /// Why a message was not sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
-    /// Worth another try later: the network, a timeout, a busy server (SMTP 4xx).
+    /// Worth another try later: the network, a timeout, a busy server (SMTP 4xx, HTTP 5xx).
     #[error("{0}")]
     Transient(String),
+    /// The provider asked to slow down: try again, not before `retry_after`.
+    #[error("{reason}")]
+    Throttled {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
     /// Will not work however often it is tried: a refused address, SMTP 5xx, bad settings.
     #[error("{0}")]
     Permanent(String),
+    /// The provider says the recipient opted out: recorded as an opt-out, not retried.
+    #[error("{0}")]
+    OptedOut(String),
+}
+
+/// A chat message (SMS or WhatsApp), rendered and addressed.
+#[derive(Debug, Clone)]
+pub struct ChatOutbound {
+    pub delivery_id: i64,
+    pub channel: SurveyChannel,
+    /// E.164, with the `+`.
+    pub to: String,
+    pub text: String,
+    /// The question it asks, for providers that can offer its answers as buttons.
+    pub question: Option<QuestionVars>,
+}
+
+/// The provider that carries a chat channel.
+#[derive(Debug, Clone)]
+pub enum ChatProvider {
+    Twilio(twilio::Twilio),
+}
+
+impl ChatProvider {
+    /// The provider `[channels]` names for `channel`; `None` when it names none.
+    pub fn for_channel(
+        settings: &Settings,
+        channel: SurveyChannel,
+    ) -> anyhow::Result<Option<Self>> {
+        let named = match channel {
+            SurveyChannel::Sms => &settings.channels.sms,
+            SurveyChannel::Whatsapp => &settings.channels.whatsapp,
+            SurveyChannel::Email => return Ok(None),
+        };
+        match named.as_deref() {
+            None => Ok(None),
+            Some("twilio") => Ok(Some(ChatProvider::Twilio(twilio::Twilio::new(
+                &settings.twilio,
+                &settings.survey.public_url,
+                channel,
+            )?))),
+            Some(other) => anyhow::bail!(
+                "channels.{}: unknown provider `{other}` (expected `twilio`)",
+                channel.as_str()
+            ),
+        }
+    }
+
+    /// How many messages may be on their way at once.
+    pub fn concurrency(&self) -> usize {
+        match self {
+            ChatProvider::Twilio(t) => t.concurrency(),
+        }
+    }
+
+    /// Sends `message`; returns the provider's id for it.
+    pub async fn send(&self, message: &ChatOutbound) -> Result<String, SendError> {
+        match self {
+            ChatProvider::Twilio(t) => t.send(message).await,
+        }
+    }
+}
+
+/// A rate limit shared by every sender of one provider in this daemon.
+#[derive(Debug, Clone)]
+pub struct RateLimit(Option<std::sync::Arc<governor::DefaultDirectRateLimiter>>);
+
+impl RateLimit {
+    /// At most `per_second` messages a second (fractions allowed); 0 is no limit.
+    pub fn per_second(per_second: f64) -> anyhow::Result<RateLimit> {
+        if per_second == 0.0 {
+            return Ok(RateLimit(None));
+        }
+        anyhow::ensure!(
+            per_second.is_finite() && per_second > 0.0,
+            "rate_per_second must be 0 (no limit) or positive, not {per_second}"
+        );
+        let quota = governor::Quota::with_period(Duration::from_secs_f64(1.0 / per_second))
+            .ok_or_else(|| anyhow::anyhow!("rate_per_second {per_second} is too high"))?;
+        Ok(RateLimit(Some(std::sync::Arc::new(
+            governor::RateLimiter::direct(quota),
+        ))))
+    }
+
+    /// Waits until one more message may go.
+    pub async fn ready(&self) {
+        if let Some(limiter) = &self.0 {
+            limiter.until_ready().await;
+        }
+    }
+}
+
+/// The wait a `Retry-After` header asks for (seconds; an HTTP date is not used by these APIs).
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
 }

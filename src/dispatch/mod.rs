@@ -1,19 +1,23 @@
-//! Dispatch: the worker pool that empties the outbox. One claimer takes due deliveries in
-//! batches under a lease and hands them to senders (one per allowed connection); senders render and send, and a recorder writes the outcomes in
-//! batches. No database transaction is open while a message is on its way.
+//! Dispatch: the worker pool that empties the outbox. Each channel (email, SMS, WhatsApp)
+//! has its own lane: a claimer takes that channel's due deliveries in batches under a lease
+//! and hands them to the lane's senders (one per allowed connection); senders render and
+//! send, and one recorder writes the outcomes of all lanes in batches. No database
+//! transaction is open while a message is on its way, and a slow provider holds up only its
+//! own lane.
 //!
 //! `surveyd dispatch` runs the pool until nothing is due; `surveyd serve` runs it until
-//! shutdown. On shutdown the claimer stops, each sender finishes the message in hand, and
+//! shutdown. On shutdown the claimers stop, each sender finishes the message in hand, and
 //! claimed deliveries not yet started are released for the next worker.
 
 use crate::auth::SurveyKey;
-use crate::channels::SendError;
+use crate::campaign::SurveyChannel;
 use crate::channels::email::{Email, EmailChannel, EmailSender};
+use crate::channels::{ChatOutbound, ChatProvider, SendError};
 use crate::clock::Clock;
 use crate::config::{DispatchSettings, Settings};
 use crate::domain::{Locale, TimeZone};
 use crate::questionnaire::Questionnaire;
-use crate::render::{EmailVars, Invitee, Renderer, SurveyLinks};
+use crate::render::{ChatVars, EmailVars, Invitee, QuestionVars, Renderer, SurveyLinks};
 use crate::store::{Claimed, FinalStatus, Outcome, Store};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -57,8 +61,17 @@ pub struct Dispatcher {
     questionnaires: HashMap<String, Questionnaire>,
     key: SurveyKey,
     email: EmailChannel,
+    sms: Option<ChatProvider>,
+    whatsapp: Option<ChatProvider>,
     /// This process's name on its leases.
     owner: String,
+}
+
+/// What a sender sends with: its SMTP connection (or the file outbox), or the provider of its
+/// chat channel (`None` when none is configured).
+enum Sender {
+    Email(Box<EmailSender>),
+    Chat(Option<ChatProvider>),
 }
 
 /// A claimed delivery, the token its links carry, and until when the claim holds.
@@ -76,6 +89,8 @@ impl Dispatcher {
             .map_err(|problems| anyhow::anyhow!("templates: {}", problems.join("; ")))?;
         let key = settings.survey_key()?;
         let email = EmailChannel::new(&settings.email, &settings.survey.public_url)?;
+        let sms = ChatProvider::for_channel(settings, SurveyChannel::Sms)?;
+        let whatsapp = ChatProvider::for_channel(settings, SurveyChannel::Whatsapp)?;
         Ok(Dispatcher {
             store,
             clock,
@@ -90,6 +105,8 @@ impl Dispatcher {
                 .collect(),
             key,
             email,
+            sms,
+            whatsapp,
             owner: format!(
                 "{}:{}:{:08x}",
                 hostname(),
@@ -103,44 +120,94 @@ impl Dispatcher {
     pub async fn run(
         self: Arc<Self>,
         mode: Mode,
-        mut shutdown: watch::Receiver<bool>,
+        shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<DispatchCounts> {
-        let senders = self.email.concurrency();
-        let (job_tx, job_rx) = mpsc::channel::<Job>(self.settings.batch_size.max(1));
-        let job_rx = Arc::new(Mutex::new(job_rx));
         let (outcome_tx, outcome_rx) = mpsc::unbounded_channel::<Outcome>();
         let recorder = tokio::spawn(Arc::clone(&self).record(outcome_rx));
-        let mut workers = Vec::with_capacity(senders);
-        for _ in 0..senders {
-            workers.push(tokio::spawn(Arc::clone(&self).work(
-                self.email.sender(),
-                Arc::clone(&job_rx),
+        let lanes: Vec<_> = [
+            SurveyChannel::Email,
+            SurveyChannel::Sms,
+            SurveyChannel::Whatsapp,
+        ]
+        .into_iter()
+        .map(|channel| {
+            tokio::spawn(Arc::clone(&self).lane(
+                channel,
+                mode,
                 outcome_tx.clone(),
                 shutdown.clone(),
-            )));
-        }
+            ))
+        })
+        .collect();
         drop(outcome_tx);
-
-        let claimed = self.claim_loop(mode, &job_tx, &mut shutdown).await;
-        drop(job_tx);
-        for worker in workers {
-            worker.await?;
+        let mut claimed = Ok(());
+        for lane in lanes {
+            if let Err(e) = lane.await? {
+                claimed = Err(e);
+            }
         }
         let counts = recorder.await??;
         claimed?;
         Ok(counts)
     }
 
-    /// Claims batches until nothing is due (or shutdown), feeding the senders.
+    /// One channel's claimer and senders, until nothing of it is due (or shutdown).
+    async fn lane(
+        self: Arc<Self>,
+        channel: SurveyChannel,
+        mode: Mode,
+        outcomes: mpsc::UnboundedSender<Outcome>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        let senders = match channel {
+            SurveyChannel::Email => self.email.concurrency(),
+            // Without a provider one sender suffices: it fails each delivery with the reason.
+            SurveyChannel::Sms | SurveyChannel::Whatsapp => {
+                self.provider(channel).map_or(1, ChatProvider::concurrency)
+            }
+        };
+        let (job_tx, job_rx) = mpsc::channel::<Job>(self.settings.batch_size.max(1));
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        let mut workers = Vec::with_capacity(senders);
+        for _ in 0..senders {
+            let sender = match channel {
+                SurveyChannel::Email => Sender::Email(Box::new(self.email.sender())),
+                _ => Sender::Chat(self.provider(channel).cloned()),
+            };
+            workers.push(tokio::spawn(Arc::clone(&self).work(
+                sender,
+                Arc::clone(&job_rx),
+                outcomes.clone(),
+                shutdown.clone(),
+            )));
+        }
+        let claimed = self.claim_loop(channel, mode, &job_tx, &mut shutdown).await;
+        drop(job_tx);
+        for worker in workers {
+            worker.await?;
+        }
+        claimed
+    }
+
+    fn provider(&self, channel: SurveyChannel) -> Option<&ChatProvider> {
+        match channel {
+            SurveyChannel::Sms => self.sms.as_ref(),
+            SurveyChannel::Whatsapp => self.whatsapp.as_ref(),
+            SurveyChannel::Email => None,
+        }
+    }
+
+    /// Claims batches of `channel` until nothing is due (or shutdown), feeding the senders.
     async fn claim_loop(
         &self,
+        channel: SurveyChannel,
         mode: Mode,
         jobs: &mpsc::Sender<Job>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
         let mut failures = 0u32;
         while !*shutdown.borrow() {
-            let batch = match self.claim().await {
+            let batch = match self.claim(channel).await {
                 Ok(batch) => {
                     failures = 0;
                     batch
@@ -180,13 +247,19 @@ impl Dispatcher {
         }
     }
 
-    /// One claim: the deliveries, each with the token its links carry.
-    async fn claim(&self) -> anyhow::Result<Vec<Job>> {
+    /// One claim on `channel`: the deliveries, each with the token its links carry.
+    async fn claim(&self, channel: SurveyChannel) -> anyhow::Result<Vec<Job>> {
         let now = self.clock.now();
         let lease_until = now + self.settings.lease;
         let claimed = self
             .store
-            .claim_due(&self.owner, now, lease_until, self.settings.batch_size)
+            .claim_due(
+                channel.as_str(),
+                &self.owner,
+                now,
+                lease_until,
+                self.settings.batch_size,
+            )
             .await?;
         Ok(claimed
             .into_iter()
@@ -201,7 +274,7 @@ impl Dispatcher {
     /// A sender: takes jobs until there are none (or shutdown), sending one at a time.
     async fn work(
         self: Arc<Self>,
-        mut sender: EmailSender,
+        mut sender: Sender,
         jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
         outcomes: mpsc::UnboundedSender<Outcome>,
         shutdown: watch::Receiver<bool>,
@@ -222,11 +295,13 @@ impl Dispatcher {
                 break;
             }
         }
-        sender.close().await;
+        if let Sender::Email(email) = &mut sender {
+            email.close().await;
+        }
     }
 
     /// Renders and sends one delivery, and says what became of it.
-    async fn deliver(&self, sender: &mut EmailSender, job: &Job) -> Outcome {
+    async fn deliver(&self, sender: &mut Sender, job: &Job) -> Outcome {
         let c = &job.claimed;
         let now = self.clock.now();
         let give_up = |status: FinalStatus, error: String| Outcome::Failed {
@@ -235,18 +310,46 @@ impl Dispatcher {
             status,
             error,
         };
-        if c.opted_out {
+        // Confirmations and "this survey has closed" answer the customer's own message: they
+        // go even to a customer who just opted out, and after the expiry.
+        let answers_customer = matches!(c.kind.as_str(), "opt_out" | "opt_in" | "closed");
+        if c.opted_out && !answers_customer {
             return give_up(
                 FinalStatus::Cancelled,
                 format!("the customer opted out of {}", c.channel),
             );
         }
-        if c.expires_at.is_some_and(|expiry| expiry <= now) {
+        if c.expires_at.is_some_and(|expiry| expiry <= now) && !answers_customer {
             return give_up(FinalStatus::Expired, "the invitation expired unsent".into());
         }
-        let result = match self.email_for(job) {
-            Ok(email) => sender.send(&email).await,
-            Err(reason) => Err(SendError::Permanent(reason)),
+        let result = match sender {
+            Sender::Email(email) => match self.email_for(job) {
+                Ok(message) => email.send(&message).await,
+                Err(reason) => Err(SendError::Permanent(reason)),
+            },
+            Sender::Chat(Some(provider)) => match self.chat_for(job) {
+                Ok(message) => provider.send(&message).await,
+                Err(reason) => Err(SendError::Permanent(reason)),
+            },
+            Sender::Chat(None) => Err(SendError::Permanent(format!(
+                "no provider is configured for {0} (channels.{0})",
+                c.channel
+            ))),
+        };
+        let retry = |error: String, wait: chrono::Duration| {
+            if c.attempts as u32 >= self.settings.max_attempts {
+                tracing::warn!(delivery = c.delivery_id, %error, "delivery failed, no attempts left");
+                return give_up(
+                    FinalStatus::Failed,
+                    format!("gave up after {} attempts: {error}", c.attempts),
+                );
+            }
+            tracing::info!(delivery = c.delivery_id, %error, retry_in = %wait, "delivery will be retried");
+            Outcome::Retry {
+                delivery_id: c.delivery_id,
+                due_at: now + wait,
+                error,
+            }
         };
         match result {
             Ok(message_id) => {
@@ -265,34 +368,87 @@ impl Dispatcher {
                 tracing::warn!(delivery = c.delivery_id, %error, "delivery failed");
                 give_up(FinalStatus::Failed, error)
             }
-            Err(SendError::Transient(error)) if c.attempts as u32 >= self.settings.max_attempts => {
-                tracing::warn!(delivery = c.delivery_id, %error, "delivery failed, no attempts left");
-                give_up(
-                    FinalStatus::Failed,
-                    format!("gave up after {} attempts: {error}", c.attempts),
-                )
+            Err(SendError::OptedOut(error)) => {
+                tracing::info!(delivery = c.delivery_id, %error, "the provider says the customer opted out");
+                let channel = match c.channel.as_str() {
+                    "sms" => SurveyChannel::Sms,
+                    "whatsapp" => SurveyChannel::Whatsapp,
+                    _ => SurveyChannel::Email,
+                };
+                if let Err(e) = self
+                    .store
+                    .opt_out_customer(c.customer_id, channel, "provider", now)
+                    .await
+                {
+                    // The delivery is cancelled all the same; the next send meets the same answer.
+                    tracing::warn!(error = %e, "cannot record the opt-out the provider reported");
+                }
+                give_up(FinalStatus::Cancelled, error)
             }
             Err(SendError::Transient(error)) => {
+                retry(error, backoff(&self.settings, c.attempts as u32))
+            }
+            Err(SendError::Throttled {
+                reason,
+                retry_after,
+            }) => {
                 let wait = backoff(&self.settings, c.attempts as u32);
-                tracing::info!(delivery = c.delivery_id, %error, retry_in = ?wait, "delivery will be retried");
-                Outcome::Retry {
-                    delivery_id: c.delivery_id,
-                    due_at: now + wait,
-                    error,
-                }
+                let asked = retry_after
+                    .and_then(|d| chrono::Duration::from_std(d).ok())
+                    .unwrap_or(wait);
+                retry(reason, wait.max(asked))
             }
         }
+    }
+
+    /// The chat message for a claimed delivery on SMS or WhatsApp, in the customer's language.
+    fn chat_for(&self, job: &Job) -> Result<ChatOutbound, String> {
+        let c = &job.claimed;
+        let channel = match c.channel.as_str() {
+            "sms" => SurveyChannel::Sms,
+            "whatsapp" => SurveyChannel::Whatsapp,
+            other => return Err(format!("`{other}` is not a chat channel")),
+        };
+        let to = match channel {
+            SurveyChannel::Whatsapp => c.whatsapp.as_deref().or(c.phone.as_deref()),
+            _ => c.phone.as_deref(),
+        }
+        .ok_or_else(|| format!("the customer has no number for {}", c.channel))?;
+        let questionnaire = self.questionnaire(&c.questionnaire)?;
+        let (locale, time_zone) = self.customer_locale(c);
+        // The invitation asks the first question; a question or a re-ask names its own.
+        let asked = match c.kind.as_str() {
+            "invite" => questionnaire.questions.first(),
+            "question" | "reask" => c
+                .question
+                .as_deref()
+                .and_then(|id| questionnaire.question(id)),
+            _ => None,
+        };
+        let question = asked.map(|q| QuestionVars::new(q, &locale, &self.default_locale));
+        let links = SurveyLinks::new(&self.public_url, &job.token);
+        let vars = ChatVars::new(
+            &self.invitee(c, time_zone),
+            &locale,
+            links.survey,
+            question.clone(),
+        );
+        let text = self
+            .renderer
+            .chat(channel, &c.kind, &locale, &self.default_locale, &vars)?;
+        Ok(ChatOutbound {
+            delivery_id: c.delivery_id,
+            channel,
+            to: to.to_owned(),
+            text,
+            question,
+        })
     }
 
     /// The invitation email for a claimed delivery, in the customer's language.
     fn email_for(&self, job: &Job) -> Result<Email, String> {
         let c = &job.claimed;
-        let questionnaire = self.questionnaires.get(&c.questionnaire).ok_or_else(|| {
-            format!(
-                "questionnaire `{}` is not configured any more",
-                c.questionnaire
-            )
-        })?;
+        let questionnaire = self.questionnaire(&c.questionnaire)?;
         let address = c
             .email
             .as_deref()
@@ -304,30 +460,14 @@ impl Dispatcher {
                 .parse()
                 .map_err(|e| format!("email address `{address}`: {e}"))?,
         );
-        let locale = c
-            .locale
-            .as_deref()
-            .and_then(|l| Locale::parse(l).ok())
-            .unwrap_or_else(|| self.default_locale.clone());
-        let time_zone = c
-            .time_zone
-            .as_deref()
-            .and_then(|tz| TimeZone::parse(tz).ok())
-            .unwrap_or(self.default_time_zone);
+        let (locale, time_zone) = self.customer_locale(c);
         let links = SurveyLinks::new(&self.public_url, &job.token);
-        let invitee = Invitee {
-            customer_name: name,
-            agent_name: c.agent_name.as_deref(),
-            category: c.category.as_deref(),
-            closed_at: c.closed_at,
-            time_zone: time_zone.tz(),
-        };
         let vars = EmailVars::new(
             questionnaire,
             &locale,
             &self.default_locale,
             &links,
-            &invitee,
+            &self.invitee(c, time_zone),
         );
         let message = self.renderer.email(&locale, &self.default_locale, &vars)?;
         Ok(Email {
@@ -338,6 +478,37 @@ impl Dispatcher {
             html: message.html,
             unsubscribe_url: links.unsubscribe,
         })
+    }
+
+    fn questionnaire(&self, name: &str) -> Result<&Questionnaire, String> {
+        self.questionnaires
+            .get(name)
+            .ok_or_else(|| format!("questionnaire `{name}` is not configured any more"))
+    }
+
+    /// The customer's locale and time zone, else the defaults.
+    fn customer_locale(&self, c: &Claimed) -> (Locale, TimeZone) {
+        let locale = c
+            .locale
+            .as_deref()
+            .and_then(|l| Locale::parse(l).ok())
+            .unwrap_or_else(|| self.default_locale.clone());
+        let time_zone = c
+            .time_zone
+            .as_deref()
+            .and_then(|tz| TimeZone::parse(tz).ok())
+            .unwrap_or(self.default_time_zone);
+        (locale, time_zone)
+    }
+
+    fn invitee<'a>(&self, c: &'a Claimed, time_zone: TimeZone) -> Invitee<'a> {
+        Invitee {
+            customer_name: c.customer_name.as_deref().unwrap_or(""),
+            agent_name: c.agent_name.as_deref(),
+            category: c.category.as_deref(),
+            closed_at: c.closed_at,
+            time_zone: time_zone.tz(),
+        }
     }
 
     /// Writes outcomes in batches as they come; counts them.

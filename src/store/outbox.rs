@@ -16,6 +16,7 @@ pub struct Claimed {
     pub invitation_id: i64,
     /// The invitation's contact: with the campaign, what its survey token is made from.
     pub contact_id: i64,
+    pub customer_id: i64,
     /// Attempts so far, this one included.
     pub attempts: i32,
     pub kind: String,
@@ -26,6 +27,8 @@ pub struct Claimed {
     pub questionnaire: String,
     pub customer_name: Option<String>,
     pub email: Option<String>,
+    pub phone: Option<String>,
+    pub whatsapp: Option<String>,
     pub locale: Option<String>,
     pub time_zone: Option<String>,
     pub agent_name: Option<String>,
@@ -99,10 +102,11 @@ pub struct FailedDelivery {
 }
 
 impl Store {
-    /// Claims up to `limit` deliveries that are due at `now` (or whose lease ran out) for
-    /// `owner` until `lease_until`, counting the attempt.
+    /// Claims up to `limit` deliveries on `channel` that are due at `now` (or whose lease ran
+    /// out) for `owner` until `lease_until`, counting the attempt.
     pub async fn claim_due(
         &self,
+        channel: &str,
         owner: &str,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
@@ -123,12 +127,13 @@ impl Store {
             .execute(pool)
             .await?;
         });
-        // Walks the (status, due_at) index in order and stops after `limit` rows.
+        // Walks the index of queued deliveries by (channel, due_at) in order and stops after
+        // `limit` rows.
         let claim = format!(
             "UPDATE deliveries SET status = 'sending', lease_owner = $1, lease_until = $2, \
              attempts = attempts + 1, updated_at = $3 \
-             WHERE id IN (SELECT id FROM deliveries WHERE status = 'queued' AND due_at <= $3 \
-               ORDER BY due_at LIMIT $4{lock}) \
+             WHERE id IN (SELECT id FROM deliveries WHERE status = 'queued' AND channel = $5 \
+               AND due_at <= $3 ORDER BY due_at LIMIT $4{lock}) \
              RETURNING id"
         );
         let ids: Vec<i64> = with_pool!(self, pool => {
@@ -137,6 +142,7 @@ impl Store {
                 .bind(lease_until)
                 .bind(now)
                 .bind(limit as i64)
+                .bind(channel)
                 .fetch_all(pool)
                 .await?
         });
@@ -145,8 +151,8 @@ impl Store {
         }
         let mut claimed: Vec<Claimed> = with_pool!(self, pool => {
             let mut q = QueryBuilder::new(
-                "SELECT d.id AS delivery_id, d.invitation_id, i.contact_id, d.attempts, d.kind, d.channel, d.question, \
-                 i.campaign, i.questionnaire, cu.name AS customer_name, cu.email, cu.locale, \
+                "SELECT d.id AS delivery_id, d.invitation_id, i.contact_id, i.customer_id, d.attempts, d.kind, d.channel, d.question, \
+                 i.campaign, i.questionnaire, cu.name AS customer_name, cu.email, cu.phone, cu.whatsapp, cu.locale, \
                  cu.time_zone, a.name AS agent_name, c.category, c.closed_at, \
                  EXISTS (SELECT 1 FROM opt_outs o WHERE o.customer_id = i.customer_id \
                    AND o.channel = d.channel) AS opted_out, i.expires_at \

@@ -3,6 +3,8 @@
 //! pointing at it, and the app served on port 0.
 #![allow(dead_code)] // each test binary uses its own part of these helpers
 
+pub mod twilio;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use surveyd::clock::{Clock, ManualClock};
 use surveyd::config::{DatabaseUrl, Settings};

@@ -1,0 +1,166 @@
+//! Twilio's Messages API: SMS, and WhatsApp through Twilio. A message is a form POST to
+//! `{base}/2010-04-01/Accounts/{AccountSid}/Messages.json` with HTTP Basic auth, `To`,
+//! `From` (or `MessagingServiceSid`), `Body` and a `StatusCallback` on the daemon's public
+//! URL; Twilio answers 201 with the message's `sid`, or an error with Twilio's `code`.
+
+use super::{ChatOutbound, RateLimit, SendError, retry_after};
+use crate::campaign::SurveyChannel;
+use crate::config::TwilioSettings;
+use anyhow::Context;
+use reqwest::StatusCode;
+
+/// Twilio error codes: the recipient opted out (STOP) of this sender.
+const OPTED_OUT: i64 = 21610;
+/// Too many requests.
+const TOO_MANY_REQUESTS: i64 = 20429;
+
+#[derive(Debug, Clone)]
+pub struct Twilio {
+    client: reqwest::Client,
+    messages_url: String,
+    account_sid: String,
+    auth_token: String,
+    /// `("From", "+62…")`, `("From", "whatsapp:+1…")` or `("MessagingServiceSid", "MG…")`.
+    sender: (&'static str, String),
+    whatsapp: bool,
+    status_callback: String,
+    max_connections: usize,
+    limit: RateLimit,
+}
+
+impl Twilio {
+    /// Checks the settings for sending on `channel`.
+    pub fn new(
+        settings: &TwilioSettings,
+        public_url: &url::Url,
+        channel: SurveyChannel,
+    ) -> anyhow::Result<Self> {
+        let account_sid = settings
+            .account_sid
+            .clone()
+            .context("twilio.account_sid is needed to send through Twilio")?;
+        let auth_token = settings
+            .auth_token
+            .as_ref()
+            .context("twilio.auth_token is needed to send through Twilio")?
+            .expose()
+            .clone();
+        let whatsapp = channel == SurveyChannel::Whatsapp;
+        let sender = if whatsapp {
+            let from = settings.whatsapp_from.as_deref().context(
+                "twilio.whatsapp_from is needed to send WhatsApp messages through Twilio",
+            )?;
+            (
+                "From",
+                format!("whatsapp:{}", from.trim_start_matches("whatsapp:")),
+            )
+        } else {
+            match (&settings.from, &settings.messaging_service_sid) {
+                (_, Some(service)) => ("MessagingServiceSid", service.clone()),
+                (Some(from), None) => ("From", from.clone()),
+                (None, None) => anyhow::bail!(
+                    "twilio.from or twilio.messaging_service_sid is needed to send SMS"
+                ),
+            }
+        };
+        anyhow::ensure!(
+            settings.max_connections > 0,
+            "twilio.max_connections must be at least 1"
+        );
+        let client = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .pool_max_idle_per_host(settings.max_connections)
+            .build()
+            .context("cannot set up the HTTP client")?;
+        let base = settings.base_url.as_str().trim_end_matches('/');
+        let public = public_url.as_str().trim_end_matches('/');
+        Ok(Twilio {
+            client,
+            messages_url: format!("{base}/2010-04-01/Accounts/{account_sid}/Messages.json"),
+            account_sid,
+            auth_token,
+            sender,
+            whatsapp,
+            status_callback: format!("{public}/webhooks/twilio/status"),
+            max_connections: settings.max_connections,
+            limit: RateLimit::per_second(settings.rate_per_second)
+                .context("twilio.rate_per_second")?,
+        })
+    }
+
+    pub fn concurrency(&self) -> usize {
+        self.max_connections
+    }
+
+    /// Sends one message; returns its `sid`.
+    pub async fn send(&self, message: &ChatOutbound) -> Result<String, SendError> {
+        self.limit.ready().await;
+        let to = if self.whatsapp {
+            format!("whatsapp:{}", message.to)
+        } else {
+            message.to.clone()
+        };
+        let form = [
+            ("To", to.as_str()),
+            (self.sender.0, self.sender.1.as_str()),
+            ("Body", message.text.as_str()),
+            ("StatusCallback", self.status_callback.as_str()),
+        ];
+        let response = self
+            .client
+            .post(&self.messages_url)
+            .basic_auth(&self.account_sid, Some(&self.auth_token))
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| SendError::Transient(format!("Twilio: {}", network_error(&e))))?;
+        let status = response.status();
+        let wait = retry_after(response.headers());
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        if status.is_success() {
+            return body["sid"].as_str().map(str::to_owned).ok_or_else(|| {
+                SendError::Transient(format!("Twilio answered {status} without a sid"))
+            });
+        }
+        Err(classify(status, &body, wait))
+    }
+}
+
+/// Sorts a Twilio error: throttling and server trouble are retried, the rest is not.
+fn classify(
+    status: StatusCode,
+    body: &serde_json::Value,
+    wait: Option<std::time::Duration>,
+) -> SendError {
+    let code = body["code"].as_i64();
+    let reason = format!(
+        "Twilio {}{}: {}",
+        status.as_u16(),
+        code.map(|c| format!(" error {c}")).unwrap_or_default(),
+        body["message"].as_str().unwrap_or("no message")
+    );
+    match code {
+        Some(OPTED_OUT) => SendError::OptedOut(reason),
+        Some(TOO_MANY_REQUESTS) => SendError::Throttled {
+            reason,
+            retry_after: wait,
+        },
+        _ if status == StatusCode::TOO_MANY_REQUESTS => SendError::Throttled {
+            reason,
+            retry_after: wait,
+        },
+        _ if status.is_server_error() => SendError::Transient(reason),
+        _ => SendError::Permanent(reason),
+    }
+}
+
+/// A network failure in words (timeouts said as such).
+pub fn network_error(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "no answer in time".into()
+    } else if e.is_connect() {
+        format!("cannot connect: {e}")
+    } else {
+        e.to_string()
+    }
+}

@@ -1,0 +1,301 @@
+//! The survey over SMS through Twilio, end to end: the dispatcher sends to a local emulator
+//! of Twilio's Messages API, the customer's replies come back through the signed webhook,
+//! and each answer brings the next question — on SQLite and PostgreSQL. Provider errors are
+//! sorted as Twilio means them: invalid number and opt-out are final, throttling and outages
+//! are retried.
+
+mod support;
+
+use chrono::{DateTime, Duration, Utc};
+use std::sync::Arc;
+use support::twilio::{Behaviour, TwilioEmulator};
+use support::{TestApp, TestDb, closed_contact, survey_key};
+use surveyd::campaign::{Campaign, SurveyChannel};
+use surveyd::clock::{Clock, ManualClock};
+use surveyd::config::{Secret, Settings};
+use surveyd::dispatch::{DispatchCounts, Dispatcher, Mode};
+use surveyd::domain::Phone;
+use surveyd::store::StoredAnswer;
+
+const PUBLIC_URL: &str = "https://surveys.example.co.id";
+const CUSTOMER: &str = "+6281234567890";
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().unwrap()
+}
+
+struct Sms {
+    app: TestApp,
+    settings: Settings,
+    clock: Clock,
+    hand: ManualClock,
+    twilio: TwilioEmulator,
+}
+
+impl Sms {
+    /// The daemon with SMS through the emulator (no rate limit) and one customer per number
+    /// in `numbers`, each with a contact closed at 01:00.
+    async fn start(db: &TestDb, behaviour: Behaviour, numbers: &[&str]) -> Sms {
+        let twilio = TwilioEmulator::start(behaviour).await;
+        let (clock, hand) = Clock::manual(at("2026-11-20T02:00:00Z"));
+        let mut settings = db.settings();
+        settings.survey.public_url = PUBLIC_URL.parse().unwrap();
+        settings.channels.sms = Some("twilio".into());
+        settings.twilio.base_url = twilio.base.parse().unwrap();
+        settings.twilio.account_sid = Some(support::twilio::ACCOUNT_SID.into());
+        settings.twilio.auth_token = Some(Secret::new(support::twilio::AUTH_TOKEN.into()));
+        settings.twilio.from = Some(support::twilio::FROM.into());
+        settings.twilio.rate_per_second = 0.0;
+        settings.twilio.max_connections = 2;
+        let base = settings.campaigns[0].clone();
+        settings.campaigns = vec![Campaign {
+            name: "post-contact-sms".into(),
+            channel: SurveyChannel::Sms,
+            ..base
+        }];
+        let contacts: Vec<_> = numbers
+            .iter()
+            .enumerate()
+            .map(|(i, number)| {
+                let mut c = closed_contact(
+                    &format!("T-{i}"),
+                    &format!("C-{i}"),
+                    None,
+                    at("2026-11-20T01:00:00Z"),
+                );
+                c.phone = Some(Phone::parse(number).unwrap());
+                c
+            })
+            .collect();
+        db.store
+            .upsert_contacts(&contacts, clock.now())
+            .await
+            .unwrap();
+        let app = TestApp::spawn_with_clock(db, settings.clone(), clock.clone()).await;
+        Sms {
+            app,
+            settings,
+            clock,
+            hand,
+            twilio,
+        }
+    }
+
+    async fn plan(&self, db: &TestDb) -> u64 {
+        db.store
+            .plan_invitations(
+                &self.settings.campaigns[0],
+                self.clock.now(),
+                false,
+                &survey_key(),
+            )
+            .await
+            .unwrap()
+            .invited
+    }
+
+    async fn dispatch(&self, db: &TestDb) -> DispatchCounts {
+        let dispatcher = Arc::new(
+            Dispatcher::new(db.store.clone(), &self.settings, self.clock.clone()).unwrap(),
+        );
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        dispatcher.run(Mode::UntilIdle, stopped).await.unwrap()
+    }
+
+    /// The customer's reply, as Twilio delivers it to the webhook.
+    async fn reply(&self, sid: &str, body: &str) {
+        let response = support::twilio::post_signed(
+            &self.app,
+            PUBLIC_URL,
+            "/webhooks/twilio/inbound",
+            &[
+                ("MessageSid", sid),
+                ("From", CUSTOMER),
+                ("To", support::twilio::FROM),
+                ("Body", body),
+            ],
+        )
+        .await;
+        assert_eq!(response.status(), 200);
+    }
+}
+
+async fn answers(db: &TestDb) -> Vec<StoredAnswer> {
+    // The only invitation of the test.
+    let mut answers = db.store.answers(1).await.unwrap();
+    answers.sort_by(|a, b| a.question.cmp(&b.question));
+    answers
+}
+
+async fn a_survey_by_sms(db: &TestDb) {
+    let sms = Sms::start(db, Behaviour::default(), &[CUSTOMER]).await;
+    assert_eq!(sms.plan(db).await, 1);
+    // Not due before closed_at + 2h.
+    assert_eq!(sms.dispatch(db).await.sent, 0);
+    sms.hand.set(at("2026-11-20T03:00:00Z"));
+    assert_eq!(
+        sms.dispatch(db).await,
+        DispatchCounts {
+            sent: 1,
+            ..Default::default()
+        }
+    );
+    let invite = sms.twilio.last_to(CUSTOMER);
+    assert_eq!(invite.from, support::twilio::FROM);
+    assert_eq!(
+        invite.status_callback.as_deref(),
+        Some("https://surveys.example.co.id/webhooks/twilio/status")
+    );
+    assert!(
+        invite.body.starts_with("Halo Customer C-0, terima kasih"),
+        "{}",
+        invite.body
+    );
+    assert!(
+        invite.body.contains("Seberapa puas") && invite.body.contains("Balas 1-5."),
+        "{}",
+        invite.body
+    );
+
+    sms.reply("SMr1", "4 bintang").await;
+    sms.dispatch(db).await;
+    let second = sms.twilio.last_to(CUSTOMER);
+    assert!(
+        second.body.starts_with("Apakah masalah Anda selesai"),
+        "{}",
+        second.body
+    );
+    assert!(
+        second.body.contains("Balas YA atau TIDAK."),
+        "{}",
+        second.body
+    );
+
+    sms.reply("SMr2", "Ya").await;
+    sms.dispatch(db).await;
+    assert!(
+        sms.twilio
+            .last_to(CUSTOMER)
+            .body
+            .contains("(Balas - untuk melewati)")
+    );
+    sms.reply("SMr3", "-").await;
+    sms.dispatch(db).await;
+    assert!(
+        sms.twilio
+            .last_to(CUSTOMER)
+            .body
+            .starts_with("Terima kasih, Customer C-0!")
+    );
+    assert_eq!(sms.twilio.accepted().len(), 4);
+    let got: Vec<_> = answers(db)
+        .await
+        .into_iter()
+        .map(|a| (a.question, a.number))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("csat".to_owned(), Some(4)),
+            ("resolved".to_owned(), Some(1))
+        ]
+    );
+
+    // Twilio reports the invitation delivered.
+    let status = support::twilio::post_signed(
+        &sms.app,
+        PUBLIC_URL,
+        "/webhooks/twilio/status",
+        &[
+            ("MessageSid", &invite.sid),
+            ("MessageStatus", "delivered"),
+            ("To", CUSTOMER),
+        ],
+    )
+    .await;
+    assert_eq!(status.status(), 200);
+    assert!(
+        db.store
+            .inbox_status()
+            .await
+            .unwrap()
+            .outcomes
+            .contains(&("status".to_owned(), 1))
+    );
+}
+
+async fn provider_errors_are_sorted(db: &TestDb) {
+    let invalid = "+6281299990001";
+    let opted_out = "+6281299990002";
+    let behaviour = Behaviour {
+        invalid: [invalid.to_owned()].into(),
+        opted_out: [opted_out.to_owned()].into(),
+        throttle: 1.into(),
+        unavailable: 1.into(),
+        ..Behaviour::default()
+    };
+    let sms = Sms::start(db, behaviour, &[CUSTOMER, invalid, opted_out]).await;
+    assert_eq!(sms.plan(db).await, 3);
+    sms.hand.set(at("2026-11-20T03:00:00Z"));
+    // Two senders: the first requests meet the 429 and the 503 (whichever message they carry).
+    let first = sms.dispatch(db).await;
+    assert_eq!(first.sent + first.retried + first.failed, 3, "{first:?}");
+    assert!(first.retried >= 1, "{first:?}");
+
+    let status = db.store.outbox_status(sms.clock.now()).await.unwrap();
+    assert!(
+        status.oldest_due_at.is_none() || status.due == 0,
+        "retries wait: {status:?}"
+    );
+    sms.hand.advance(Duration::hours(2));
+    sms.dispatch(db).await;
+    sms.hand.advance(Duration::hours(2));
+    sms.dispatch(db).await;
+
+    let status = db.store.outbox_status(sms.clock.now()).await.unwrap();
+    assert_eq!(
+        (status.sent, status.failed, status.cancelled, status.queued),
+        (1, 1, 1, 0),
+        "{status:?}"
+    );
+    let failures = db.store.failed_deliveries(10).await.unwrap();
+    let reason = |status: &str| {
+        failures
+            .iter()
+            .find(|f| f.status == status)
+            .and_then(|f| f.last_error.clone())
+            .unwrap_or_default()
+    };
+    assert!(reason("failed").contains("21211"), "{failures:?}");
+    assert!(reason("cancelled").contains("21610"), "{failures:?}");
+    // The opt-out Twilio reported is recorded: another SMS campaign skips that customer.
+    let mut other = sms.settings.campaigns[0].clone();
+    other.name = "another".into();
+    let counts = db
+        .store
+        .plan_invitations(&other, sms.clock.now(), true, &survey_key())
+        .await
+        .unwrap();
+    assert_eq!((counts.invited, counts.skipped.opted_out), (2, 1));
+    assert_eq!(sms.twilio.accepted().len(), 1);
+}
+
+async fn without_a_provider_sms_fails_with_the_reason(db: &TestDb) {
+    let mut sms = Sms::start(db, Behaviour::default(), &[CUSTOMER]).await;
+    sms.settings.channels.sms = None;
+    sms.plan(db).await;
+    sms.hand.set(at("2026-11-20T03:00:00Z"));
+    assert_eq!(sms.dispatch(db).await.failed, 1);
+    let failures = db.store.failed_deliveries(10).await.unwrap();
+    assert_eq!(
+        failures[0].last_error.as_deref(),
+        Some("no provider is configured for sms (channels.sms)")
+    );
+    assert!(sms.twilio.accepted().is_empty());
+}
+
+on_both_backends!(
+    a_survey_by_sms,
+    provider_errors_are_sorted,
+    without_a_provider_sms_fails_with_the_reason,
+);
