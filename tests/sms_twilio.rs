@@ -232,7 +232,6 @@ async fn provider_errors_are_sorted(db: &TestDb) {
         opted_out: [opted_out.to_owned()].into(),
         throttle: 1.into(),
         unavailable: 1.into(),
-        ..Behaviour::default()
     };
     let sms = Sms::start(db, behaviour, &[CUSTOMER, invalid, opted_out]).await;
     assert_eq!(sms.plan(db).await, 3);
