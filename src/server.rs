@@ -52,11 +52,7 @@ impl AppState {
             questionnaires: Arc::clone(&questionnaires),
             fallback: settings.defaults.locale.clone(),
         });
-        let interpreter = Interpreter {
-            store: store.clone(),
-            questionnaires,
-            country: settings.defaults.country.0,
-        };
+        let interpreter = Interpreter::new(store.clone(), questionnaires, &settings);
         let parse_context = Arc::new(ParseContext {
             time_zone: settings.defaults.time_zone,
             country: settings.defaults.country.0,

@@ -50,7 +50,7 @@ impl Sms {
         let base = settings.campaigns[0].clone();
         settings.campaigns = vec![Campaign {
             name: "post-contact-sms".into(),
-            channel: SurveyChannel::Sms,
+            channels: vec![SurveyChannel::Sms],
             ..base
         }];
         let contacts: Vec<_> = numbers
@@ -293,7 +293,102 @@ async fn without_a_provider_sms_fails_with_the_reason(db: &TestDb) {
     assert!(sms.twilio.accepted().is_empty());
 }
 
+async fn a_failed_channel_moves_the_invitation_to_the_next(db: &TestDb) {
+    let invalid = "+6281299990001";
+    let undelivered = "+6281299990003";
+    let behaviour = Behaviour {
+        invalid: [invalid.to_owned()].into(),
+        opted_out: Default::default(),
+        throttle: 0.into(),
+        unavailable: 0.into(),
+    };
+    let mut sms = Sms::start(db, behaviour, &[invalid, undelivered]).await;
+    let outbox = tempfile::tempdir().unwrap();
+    sms.settings.email.outbox_dir = outbox.path().to_owned();
+    sms.settings.campaigns[0].channels = vec![SurveyChannel::Sms, SurveyChannel::Email];
+    // Both customers have an email address; a third has only that.
+    let mut contacts = Vec::new();
+    for (i, number) in [invalid, undelivered].iter().enumerate() {
+        let mut c = closed_contact(
+            &format!("T-{i}"),
+            &format!("C-{i}"),
+            Some(&format!("c{i}@example.com")),
+            at("2026-11-20T01:00:00Z"),
+        );
+        c.phone = Some(Phone::parse(number).unwrap());
+        contacts.push(c);
+    }
+    contacts.push(closed_contact(
+        "T-9",
+        "C-9",
+        Some("c9@example.com"),
+        at("2026-11-20T01:00:00Z"),
+    ));
+    db.store
+        .upsert_contacts(&contacts, sms.clock.now())
+        .await
+        .unwrap();
+    let counts = db
+        .store
+        .plan_invitations(
+            &sms.settings.campaigns[0],
+            sms.clock.now(),
+            false,
+            &survey_key(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(counts.invited, 3);
+    sms.hand.set(at("2026-11-20T03:00:00Z"));
+    let app = TestApp::spawn_with_clock(db, sms.settings.clone(), sms.clock.clone()).await;
+    sms.app = app;
+    // 21211 is final for SMS: that invitation is queued again as an email, due now.
+    sms.dispatch(db).await;
+    sms.dispatch(db).await;
+    let emails = |dir: &std::path::Path| std::fs::read_dir(dir).unwrap().count();
+    assert_eq!(
+        emails(outbox.path()),
+        2,
+        "the SMS that failed and the email-only customer"
+    );
+    let sent = sms.twilio.last_to(undelivered);
+
+    // Twilio later reports the other SMS undelivered: it moves to email too.
+    let status = support::twilio::post_signed(
+        &sms.app,
+        PUBLIC_URL,
+        "/webhooks/twilio/status",
+        &[
+            ("MessageSid", &sent.sid),
+            ("MessageStatus", "undelivered"),
+            ("ErrorCode", "30003"),
+        ],
+    )
+    .await;
+    assert_eq!(status.status(), 200);
+    sms.dispatch(db).await;
+    assert_eq!(emails(outbox.path()), 3);
+    // Each invitation ended on email.
+    let by_channel = db
+        .store
+        .report_counts(Some(surveyd::store::GroupBy::Channel), None, None)
+        .await
+        .unwrap();
+    let channels: Vec<_> = by_channel
+        .iter()
+        .map(|r| (r.key.as_str(), r.sent))
+        .collect();
+    assert_eq!(channels, [("email", 3)]);
+    let status = db.store.outbox_status(sms.clock.now()).await.unwrap();
+    assert_eq!(
+        (status.sent, status.failed, status.queued),
+        (4, 1, 0),
+        "{status:?}"
+    );
+}
+
 on_both_backends!(
+    a_failed_channel_moves_the_invitation_to_the_next,
     a_survey_by_sms,
     provider_errors_are_sorted,
     without_a_provider_sms_fails_with_the_reason,

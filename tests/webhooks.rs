@@ -37,7 +37,7 @@ struct Chat {
 fn campaign(base: &Campaign, channel: SurveyChannel) -> Campaign {
     Campaign {
         name: format!("post-contact-{}", channel.as_str()),
-        channel,
+        channels: vec![channel],
         ..base.clone()
     }
 }
@@ -94,7 +94,7 @@ impl Chat {
         self.settings
             .campaigns
             .iter()
-            .find(|c| c.channel == channel)
+            .find(|c| c.channels == [channel])
             .unwrap()
             .clone()
     }

@@ -48,7 +48,12 @@ pub struct Campaign {
     pub name: String,
     /// A questionnaire in `templates/questionnaires/`, by file name without `.toml`.
     pub questionnaire: String,
-    pub channel: SurveyChannel,
+    /// The channels to try, in order (`channels = ["whatsapp", "sms", "email"]`; one may be
+    /// written alone, `channel = "email"`). Planning picks the first the customer has an
+    /// address for and has not opted out of; an invitation that fails for good on one moves
+    /// to the next.
+    #[serde(alias = "channel", deserialize_with = "one_or_more")]
+    pub channels: Vec<SurveyChannel>,
     /// How long after the contact closed the invitation is sent, e.g. `2h`.
     #[serde(with = "humantime_serde")]
     pub delay: Duration,
@@ -56,6 +61,32 @@ pub struct Campaign {
     #[serde(with = "humantime_serde")]
     pub expiry: Duration,
     pub audience: Audience,
+}
+
+impl Campaign {
+    /// The channels after `channel` in the campaign's order.
+    pub fn after(&self, channel: &str) -> Vec<SurveyChannel> {
+        self.channels
+            .iter()
+            .skip_while(|c| c.as_str() != channel)
+            .skip(1)
+            .copied()
+            .collect()
+    }
+}
+
+/// A channel, or a list of them.
+fn one_or_more<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<SurveyChannel>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMore {
+        One(SurveyChannel),
+        More(Vec<SurveyChannel>),
+    }
+    Ok(match OneOrMore::deserialize(d)? {
+        OneOrMore::One(channel) => vec![channel],
+        OneOrMore::More(channels) => channels,
+    })
 }
 
 /// Which contacts a campaign surveys: those closed within `lookback`, narrowed by every
@@ -103,6 +134,13 @@ pub fn check(campaigns: &[Campaign], questionnaires: &[Questionnaire]) -> Result
                 c.questionnaire,
                 known.join(", ")
             ));
+        }
+        if c.channels.is_empty() {
+            problems.push(format!("{place}: channels must name at least one channel"));
+        }
+        let distinct: BTreeSet<&str> = c.channels.iter().map(|ch| ch.as_str()).collect();
+        if distinct.len() != c.channels.len() {
+            problems.push(format!("{place}: a channel is listed twice in channels"));
         }
         if c.expiry.is_zero() {
             problems.push(format!("{place}: expiry must be longer than 0"));

@@ -102,7 +102,7 @@ pub async fn run(settings: Settings, command: CampaignCommand) -> anyhow::Result
                 &[
                     "name",
                     "questionnaire",
-                    "channel",
+                    "channels",
                     "delay",
                     "expiry",
                     "audience",
@@ -129,7 +129,11 @@ pub async fn run(settings: Settings, command: CampaignCommand) -> anyhow::Result
                     vec![
                         c.name.clone(),
                         c.questionnaire.clone(),
-                        c.channel.as_str().to_owned(),
+                        c.channels
+                            .iter()
+                            .map(|ch| ch.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         describe(c.delay),
                         describe(c.expiry),
                         audience.join("; "),

@@ -54,16 +54,16 @@ async fn replay(
     failed_only: bool,
 ) -> anyhow::Result<()> {
     let questionnaires = settings.load_campaigns()?;
-    let interpreter = Interpreter {
-        store: store.clone(),
-        questionnaires: Arc::new(
+    let interpreter = Interpreter::new(
+        store.clone(),
+        Arc::new(
             questionnaires
                 .into_iter()
                 .map(|q| (q.name.clone(), q))
                 .collect(),
         ),
-        country: settings.defaults.country.0,
-    };
+        settings,
+    );
     let clock = Clock::system();
     let (mut replayed, mut still_failing) = (0u64, 0u64);
     let mut after = 0;

@@ -149,7 +149,11 @@ fn check_chat(
         .map(str::to_owned)
         .collect();
     if locales.is_empty() {
-        if settings.campaigns.iter().any(|c| c.channel == channel) {
+        if settings
+            .campaigns
+            .iter()
+            .any(|c| c.channels.contains(&channel))
+        {
             errors.push(format!(
                 "{}: no templates, but a campaign sends on {}",
                 folder.display(),

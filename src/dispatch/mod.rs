@@ -10,7 +10,7 @@
 //! claimed deliveries not yet started are released for the next worker.
 
 use crate::auth::SurveyKey;
-use crate::campaign::SurveyChannel;
+use crate::campaign::{Campaign, SurveyChannel};
 use crate::channels::email::{Email, EmailChannel, EmailSender};
 use crate::channels::{ChatOutbound, ChatProvider, SendError};
 use crate::clock::Clock;
@@ -59,6 +59,8 @@ pub struct Dispatcher {
     default_time_zone: TimeZone,
     renderer: Renderer,
     questionnaires: HashMap<String, Questionnaire>,
+    /// The campaigns by name, for the channels an invitation falls back to.
+    campaigns: HashMap<String, Campaign>,
     key: SurveyKey,
     email: EmailChannel,
     sms: Option<ChatProvider>,
@@ -102,6 +104,11 @@ impl Dispatcher {
             questionnaires: questionnaires
                 .into_iter()
                 .map(|q| (q.name.clone(), q))
+                .collect(),
+            campaigns: settings
+                .campaigns
+                .iter()
+                .map(|c| (c.name.clone(), c.clone()))
                 .collect(),
             key,
             email,
@@ -304,11 +311,17 @@ impl Dispatcher {
     async fn deliver(&self, sender: &mut Sender, job: &Job) -> Outcome {
         let c = &job.claimed;
         let now = self.clock.now();
+        // A failed invitation moves on to the campaign's next channels; other messages do not.
+        let fallback = match (c.kind.as_str(), self.campaigns.get(&c.campaign)) {
+            ("invite", Some(campaign)) => campaign.after(&c.channel),
+            _ => Vec::new(),
+        };
         let give_up = |status: FinalStatus, error: String| Outcome::Failed {
             delivery_id: c.delivery_id,
             invitation_id: c.invitation_id,
             status,
             error,
+            fallback: fallback.clone(),
         };
         // Confirmations and "this survey has closed" answer the customer's own message: they
         // go even to a customer who just opted out, and after the expiry.

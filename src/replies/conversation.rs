@@ -5,7 +5,7 @@
 
 use super::parse::{self, Keyword};
 use super::{Inbound, InboundMessage, StatusReport};
-use crate::campaign::SurveyChannel;
+use crate::campaign::{Campaign, SurveyChannel};
 use crate::domain::Phone;
 use crate::questionnaire::{Answer, QuestionKind, Questionnaire};
 use crate::store::{ChatAnswer, ChatMessage, Conversation, StatusApplied, Store, StoreError};
@@ -27,11 +27,33 @@ pub enum InterpretError {
 pub struct Interpreter {
     pub store: Store,
     pub questionnaires: Arc<HashMap<String, Questionnaire>>,
+    /// The campaigns by name: where an undeliverable invitation moves next.
+    pub campaigns: Arc<HashMap<String, Campaign>>,
     /// Numbers written without a country code are read in this country.
     pub country: phonenumber::country::Id,
 }
 
 impl Interpreter {
+    /// The interpreter for `settings`, with the questionnaires loaded from them.
+    pub fn new(
+        store: Store,
+        questionnaires: Arc<HashMap<String, Questionnaire>>,
+        settings: &crate::config::Settings,
+    ) -> Self {
+        Interpreter {
+            store,
+            questionnaires,
+            campaigns: Arc::new(
+                settings
+                    .campaigns
+                    .iter()
+                    .map(|c| (c.name.clone(), c.clone()))
+                    .collect(),
+            ),
+            country: settings.defaults.country.0,
+        }
+    }
+
     /// Interprets one callback at `now`; returns what it did (stored as the inbox outcome).
     pub async fn interpret(
         &self,
@@ -59,7 +81,22 @@ impl Interpreter {
             )
             .await?;
         Ok(match applied {
-            StatusApplied::Recorded { .. } if report.status.is_failure() => "status_failed",
+            StatusApplied::Recorded {
+                invitation_id,
+                kind,
+                campaign,
+                channel,
+            } if report.status.is_failure() => {
+                // An invitation that never arrived moves on to the campaign's next channel.
+                let remaining = match (kind.as_str(), self.campaigns.get(&campaign)) {
+                    ("invite", Some(campaign)) => campaign.after(&channel),
+                    _ => Vec::new(),
+                };
+                if kind == "invite" {
+                    self.store.fall_back(invitation_id, &remaining, now).await?;
+                }
+                "status_failed"
+            }
             StatusApplied::Recorded { .. } => "status",
             StatusApplied::Stale => "status_stale",
             StatusApplied::Unknown => "status_unknown",

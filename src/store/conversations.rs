@@ -50,12 +50,15 @@ pub struct ChatAnswer<'a> {
 }
 
 /// What became of a provider's status report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatusApplied {
-    /// Recorded on delivery `delivery_id` of invitation `invitation_id`.
+    /// Recorded on a delivery of `kind` (`invite`, `question`…) for an invitation of
+    /// `campaign`, sent on `channel`.
     Recorded {
-        delivery_id: i64,
         invitation_id: i64,
+        kind: String,
+        campaign: String,
+        channel: String,
     },
     /// The delivery already has this state or a later one.
     Stale,
@@ -274,11 +277,12 @@ impl Store {
         error: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<StatusApplied, StoreError> {
-        let updated: Option<(i64, i64)> = with_pool!(self, pool => {
+        let updated: Option<(i64, String, String, String)> = with_pool!(self, pool => {
             sqlx::query_as(&format!(
                 "UPDATE deliveries SET provider_status = $1, last_error = COALESCE($2, last_error), \
                  updated_at = $3 WHERE provider_message_id = $4 AND {STATUS_RANK} < $5 \
-                 RETURNING id, invitation_id"
+                 RETURNING invitation_id, kind, channel, \
+                 (SELECT campaign FROM invitations i WHERE i.id = invitation_id)"
             ))
             .bind(status.as_ref())
             .bind(error)
@@ -288,10 +292,12 @@ impl Store {
             .fetch_optional(pool)
             .await?
         });
-        if let Some((delivery_id, invitation_id)) = updated {
+        if let Some((invitation_id, kind, channel, campaign)) = updated {
             return Ok(StatusApplied::Recorded {
-                delivery_id,
                 invitation_id,
+                kind,
+                campaign,
+                channel,
             });
         }
         let known: Option<i64> = with_pool!(self, pool => {
@@ -305,6 +311,31 @@ impl Store {
         } else {
             StatusApplied::Unknown
         })
+    }
+}
+
+impl Store {
+    /// Moves an invitation whose message the provider reported undeliverable to the first of
+    /// `remaining` channels that can reach the customer, or marks it failed. Returns the
+    /// channel it moved to.
+    pub async fn fall_back(
+        &self,
+        invitation_id: i64,
+        remaining: &[SurveyChannel],
+        now: DateTime<Utc>,
+    ) -> Result<Option<SurveyChannel>, StoreError> {
+        let mut tx = self.begin().await?;
+        let moved = tx.fall_back(invitation_id, remaining, now).await?;
+        if moved.is_none() {
+            with_tx!(&mut tx, conn => {
+                sqlx::query("UPDATE invitations SET state = 'failed' WHERE id = $1 AND state IN ('planned', 'sent')")
+                    .bind(invitation_id)
+                    .execute(&mut *conn)
+                    .await?;
+            });
+        }
+        tx.commit().await?;
+        Ok(moved)
     }
 }
 

@@ -2,7 +2,7 @@
 //! queued for `closed_at + delay`. The unique (campaign, contact) constraint, not a check in
 //! code, keeps a contact from being invited twice, even by two planners at once.
 
-use super::{ROWS_PER_STATEMENT, Store, StoreError, cacheable, with_pool};
+use super::{ROWS_PER_STATEMENT, Store, StoreError, StoreTx, cacheable, with_pool};
 use crate::auth::{SurveyKey, TokenHash};
 use crate::campaign::{Campaign, SurveyChannel};
 use chrono::{DateTime, Utc};
@@ -27,20 +27,69 @@ pub struct SkipCounts {
     pub opted_out: u64,
 }
 
-/// A contact of the audience, with what decides whether it is invited.
+/// A contact of the audience, with what decides whether and where it is invited: per
+/// channel of the campaign, whether the customer has an address on it and has opted out of
+/// it (channels the campaign does not use read false).
 #[derive(sqlx::FromRow)]
 struct Candidate {
     id: i64,
     customer_id: i64,
     closed_at: DateTime<Utc>,
-    has_address: bool,
-    opted_out: bool,
+    #[sqlx(flatten)]
+    reach: Reach,
     invited: bool,
 }
 
+/// Per channel, whether a customer has an address on it and has opted out of it.
+#[derive(sqlx::FromRow)]
+struct Reach {
+    has_email: bool,
+    has_sms: bool,
+    has_whatsapp: bool,
+    out_email: bool,
+    out_sms: bool,
+    out_whatsapp: bool,
+}
+
+impl Reach {
+    fn reachable(&self, channel: SurveyChannel) -> (bool, bool) {
+        match channel {
+            SurveyChannel::Email => (self.has_email, self.out_email),
+            SurveyChannel::Sms => (self.has_sms, self.out_sms),
+            SurveyChannel::Whatsapp => (self.has_whatsapp, self.out_whatsapp),
+        }
+    }
+}
+
+/// The [`Reach`] columns for `channels` (the others read false), over `customers cu` and a
+/// table `c` with the `customer_id`.
+fn reach_columns(channels: &[SurveyChannel]) -> String {
+    [
+        SurveyChannel::Email,
+        SurveyChannel::Sms,
+        SurveyChannel::Whatsapp,
+    ]
+    .into_iter()
+    .map(|channel| {
+        let name = channel.as_str();
+        if channels.contains(&channel) {
+            format!(
+                "({} IS NOT NULL) AS has_{name}, EXISTS (SELECT 1 FROM opt_outs o \
+                     WHERE o.customer_id = c.customer_id AND o.channel = '{name}') AS out_{name}",
+                channel.address_sql()
+            )
+        } else {
+            format!("FALSE AS has_{name}, FALSE AS out_{name}")
+        }
+    })
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
 impl Store {
-    /// Plans `campaign` at `now`: invites every contact of its audience that has an address
-    /// for the channel, has not opted out of it and has no invitation of this campaign yet.
+    /// Plans `campaign` at `now`: invites every contact of its audience that has no invitation
+    /// of this campaign yet, on the first of the campaign's channels the customer has an
+    /// address for and has not opted out of.
     /// Each invitation gets its survey token's hash (made with `key`) and its expiry
     /// (`closed_at + delay + expiry`). With `dry_run`, counts and writes nothing.
     pub async fn plan_invitations(
@@ -50,16 +99,13 @@ impl Store {
         dry_run: bool,
         key: &SurveyKey,
     ) -> Result<PlanCounts, StoreError> {
-        let channel = campaign.channel.as_str();
         let since = now - campaign.audience.lookback;
         let candidates: Vec<Candidate> = with_pool!(self, pool => {
             let mut q = QueryBuilder::new(format!(
-                "SELECT c.id, c.customer_id, c.closed_at, ({} IS NOT NULL) AS has_address, \
-                 EXISTS (SELECT 1 FROM opt_outs o WHERE o.customer_id = c.customer_id AND o.channel = ",
-                campaign.channel.address_sql()
+                "SELECT c.id, c.customer_id, c.closed_at, {}, ",
+                reach_columns(&campaign.channels)
             ));
-            q.push_bind(channel);
-            q.push(") AS opted_out, EXISTS (SELECT 1 FROM invitations i WHERE i.contact_id = c.id AND i.campaign = ");
+            q.push("EXISTS (SELECT 1 FROM invitations i WHERE i.contact_id = c.id AND i.campaign = ");
             q.push_bind(campaign.name.as_str());
             q.push(
                 ") AS invited FROM contacts c JOIN customers cu ON cu.id = c.customer_id \
@@ -91,14 +137,19 @@ impl Store {
         };
         let mut to_invite = Vec::new();
         for c in candidates {
+            let chosen = campaign
+                .channels
+                .iter()
+                .copied()
+                .find(|ch| c.reach.reachable(*ch) == (true, false));
             if c.invited {
                 counts.skipped.already_invited += 1;
-            } else if !c.has_address {
-                counts.skipped.no_address += 1;
-            } else if c.opted_out {
+            } else if let Some(channel) = chosen {
+                to_invite.push((c, channel));
+            } else if campaign.channels.iter().any(|ch| c.reach.reachable(*ch).0) {
                 counts.skipped.opted_out += 1;
             } else {
-                to_invite.push(c);
+                counts.skipped.no_address += 1;
             }
         }
         if dry_run {
@@ -113,13 +164,13 @@ impl Store {
                     "INSERT INTO invitations (campaign, contact_id, customer_id, questionnaire, channel, state, \
                      token_sha256, expires_at, created_at) ",
                 );
-                q.push_values(chunk, |mut row, c| {
+                q.push_values(chunk, |mut row, (c, channel)| {
                     let token = TokenHash::of(&key.token(&campaign.name, c.id));
                     row.push_bind(campaign.name.as_str())
                         .push_bind(c.id)
                         .push_bind(c.customer_id)
                         .push_bind(campaign.questionnaire.as_str())
-                        .push_bind(channel)
+                        .push_bind(channel.as_str())
                         .push_bind("planned")
                         .push_bind(token.as_str().to_owned())
                         .push_bind(c.closed_at + campaign.delay + campaign.expiry)
@@ -129,17 +180,20 @@ impl Store {
                 let created: Vec<(i64, i64)> =
                     q.build_query_as().persistent(cacheable(chunk)).fetch_all(&mut *conn).await?;
                 if !created.is_empty() {
-                    let due: std::collections::HashMap<i64, DateTime<Utc>> =
-                        chunk.iter().map(|c| (c.id, c.closed_at + campaign.delay)).collect();
+                    let planned: std::collections::HashMap<i64, (DateTime<Utc>, SurveyChannel)> = chunk
+                        .iter()
+                        .map(|(c, channel)| (c.id, (c.closed_at + campaign.delay, *channel)))
+                        .collect();
                     let mut q = QueryBuilder::new(
                         "INSERT INTO deliveries (invitation_id, channel, kind, status, due_at, created_at, updated_at) ",
                     );
                     q.push_values(&created, |mut row, (invitation, contact)| {
+                        let (due, channel) = planned[contact];
                         row.push_bind(*invitation)
-                            .push_bind(channel)
+                            .push_bind(channel.as_str())
                             .push_bind("invite")
                             .push_bind("queued")
-                            .push_bind(due[contact])
+                            .push_bind(due)
                             .push_bind(now)
                             .push_bind(now);
                     });
@@ -160,6 +214,57 @@ impl Store {
                 .await?;
         }
         Ok(counts)
+    }
+}
+
+impl StoreTx {
+    /// Moves an invitation whose message failed for good to the first of `remaining` (the
+    /// campaign's channels after the failed one) that the customer has an address for and
+    /// has not opted out of, queueing its invitation there due `now`. Returns that channel,
+    /// or `None` when none is left (the caller then marks the invitation failed).
+    pub(crate) async fn fall_back(
+        &mut self,
+        invitation_id: i64,
+        remaining: &[SurveyChannel],
+        now: DateTime<Utc>,
+    ) -> Result<Option<SurveyChannel>, StoreError> {
+        if remaining.is_empty() {
+            return Ok(None);
+        }
+        let reach: Option<Reach> = super::with_tx!(self, conn => {
+            sqlx::query_as(&format!(
+                "SELECT {} FROM invitations c JOIN customers cu ON cu.id = c.customer_id WHERE c.id = $1",
+                reach_columns(remaining)
+            ))
+            .bind(invitation_id)
+            .fetch_optional(&mut *conn)
+            .await?
+        });
+        let Some(next) = reach.and_then(|r| {
+            remaining
+                .iter()
+                .copied()
+                .find(|ch| r.reachable(*ch) == (true, false))
+        }) else {
+            return Ok(None);
+        };
+        super::with_tx!(self, conn => {
+            sqlx::query("UPDATE invitations SET channel = $1, state = 'planned', question = NULL WHERE id = $2")
+                .bind(next.as_str())
+                .bind(invitation_id)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query(
+                "INSERT INTO deliveries (invitation_id, channel, kind, status, due_at, created_at, updated_at) \
+                 VALUES ($1, $2, 'invite', 'queued', $3, $3, $3)",
+            )
+            .bind(invitation_id)
+            .bind(next.as_str())
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        });
+        Ok(Some(next))
     }
 }
 

@@ -57,11 +57,14 @@ pub enum Outcome {
     /// Claimed but not started (the worker is stopping): back to the queue as it was.
     Released { delivery_id: i64 },
     /// Given up: a permanent failure, too many attempts, expired, or opted out since planning.
+    /// An invitation whose channel failed moves to the first of `fallback` (the campaign's
+    /// channels after this one) that can reach the customer.
     Failed {
         delivery_id: i64,
         invitation_id: i64,
         status: FinalStatus,
         error: String,
+        fallback: Vec<crate::campaign::SurveyChannel>,
     },
 }
 
@@ -194,6 +197,8 @@ impl Store {
                 _ => None,
             })
             .collect();
+        // Invitations whose delivery was given up: moved to another channel or marked after.
+        let mut given_up = Vec::new();
         let mut tx = self.begin().await?;
         with_tx!(&mut tx, conn => {
             if !sent.is_empty() {
@@ -255,7 +260,7 @@ impl Store {
                         .execute(&mut *conn)
                         .await?;
                     }
-                    Outcome::Failed { delivery_id, invitation_id, status, error } => {
+                    Outcome::Failed { delivery_id, invitation_id, status, error, fallback } => {
                         let changed = sqlx::query(
                             "UPDATE deliveries SET status = $1, last_error = $2, \
                              lease_owner = NULL, lease_until = NULL, updated_at = $3 \
@@ -270,16 +275,29 @@ impl Store {
                         .await?
                         .rows_affected();
                         if changed == 1 {
-                            sqlx::query("UPDATE invitations SET state = $1 WHERE id = $2 AND state = 'planned'")
-                                .bind(status.as_ref())
-                                .bind(*invitation_id)
-                                .execute(&mut *conn)
-                                .await?;
+                            given_up.push((*invitation_id, *status, fallback.as_slice()));
                         }
                     }
                 }
             }
         });
+        for (invitation_id, status, fallback) in given_up {
+            let moved = match status {
+                FinalStatus::Expired => None,
+                FinalStatus::Failed | FinalStatus::Cancelled => {
+                    tx.fall_back(invitation_id, fallback, now).await?
+                }
+            };
+            if moved.is_none() {
+                with_tx!(&mut tx, conn => {
+                    sqlx::query("UPDATE invitations SET state = $1 WHERE id = $2 AND state = 'planned'")
+                        .bind(status.as_ref())
+                        .bind(invitation_id)
+                        .execute(&mut *conn)
+                        .await?;
+                });
+            }
+        }
         tx.commit().await
     }
 
