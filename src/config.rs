@@ -30,7 +30,6 @@ pub struct Settings {
     pub email: EmailSettings,
     pub channels: ChannelSettings,
     pub twilio: TwilioSettings,
-    #[serde(default)]
     pub whatsapp: WhatsappSettings,
     /// Generic HTTP gateways (Fonnte, Zenziva, Wablas, Qontak…) by name.
     #[serde(default)]
@@ -179,7 +178,8 @@ pub struct SmtpSettings {
 pub struct ChannelSettings {
     /// `twilio`; unset, SMS deliveries fail ("no provider") and invitations move on.
     pub sms: Option<String>,
-    /// `twilio`; unset, WhatsApp deliveries fail the same way.
+    /// `meta` (the WhatsApp Cloud API) or `twilio`; unset, WhatsApp deliveries fail the
+    /// same way.
     pub whatsapp: Option<String>,
 }
 
@@ -208,14 +208,43 @@ pub struct TwilioSettings {
 }
 
 /// Meta's WhatsApp Cloud API.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WhatsappSettings {
+    /// The Graph API's base URL and version.
+    pub base_url: url::Url,
+    pub api_version: String,
+    /// The business phone number's id, and the access token (system user) that sends.
+    pub phone_number_id: Option<String>,
+    pub access_token: Option<Secret<String>>,
     /// The app secret that signs webhook events (`X-Hub-Signature-256`). Unset, the WhatsApp
     /// webhook answers 404.
     pub app_secret: Option<Secret<String>>,
     /// The token Meta sends back in the subscription handshake (`hub.verify_token`).
     pub verify_token: Option<Secret<String>>,
+    /// The approved template that opens a conversation outside the 24-hour window (the
+    /// invitation, usually); without one such messages go as text and Meta refuses them.
+    pub template: Option<WhatsappTemplate>,
+    pub max_connections: usize,
+    /// Messages per second at most, for all workers of this daemon; 0 is no limit.
+    pub rate_per_second: f64,
+    #[serde(with = "humantime_serde")]
+    pub timeout: std::time::Duration,
+}
+
+/// An approved WhatsApp message template.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhatsappTemplate {
+    pub name: String,
+    /// The body's parameters, in order, by chat variable (`customer_name`, `agent_name`,
+    /// `category`, `closed_date`, `survey_url`).
+    #[serde(default)]
+    pub parameters: Vec<String>,
+    /// The payloads of the template's quick-reply buttons, in order (`csat_5`, `csat_1`…):
+    /// what a tap sends back.
+    #[serde(default)]
+    pub buttons: Vec<String>,
 }
 
 /// A generic HTTP gateway, described rather than coded.

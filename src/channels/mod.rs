@@ -5,10 +5,11 @@
 
 pub mod email;
 pub mod twilio;
+pub mod whatsapp;
 
 use crate::campaign::SurveyChannel;
 use crate::config::Settings;
-use crate::render::QuestionVars;
+use crate::render::ChatVars;
 use std::time::Duration;
 
 /// Why a message was not sent.
@@ -39,14 +40,31 @@ pub struct ChatOutbound {
     /// E.164, with the `+`.
     pub to: String,
     pub text: String,
-    /// The question it asks, for providers that can offer its answers as buttons.
-    pub question: Option<QuestionVars>,
+    /// The answers of the question it asks, for providers that can offer them as buttons or
+    /// a list; a tap sends back the option's id.
+    pub options: Vec<ChatOption>,
+    /// The label of the button that opens a list of options ("Pilih").
+    pub list_button: String,
+    /// Whether the customer wrote in the last 24 hours (WhatsApp allows free-form messages
+    /// only then; otherwise an approved template).
+    pub window_open: bool,
+    /// The variables the message was rendered with (a template's parameters come from them).
+    pub vars: ChatVars,
+}
+
+/// One answer offered as a button or list row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatOption {
+    /// What a tap sends back: `{question id}_{value}`, which the reply parser reads.
+    pub id: String,
+    pub title: String,
 }
 
 /// The provider that carries a chat channel.
 #[derive(Debug, Clone)]
 pub enum ChatProvider {
     Twilio(twilio::Twilio),
+    Meta(whatsapp::Meta),
 }
 
 impl ChatProvider {
@@ -67,9 +85,16 @@ impl ChatProvider {
                 &settings.survey.public_url,
                 channel,
             )?))),
+            Some("meta") if channel == SurveyChannel::Whatsapp => {
+                Ok(Some(ChatProvider::Meta(whatsapp::Meta::new(&settings.whatsapp)?)))
+            }
             Some(other) => anyhow::bail!(
-                "channels.{}: unknown provider `{other}` (expected `twilio`)",
-                channel.as_str()
+                "channels.{}: unknown provider `{other}` (expected {})",
+                channel.as_str(),
+                match channel {
+                    SurveyChannel::Whatsapp => "`meta` or `twilio`",
+                    _ => "`twilio`",
+                }
             ),
         }
     }
@@ -78,6 +103,7 @@ impl ChatProvider {
     pub fn concurrency(&self) -> usize {
         match self {
             ChatProvider::Twilio(t) => t.concurrency(),
+            ChatProvider::Meta(m) => m.concurrency(),
         }
     }
 
@@ -85,6 +111,7 @@ impl ChatProvider {
     pub async fn send(&self, message: &ChatOutbound) -> Result<String, SendError> {
         match self {
             ChatProvider::Twilio(t) => t.send(message).await,
+            ChatProvider::Meta(m) => m.send(message).await,
         }
     }
 }

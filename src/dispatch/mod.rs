@@ -12,7 +12,7 @@
 use crate::auth::SurveyKey;
 use crate::campaign::{Campaign, SurveyChannel};
 use crate::channels::email::{Email, EmailChannel, EmailSender};
-use crate::channels::{ChatOutbound, ChatProvider, SendError};
+use crate::channels::{ChatOption, ChatOutbound, ChatProvider, SendError};
 use crate::clock::Clock;
 use crate::config::{DispatchSettings, Settings};
 use crate::domain::{Locale, TimeZone};
@@ -440,21 +440,25 @@ impl Dispatcher {
         };
         let question = asked.map(|q| QuestionVars::new(q, &locale, &self.default_locale));
         let links = SurveyLinks::new(&self.public_url, &job.token);
-        let vars = ChatVars::new(
-            &self.invitee(c, time_zone),
-            &locale,
-            links.survey,
-            question.clone(),
-        );
-        let text = self
-            .renderer
-            .chat(channel, &c.kind, &locale, &self.default_locale, &vars)?;
+        let vars = ChatVars::new(&self.invitee(c, time_zone), &locale, links.survey, question);
+        let text = self.renderer.chat(channel, &c.kind, &locale, &self.default_locale, &vars)?;
+        let word = |kind| self.renderer.chat(channel, kind, &locale, &self.default_locale, &vars);
+        let (options, list_button) = match (&vars.question, channel) {
+            (Some(q), SurveyChannel::Whatsapp) => (chat_options(q, (word("yes")?, word("no")?)), word("choose")?),
+            _ => (Vec::new(), String::new()),
+        };
+        let window_open = c
+            .last_inbound_at
+            .is_some_and(|at| self.clock.now() - at < chrono::Duration::hours(24));
         Ok(ChatOutbound {
             delivery_id: c.delivery_id,
             channel,
             to: to.to_owned(),
             text,
-            question,
+            options,
+            list_button,
+            window_open,
+            vars,
         })
     }
 
@@ -576,6 +580,30 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// A question's answers as buttons or list rows: yes and no, each point of a scale of at most
+/// ten, or each option of a choice; none for free text or a longer scale (the customer types).
+fn chat_options(q: &QuestionVars, (yes, no): (String, String)) -> Vec<ChatOption> {
+    let option = |value: String, title: String| ChatOption {
+        id: format!("{}_{value}", q.id),
+        title,
+    };
+    if q.yes_no {
+        return vec![option("1".into(), yes), option("0".into(), no)];
+    }
+    if let (Some(min), Some(max)) = (q.min, q.max) {
+        // Highest first, as people read a satisfaction scale.
+        return if max - min < 10 {
+            (min..=max).rev().map(|n| option(n.to_string(), n.to_string())).collect()
+        } else {
+            Vec::new()
+        };
+    }
+    q.options
+        .iter()
+        .map(|o| option(o.value.clone(), o.text.clone()))
+        .collect()
 }
 
 /// The wait before retrying after `attempts` attempts: `backoff` doubled per attempt, capped

@@ -1,7 +1,8 @@
 //! Messages from templates, one folder per channel and locale under `templates/`:
 //! `email/{locale}/` holds `subject.hbs`, `body.txt.hbs` and `body.html.hbs`; `sms/{locale}/`
 //! and `whatsapp/{locale}/` hold one template per chat message (`invite.hbs`, `question.hbs`,
-//! `reask.hbs`, `thanks.hbs`, `closed.hbs`, `opt_out.hbs`, `opt_in.hbs`). All are rendered
+//! `reask.hbs`, `thanks.hbs`, `closed.hbs`, `opt_out.hbs`, `opt_in.hbs`; WhatsApp also the
+//! button titles `yes.hbs`, `no.hbs` and `choose.hbs`). All are rendered
 //! with handlebars in strict mode (a variable that does not exist is an error, never an empty
 //! string). Values in HTML bodies are HTML-escaped; everything else is left as it is.
 
@@ -48,6 +49,21 @@ const CHAT_PARTS: &[(&str, Escape)] = &[
     ("opt_in.hbs", Escape::None),
 ];
 
+/// WhatsApp has the chat messages, the titles of the yes and no buttons, and the label of
+/// the button that opens a list.
+const WHATSAPP_PARTS: &[(&str, Escape)] = &[
+    ("invite.hbs", Escape::None),
+    ("question.hbs", Escape::None),
+    ("reask.hbs", Escape::None),
+    ("thanks.hbs", Escape::None),
+    ("closed.hbs", Escape::None),
+    ("opt_out.hbs", Escape::None),
+    ("opt_in.hbs", Escape::None),
+    ("yes.hbs", Escape::None),
+    ("no.hbs", Escape::None),
+    ("choose.hbs", Escape::None),
+];
+
 const FAMILIES: [Family; 3] = [
     EMAIL,
     Family {
@@ -57,7 +73,7 @@ const FAMILIES: [Family; 3] = [
     },
     Family {
         folder: "whatsapp",
-        parts: CHAT_PARTS,
+        parts: WHATSAPP_PARTS,
         required: false,
     },
 ];
@@ -168,6 +184,8 @@ pub struct ChatVars {
     pub prompt: String,
     /// The survey page, for those who prefer it.
     pub survey_url: String,
+    /// The language the message is in (a WhatsApp template's language code).
+    pub locale: String,
 }
 
 impl ChatVars {
@@ -185,6 +203,7 @@ impl ChatVars {
             question,
             prompt: String::new(),
             survey_url,
+            locale: locale.to_string(),
         }
     }
 }
@@ -430,7 +449,7 @@ impl Renderer {
     }
 
     /// Renders chat message `kind` (`invite`, `question`, `reask`, `thanks`, `closed`,
-    /// `opt_out`, `opt_in`) on `channel` (SMS or WhatsApp) for a customer of `locale`. The
+    /// `opt_out`, `opt_in`; on WhatsApp also the button titles `yes`, `no` and `choose`) on `channel` (SMS or WhatsApp) for a customer of `locale`. The
     /// question's prompt (from `question.hbs`) is made first and handed to the others.
     pub fn chat(
         &self,
@@ -441,7 +460,12 @@ impl Renderer {
         vars: &ChatVars,
     ) -> Result<String, String> {
         let folder = channel.as_str();
-        let part = CHAT_PARTS
+        let family = FAMILIES
+            .iter()
+            .find(|f| f.folder == folder)
+            .ok_or_else(|| format!("no chat templates for {folder}"))?;
+        let part = family
+            .parts
             .iter()
             .map(|(part, _)| *part)
             .find(|part| part.strip_suffix(".hbs") == Some(kind))

@@ -37,6 +37,8 @@ pub struct Claimed {
     /// Opted out of the delivery's channel after the invitation was planned.
     pub opted_out: bool,
     pub expires_at: Option<DateTime<Utc>>,
+    /// When the customer last wrote in this invitation's conversation (WhatsApp's window).
+    pub last_inbound_at: Option<DateTime<Utc>>,
 }
 
 /// What became of one claimed delivery.
@@ -158,7 +160,7 @@ impl Store {
                  i.campaign, i.questionnaire, cu.name AS customer_name, cu.email, cu.phone, cu.whatsapp, cu.locale, \
                  cu.time_zone, a.name AS agent_name, c.category, c.closed_at, \
                  EXISTS (SELECT 1 FROM opt_outs o WHERE o.customer_id = i.customer_id \
-                   AND o.channel = d.channel) AS opted_out, i.expires_at \
+                   AND o.channel = d.channel) AS opted_out, i.expires_at, i.last_inbound_at \
                  FROM deliveries d JOIN invitations i ON i.id = d.invitation_id \
                  JOIN contacts c ON c.id = i.contact_id JOIN customers cu ON cu.id = i.customer_id \
                  LEFT JOIN agents a ON a.id = c.agent_id WHERE d.id IN (",

@@ -1,0 +1,186 @@
+//! Meta's WhatsApp Cloud API: `POST {base}/{version}/{phone_number_id}/messages` with a Bearer
+//! token and JSON. Inside the 24-hour window a question goes as an interactive message —
+//! buttons (up to 3) or a list (up to 10 rows) — or as text; outside it only an approved
+//! template may open the conversation. Meta answers with `messages[0].id` (`wamid.…`), or an
+//! error whose `code` says what went wrong.
+
+use super::{ChatOutbound, RateLimit, SendError, retry_after};
+use crate::config::{WhatsappSettings, WhatsappTemplate};
+use anyhow::Context;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// Meta error codes.
+const THROUGHPUT_LIMIT: i64 = 130429;
+const TOO_MANY_TO_USER: i64 = 131056;
+
+/// The Cloud API's limits on interactive messages.
+const MAX_BUTTONS: usize = 3;
+const MAX_BUTTON_TITLE: usize = 20;
+const MAX_ROWS: usize = 10;
+const MAX_ROW_TITLE: usize = 24;
+const MAX_BODY: usize = 1024;
+
+#[derive(Debug, Clone)]
+pub struct Meta {
+    client: reqwest::Client,
+    messages_url: String,
+    token: String,
+    template: Option<WhatsappTemplate>,
+    max_connections: usize,
+    limit: RateLimit,
+}
+
+impl Meta {
+    pub fn new(settings: &WhatsappSettings) -> anyhow::Result<Self> {
+        let phone_number_id = settings
+            .phone_number_id
+            .as_deref()
+            .context("whatsapp.phone_number_id is needed to send through the Cloud API")?;
+        let token = settings
+            .access_token
+            .as_ref()
+            .context("whatsapp.access_token is needed to send through the Cloud API")?
+            .expose()
+            .clone();
+        anyhow::ensure!(settings.max_connections > 0, "whatsapp.max_connections must be at least 1");
+        let client = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .pool_max_idle_per_host(settings.max_connections)
+            .build()
+            .context("cannot set up the HTTP client")?;
+        let base = settings.base_url.as_str().trim_end_matches('/');
+        Ok(Meta {
+            client,
+            messages_url: format!("{base}/{}/{phone_number_id}/messages", settings.api_version),
+            token,
+            template: settings.template.clone(),
+            max_connections: settings.max_connections,
+            limit: RateLimit::per_second(settings.rate_per_second).context("whatsapp.rate_per_second")?,
+        })
+    }
+
+    pub fn concurrency(&self) -> usize {
+        self.max_connections
+    }
+
+    /// Sends one message; returns its `wamid`.
+    pub async fn send(&self, message: &ChatOutbound) -> Result<String, SendError> {
+        self.limit.ready().await;
+        let response = self
+            .client
+            .post(&self.messages_url)
+            .bearer_auth(&self.token)
+            .json(&self.body(message))
+            .send()
+            .await
+            .map_err(|e| SendError::Transient(format!("WhatsApp: {}", super::twilio::network_error(&e))))?;
+        let status = response.status();
+        let wait = retry_after(response.headers());
+        let body: Value = response.json().await.unwrap_or_default();
+        if status.is_success() {
+            return body["messages"][0]["id"]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| SendError::Transient(format!("WhatsApp answered {status} without a message id")));
+        }
+        Err(classify(status, &body, wait))
+    }
+
+    /// The request body: a template outside the window (when one is configured), else an
+    /// interactive message when the question has options that fit, else text.
+    pub fn body(&self, message: &ChatOutbound) -> Value {
+        let to = message.to.trim_start_matches('+');
+        let content = match (&self.template, message.window_open) {
+            (Some(template), false) => template_message(template, message),
+            _ => interactive_or_text(message),
+        };
+        let mut body = json!({ "messaging_product": "whatsapp", "recipient_type": "individual", "to": to });
+        if let (Some(body), Value::Object(content)) = (body.as_object_mut(), content) {
+            body.extend(content);
+        }
+        body
+    }
+}
+
+fn template_message(template: &WhatsappTemplate, message: &ChatOutbound) -> Value {
+    let vars = serde_json::to_value(&message.vars).unwrap_or_default();
+    let parameters: Vec<Value> = template
+        .parameters
+        .iter()
+        .map(|name| json!({ "type": "text", "text": vars[name.as_str()].as_str().unwrap_or_default() }))
+        .collect();
+    let mut components = vec![json!({ "type": "body", "parameters": parameters })];
+    for (index, payload) in template.buttons.iter().enumerate() {
+        components.push(json!({
+            "type": "button",
+            "sub_type": "quick_reply",
+            "index": index.to_string(),
+            "parameters": [{ "type": "payload", "payload": payload }],
+        }));
+    }
+    let language = message.vars.locale.clone();
+    json!({
+        "type": "template",
+        "template": { "name": template.name, "language": { "code": language }, "components": components },
+    })
+}
+
+fn interactive_or_text(message: &ChatOutbound) -> Value {
+    let (text, options) = (&message.text, &message.options);
+    let body = json!({ "text": truncate(text, MAX_BODY) });
+    if !options.is_empty() && options.len() <= MAX_BUTTONS && options.iter().all(|o| o.title.chars().count() <= MAX_BUTTON_TITLE) {
+        let buttons: Vec<Value> = options
+            .iter()
+            .map(|o| json!({ "type": "reply", "reply": { "id": o.id, "title": o.title } }))
+            .collect();
+        return json!({
+            "type": "interactive",
+            "interactive": { "type": "button", "body": body, "action": { "buttons": buttons } },
+        });
+    }
+    if !options.is_empty() && options.len() <= MAX_ROWS {
+        let rows: Vec<Value> = options
+            .iter()
+            .map(|o| json!({ "id": o.id, "title": truncate(&o.title, MAX_ROW_TITLE) }))
+            .collect();
+        return json!({
+            "type": "interactive",
+            "interactive": {
+                "type": "list",
+                "body": body,
+                "action": {
+                    "button": truncate(&message.list_button, MAX_BUTTON_TITLE),
+                    "sections": [{ "title": truncate(&message.list_button, MAX_ROW_TITLE), "rows": rows }],
+                },
+            },
+        });
+    }
+    json!({ "type": "text", "text": { "body": text } })
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => text[..at].to_owned(),
+        None => text.to_owned(),
+    }
+}
+
+/// Sorts a Cloud API error: throughput limits and server trouble are retried; the rest
+/// (131047 outside the window, 190 bad token, an invalid number…) is not.
+fn classify(status: StatusCode, body: &Value, wait: Option<std::time::Duration>) -> SendError {
+    let error = &body["error"];
+    let code = error["code"].as_i64();
+    let reason = format!(
+        "WhatsApp {}{}: {}",
+        status.as_u16(),
+        code.map(|c| format!(" error {c}")).unwrap_or_default(),
+        error["message"].as_str().unwrap_or("no message")
+    );
+    match code {
+        Some(THROUGHPUT_LIMIT | TOO_MANY_TO_USER) => SendError::Throttled { reason, retry_after: wait },
+        _ if status == StatusCode::TOO_MANY_REQUESTS => SendError::Throttled { reason, retry_after: wait },
+        _ if status.is_server_error() => SendError::Transient(reason),
+        _ => SendError::Permanent(reason),
+    }
+}
