@@ -16,7 +16,7 @@ use surveyd::webhooks::signature::{hmac_sha256_hex, meta_signature, twilio_signa
 
 const PUBLIC_URL: &str = "https://surveys.example.co.id";
 const TWILIO_TOKEN: &str = support::twilio::AUTH_TOKEN;
-const APP_SECRET: &str = "7c1d0f3b9a2e4c58b6d0e1f2a3b4c5d6";
+const APP_SECRET: &str = support::meta::APP_SECRET;
 const VERIFY_TOKEN: &str = "verify-me";
 const GATEWAY_SECRET: &str = "gateway-secret";
 const CUSTOMER_PHONE: &str = "+6281234567890";
@@ -172,50 +172,8 @@ impl Chat {
 
     /// Meta's POST of `body` (serialised as Meta does: non-ASCII as `\uXXXX`), signed.
     async fn whatsapp(&self, body: &serde_json::Value) -> reqwest::Response {
-        let raw = meta_json(body);
-        self.app
-            .client
-            .post(self.app.url("/webhooks/whatsapp"))
-            .header(
-                "X-Hub-Signature-256",
-                meta_signature(APP_SECRET, raw.as_bytes()),
-            )
-            .header("Content-Type", "application/json")
-            .body(raw)
-            .send()
-            .await
-            .unwrap()
+        support::meta::post_event(&self.app.client, &self.app.url("/webhooks/whatsapp"), body).await
     }
-}
-
-/// JSON as Meta writes it: every non-ASCII character escaped as `\uXXXX` (lowercase hex,
-/// surrogate pairs beyond the BMP).
-fn meta_json(value: &serde_json::Value) -> String {
-    let mut out = String::new();
-    for c in value.to_string().chars() {
-        if c.is_ascii() {
-            out.push(c);
-        } else {
-            let mut units = [0u16; 2];
-            for unit in c.encode_utf16(&mut units) {
-                out.push_str(&format!("\\u{unit:04x}"));
-            }
-        }
-    }
-    out
-}
-
-/// A WhatsApp webhook body with `messages` or `statuses` in one change.
-fn whatsapp_body(key: &str, items: serde_json::Value) -> serde_json::Value {
-    serde_json::json!({
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "6285712345678", "phone_number_id": "106540352242922"},
-            "contacts": [{"profile": {"name": "Dewi"}, "wa_id": "6281234567890"}],
-            key: items
-        }}]}]
-    })
 }
 
 fn answer(
@@ -431,7 +389,7 @@ async fn bad_signatures_store_nothing(db: &TestDb) {
         403
     );
 
-    let body = whatsapp_body("messages", serde_json::json!([]));
+    let body = support::meta::webhook_body("messages", serde_json::json!([]));
     let tampered = chat
         .app
         .client
@@ -520,7 +478,7 @@ async fn a_whatsapp_conversation_with_buttons_and_statuses(db: &TestDb) {
         .invite(db, SurveyChannel::Whatsapp, "wamid.INVITE")
         .await;
     // A tapped button replying to the invitation, then read and delivered out of order.
-    let reply = whatsapp_body(
+    let reply = support::meta::webhook_body(
         "messages",
         serde_json::json!([{
             "context": {"from": "6285712345678", "id": "wamid.INVITE"},
@@ -530,7 +488,7 @@ async fn a_whatsapp_conversation_with_buttons_and_statuses(db: &TestDb) {
         }]),
     );
     assert_eq!(chat.whatsapp(&reply).await.status(), 200);
-    let statuses = whatsapp_body(
+    let statuses = support::meta::webhook_body(
         "statuses",
         serde_json::json!([
             {"id": "wamid.INVITE", "status": "read", "timestamp": "1763800050", "recipient_id": "6281234567890"},
@@ -540,14 +498,14 @@ async fn a_whatsapp_conversation_with_buttons_and_statuses(db: &TestDb) {
     assert_eq!(chat.whatsapp(&statuses).await.status(), 200);
     chat.send_due(db, &["wamid.Q2"]).await;
     // A template quick reply, then a comment with non-ASCII text (escaped as Meta escapes it).
-    let yes = whatsapp_body(
+    let yes = support::meta::webhook_body(
         "messages",
         serde_json::json!([{"from": "6281234567890", "id": "wamid.IN2", "timestamp": "1763800200",
             "type": "button", "button": {"payload": "RESOLVED_1", "text": "Ya"}}]),
     );
     chat.whatsapp(&yes).await;
     chat.send_due(db, &["wamid.Q3"]).await;
-    let comment = whatsapp_body(
+    let comment = support::meta::webhook_body(
         "messages",
         serde_json::json!([{"from": "6281234567890", "id": "wamid.IN3", "timestamp": "1763800300",
             "type": "text", "text": {"body": "Terima kasih 😀 — sangat membantu"}}]),

@@ -85,9 +85,9 @@ impl ChatProvider {
                 &settings.survey.public_url,
                 channel,
             )?))),
-            Some("meta") if channel == SurveyChannel::Whatsapp => {
-                Ok(Some(ChatProvider::Meta(whatsapp::Meta::new(&settings.whatsapp)?)))
-            }
+            Some("meta") if channel == SurveyChannel::Whatsapp => Ok(Some(ChatProvider::Meta(
+                whatsapp::Meta::new(&settings.whatsapp)?,
+            ))),
             Some(other) => anyhow::bail!(
                 "channels.{}: unknown provider `{other}` (expected {})",
                 channel.as_str(),

@@ -43,7 +43,10 @@ impl Meta {
             .context("whatsapp.access_token is needed to send through the Cloud API")?
             .expose()
             .clone();
-        anyhow::ensure!(settings.max_connections > 0, "whatsapp.max_connections must be at least 1");
+        anyhow::ensure!(
+            settings.max_connections > 0,
+            "whatsapp.max_connections must be at least 1"
+        );
         let client = reqwest::Client::builder()
             .timeout(settings.timeout)
             .pool_max_idle_per_host(settings.max_connections)
@@ -56,7 +59,8 @@ impl Meta {
             token,
             template: settings.template.clone(),
             max_connections: settings.max_connections,
-            limit: RateLimit::per_second(settings.rate_per_second).context("whatsapp.rate_per_second")?,
+            limit: RateLimit::per_second(settings.rate_per_second)
+                .context("whatsapp.rate_per_second")?,
         })
     }
 
@@ -74,7 +78,9 @@ impl Meta {
             .json(&self.body(message))
             .send()
             .await
-            .map_err(|e| SendError::Transient(format!("WhatsApp: {}", super::twilio::network_error(&e))))?;
+            .map_err(|e| {
+                SendError::Transient(format!("WhatsApp: {}", super::twilio::network_error(&e)))
+            })?;
         let status = response.status();
         let wait = retry_after(response.headers());
         let body: Value = response.json().await.unwrap_or_default();
@@ -82,7 +88,9 @@ impl Meta {
             return body["messages"][0]["id"]
                 .as_str()
                 .map(str::to_owned)
-                .ok_or_else(|| SendError::Transient(format!("WhatsApp answered {status} without a message id")));
+                .ok_or_else(|| {
+                    SendError::Transient(format!("WhatsApp answered {status} without a message id"))
+                });
         }
         Err(classify(status, &body, wait))
     }
@@ -95,7 +103,8 @@ impl Meta {
             (Some(template), false) => template_message(template, message),
             _ => interactive_or_text(message),
         };
-        let mut body = json!({ "messaging_product": "whatsapp", "recipient_type": "individual", "to": to });
+        let mut body =
+            json!({ "messaging_product": "whatsapp", "recipient_type": "individual", "to": to });
         if let (Some(body), Value::Object(content)) = (body.as_object_mut(), content) {
             body.extend(content);
         }
@@ -129,7 +138,12 @@ fn template_message(template: &WhatsappTemplate, message: &ChatOutbound) -> Valu
 fn interactive_or_text(message: &ChatOutbound) -> Value {
     let (text, options) = (&message.text, &message.options);
     let body = json!({ "text": truncate(text, MAX_BODY) });
-    if !options.is_empty() && options.len() <= MAX_BUTTONS && options.iter().all(|o| o.title.chars().count() <= MAX_BUTTON_TITLE) {
+    if !options.is_empty()
+        && options.len() <= MAX_BUTTONS
+        && options
+            .iter()
+            .all(|o| o.title.chars().count() <= MAX_BUTTON_TITLE)
+    {
         let buttons: Vec<Value> = options
             .iter()
             .map(|o| json!({ "type": "reply", "reply": { "id": o.id, "title": o.title } }))
@@ -178,8 +192,14 @@ fn classify(status: StatusCode, body: &Value, wait: Option<std::time::Duration>)
         error["message"].as_str().unwrap_or("no message")
     );
     match code {
-        Some(THROUGHPUT_LIMIT | TOO_MANY_TO_USER) => SendError::Throttled { reason, retry_after: wait },
-        _ if status == StatusCode::TOO_MANY_REQUESTS => SendError::Throttled { reason, retry_after: wait },
+        Some(THROUGHPUT_LIMIT | TOO_MANY_TO_USER) => SendError::Throttled {
+            reason,
+            retry_after: wait,
+        },
+        _ if status == StatusCode::TOO_MANY_REQUESTS => SendError::Throttled {
+            reason,
+            retry_after: wait,
+        },
         _ if status.is_server_error() => SendError::Transient(reason),
         _ => SendError::Permanent(reason),
     }

@@ -441,10 +441,18 @@ impl Dispatcher {
         let question = asked.map(|q| QuestionVars::new(q, &locale, &self.default_locale));
         let links = SurveyLinks::new(&self.public_url, &job.token);
         let vars = ChatVars::new(&self.invitee(c, time_zone), &locale, links.survey, question);
-        let text = self.renderer.chat(channel, &c.kind, &locale, &self.default_locale, &vars)?;
-        let word = |kind| self.renderer.chat(channel, kind, &locale, &self.default_locale, &vars);
+        let text = self
+            .renderer
+            .chat(channel, &c.kind, &locale, &self.default_locale, &vars)?;
+        let word = |kind| {
+            self.renderer
+                .chat(channel, kind, &locale, &self.default_locale, &vars)
+        };
         let (options, list_button) = match (&vars.question, channel) {
-            (Some(q), SurveyChannel::Whatsapp) => (chat_options(q, (word("yes")?, word("no")?)), word("choose")?),
+            (Some(q), SurveyChannel::Whatsapp) => (
+                chat_options(q, (word("yes")?, word("no")?)),
+                word("choose")?,
+            ),
             _ => (Vec::new(), String::new()),
         };
         let window_open = c
@@ -595,7 +603,10 @@ fn chat_options(q: &QuestionVars, (yes, no): (String, String)) -> Vec<ChatOption
     if let (Some(min), Some(max)) = (q.min, q.max) {
         // Highest first, as people read a satisfaction scale.
         return if max - min < 10 {
-            (min..=max).rev().map(|n| option(n.to_string(), n.to_string())).collect()
+            (min..=max)
+                .rev()
+                .map(|n| option(n.to_string(), n.to_string()))
+                .collect()
         } else {
             Vec::new()
         };
