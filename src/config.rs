@@ -253,8 +253,87 @@ pub struct WhatsappTemplate {
 pub struct GatewaySettings {
     /// The channel its messages travel on: `sms` or `whatsapp`.
     pub channel: crate::campaign::SurveyChannel,
+    /// How messages are sent; unset, the gateway only receives callbacks.
+    pub send: Option<GatewaySend>,
     /// How its callbacks (`POST /webhooks/gateways/{name}`) are read; unset, they answer 404.
     pub inbound: Option<GatewayInbound>,
+}
+
+/// One request per message, described: method, URL, authentication, body, and how to read
+/// the answer. The URL and each body value are handlebars templates over `to` (the number in
+/// `phone_format`), `text` and `delivery_id`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySend {
+    #[serde(default = "post")]
+    pub method: String,
+    pub url: String,
+    pub auth: GatewayAuth,
+    pub body_format: BodyFormat,
+    pub body: std::collections::BTreeMap<String, String>,
+    pub phone_format: PhoneFormat,
+    /// The answer is a success when the JSON at `pointer` equals `value` (many gateways
+    /// answer 200 to a failure), e.g. `{ pointer = "/status", value = true }`.
+    pub success: SuccessRule,
+    /// Where the gateway's id for the message is (`/id/0`).
+    pub message_id: String,
+    /// Where a refusal's reason is (`/reason`), for the failure record.
+    pub error: Option<String>,
+    pub max_connections: usize,
+    /// Messages per second at most, for all workers of this daemon; 0 is no limit.
+    pub rate_per_second: f64,
+    #[serde(with = "humantime_serde")]
+    pub timeout: std::time::Duration,
+}
+
+fn post() -> String {
+    "POST".into()
+}
+
+/// Where a gateway wants its credentials.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum GatewayAuth {
+    /// A raw header, e.g. Fonnte's `Authorization: <token>`.
+    Header {
+        name: String,
+        value: Secret<String>,
+    },
+    Bearer {
+        token: Secret<String>,
+    },
+    Basic {
+        username: String,
+        password: Secret<String>,
+    },
+    /// Fields added to the body, e.g. Zenziva's `userkey` and `passkey`.
+    Body {
+        fields: std::collections::BTreeMap<String, Secret<String>>,
+    },
+    /// A query parameter.
+    Query {
+        name: String,
+        value: Secret<String>,
+    },
+}
+
+/// How a gateway wants numbers written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhoneFormat {
+    /// `+6281234567890`
+    E164,
+    /// `6281234567890`
+    International,
+    /// `081234567890`
+    National,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuccessRule {
+    pub pointer: String,
+    pub value: serde_json::Value,
 }
 
 /// A gateway's callbacks: signed with HMAC-SHA256 of the raw body, fields found by JSON

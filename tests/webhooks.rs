@@ -54,6 +54,7 @@ impl Chat {
             "fonnte".into(),
             GatewaySettings {
                 channel: SurveyChannel::Whatsapp,
+                send: None,
                 inbound: Some(GatewayInbound {
                     secret: Secret::new(GATEWAY_SECRET.into()),
                     signature_header: "X-Signature".into(),

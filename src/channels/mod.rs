@@ -4,6 +4,7 @@
 //! retrying.
 
 pub mod email;
+pub mod gateway;
 pub mod twilio;
 pub mod whatsapp;
 
@@ -65,6 +66,7 @@ pub struct ChatOption {
 pub enum ChatProvider {
     Twilio(twilio::Twilio),
     Meta(whatsapp::Meta),
+    Gateway(gateway::Gateway),
 }
 
 impl ChatProvider {
@@ -85,6 +87,24 @@ impl ChatProvider {
                 &settings.survey.public_url,
                 channel,
             )?))),
+            Some(named) if named.starts_with("gateway:") => {
+                let name = &named["gateway:".len()..];
+                let gateway = settings.gateways.get(name).ok_or_else(|| {
+                    anyhow::anyhow!("channels.{}: no [gateways.{name}]", channel.as_str())
+                })?;
+                anyhow::ensure!(
+                    gateway.channel == channel,
+                    "channels.{}: gateway `{name}` carries {}",
+                    channel.as_str(),
+                    gateway.channel.as_str()
+                );
+                let send = gateway.send.as_ref().ok_or_else(|| {
+                    anyhow::anyhow!("gateways.{name}.send is needed to send through it")
+                })?;
+                Ok(Some(ChatProvider::Gateway(gateway::Gateway::new(
+                    name, send,
+                )?)))
+            }
             Some("meta") if channel == SurveyChannel::Whatsapp => Ok(Some(ChatProvider::Meta(
                 whatsapp::Meta::new(&settings.whatsapp)?,
             ))),
@@ -92,8 +112,8 @@ impl ChatProvider {
                 "channels.{}: unknown provider `{other}` (expected {})",
                 channel.as_str(),
                 match channel {
-                    SurveyChannel::Whatsapp => "`meta` or `twilio`",
-                    _ => "`twilio`",
+                    SurveyChannel::Whatsapp => "`meta`, `twilio` or `gateway:NAME`",
+                    _ => "`twilio` or `gateway:NAME`",
                 }
             ),
         }
@@ -104,6 +124,7 @@ impl ChatProvider {
         match self {
             ChatProvider::Twilio(t) => t.concurrency(),
             ChatProvider::Meta(m) => m.concurrency(),
+            ChatProvider::Gateway(g) => g.concurrency(),
         }
     }
 
@@ -112,6 +133,7 @@ impl ChatProvider {
         match self {
             ChatProvider::Twilio(t) => t.send(message).await,
             ChatProvider::Meta(m) => m.send(message).await,
+            ChatProvider::Gateway(g) => g.send(message).await,
         }
     }
 }

@@ -63,8 +63,8 @@ pub struct Dispatcher {
     campaigns: HashMap<String, Campaign>,
     key: SurveyKey,
     email: EmailChannel,
-    sms: Option<ChatProvider>,
-    whatsapp: Option<ChatProvider>,
+    sms: Option<Arc<ChatProvider>>,
+    whatsapp: Option<Arc<ChatProvider>>,
     /// This process's name on its leases.
     owner: String,
 }
@@ -73,7 +73,7 @@ pub struct Dispatcher {
 /// chat channel (`None` when none is configured).
 enum Sender {
     Email(Box<EmailSender>),
-    Chat(Option<ChatProvider>),
+    Chat(Option<Arc<ChatProvider>>),
 }
 
 /// A claimed delivery, the token its links carry, and until when the claim holds.
@@ -91,8 +91,8 @@ impl Dispatcher {
             .map_err(|problems| anyhow::anyhow!("templates: {}", problems.join("; ")))?;
         let key = settings.survey_key()?;
         let email = EmailChannel::new(&settings.email, &settings.survey.public_url)?;
-        let sms = ChatProvider::for_channel(settings, SurveyChannel::Sms)?;
-        let whatsapp = ChatProvider::for_channel(settings, SurveyChannel::Whatsapp)?;
+        let sms = ChatProvider::for_channel(settings, SurveyChannel::Sms)?.map(Arc::new);
+        let whatsapp = ChatProvider::for_channel(settings, SurveyChannel::Whatsapp)?.map(Arc::new);
         Ok(Dispatcher {
             store,
             clock,
@@ -170,7 +170,7 @@ impl Dispatcher {
             SurveyChannel::Email => self.email.concurrency(),
             // Without a provider one sender suffices: it fails each delivery with the reason.
             SurveyChannel::Sms | SurveyChannel::Whatsapp => {
-                self.provider(channel).map_or(1, ChatProvider::concurrency)
+                self.provider(channel).map_or(1, |p| p.concurrency())
             }
         };
         let (job_tx, job_rx) = mpsc::channel::<Job>(self.settings.batch_size.max(1));
@@ -196,7 +196,7 @@ impl Dispatcher {
         claimed
     }
 
-    fn provider(&self, channel: SurveyChannel) -> Option<&ChatProvider> {
+    fn provider(&self, channel: SurveyChannel) -> Option<&Arc<ChatProvider>> {
         match channel {
             SurveyChannel::Sms => self.sms.as_ref(),
             SurveyChannel::Whatsapp => self.whatsapp.as_ref(),

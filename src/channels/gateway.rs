@@ -1,0 +1,195 @@
+//! A generic HTTP gateway (Fonnte, Zenziva, Wablas…), driven by its configuration: one
+//! request per message with the configured method, URL, credentials and body (form or JSON,
+//! each value a handlebars template over `to`, `text` and `delivery_id`), the number written
+//! as the gateway wants it, and success read from the JSON answer — many gateways answer 200
+//! to a refusal.
+
+use super::{ChatOutbound, RateLimit, SendError, retry_after};
+use crate::config::{BodyFormat, GatewayAuth, GatewaySend, PhoneFormat};
+use anyhow::Context;
+use handlebars::Handlebars;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    name: String,
+    client: reqwest::Client,
+    method: reqwest::Method,
+    settings: GatewaySend,
+    templates: Arc<Handlebars<'static>>,
+    limit: RateLimit,
+}
+
+const URL: &str = "url";
+
+impl Gateway {
+    /// Checks gateway `name`'s settings and compiles its templates.
+    pub fn new(name: &str, settings: &GatewaySend) -> anyhow::Result<Self> {
+        let place = format!("gateways.{name}.send");
+        let mut templates = Handlebars::new();
+        templates.set_strict_mode(true);
+        templates.register_escape_fn(handlebars::no_escape);
+        templates
+            .register_template_string(URL, &settings.url)
+            .with_context(|| format!("{place}.url"))?;
+        for (field, template) in &settings.body {
+            templates
+                .register_template_string(&body_key(field), template)
+                .with_context(|| format!("{place}.body.{field}"))?;
+        }
+        let method = reqwest::Method::from_bytes(settings.method.to_ascii_uppercase().as_bytes())
+            .with_context(|| format!("{place}.method: `{}`", settings.method))?;
+        anyhow::ensure!(
+            settings.max_connections > 0,
+            "{place}.max_connections must be at least 1"
+        );
+        let client = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .pool_max_idle_per_host(settings.max_connections)
+            .build()
+            .context("cannot set up the HTTP client")?;
+        Ok(Gateway {
+            name: name.to_owned(),
+            client,
+            method,
+            settings: settings.clone(),
+            templates: Arc::new(templates),
+            limit: RateLimit::per_second(settings.rate_per_second)
+                .with_context(|| format!("{place}.rate_per_second"))?,
+        })
+    }
+
+    pub fn concurrency(&self) -> usize {
+        self.settings.max_connections
+    }
+
+    /// Sends one message; returns the gateway's id for it.
+    pub async fn send(&self, message: &ChatOutbound) -> Result<String, SendError> {
+        let permanent =
+            |reason: String| SendError::Permanent(format!("gateway {}: {reason}", self.name));
+        let data = json!({
+            "to": phone(&message.to, self.settings.phone_format).map_err(permanent)?,
+            "text": message.text,
+            "delivery_id": message.delivery_id,
+        });
+        let render = |key: &str| {
+            self.templates
+                .render(key, &data)
+                .map_err(|e| permanent(e.to_string()))
+        };
+        let url = render(URL)?;
+        let mut fields: Vec<(String, String)> = Vec::with_capacity(self.settings.body.len() + 2);
+        for field in self.settings.body.keys() {
+            fields.push((field.clone(), render(&body_key(field))?));
+        }
+        let mut request = self.client.request(self.method.clone(), &url);
+        match &self.settings.auth {
+            GatewayAuth::Header { name, value } => {
+                request = request.header(name.as_str(), value.expose().as_str())
+            }
+            GatewayAuth::Bearer { token } => request = request.bearer_auth(token.expose()),
+            GatewayAuth::Basic { username, password } => {
+                request = request.basic_auth(username, Some(password.expose()))
+            }
+            GatewayAuth::Body { fields: secret } => {
+                fields.extend(secret.iter().map(|(k, v)| (k.clone(), v.expose().clone())));
+            }
+            GatewayAuth::Query { name, value } => {
+                request = request.query(&[(name.as_str(), value.expose().as_str())])
+            }
+        }
+        request = match self.settings.body_format {
+            BodyFormat::Form => request.form(&fields),
+            BodyFormat::Json => request.json(
+                &fields
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect::<serde_json::Map<String, Value>>(),
+            ),
+        };
+        self.limit.ready().await;
+        let response = request.send().await.map_err(|e| {
+            SendError::Transient(format!(
+                "gateway {}: {}",
+                self.name,
+                super::twilio::network_error(&e)
+            ))
+        })?;
+        let status = response.status();
+        let wait = retry_after(response.headers());
+        let text = response.text().await.unwrap_or_default();
+        let reason = || {
+            let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            let said = self
+                .settings
+                .error
+                .as_deref()
+                .and_then(|p| body.pointer(p))
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                .unwrap_or_else(|| text.chars().take(200).collect());
+            format!("gateway {} {}: {said}", self.name, status.as_u16())
+        };
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(SendError::Throttled {
+                reason: reason(),
+                retry_after: wait,
+            });
+        }
+        if status.is_server_error() {
+            return Err(SendError::Transient(reason()));
+        }
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let succeeded = status.is_success()
+            && body.pointer(&self.settings.success.pointer) == Some(&self.settings.success.value);
+        if !succeeded {
+            return Err(SendError::Permanent(reason()));
+        }
+        match body.pointer(&self.settings.message_id) {
+            Some(Value::String(id)) => Ok(id.clone()),
+            Some(Value::Number(id)) => Ok(id.to_string()),
+            _ => Err(SendError::Transient(format!(
+                "gateway {}: accepted, but no message id at `{}`",
+                self.name, self.settings.message_id
+            ))),
+        }
+    }
+}
+
+fn body_key(field: &str) -> String {
+    format!("body.{field}")
+}
+
+/// An E.164 number as the gateway wants it written.
+fn phone(e164: &str, format: PhoneFormat) -> Result<String, String> {
+    match format {
+        PhoneFormat::E164 => Ok(e164.to_owned()),
+        PhoneFormat::International => Ok(e164.trim_start_matches('+').to_owned()),
+        PhoneFormat::National => {
+            let number =
+                phonenumber::parse(None, e164).map_err(|e| format!("number `{e164}`: {e}"))?;
+            let national = number.national();
+            Ok(format!(
+                "0{}{}",
+                "0".repeat(usize::from(national.zeros())),
+                national.value()
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_written_as_the_gateway_wants() {
+        let n = "+6281234567890";
+        assert_eq!(phone(n, PhoneFormat::E164).unwrap(), "+6281234567890");
+        assert_eq!(
+            phone(n, PhoneFormat::International).unwrap(),
+            "6281234567890"
+        );
+        assert_eq!(phone(n, PhoneFormat::National).unwrap(), "081234567890");
+    }
+}
