@@ -1,5 +1,6 @@
 //! The reply parser: answers read from what customers type in chats and SMS (digits, words in
-//! Indonesian and English, emoji, button ids), opt-out keywords, and no panic on any input.
+//! Indonesian and English, emoji, button ids), opt-out keywords, and no panic on any input —
+//! neither there nor in the webhook decoders.
 
 use proptest::prelude::*;
 use std::path::Path;
@@ -271,4 +272,74 @@ proptest! {
         let reply = format!("{before}{n}{after}");
         prop_assert_eq!(answer(question(&survey, "csat"), &reply), Ok(Some(Answer::Number(n))));
     }
+}
+
+proptest! {
+    /// The webhook decoders read stored payloads of any shape without panicking.
+    #[test]
+    fn no_payload_makes_a_decoder_panic(payload in any::<String>(), json in json_value()) {
+        let settings = surveyd::config::Settings::load(None).unwrap();
+        for kind in ["message", "status", "unknown"] {
+            for provider in ["twilio", "whatsapp", "gateway:none", "other"] {
+                let _ = surveyd::webhooks::decode(&settings, provider, kind, &payload);
+                let _ = surveyd::webhooks::decode(&settings, provider, kind, &json.to_string());
+            }
+        }
+        let _ = surveyd::webhooks::twilio::form_pairs(payload.as_bytes());
+    }
+
+    /// WhatsApp bodies of any JSON shape are split into events without panicking.
+    #[test]
+    fn no_body_makes_the_whatsapp_splitter_panic(json in json_value()) {
+        let body = json.to_string();
+        let mut headers = axum::http::HeaderMap::new();
+        let signature = surveyd::webhooks::signature::meta_signature("s", body.as_bytes());
+        headers.insert("x-hub-signature-256", signature.parse().unwrap());
+        let events = surveyd::webhooks::whatsapp::accept("s", &headers, body.as_bytes()).unwrap();
+        prop_assert!(!events.is_empty());
+    }
+}
+
+/// JSON values shaped like webhook bodies: objects and arrays of the keys the decoders read.
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    let key = prop_oneof![
+        Just("entry"),
+        Just("changes"),
+        Just("value"),
+        Just("messages"),
+        Just("statuses"),
+        Just("field"),
+        Just("from"),
+        Just("id"),
+        Just("type"),
+        Just("text"),
+        Just("body"),
+        Just("interactive"),
+        Just("button_reply"),
+        Just("button"),
+        Just("payload"),
+        Just("status"),
+        Just("errors"),
+        Just("code"),
+        Just("context"),
+        Just("message"),
+        Just("contacts"),
+        Just("wa_id"),
+    ];
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        ".{0,12}".prop_map(serde_json::Value::from),
+        Just(serde_json::Value::from("messages")),
+        Just(serde_json::Value::from("interactive")),
+        Just(serde_json::Value::from("failed")),
+    ];
+    leaf.prop_recursive(4, 48, 6, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+            prop::collection::btree_map(key.clone().prop_map(str::to_owned), inner, 0..5)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
 }
