@@ -387,7 +387,42 @@ async fn a_failed_channel_moves_the_invitation_to_the_next(db: &TestDb) {
     );
 }
 
+async fn whatsapp_through_twilio(db: &TestDb) {
+    let mut sms = Sms::start(db, Behaviour::default(), &[CUSTOMER]).await;
+    sms.settings.channels.sms = None;
+    sms.settings.channels.whatsapp = Some("twilio".into());
+    sms.settings.twilio.whatsapp_from = Some("+14155238886".into());
+    sms.settings.campaigns[0].channels = vec![SurveyChannel::Whatsapp];
+    sms.app = TestApp::spawn_with_clock(db, sms.settings.clone(), sms.clock.clone()).await;
+    assert_eq!(sms.plan(db).await, 1);
+    sms.hand.set(at("2026-11-20T03:00:00Z"));
+    assert_eq!(sms.dispatch(db).await.sent, 1);
+    let invite = sms.twilio.last_to(&format!("whatsapp:{CUSTOMER}"));
+    assert_eq!(invite.from, "whatsapp:+14155238886");
+    // The reply comes from a `whatsapp:` address and continues the same conversation.
+    let reply = support::twilio::post_signed(
+        &sms.app,
+        PUBLIC_URL,
+        "/webhooks/twilio/inbound",
+        &[
+            ("MessageSid", "SMw1"),
+            ("From", &format!("whatsapp:{CUSTOMER}")),
+            ("Body", "5"),
+        ],
+    )
+    .await;
+    assert_eq!(reply.status(), 200);
+    sms.dispatch(db).await;
+    let next = sms.twilio.last_to(&format!("whatsapp:{CUSTOMER}"));
+    assert!(
+        next.body.starts_with("Apakah masalah Anda selesai"),
+        "{}",
+        next.body
+    );
+}
+
 on_both_backends!(
+    whatsapp_through_twilio,
     a_failed_channel_moves_the_invitation_to_the_next,
     a_survey_by_sms,
     provider_errors_are_sorted,
