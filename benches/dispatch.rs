@@ -8,13 +8,21 @@
 //!     cargo bench --bench dispatch                            # 100,000 messages
 //!     cargo bench --bench dispatch -- --messages 20000 --responses 100000
 //!
-//! Needs `smtp-sink` and `smtp-source` (Debian's `postfix` package).
+//! Then 100,000 SMS (as many as `--messages`) through the Twilio emulator of the tests, beside
+//! what `wrk` gets from the emulator alone.
+//!
+//! Needs `smtp-sink` and `smtp-source` (Debian's `postfix` package) and `wrk`.
+
+#[path = "../tests/support/twilio.rs"]
+#[allow(dead_code)] // the benchmark uses the emulator, not the test helpers beside it
+mod twilio;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use surveyd::campaign::SurveyChannel;
 use surveyd::config::{DatabaseUrl, Settings};
-use surveyd::domain::{ContactRecord, Email, ExternalId};
+use surveyd::domain::{ContactRecord, Email, ExternalId, Phone};
 use surveyd::store::Store;
 
 /// Connections, for both surveyd and smtp-source.
@@ -54,7 +62,7 @@ fn main() {
         ));
     }
     for (name, url) in &databases {
-        let store = runtime.block_on(seed_deliveries(url, messages));
+        let store = runtime.block_on(seed_deliveries(url, messages, SurveyChannel::Email));
         let config = config_file(work.path(), url, port);
         let started = Instant::now();
         let out = Command::new(env!("CARGO_BIN_EXE_surveyd"))
@@ -80,6 +88,8 @@ fn main() {
         );
         runtime.block_on(store.close());
     }
+
+    sms_benchmark(&runtime, work.path(), &databases, messages, port);
 
     println!("report benchmark: `surveyd report --by agent` over {responses} answered invitations");
     for (name, url) in &databases {
@@ -110,6 +120,120 @@ fn main() {
         }
         println!("  {name}: {best:.2} s (best of 3, whole command)");
     }
+}
+
+/// SMS through the Twilio emulator (tests/support/twilio.rs) with the rate limit off: the
+/// release `surveyd dispatch` against what `wrk` gets from the emulator alone.
+fn sms_benchmark(
+    runtime: &tokio::runtime::Runtime,
+    dir: &Path,
+    databases: &[(&str, String)],
+    messages: usize,
+    smtp_port: u16,
+) {
+    let twilio = runtime.block_on(twilio::TwilioEmulator::start(twilio::Behaviour::default()));
+    let messages_url = format!(
+        "{}/2010-04-01/Accounts/{}/Messages.json",
+        twilio.base,
+        twilio::ACCOUNT_SID
+    );
+    println!(
+        "SMS benchmark: {messages} messages through the Twilio emulator, {CONNECTIONS} connections"
+    );
+    let ceiling = wrk(dir, &messages_url);
+    println!(
+        "  ceiling (wrk against the emulator, {CONNECTIONS} connections, 10 s): {ceiling:.0} requests/s"
+    );
+    let extra = format!(
+        "[channels]\nsms = \"twilio\"\n[twilio]\nbase_url = \"{}\"\naccount_sid = \"{}\"\n\
+         auth_token = \"{}\"\nfrom = \"{}\"\nrate_per_second = 0\nmax_connections = {CONNECTIONS}\n",
+        twilio.base,
+        twilio::ACCOUNT_SID,
+        twilio::AUTH_TOKEN,
+        twilio::FROM
+    );
+    for (name, url) in databases {
+        let url = if url.starts_with("sqlite") {
+            format!("sqlite://{}/sms.db", dir.display())
+        } else {
+            let admin = std::env::var("TEST_POSTGRES_URL").unwrap();
+            runtime.block_on(fresh_postgres(&admin, "surveyd_bench_sms"))
+        };
+        let store = runtime.block_on(seed_deliveries(&url, messages, SurveyChannel::Sms));
+        let config = config_with(dir, &url, smtp_port, &extra);
+        let before = twilio.accepted().len();
+        let started = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_surveyd"))
+            .args(["--config", &config, "dispatch", "--format", "json"])
+            .stderr(Stdio::null())
+            .output()
+            .unwrap();
+        let seconds = started.elapsed().as_secs_f64();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert_eq!(
+            twilio.accepted().len() - before,
+            messages,
+            "every SMS accepted"
+        );
+        let rate = messages as f64 / seconds;
+        println!(
+            "  {name}: {messages} sent in {seconds:.1} s = {rate:.0} messages/s ({:.0}% of the emulator's ceiling)",
+            100.0 * rate / ceiling
+        );
+        runtime.block_on(store.close());
+    }
+}
+
+/// Requests per second `wrk` gets from the emulator: SMS-sized form POSTs with Basic auth over
+/// [`CONNECTIONS`] connections for 10 seconds.
+fn wrk(dir: &Path, url: &str) -> f64 {
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        twilio::ACCOUNT_SID,
+        twilio::AUTH_TOKEN
+    ));
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("To", "+6281200000001")
+        .append_pair("From", twilio::FROM)
+        .append_pair(
+            "Body",
+            &"Halo Customer 1, terima kasih telah menghubungi kami. ".repeat(3),
+        )
+        .append_pair(
+            "StatusCallback",
+            "https://survey.example.com/webhooks/twilio/status",
+        )
+        .finish();
+    let script = dir.join("twilio.lua");
+    std::fs::write(
+        &script,
+        format!(
+            "wrk.method = \"POST\"\nwrk.body = \"{body}\"\n\
+             wrk.headers[\"Content-Type\"] = \"application/x-www-form-urlencoded\"\n\
+             wrk.headers[\"Authorization\"] = \"Basic {auth}\"\n"
+        ),
+    )
+    .unwrap();
+    let out = Command::new("wrk")
+        .args(["-t2", &format!("-c{CONNECTIONS}"), "-d10s", "-s"])
+        .arg(&script)
+        .arg(url)
+        .output()
+        .expect("wrk runs (Debian's wrk package)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains("Non-2xx"),
+        "the emulator refused wrk's requests:\n{text}"
+    );
+    text.lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no rate in wrk's output:\n{text}"))
 }
 
 /// smtp-sink, accepting everything and keeping nothing.
@@ -171,7 +295,7 @@ fn smtp_source(port: u16, count: usize, size: usize) -> f64 {
 /// The size of one rendered invitation email, for a like-for-like ceiling.
 async fn sample_size(dir: &Path) -> usize {
     let url = format!("sqlite://{}/sample.db", dir.display());
-    let store = seed_deliveries(&url, 1).await;
+    let store = seed_deliveries(&url, 1, SurveyChannel::Email).await;
     let outbox = dir.join("sample-outbox");
     let mut settings = settings(&url);
     settings.email.outbox_dir = outbox.clone();
@@ -205,13 +329,18 @@ fn settings(url: &str) -> Settings {
 }
 
 fn config_file(dir: &Path, url: &str, port: u16) -> String {
+    config_with(dir, url, port, "")
+}
+
+/// The benchmark's configuration file, with `extra` TOML appended.
+fn config_with(dir: &Path, url: &str, port: u16, extra: &str) -> String {
     let path = dir.join("bench.toml");
     std::fs::write(
         &path,
         format!(
             "[database]\nurl = \"{url}\"\n[templates]\ndir = \"{}/templates\"\n\
              [survey]\npublic_url = \"https://survey.example.com\"\nkey = \"{}\"\n\
-             [email]\ntransport = \"smtp\"\n[email.smtp]\nport = {port}\nmax_connections = {CONNECTIONS}\n",
+             [email]\ntransport = \"smtp\"\n[email.smtp]\nport = {port}\nmax_connections = {CONNECTIONS}\n{extra}",
             env!("CARGO_MANIFEST_DIR"),
             "42".repeat(32)
         ),
@@ -238,7 +367,7 @@ async fn fresh_postgres(admin: &str, name: &str) -> String {
 }
 
 /// `count` contacts closed a day ago, planned by the default campaign: `count` due deliveries.
-async fn seed_deliveries(url: &str, count: usize) -> Store {
+async fn seed_deliveries(url: &str, count: usize, channel: SurveyChannel) -> Store {
     let store = Store::open(&DatabaseUrl::parse(url).unwrap(), 4)
         .await
         .unwrap();
@@ -251,7 +380,7 @@ async fn seed_deliveries(url: &str, count: usize) -> Store {
             customer_id: ExternalId::parse(&format!("C-{i}")).unwrap(),
             customer_name: Some(format!("Customer {i}")),
             email: Some(Email::parse(&format!("customer{i}@example.com")).unwrap()),
-            phone: None,
+            phone: Some(Phone::parse(&format!("+62812{i:08}")).unwrap()),
             whatsapp: None,
             locale: None,
             time_zone: None,
@@ -269,13 +398,10 @@ async fn seed_deliveries(url: &str, count: usize) -> Store {
         store.upsert_contacts(chunk, now).await.unwrap();
     }
     let settings = settings(url);
+    let mut campaign = settings.campaigns[0].clone();
+    campaign.channels = vec![channel];
     let planned = store
-        .plan_invitations(
-            &settings.campaigns[0],
-            now,
-            false,
-            &settings.survey_key().unwrap(),
-        )
+        .plan_invitations(&campaign, now, false, &settings.survey_key().unwrap())
         .await
         .unwrap();
     assert_eq!(planned.invited as usize, count);
@@ -285,7 +411,7 @@ async fn seed_deliveries(url: &str, count: usize) -> Store {
 /// `count` sent and answered invitations (CSAT, resolved) over 200 agents in 12 teams,
 /// written by SQL inside the database.
 async fn seed_responses(url: &str, count: usize) {
-    let store = seed_deliveries(url, 0).await;
+    let store = seed_deliveries(url, 0, SurveyChannel::Email).await;
     let sqlite = url.starts_with("sqlite");
     let numbers = if sqlite {
         format!(

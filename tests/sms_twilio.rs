@@ -105,7 +105,8 @@ impl Sms {
     /// The customer's reply, as Twilio delivers it to the webhook.
     async fn reply(&self, sid: &str, body: &str) {
         let response = support::twilio::post_signed(
-            &self.app,
+            &self.app.client,
+            &self.app.base,
             PUBLIC_URL,
             "/webhooks/twilio/inbound",
             &[
@@ -203,7 +204,8 @@ async fn a_survey_by_sms(db: &TestDb) {
 
     // Twilio reports the invitation delivered.
     let status = support::twilio::post_signed(
-        &sms.app,
+        &sms.app.client,
+        &sms.app.base,
         PUBLIC_URL,
         "/webhooks/twilio/status",
         &[
@@ -355,7 +357,8 @@ async fn a_failed_channel_moves_the_invitation_to_the_next(db: &TestDb) {
 
     // Twilio later reports the other SMS undelivered: it moves to email too.
     let status = support::twilio::post_signed(
-        &sms.app,
+        &sms.app.client,
+        &sms.app.base,
         PUBLIC_URL,
         "/webhooks/twilio/status",
         &[
@@ -401,7 +404,8 @@ async fn whatsapp_through_twilio(db: &TestDb) {
     assert_eq!(invite.from, "whatsapp:+14155238886");
     // The reply comes from a `whatsapp:` address and continues the same conversation.
     let reply = support::twilio::post_signed(
-        &sms.app,
+        &sms.app.client,
+        &sms.app.base,
         PUBLIC_URL,
         "/webhooks/twilio/inbound",
         &[

@@ -150,7 +150,8 @@ impl Chat {
 
     /// Twilio's POST of `params` to `path`, signed as Twilio signs it.
     async fn twilio(&self, path: &str, params: &[(&str, &str)]) -> reqwest::Response {
-        support::twilio::post_signed(&self.app, PUBLIC_URL, path, params).await
+        support::twilio::post_signed(&self.app.client, &self.app.base, PUBLIC_URL, path, params)
+            .await
     }
 
     async fn sms_reply(&self, sid: &str, body: &str) -> reqwest::Response {

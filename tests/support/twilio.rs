@@ -224,10 +224,11 @@ async fn create(
         .into_response()
 }
 
-/// Posts `params` to surveyd's webhook `path` as Twilio does: a form signed with the auth
-/// token over `public_url` + `path` and the parameters.
+/// Posts `params` to surveyd's webhook `path` on `base` as Twilio does: a form signed with the
+/// auth token over `public_url` + `path` and the parameters.
 pub async fn post_signed(
-    app: &super::TestApp,
+    client: &reqwest::Client,
+    base: &str,
     public_url: &str,
     path: &str,
     params: &[(&str, &str)],
@@ -241,8 +242,8 @@ pub async fn post_signed(
         &format!("{public_url}{path}"),
         &owned,
     );
-    app.client
-        .post(app.url(path))
+    client
+        .post(format!("{base}{path}"))
         .header("X-Twilio-Signature", signature)
         .form(&owned)
         .send()
