@@ -13,15 +13,18 @@
 //!
 //! Needs `smtp-sink` and `smtp-source` (Debian's `postfix` package) and `wrk`.
 
+mod common;
+
 #[path = "../tests/support/twilio.rs"]
 #[allow(dead_code)] // the benchmark uses the emulator, not the test helpers beside it
 mod twilio;
 
+use common::{free_port, fresh_postgres, settings};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use surveyd::campaign::SurveyChannel;
-use surveyd::config::{DatabaseUrl, Settings};
+use surveyd::config::DatabaseUrl;
 use surveyd::domain::{ContactRecord, Email, ExternalId, Phone};
 use surveyd::store::Store;
 
@@ -320,14 +323,6 @@ async fn sample_size(dir: &Path) -> usize {
         .expect("one message written")
 }
 
-fn settings(url: &str) -> Settings {
-    let mut settings = Settings::load(None).unwrap();
-    settings.database.url = DatabaseUrl::parse(url).unwrap();
-    settings.templates.dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates").into();
-    settings.survey.key = Some(surveyd::config::Secret::new("42".repeat(32)));
-    settings
-}
-
 fn config_file(dir: &Path, url: &str, port: u16) -> String {
     config_with(dir, url, port, "")
 }
@@ -347,23 +342,6 @@ fn config_with(dir: &Path, url: &str, port: u16, extra: &str) -> String {
     )
     .unwrap();
     path.display().to_string()
-}
-
-/// A new, empty PostgreSQL database (dropped first if a run left it); its URL.
-async fn fresh_postgres(admin: &str, name: &str) -> String {
-    let pool = sqlx::PgPool::connect(admin).await.unwrap();
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    let mut url = url::Url::parse(admin).unwrap();
-    url.set_path(name);
-    url.to_string()
 }
 
 /// `count` contacts closed a day ago, planned by the default campaign: `count` due deliveries.
@@ -462,12 +440,4 @@ async fn seed_responses(url: &str, count: usize) {
         }
     }
     store.close().await;
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }

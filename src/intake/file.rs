@@ -135,6 +135,16 @@ pub async fn import_file(
     report.inserted = counts.inserted;
     report.updated = counts.updated;
     report.unchanged = counts.unchanged;
+    store
+        .refresh_statistics(
+            counts.inserted + counts.updated,
+            "customers, contacts, agents, teams",
+        )
+        .await
+        .map_err(|error| ImportError::Store {
+            imported: counts.inserted + counts.updated + counts.unchanged,
+            error,
+        })?;
     Ok(report)
 }
 

@@ -101,10 +101,14 @@ impl Store {
         }
         let Some(phone) = phone else { return Ok(None) };
         Ok(with_pool!(self, pool => {
+            // The customers with the number first (a handful, by index), then their
+            // invitations: left to itself the planner may walk every sent invitation instead
+            // when its statistics predate the sends.
             sqlx::query_as(&format!(
-                "SELECT {CONVERSATION_COLUMNS} FROM customers cu \
-                 JOIN invitations i ON i.customer_id = cu.id \
-                 WHERE {} AND i.channel = $2 AND i.sent_at IS NOT NULL \
+                "WITH numbered AS MATERIALIZED (SELECT cu.id FROM customers cu WHERE {}) \
+                 SELECT {CONVERSATION_COLUMNS} FROM numbered \
+                 JOIN invitations i ON i.customer_id = numbered.id \
+                 WHERE i.channel = $2 AND i.sent_at IS NOT NULL \
                  ORDER BY i.sent_at DESC, i.id DESC LIMIT 1",
                 number_matches(channel)
             ))

@@ -208,11 +208,8 @@ impl Store {
         }
         // A large run changes the outbox's shape at once; without fresh statistics PostgreSQL
         // plans each claim as a scan and sort of every queued delivery until autovacuum runs.
-        if let (Store::Postgres(pool), true) = (self, counts.invited >= ANALYZE_AFTER) {
-            sqlx::query("ANALYZE deliveries, invitations")
-                .execute(pool)
-                .await?;
-        }
+        self.refresh_statistics(counts.invited, "deliveries, invitations")
+            .await?;
         Ok(counts)
     }
 }
@@ -268,8 +265,24 @@ impl StoreTx {
     }
 }
 
-/// Invitations created by one run above which PostgreSQL's statistics are refreshed.
+/// Rows written by one run (an import, a planning run) above which PostgreSQL's statistics
+/// of the tables it wrote are refreshed.
 const ANALYZE_AFTER: u64 = 10_000;
+
+impl Store {
+    /// On PostgreSQL, after `rows` were written to `tables` (a list in SQL) at once, refreshes
+    /// their statistics when that is many rows: until autovacuum catches up the planner would
+    /// otherwise plan for the tables as they were (a reply's lookup by number walked every
+    /// sent invitation: 36 ms instead of 0.2).
+    pub async fn refresh_statistics(&self, rows: u64, tables: &str) -> Result<(), StoreError> {
+        if let (Store::Postgres(pool), true) = (self, rows >= ANALYZE_AFTER) {
+            sqlx::query(&format!("ANALYZE {tables}"))
+                .execute(pool)
+                .await?;
+        }
+        Ok(())
+    }
+}
 
 impl Store {
     /// Records that the customer with external id `customer` wants no more surveys over

@@ -1,0 +1,296 @@
+//! Webhook ingestion benchmark: `wrk` sends signed Twilio inbound replies — each a first
+//! answer from a different customer with an SMS invitation out — to the release
+//! `surveyd serve`, which verifies, stores in the inbox and interprets each one (records the
+//! answer, queues the next question) before answering. Prints the replies stored and
+//! interpreted per second and wrk's latency percentiles, on SQLite, and on PostgreSQL when
+//! `TEST_POSTGRES_URL` is set. The daemon's dispatch workers are idle during the run (long
+//! poll interval), so the figure is the webhook path's own.
+//!
+//!     cargo bench --bench webhooks                        # 100,000 customers, 10 s
+//!     cargo bench --bench webhooks -- --customers 50000
+//!
+//! Needs `wrk` (Debian's package).
+
+mod common;
+
+use common::{free_port, fresh_postgres, settings};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use surveyd::campaign::SurveyChannel;
+use surveyd::config::DatabaseUrl;
+use surveyd::domain::{ContactRecord, ExternalId, Phone};
+use surveyd::store::{Outcome, Store};
+
+const PUBLIC_URL: &str = "https://surveys.example.co.id";
+const AUTH_TOKEN: &str = "a3f9c2e7d1b84f06a5c3e9d2b7f10c48";
+const CONNECTIONS: usize = 32;
+const SECONDS: u64 = 10;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let customers: usize = args
+        .iter()
+        .position(|a| a == "--customers")
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.replace('_', "").parse().expect("a number"))
+        .unwrap_or(100_000);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let script = wrk_script(work.path(), customers);
+    println!(
+        "webhook benchmark: signed Twilio replies from {customers} customers, wrk with {CONNECTIONS} connections for {SECONDS} s"
+    );
+    let mut databases = vec![(
+        "SQLite",
+        format!("sqlite://{}/hooks.db", work.path().display()),
+    )];
+    if let Ok(admin) = std::env::var("TEST_POSTGRES_URL") {
+        databases.push((
+            "PostgreSQL",
+            runtime.block_on(fresh_postgres(&admin, "surveyd_bench_webhooks")),
+        ));
+    }
+    for (name, url) in &databases {
+        let store = runtime.block_on(seed(url, customers));
+        let port = free_port();
+        let config = config_file(work.path(), url, port);
+        let daemon = Daemon::start(&config, port);
+        let out = Command::new("wrk")
+            .args([
+                "-t2",
+                &format!("-c{CONNECTIONS}"),
+                &format!("-d{SECONDS}s"),
+                "--latency",
+                "-s",
+            ])
+            .arg(&script)
+            .arg(format!("http://127.0.0.1:{port}"))
+            .output()
+            .expect("wrk runs (Debian's wrk package)");
+        drop(daemon);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            !text.contains("Non-2xx"),
+            "surveyd refused requests:\n{text}"
+        );
+        let inbox = runtime.block_on(store.inbox_status()).unwrap();
+        let answers = inbox
+            .outcomes
+            .iter()
+            .find(|(o, _)| o == "answer")
+            .map_or(0, |(_, n)| *n);
+        let requests: u64 = text
+            .lines()
+            .find(|l| l.contains("requests in"))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let p = |label: &str| {
+            text.lines()
+                .find(|l| l.trim_start().starts_with(label))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .unwrap_or("?")
+                .to_owned()
+        };
+        println!(
+            "  {name}: {answers} replies stored and interpreted in {SECONDS} s = {:.0}/s ({requests} requests, {} failed); latency p50 {} p99 {}",
+            answers as f64 / SECONDS as f64,
+            inbox.failed,
+            p("50%"),
+            p("99%")
+        );
+        if requests > customers as u64 {
+            println!(
+                "  (wrk sent more requests than there are customers: the repeats were acknowledged as duplicates)"
+            );
+        }
+        runtime.block_on(store.close());
+    }
+}
+
+/// A wrk script that sends, across its threads without overlap, one signed inbound reply
+/// ("5", a first answer) from each customer. The requests are read from a data file (a
+/// script holding them all as constants is more than LuaJIT loads).
+fn wrk_script(dir: &Path, customers: usize) -> std::path::PathBuf {
+    let url = format!("{PUBLIC_URL}/webhooks/twilio/inbound");
+    let mut lines = String::with_capacity(customers * 260);
+    for i in 0..customers {
+        let params: Vec<(String, String)> = [
+            ("MessageSid", format!("SM{i:032x}")),
+            (
+                "AccountSid",
+                "AC0123456789abcdef0123456789abcdef".to_owned(),
+            ),
+            ("From", phone(i)),
+            ("To", "+6285712345678".to_owned()),
+            ("Body", "5".to_owned()),
+            ("NumMedia", "0".to_owned()),
+            ("NumSegments", "1".to_owned()),
+            ("SmsStatus", "received".to_owned()),
+            ("ApiVersion", "2010-04-01".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let signature = surveyd::webhooks::signature::twilio_signature(AUTH_TOKEN, &url, &params);
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&params)
+            .finish();
+        lines.push_str(&format!("{body} {signature}\n"));
+    }
+    let data = dir.join("replies.txt");
+    std::fs::write(&data, lines).unwrap();
+    let script = dir.join("replies.lua");
+    std::fs::write(
+        &script,
+        format!(
+            "local threads = 0\n\
+             function setup(thread) thread:set(\"tid\", threads); threads = threads + 1 end\n\
+             function init(args)\n\
+               items = {{}}\n\
+               for line in io.lines(\"{}\") do\n\
+                 local body, signature = line:match(\"^(%S+) (%S+)$\")\n\
+                 items[#items + 1] = {{body, signature}}\n\
+               end\n\
+               i = tid; step = 2\n\
+             end\n\
+             function request()\n\
+               local item = items[(i % #items) + 1]\n\
+               i = i + step\n\
+               return wrk.format(\"POST\", \"/webhooks/twilio/inbound\", {{[\"Content-Type\"] = \"application/x-www-form-urlencoded\", [\"X-Twilio-Signature\"] = item[2]}}, item[1])\n\
+             end\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    script
+}
+
+fn phone(i: usize) -> String {
+    format!("+62812{i:08}")
+}
+
+/// `customers` customers, each with an SMS invitation sent (so a reply is a first answer).
+async fn seed(url: &str, customers: usize) -> Store {
+    let store = Store::open(&DatabaseUrl::parse(url).unwrap(), 4)
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    let contacts: Vec<ContactRecord> = (0..customers)
+        .map(|i| ContactRecord {
+            contact_id: ExternalId::parse(&format!("T-{i}")).unwrap(),
+            closed_at: now - chrono::Duration::hours(3),
+            opened_at: None,
+            customer_id: ExternalId::parse(&format!("C-{i}")).unwrap(),
+            customer_name: Some(format!("Customer {i}")),
+            email: None,
+            phone: Some(Phone::parse(&phone(i)).unwrap()),
+            whatsapp: None,
+            locale: None,
+            time_zone: None,
+            segment: None,
+            agent_id: None,
+            agent_name: None,
+            team: None,
+            contact_channel: None,
+            category: None,
+            resolution: None,
+            attributes: Default::default(),
+        })
+        .collect();
+    for chunk in contacts.chunks(10_000) {
+        store.upsert_contacts(chunk, now).await.unwrap();
+    }
+    let settings = settings(url);
+    let mut campaign = settings.campaigns[0].clone();
+    campaign.channels = vec![SurveyChannel::Sms];
+    let planned = store
+        .plan_invitations(&campaign, now, false, &settings.survey_key().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(planned.invited as usize, customers);
+    // Sent, as a dispatcher records it.
+    loop {
+        let claimed = store
+            .claim_due(
+                "sms",
+                "bench",
+                now,
+                now + chrono::Duration::minutes(5),
+                1000,
+            )
+            .await
+            .unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        let outcomes: Vec<Outcome> = claimed
+            .iter()
+            .map(|c| Outcome::Sent {
+                delivery_id: c.delivery_id,
+                invitation_id: c.invitation_id,
+                message_id: format!("SMout{}", c.delivery_id),
+            })
+            .collect();
+        store
+            .record_outcomes("bench", now, &outcomes)
+            .await
+            .unwrap();
+    }
+    // As `surveyd contacts import` and planning do after writing this many rows.
+    store
+        .refresh_statistics(
+            customers as u64,
+            "customers, contacts, invitations, deliveries",
+        )
+        .await
+        .unwrap();
+    store
+}
+
+fn config_file(dir: &Path, url: &str, port: u16) -> String {
+    let path = dir.join("hooks.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[database]\nurl = \"{url}\"\nmax_connections = 16\n[http]\nlisten = \"127.0.0.1:{port}\"\n\
+             [templates]\ndir = \"{}/templates\"\n\
+             [survey]\npublic_url = \"{PUBLIC_URL}\"\nkey = \"{}\"\n\
+             [dispatch]\npoll_interval = \"1h\"\n\
+             [twilio]\nauth_token = \"{AUTH_TOKEN}\"\n\
+             [log]\nlevel = \"warn\"\n",
+            env!("CARGO_MANIFEST_DIR"),
+            "42".repeat(32)
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+/// The release `surveyd serve`, stopped with SIGTERM when dropped.
+struct Daemon(Child);
+
+impl Daemon {
+    fn start(config: &str, port: u16) -> Daemon {
+        let child = Command::new(env!("CARGO_BIN_EXE_surveyd"))
+            .args(["--config", config, "serve"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "surveyd serve did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Daemon(child)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
