@@ -4,7 +4,7 @@
 //! as the gateway wants it, and success read from the JSON answer — many gateways answer 200
 //! to a refusal.
 
-use super::{ChatOutbound, RateLimit, SendError, retry_after};
+use super::{ChatOutbound, HttpApi, SendError};
 use crate::config::{BodyFormat, GatewayAuth, GatewaySend, PhoneFormat};
 use anyhow::Context;
 use handlebars::Handlebars;
@@ -14,11 +14,10 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct Gateway {
     name: String,
-    client: reqwest::Client,
+    api: HttpApi,
     method: reqwest::Method,
     settings: GatewaySend,
     templates: Arc<Handlebars<'static>>,
-    limit: RateLimit,
 }
 
 const URL: &str = "url";
@@ -40,28 +39,22 @@ impl Gateway {
         }
         let method = reqwest::Method::from_bytes(settings.method.to_ascii_uppercase().as_bytes())
             .with_context(|| format!("{place}.method: `{}`", settings.method))?;
-        anyhow::ensure!(
-            settings.max_connections > 0,
-            "{place}.max_connections must be at least 1"
-        );
-        let client = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .pool_max_idle_per_host(settings.max_connections)
-            .build()
-            .context("cannot set up the HTTP client")?;
         Ok(Gateway {
             name: name.to_owned(),
-            client,
+            api: HttpApi::new(
+                &place,
+                settings.timeout,
+                settings.max_connections,
+                settings.rate_per_second,
+            )?,
             method,
             settings: settings.clone(),
             templates: Arc::new(templates),
-            limit: RateLimit::per_second(settings.rate_per_second)
-                .with_context(|| format!("{place}.rate_per_second"))?,
         })
     }
 
     pub fn concurrency(&self) -> usize {
-        self.settings.max_connections
+        self.api.concurrency()
     }
 
     /// Sends one message; returns the gateway's id for it.
@@ -83,7 +76,7 @@ impl Gateway {
         for field in self.settings.body.keys() {
             fields.push((field.clone(), render(&body_key(field))?));
         }
-        let mut request = self.client.request(self.method.clone(), &url);
+        let mut request = self.api.client.request(self.method.clone(), &url);
         match &self.settings.auth {
             GatewayAuth::Header { name, value } => {
                 request = request.header(name.as_str(), value.expose().as_str())
@@ -108,19 +101,13 @@ impl Gateway {
                     .collect::<serde_json::Map<String, Value>>(),
             ),
         };
-        self.limit.ready().await;
-        let response = request.send().await.map_err(|e| {
-            SendError::Transient(format!(
-                "gateway {}: {}",
-                self.name,
-                super::twilio::network_error(&e)
-            ))
-        })?;
-        let status = response.status();
-        let wait = retry_after(response.headers());
-        let text = response.text().await.unwrap_or_default();
+        let answer = self
+            .api
+            .call(&format!("gateway {}", self.name), request)
+            .await?;
+        let (status, text) = (answer.status, &answer.body);
         let reason = || {
-            let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            let body = answer.json();
             let said = self
                 .settings
                 .error
@@ -133,13 +120,13 @@ impl Gateway {
         if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             return Err(SendError::Throttled {
                 reason: reason(),
-                retry_after: wait,
+                retry_after: answer.retry_after,
             });
         }
         if status.is_server_error() {
             return Err(SendError::Transient(reason()));
         }
-        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let body = answer.json();
         let succeeded = status.is_success()
             && body.pointer(&self.settings.success.pointer) == Some(&self.settings.success.value);
         if !succeeded {

@@ -138,13 +138,90 @@ impl ChatProvider {
     }
 }
 
+/// What every HTTP provider shares: a client with its pool, the cap on requests at once, and
+/// a rate limit shared by every sender of the provider in this daemon.
+#[derive(Debug, Clone)]
+pub struct HttpApi {
+    pub client: reqwest::Client,
+    max_connections: usize,
+    limit: RateLimit,
+}
+
+/// A provider's answer, read whole.
+pub struct Answer {
+    pub status: reqwest::StatusCode,
+    /// What `Retry-After` asked for (seconds).
+    pub retry_after: Option<Duration>,
+    pub body: String,
+}
+
+impl Answer {
+    /// The body as JSON (`null` when it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_default()
+    }
+}
+
+impl HttpApi {
+    /// `place` names the settings in errors (`twilio`, `gateways.fonnte.send`).
+    pub fn new(
+        place: &str,
+        timeout: Duration,
+        max_connections: usize,
+        per_second: f64,
+    ) -> anyhow::Result<HttpApi> {
+        use anyhow::Context;
+        anyhow::ensure!(
+            max_connections > 0,
+            "{place}.max_connections must be at least 1"
+        );
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .pool_max_idle_per_host(max_connections)
+            .build()
+            .context("cannot set up the HTTP client")?;
+        Ok(HttpApi {
+            client,
+            max_connections,
+            limit: RateLimit::per_second(per_second)
+                .with_context(|| format!("{place}.rate_per_second"))?,
+        })
+    }
+
+    pub fn concurrency(&self) -> usize {
+        self.max_connections
+    }
+
+    /// Waits for the rate limit, sends `request` and reads the answer; a network failure or a
+    /// timeout is transient, reported as `provider`'s.
+    pub async fn call(
+        &self,
+        provider: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Answer, SendError> {
+        self.limit.ready().await;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| SendError::Transient(format!("{provider}: {}", network_error(&e))))?;
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        let body = response.text().await.unwrap_or_default();
+        Ok(Answer {
+            status,
+            retry_after,
+            body,
+        })
+    }
+}
+
 /// A rate limit shared by every sender of one provider in this daemon.
 #[derive(Debug, Clone)]
-pub struct RateLimit(Option<std::sync::Arc<governor::DefaultDirectRateLimiter>>);
+struct RateLimit(Option<std::sync::Arc<governor::DefaultDirectRateLimiter>>);
 
 impl RateLimit {
     /// At most `per_second` messages a second (fractions allowed); 0 is no limit.
-    pub fn per_second(per_second: f64) -> anyhow::Result<RateLimit> {
+    fn per_second(per_second: f64) -> anyhow::Result<RateLimit> {
         if per_second == 0.0 {
             return Ok(RateLimit(None));
         }
@@ -160,7 +237,7 @@ impl RateLimit {
     }
 
     /// Waits until one more message may go.
-    pub async fn ready(&self) {
+    async fn ready(&self) {
         if let Some(limiter) = &self.0 {
             limiter.until_ready().await;
         }
@@ -168,7 +245,7 @@ impl RateLimit {
 }
 
 /// The wait a `Retry-After` header asks for (seconds; an HTTP date is not used by these APIs).
-pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
@@ -177,4 +254,15 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .parse::<u64>()
         .ok()
         .map(Duration::from_secs)
+}
+
+/// A network failure in words (timeouts said as such).
+fn network_error(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "no answer in time".into()
+    } else if e.is_connect() {
+        format!("cannot connect: {e}")
+    } else {
+        e.to_string()
+    }
 }

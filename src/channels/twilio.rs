@@ -3,7 +3,7 @@
 //! `From` (or `MessagingServiceSid`), `Body` and a `StatusCallback` on the daemon's public
 //! URL; Twilio answers 201 with the message's `sid`, or an error with Twilio's `code`.
 
-use super::{ChatOutbound, RateLimit, SendError, retry_after};
+use super::{Answer, ChatOutbound, HttpApi, SendError};
 use crate::campaign::SurveyChannel;
 use crate::config::TwilioSettings;
 use anyhow::Context;
@@ -16,7 +16,7 @@ const TOO_MANY_REQUESTS: i64 = 20429;
 
 #[derive(Debug, Clone)]
 pub struct Twilio {
-    client: reqwest::Client,
+    api: HttpApi,
     messages_url: String,
     account_sid: String,
     auth_token: String,
@@ -24,8 +24,6 @@ pub struct Twilio {
     sender: (&'static str, String),
     whatsapp: bool,
     status_callback: String,
-    max_connections: usize,
-    limit: RateLimit,
 }
 
 impl Twilio {
@@ -63,38 +61,30 @@ impl Twilio {
                 ),
             }
         };
-        anyhow::ensure!(
-            settings.max_connections > 0,
-            "twilio.max_connections must be at least 1"
-        );
-        let client = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .pool_max_idle_per_host(settings.max_connections)
-            .build()
-            .context("cannot set up the HTTP client")?;
         let base = settings.base_url.as_str().trim_end_matches('/');
         let public = public_url.as_str().trim_end_matches('/');
         Ok(Twilio {
-            client,
+            api: HttpApi::new(
+                "twilio",
+                settings.timeout,
+                settings.max_connections,
+                settings.rate_per_second,
+            )?,
             messages_url: format!("{base}/2010-04-01/Accounts/{account_sid}/Messages.json"),
             account_sid,
             auth_token,
             sender,
             whatsapp,
             status_callback: format!("{public}/webhooks/twilio/status"),
-            max_connections: settings.max_connections,
-            limit: RateLimit::per_second(settings.rate_per_second)
-                .context("twilio.rate_per_second")?,
         })
     }
 
     pub fn concurrency(&self) -> usize {
-        self.max_connections
+        self.api.concurrency()
     }
 
     /// Sends one message; returns its `sid`.
     pub async fn send(&self, message: &ChatOutbound) -> Result<String, SendError> {
-        self.limit.ready().await;
         let to = if self.whatsapp {
             format!("whatsapp:{}", message.to)
         } else {
@@ -106,32 +96,26 @@ impl Twilio {
             ("Body", message.text.as_str()),
             ("StatusCallback", self.status_callback.as_str()),
         ];
-        let response = self
+        let request = self
+            .api
             .client
             .post(&self.messages_url)
             .basic_auth(&self.account_sid, Some(&self.auth_token))
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| SendError::Transient(format!("Twilio: {}", network_error(&e))))?;
-        let status = response.status();
-        let wait = retry_after(response.headers());
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
-        if status.is_success() {
+            .form(&form);
+        let answer = self.api.call("Twilio", request).await?;
+        let body = answer.json();
+        if answer.status.is_success() {
             return body["sid"].as_str().map(str::to_owned).ok_or_else(|| {
-                SendError::Transient(format!("Twilio answered {status} without a sid"))
+                SendError::Transient(format!("Twilio answered {} without a sid", answer.status))
             });
         }
-        Err(classify(status, &body, wait))
+        Err(classify(&answer, &body))
     }
 }
 
 /// Sorts a Twilio error: throttling and server trouble are retried, the rest is not.
-fn classify(
-    status: StatusCode,
-    body: &serde_json::Value,
-    wait: Option<std::time::Duration>,
-) -> SendError {
+fn classify(answer: &Answer, body: &serde_json::Value) -> SendError {
+    let (status, retry_after) = (answer.status, answer.retry_after);
     let code = body["code"].as_i64();
     let reason = format!(
         "Twilio {}{}: {}",
@@ -143,24 +127,13 @@ fn classify(
         Some(OPTED_OUT) => SendError::OptedOut(reason),
         Some(TOO_MANY_REQUESTS) => SendError::Throttled {
             reason,
-            retry_after: wait,
+            retry_after,
         },
         _ if status == StatusCode::TOO_MANY_REQUESTS => SendError::Throttled {
             reason,
-            retry_after: wait,
+            retry_after,
         },
         _ if status.is_server_error() => SendError::Transient(reason),
         _ => SendError::Permanent(reason),
-    }
-}
-
-/// A network failure in words (timeouts said as such).
-pub fn network_error(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "no answer in time".into()
-    } else if e.is_connect() {
-        format!("cannot connect: {e}")
-    } else {
-        e.to_string()
     }
 }

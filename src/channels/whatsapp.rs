@@ -4,7 +4,7 @@
 //! template may open the conversation. Meta answers with `messages[0].id` (`wamid.…`), or an
 //! error whose `code` says what went wrong.
 
-use super::{ChatOutbound, RateLimit, SendError, retry_after};
+use super::{Answer, ChatOutbound, HttpApi, SendError};
 use crate::config::{WhatsappSettings, WhatsappTemplate};
 use anyhow::Context;
 use reqwest::StatusCode;
@@ -23,12 +23,10 @@ const MAX_BODY: usize = 1024;
 
 #[derive(Debug, Clone)]
 pub struct Meta {
-    client: reqwest::Client,
+    api: HttpApi,
     messages_url: String,
     token: String,
     template: Option<WhatsappTemplate>,
-    max_connections: usize,
-    limit: RateLimit,
 }
 
 impl Meta {
@@ -43,56 +41,46 @@ impl Meta {
             .context("whatsapp.access_token is needed to send through the Cloud API")?
             .expose()
             .clone();
-        anyhow::ensure!(
-            settings.max_connections > 0,
-            "whatsapp.max_connections must be at least 1"
-        );
-        let client = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .pool_max_idle_per_host(settings.max_connections)
-            .build()
-            .context("cannot set up the HTTP client")?;
         let base = settings.base_url.as_str().trim_end_matches('/');
         Ok(Meta {
-            client,
+            api: HttpApi::new(
+                "whatsapp",
+                settings.timeout,
+                settings.max_connections,
+                settings.rate_per_second,
+            )?,
             messages_url: format!("{base}/{}/{phone_number_id}/messages", settings.api_version),
             token,
             template: settings.template.clone(),
-            max_connections: settings.max_connections,
-            limit: RateLimit::per_second(settings.rate_per_second)
-                .context("whatsapp.rate_per_second")?,
         })
     }
 
     pub fn concurrency(&self) -> usize {
-        self.max_connections
+        self.api.concurrency()
     }
 
     /// Sends one message; returns its `wamid`.
     pub async fn send(&self, message: &ChatOutbound) -> Result<String, SendError> {
-        self.limit.ready().await;
-        let response = self
+        let request = self
+            .api
             .client
             .post(&self.messages_url)
             .bearer_auth(&self.token)
-            .json(&self.body(message))
-            .send()
-            .await
-            .map_err(|e| {
-                SendError::Transient(format!("WhatsApp: {}", super::twilio::network_error(&e)))
-            })?;
-        let status = response.status();
-        let wait = retry_after(response.headers());
-        let body: Value = response.json().await.unwrap_or_default();
-        if status.is_success() {
+            .json(&self.body(message));
+        let answer = self.api.call("WhatsApp", request).await?;
+        let body = answer.json();
+        if answer.status.is_success() {
             return body["messages"][0]["id"]
                 .as_str()
                 .map(str::to_owned)
                 .ok_or_else(|| {
-                    SendError::Transient(format!("WhatsApp answered {status} without a message id"))
+                    SendError::Transient(format!(
+                        "WhatsApp answered {} without a message id",
+                        answer.status
+                    ))
                 });
         }
-        Err(classify(status, &body, wait))
+        Err(classify(&answer, &body))
     }
 
     /// The request body: a template outside the window (when one is configured), else an
@@ -182,7 +170,8 @@ fn truncate(text: &str, max: usize) -> String {
 
 /// Sorts a Cloud API error: throughput limits and server trouble are retried; the rest
 /// (131047 outside the window, 190 bad token, an invalid number…) is not.
-fn classify(status: StatusCode, body: &Value, wait: Option<std::time::Duration>) -> SendError {
+fn classify(answer: &Answer, body: &Value) -> SendError {
+    let (status, retry_after) = (answer.status, answer.retry_after);
     let error = &body["error"];
     let code = error["code"].as_i64();
     let reason = format!(
@@ -194,11 +183,11 @@ fn classify(status: StatusCode, body: &Value, wait: Option<std::time::Duration>)
     match code {
         Some(THROUGHPUT_LIMIT | TOO_MANY_TO_USER) => SendError::Throttled {
             reason,
-            retry_after: wait,
+            retry_after,
         },
         _ if status == StatusCode::TOO_MANY_REQUESTS => SendError::Throttled {
             reason,
-            retry_after: wait,
+            retry_after,
         },
         _ if status.is_server_error() => SendError::Transient(reason),
         _ => SendError::Permanent(reason),
