@@ -88,11 +88,8 @@ enum Escape {
 /// so strict mode refuses only names that do not exist.
 #[derive(Debug, Clone, Serialize)]
 pub struct EmailVars {
-    pub customer_name: String,
-    pub agent_name: Option<String>,
-    pub category: Option<String>,
-    /// The contact's closing date, in the customer's time zone.
-    pub closed_date: String,
+    #[serde(flatten)]
+    pub invitee: InviteeVars,
     /// The first rating question's text, in the customer's language.
     pub question: String,
     pub survey_url: String,
@@ -134,6 +131,27 @@ pub struct Invitee<'a> {
     pub time_zone: chrono_tz::Tz,
 }
 
+/// Who is invited, about which contact, as every message template sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct InviteeVars {
+    pub customer_name: String,
+    pub agent_name: Option<String>,
+    pub category: Option<String>,
+    /// The contact's closing date, in the customer's time zone.
+    pub closed_date: String,
+}
+
+impl InviteeVars {
+    pub fn new(invitee: &Invitee<'_>, locale: &Locale) -> Self {
+        InviteeVars {
+            customer_name: invitee.customer_name.to_owned(),
+            agent_name: invitee.agent_name.map(str::to_owned),
+            category: invitee.category.map(str::to_owned),
+            closed_date: long_date(invitee.closed_at, invitee.time_zone, locale),
+        }
+    }
+}
+
 impl EmailVars {
     /// The variables of an invitation to `questionnaire` in `locale`: the first rating
     /// question's text, and one link per point of its scale (`{survey}?r={value}`).
@@ -146,10 +164,7 @@ impl EmailVars {
     ) -> Self {
         let first = questionnaire.first_rating();
         EmailVars {
-            customer_name: invitee.customer_name.to_owned(),
-            agent_name: invitee.agent_name.map(str::to_owned),
-            category: invitee.category.map(str::to_owned),
-            closed_date: long_date(invitee.closed_at, invitee.time_zone, locale),
+            invitee: InviteeVars::new(invitee, locale),
             question: first
                 .map(|q| q.text.get(locale, fallback).to_owned())
                 .unwrap_or_default(),
@@ -173,11 +188,8 @@ impl EmailVars {
 /// What a chat message may say. Every key is always present (absent values are `null`).
 #[derive(Debug, Clone, Serialize)]
 pub struct ChatVars {
-    pub customer_name: String,
-    pub agent_name: Option<String>,
-    pub category: Option<String>,
-    /// The contact's closing date, in the customer's time zone.
-    pub closed_date: String,
+    #[serde(flatten)]
+    pub invitee: InviteeVars,
     /// The question the message asks (for an invitation: the first one), if any.
     pub question: Option<QuestionVars>,
     /// The question as `question.hbs` words it, with how to answer; empty without a question.
@@ -196,10 +208,7 @@ impl ChatVars {
         question: Option<QuestionVars>,
     ) -> Self {
         ChatVars {
-            customer_name: invitee.customer_name.to_owned(),
-            agent_name: invitee.agent_name.map(str::to_owned),
-            category: invitee.category.map(str::to_owned),
-            closed_date: long_date(invitee.closed_at, invitee.time_zone, locale),
+            invitee: InviteeVars::new(invitee, locale),
             question,
             prompt: String::new(),
             survey_url,
@@ -505,10 +514,12 @@ mod tests {
 
     fn vars() -> EmailVars {
         EmailVars {
-            customer_name: "Budi <script>".into(),
-            agent_name: Some("Sari & Co".into()),
-            category: None,
-            closed_date: "20 November 2026".into(),
+            invitee: InviteeVars {
+                customer_name: "Budi <script>".into(),
+                agent_name: Some("Sari & Co".into()),
+                category: None,
+                closed_date: "20 November 2026".into(),
+            },
             question: "Seberapa puas Anda?".into(),
             survey_url: "https://survey.example/s/abc".into(),
             rating_links: (1..=5)
