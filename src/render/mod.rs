@@ -19,12 +19,20 @@ use crate::campaign::SurveyChannel;
 use crate::domain::Locale;
 use crate::questionnaire::{Question, QuestionKind, Questionnaire};
 
-/// A channel's templates: its folder under `templates/` and the parts each locale has.
+/// A channel's templates: its folder under `templates/` and the parts each locale has (the
+/// channel's shared set, then its own).
 struct Family {
     folder: &'static str,
     parts: &'static [(&'static str, Escape)],
+    own: &'static [(&'static str, Escape)],
     /// Whether the folder must exist (a deployment without SMS may leave `sms/` out).
     required: bool,
+}
+
+impl Family {
+    fn all_parts(&self) -> impl Iterator<Item = &(&'static str, Escape)> {
+        self.parts.iter().chain(self.own)
+    }
 }
 
 const EMAIL: Family = Family {
@@ -34,6 +42,7 @@ const EMAIL: Family = Family {
         ("body.txt.hbs", Escape::None),
         ("body.html.hbs", Escape::Html),
     ],
+    own: &[],
     required: true,
 };
 
@@ -49,31 +58,24 @@ const CHAT_PARTS: &[(&str, Escape)] = &[
     ("opt_in.hbs", Escape::None),
 ];
 
-/// WhatsApp has the chat messages, the titles of the yes and no buttons, and the label of
-/// the button that opens a list.
-const WHATSAPP_PARTS: &[(&str, Escape)] = &[
-    ("invite.hbs", Escape::None),
-    ("question.hbs", Escape::None),
-    ("reask.hbs", Escape::None),
-    ("thanks.hbs", Escape::None),
-    ("closed.hbs", Escape::None),
-    ("opt_out.hbs", Escape::None),
-    ("opt_in.hbs", Escape::None),
-    ("yes.hbs", Escape::None),
-    ("no.hbs", Escape::None),
-    ("choose.hbs", Escape::None),
-];
-
 const FAMILIES: [Family; 3] = [
     EMAIL,
     Family {
         folder: "sms",
         parts: CHAT_PARTS,
+        own: &[],
         required: false,
     },
+    // WhatsApp also has the titles of the yes and no buttons and the label of the button that
+    // opens a list.
     Family {
         folder: "whatsapp",
-        parts: WHATSAPP_PARTS,
+        parts: CHAT_PARTS,
+        own: &[
+            ("yes.hbs", Escape::None),
+            ("no.hbs", Escape::None),
+            ("choose.hbs", Escape::None),
+        ],
         required: false,
     },
 ];
@@ -348,7 +350,7 @@ impl Renderer {
                 }
             };
             let mut all_loaded = true;
-            for (part, escape) in family.parts {
+            for (part, escape) in family.all_parts() {
                 let path = folder.join(part);
                 let registry = match escape {
                     Escape::None => &mut self.plain,
@@ -474,8 +476,7 @@ impl Renderer {
             .find(|f| f.folder == folder)
             .ok_or_else(|| format!("no chat templates for {folder}"))?;
         let part = family
-            .parts
-            .iter()
+            .all_parts()
             .map(|(part, _)| *part)
             .find(|part| part.strip_suffix(".hbs") == Some(kind))
             .ok_or_else(|| format!("no chat message `{kind}`"))?;
