@@ -19,7 +19,7 @@ mod common;
 #[allow(dead_code)] // the benchmark uses the emulator, not the test helpers beside it
 mod twilio;
 
-use common::{free_port, fresh_postgres, settings};
+use common::{databases, free_port, settings};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -54,31 +54,9 @@ fn main() {
     let ceiling = smtp_source(port, messages, size);
     println!("  ceiling (smtp-source, {size}-byte messages): {ceiling:.0} messages/s");
 
-    let mut databases = vec![(
-        "SQLite",
-        format!("sqlite://{}/bench.db", work.path().display()),
-    )];
-    if let Ok(admin) = std::env::var("TEST_POSTGRES_URL") {
-        databases.push((
-            "PostgreSQL",
-            runtime.block_on(fresh_postgres(&admin, "surveyd_bench_dispatch")),
-        ));
-    }
-    for (name, url) in &databases {
-        let store = runtime.block_on(seed_deliveries(url, messages, SurveyChannel::Email));
-        let config = config_file(work.path(), url, port);
-        let started = Instant::now();
-        let out = Command::new(env!("CARGO_BIN_EXE_surveyd"))
-            .args(["--config", &config, "dispatch", "--format", "json"])
-            .stderr(Stdio::null())
-            .output()
-            .unwrap();
-        let seconds = started.elapsed().as_secs_f64();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+    for (name, url) in databases(&runtime, work.path(), "dispatch") {
+        let store = runtime.block_on(seed_deliveries(&url, messages, SurveyChannel::Email));
+        let seconds = timed_dispatch(&config_file(work.path(), &url, port));
         let sent = runtime
             .block_on(store.outbox_status(chrono::Utc::now()))
             .unwrap()
@@ -92,16 +70,10 @@ fn main() {
         runtime.block_on(store.close());
     }
 
-    sms_benchmark(&runtime, work.path(), &databases, messages, port);
+    sms_benchmark(&runtime, work.path(), messages, port);
 
     println!("report benchmark: `surveyd report --by agent` over {responses} answered invitations");
-    for (name, url) in &databases {
-        let url = if url.starts_with("sqlite") {
-            format!("sqlite://{}/report.db", work.path().display())
-        } else {
-            let admin = std::env::var("TEST_POSTGRES_URL").unwrap();
-            runtime.block_on(fresh_postgres(&admin, "surveyd_bench_report"))
-        };
+    for (name, url) in databases(&runtime, work.path(), "report") {
         runtime.block_on(seed_responses(&url, responses));
         let config = config_file(work.path(), &url, port);
         let mut best = f64::MAX;
@@ -127,13 +99,7 @@ fn main() {
 
 /// SMS through the Twilio emulator (tests/support/twilio.rs) with the rate limit off: the
 /// release `surveyd dispatch` against what `wrk` gets from the emulator alone.
-fn sms_benchmark(
-    runtime: &tokio::runtime::Runtime,
-    dir: &Path,
-    databases: &[(&str, String)],
-    messages: usize,
-    smtp_port: u16,
-) {
+fn sms_benchmark(runtime: &tokio::runtime::Runtime, dir: &Path, messages: usize, smtp_port: u16) {
     let twilio = runtime.block_on(twilio::TwilioEmulator::start(twilio::Behaviour::default()));
     let messages_url = format!(
         "{}/2010-04-01/Accounts/{}/Messages.json",
@@ -155,28 +121,10 @@ fn sms_benchmark(
         twilio::AUTH_TOKEN,
         twilio::FROM
     );
-    for (name, url) in databases {
-        let url = if url.starts_with("sqlite") {
-            format!("sqlite://{}/sms.db", dir.display())
-        } else {
-            let admin = std::env::var("TEST_POSTGRES_URL").unwrap();
-            runtime.block_on(fresh_postgres(&admin, "surveyd_bench_sms"))
-        };
+    for (name, url) in databases(runtime, dir, "sms") {
         let store = runtime.block_on(seed_deliveries(&url, messages, SurveyChannel::Sms));
-        let config = config_with(dir, &url, smtp_port, &extra);
         let before = twilio.accepted().len();
-        let started = Instant::now();
-        let out = Command::new(env!("CARGO_BIN_EXE_surveyd"))
-            .args(["--config", &config, "dispatch", "--format", "json"])
-            .stderr(Stdio::null())
-            .output()
-            .unwrap();
-        let seconds = started.elapsed().as_secs_f64();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        let seconds = timed_dispatch(&config_with(dir, &url, smtp_port, &extra));
         assert_eq!(
             twilio.accepted().len() - before,
             messages,
@@ -189,6 +137,23 @@ fn sms_benchmark(
         );
         runtime.block_on(store.close());
     }
+}
+
+/// Runs the release `surveyd dispatch` with `config` until nothing is due; its seconds.
+fn timed_dispatch(config: &str) -> f64 {
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_surveyd"))
+        .args(["--config", config, "dispatch", "--format", "json"])
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    seconds
 }
 
 /// Requests per second `wrk` gets from the emulator: SMS-sized form POSTs with Basic auth over

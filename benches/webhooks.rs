@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{free_port, fresh_postgres, settings};
+use common::{databases, free_port, settings};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -41,20 +41,10 @@ fn main() {
     println!(
         "webhook benchmark: signed Twilio replies from {customers} customers, wrk with {CONNECTIONS} connections for {SECONDS} s"
     );
-    let mut databases = vec![(
-        "SQLite",
-        format!("sqlite://{}/hooks.db", work.path().display()),
-    )];
-    if let Ok(admin) = std::env::var("TEST_POSTGRES_URL") {
-        databases.push((
-            "PostgreSQL",
-            runtime.block_on(fresh_postgres(&admin, "surveyd_bench_webhooks")),
-        ));
-    }
-    for (name, url) in &databases {
-        let store = runtime.block_on(seed(url, customers));
+    for (name, url) in databases(&runtime, work.path(), "webhooks") {
+        let store = runtime.block_on(seed(&url, customers));
         let port = free_port();
-        let config = config_file(work.path(), url, port);
+        let config = config_file(work.path(), &url, port);
         let daemon = Daemon::start(&config, port);
         let out = Command::new("wrk")
             .args([

@@ -1,8 +1,26 @@
-//! What the benchmarks share: a fresh PostgreSQL database, a free port, settings for a
+//! What the benchmarks share: the databases to run on (a fresh SQLite file, and a fresh
+//! PostgreSQL database when `TEST_POSTGRES_URL` is set), a free port, settings for a
 //! database URL.
 #![allow(dead_code)] // each benchmark uses its own part
 
 use surveyd::config::{DatabaseUrl, Settings};
+
+/// The databases a part named `name` runs on: a new SQLite file in `dir`, and a new
+/// PostgreSQL database `surveyd_bench_{name}` when `TEST_POSTGRES_URL` is set.
+pub fn databases(
+    runtime: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+    name: &str,
+) -> Vec<(&'static str, String)> {
+    let mut databases = vec![("SQLite", format!("sqlite://{}/{name}.db", dir.display()))];
+    if let Ok(admin) = std::env::var("TEST_POSTGRES_URL") {
+        databases.push((
+            "PostgreSQL",
+            runtime.block_on(fresh_postgres(&admin, &format!("surveyd_bench_{name}"))),
+        ));
+    }
+    databases
+}
 
 /// A new, empty PostgreSQL database (dropped first if a run left it); its URL.
 pub async fn fresh_postgres(admin: &str, name: &str) -> String {

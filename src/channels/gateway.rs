@@ -105,32 +105,24 @@ impl Gateway {
             .api
             .call(&format!("gateway {}", self.name), request)
             .await?;
-        let (status, text) = (answer.status, &answer.body);
-        let reason = || {
-            let body = answer.json();
+        let body = answer.json();
+        let succeeded = answer.status.is_success()
+            && body.pointer(&self.settings.success.pointer) == Some(&self.settings.success.value);
+        if !succeeded {
+            // The configured reason field, else the start of the answer.
             let said = self
                 .settings
                 .error
                 .as_deref()
                 .and_then(|p| body.pointer(p))
                 .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-                .unwrap_or_else(|| text.chars().take(200).collect());
-            format!("gateway {} {}: {said}", self.name, status.as_u16())
-        };
-        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            return Err(SendError::Throttled {
-                reason: reason(),
-                retry_after: answer.retry_after,
-            });
-        }
-        if status.is_server_error() {
-            return Err(SendError::Transient(reason()));
-        }
-        let body = answer.json();
-        let succeeded = status.is_success()
-            && body.pointer(&self.settings.success.pointer) == Some(&self.settings.success.value);
-        if !succeeded {
-            return Err(SendError::Permanent(reason()));
+                .unwrap_or_else(|| answer.body.chars().take(200).collect());
+            // A 2xx that fails the success rule is a refusal; other statuses sort as usual.
+            return Err(answer.by_status(answer.reason(
+                &format!("gateway {}", self.name),
+                None,
+                &said,
+            )));
         }
         match body.pointer(&self.settings.message_id) {
             Some(Value::String(id)) => Ok(id.clone()),

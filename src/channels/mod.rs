@@ -160,6 +160,35 @@ impl Answer {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_default()
     }
+
+    /// A refusal in words: `{provider} {status}[ error {code}]: {message}`.
+    pub fn reason(&self, provider: &str, code: Option<i64>, message: &str) -> String {
+        format!(
+            "{provider} {}{}: {message}",
+            self.status.as_u16(),
+            code.map(|c| format!(" error {c}")).unwrap_or_default()
+        )
+    }
+
+    /// The provider asked to slow down: retried, not before its `Retry-After`.
+    pub fn throttled(&self, reason: String) -> SendError {
+        SendError::Throttled {
+            reason,
+            retry_after: self.retry_after,
+        }
+    }
+
+    /// A refusal sorted by its HTTP status alone: 429 is throttling, 5xx is the provider's
+    /// trouble (retried), anything else is final.
+    pub fn by_status(&self, reason: String) -> SendError {
+        if self.status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            self.throttled(reason)
+        } else if self.status.is_server_error() {
+            SendError::Transient(reason)
+        } else {
+            SendError::Permanent(reason)
+        }
+    }
 }
 
 impl HttpApi {

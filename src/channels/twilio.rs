@@ -7,7 +7,6 @@ use super::{Answer, ChatOutbound, HttpApi, SendError};
 use crate::campaign::SurveyChannel;
 use crate::config::TwilioSettings;
 use anyhow::Context;
-use reqwest::StatusCode;
 
 /// Twilio error codes: the recipient opted out (STOP) of this sender.
 const OPTED_OUT: i64 = 21610;
@@ -113,27 +112,18 @@ impl Twilio {
     }
 }
 
-/// Sorts a Twilio error: throttling and server trouble are retried, the rest is not.
+/// Sorts a Twilio error: an opt-out is recorded, throttling and server trouble are retried,
+/// the rest (21211 invalid number, 20003 bad credentials…) is final.
 fn classify(answer: &Answer, body: &serde_json::Value) -> SendError {
-    let (status, retry_after) = (answer.status, answer.retry_after);
     let code = body["code"].as_i64();
-    let reason = format!(
-        "Twilio {}{}: {}",
-        status.as_u16(),
-        code.map(|c| format!(" error {c}")).unwrap_or_default(),
-        body["message"].as_str().unwrap_or("no message")
+    let reason = answer.reason(
+        "Twilio",
+        code,
+        body["message"].as_str().unwrap_or("no message"),
     );
     match code {
         Some(OPTED_OUT) => SendError::OptedOut(reason),
-        Some(TOO_MANY_REQUESTS) => SendError::Throttled {
-            reason,
-            retry_after,
-        },
-        _ if status == StatusCode::TOO_MANY_REQUESTS => SendError::Throttled {
-            reason,
-            retry_after,
-        },
-        _ if status.is_server_error() => SendError::Transient(reason),
-        _ => SendError::Permanent(reason),
+        Some(TOO_MANY_REQUESTS) => answer.throttled(reason),
+        _ => answer.by_status(reason),
     }
 }

@@ -7,7 +7,6 @@
 use super::{Answer, ChatOutbound, HttpApi, SendError};
 use crate::config::{WhatsappSettings, WhatsappTemplate};
 use anyhow::Context;
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 /// Meta error codes.
@@ -171,25 +170,15 @@ fn truncate(text: &str, max: usize) -> String {
 /// Sorts a Cloud API error: throughput limits and server trouble are retried; the rest
 /// (131047 outside the window, 190 bad token, an invalid number…) is not.
 fn classify(answer: &Answer, body: &Value) -> SendError {
-    let (status, retry_after) = (answer.status, answer.retry_after);
     let error = &body["error"];
     let code = error["code"].as_i64();
-    let reason = format!(
-        "WhatsApp {}{}: {}",
-        status.as_u16(),
-        code.map(|c| format!(" error {c}")).unwrap_or_default(),
-        error["message"].as_str().unwrap_or("no message")
+    let reason = answer.reason(
+        "WhatsApp",
+        code,
+        error["message"].as_str().unwrap_or("no message"),
     );
     match code {
-        Some(THROUGHPUT_LIMIT | TOO_MANY_TO_USER) => SendError::Throttled {
-            reason,
-            retry_after,
-        },
-        _ if status == StatusCode::TOO_MANY_REQUESTS => SendError::Throttled {
-            reason,
-            retry_after,
-        },
-        _ if status.is_server_error() => SendError::Transient(reason),
-        _ => SendError::Permanent(reason),
+        Some(THROUGHPUT_LIMIT | TOO_MANY_TO_USER) => answer.throttled(reason),
+        _ => answer.by_status(reason),
     }
 }
