@@ -386,9 +386,12 @@ impl Settings {
         )
     }
 
-    /// Loads the questionnaires and checks the campaigns against them; every problem is
-    /// reported, each naming its file or campaign.
-    pub fn load_campaigns(&self) -> Result<Vec<crate::questionnaire::Questionnaire>, ConfigError> {
+    /// Loads the questionnaires (by name) and checks the campaigns against them; every
+    /// problem is reported, each naming its file or campaign.
+    pub fn load_campaigns(
+        &self,
+    ) -> Result<std::collections::HashMap<String, crate::questionnaire::Questionnaire>, ConfigError>
+    {
         use crate::questionnaire::Questionnaire;
         let dir = self.templates.dir.join("questionnaires");
         let questionnaires = Questionnaire::load_dir(&dir, &self.defaults.locale).map_err(|e| {
@@ -401,7 +404,10 @@ impl Settings {
         })?;
         crate::campaign::check(&self.campaigns, &questionnaires)
             .map_err(|problems| ConfigError::Invalid(problems.join("; ")))?;
-        Ok(questionnaires)
+        Ok(questionnaires
+            .into_iter()
+            .map(|q| (q.name.clone(), q))
+            .collect())
     }
 }
 

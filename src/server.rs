@@ -3,7 +3,6 @@
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::intake::{ParseContext, post_contacts};
-use crate::questionnaire::Questionnaire;
 use crate::render::page::Pages;
 use crate::replies::conversation::Interpreter;
 use crate::store::Store;
@@ -13,7 +12,6 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,41 +28,39 @@ pub struct AppState {
     pub survey: Arc<SurveyPages>,
     /// What survey tokens are made with (by the planner).
     pub survey_key: crate::auth::SurveyKey,
-    /// Interprets webhook events (replies, statuses).
-    pub interpreter: Interpreter,
+    /// Stores and interprets webhook events (replies, statuses).
+    pub inbox: webhooks::inbox::InboxWriter,
 }
 
 impl AppState {
-    /// The state for `settings`: loads the questionnaires and page templates they name.
+    /// The state for `settings`: loads the questionnaires and page templates they name, and
+    /// starts the inbox writer (on the current tokio runtime).
     pub fn new(store: Store, settings: Settings, clock: Clock) -> anyhow::Result<Self> {
-        let questionnaires = settings.load_campaigns()?;
+        let questionnaires = Arc::new(settings.load_campaigns()?);
         let survey_key = settings.survey_key()?;
         let pages = Pages::load(&settings.templates.dir)
             .map_err(|problems| anyhow::anyhow!("templates: {}", problems.join("; ")))?;
-        let questionnaires: Arc<HashMap<String, Questionnaire>> = Arc::new(
-            questionnaires
-                .into_iter()
-                .map(|q| (q.name.clone(), q))
-                .collect(),
-        );
         let survey = Arc::new(SurveyPages {
             pages,
             questionnaires: Arc::clone(&questionnaires),
             fallback: settings.defaults.locale.clone(),
         });
-        let interpreter = Interpreter::new(store.clone(), questionnaires, &settings);
+        let interpreter = Interpreter::new(questionnaires, &settings);
         let parse_context = Arc::new(ParseContext {
             time_zone: settings.defaults.time_zone,
             country: settings.defaults.country.0,
         });
+        let settings = Arc::new(settings);
+        let inbox =
+            webhooks::inbox::InboxWriter::start(store.clone(), Arc::clone(&settings), interpreter);
         Ok(AppState {
             store,
-            settings: Arc::new(settings),
+            settings,
             clock,
             parse_context,
             survey,
             survey_key,
-            interpreter,
+            inbox,
         })
     }
 }

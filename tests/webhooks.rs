@@ -6,12 +6,15 @@ mod support;
 
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use support::{TestApp, TestDb, closed_contact, survey_key};
 use surveyd::campaign::{Campaign, SurveyChannel};
 use surveyd::clock::{Clock, ManualClock};
 use surveyd::config::{BodyFormat, GatewayInbound, GatewaySettings, Secret, Settings};
 use surveyd::domain::Phone;
+use surveyd::replies::conversation::Interpreter;
 use surveyd::store::{Claimed, Outcome, StoredAnswer};
+use surveyd::webhooks::inbox::replay;
 use surveyd::webhooks::signature::{hmac_sha256_hex, meta_signature, twilio_signature};
 
 const PUBLIC_URL: &str = "https://surveys.example.co.id";
@@ -654,20 +657,11 @@ async fn a_gateway_callback_and_replay(db: &TestDb) {
         .as_mut()
         .unwrap()
         .from = "/from".into();
-    let interpreter =
-        surveyd::server::AppState::new(db.store.clone(), settings.clone(), chat.clock.clone())
-            .unwrap()
-            .interpreter;
-    let result = surveyd::webhooks::process(
-        &settings,
-        &interpreter,
-        failed[0].id,
-        (&failed[0].provider, &failed[0].kind, &failed[0].payload),
-        chat.clock.now(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(result, Ok("answer"));
+    let interpreter = Interpreter::new(Arc::new(settings.load_campaigns().unwrap()), &settings);
+    let replay = replay(&db.store, &settings, &interpreter, true, &chat.clock)
+        .await
+        .unwrap();
+    assert_eq!((replay.replayed, replay.still_failing.len()), (1, 0));
     assert_eq!(db.store.inbox_status().await.unwrap().failed, 0);
     assert!(
         db.store

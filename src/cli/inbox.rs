@@ -24,9 +24,6 @@ pub enum InboxCommand {
     },
 }
 
-/// Events read per query while replaying.
-const REPLAY_BATCH: i64 = 500;
-
 pub async fn run(settings: Settings, command: InboxCommand) -> anyhow::Result<()> {
     let store = open_store(&settings).await?;
     let result = match command {
@@ -53,45 +50,25 @@ async fn replay(
     store: crate::store::Store,
     failed_only: bool,
 ) -> anyhow::Result<()> {
-    let questionnaires = settings.load_campaigns()?;
-    let interpreter = Interpreter::new(
-        store.clone(),
-        Arc::new(
-            questionnaires
-                .into_iter()
-                .map(|q| (q.name.clone(), q))
-                .collect(),
-        ),
+    let interpreter = Interpreter::new(Arc::new(settings.load_campaigns()?), settings);
+    let replay = crate::webhooks::inbox::replay(
+        &store,
         settings,
-    );
-    let clock = Clock::system();
-    let (mut replayed, mut still_failing) = (0u64, 0u64);
-    let mut after = 0;
-    loop {
-        let events = store
-            .inbox_to_replay(!failed_only, after, REPLAY_BATCH)
-            .await?;
-        let Some(last) = events.last() else { break };
-        after = last.id;
-        for event in &events {
-            let result = crate::webhooks::process(
-                settings,
-                &interpreter,
-                event.id,
-                (&event.provider, &event.kind, &event.payload),
-                clock.now(),
-            )
-            .await?;
-            replayed += 1;
-            if let Err(reason) = result {
-                still_failing += 1;
-                eprintln!(
-                    "event {} ({} {}): {reason}",
-                    event.id, event.provider, event.event_id
-                );
-            }
-        }
+        &interpreter,
+        failed_only,
+        &Clock::system(),
+    )
+    .await?;
+    for (event, reason) in &replay.still_failing {
+        eprintln!(
+            "event {} ({} {}): {reason}",
+            event.id, event.provider, event.event_id
+        );
     }
-    println!("{replayed} event(s) replayed, {still_failing} still failing");
+    println!(
+        "{} event(s) replayed, {} still failing",
+        replay.replayed,
+        replay.still_failing.len()
+    );
     Ok(())
 }

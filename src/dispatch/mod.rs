@@ -101,10 +101,7 @@ impl Dispatcher {
             default_locale: settings.defaults.locale.clone(),
             default_time_zone: settings.defaults.time_zone,
             renderer,
-            questionnaires: questionnaires
-                .into_iter()
-                .map(|q| (q.name.clone(), q))
-                .collect(),
+            questionnaires,
             campaigns: settings
                 .campaigns
                 .iter()

@@ -1,14 +1,15 @@
 //! What surveyd does with a decoded callback: a delivery status moves its delivery forward;
 //! a message is an opt-out or opt-in keyword, or an answer to the question its invitation
 //! asked last — recorded, followed by the next question or the thanks — or, when it is no
-//! answer, met with the question once more and then kept as a comment.
+//! answer, met with the question once more and then kept as a comment. It works inside the
+//! caller's transaction, so an event's effects land with its inbox record.
 
 use super::parse::{self, Keyword};
 use super::{Inbound, InboundMessage, StatusReport};
 use crate::campaign::{Campaign, SurveyChannel};
 use crate::domain::Phone;
 use crate::questionnaire::{Answer, QuestionKind, Questionnaire};
-use crate::store::{ChatAnswer, ChatMessage, Conversation, StatusApplied, Store, StoreError};
+use crate::store::{ChatAnswer, ChatMessage, Conversation, StatusApplied, StoreError, StoreTx};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +17,9 @@ use std::sync::Arc;
 /// Why an event could not be interpreted (it stays in the inbox with this text).
 #[derive(Debug, thiserror::Error)]
 pub enum InterpretError {
+    /// The event cannot be acted on (an unreadable sender, a questionnaire no longer
+    /// configured). Always raised before anything is written, so the event's transaction
+    /// can go on.
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
@@ -25,7 +29,6 @@ pub enum InterpretError {
 /// Interprets decoded callbacks against the store.
 #[derive(Clone)]
 pub struct Interpreter {
-    pub store: Store,
     pub questionnaires: Arc<HashMap<String, Questionnaire>>,
     /// The campaigns by name: where an undeliverable invitation moves next.
     pub campaigns: Arc<HashMap<String, Campaign>>,
@@ -36,12 +39,10 @@ pub struct Interpreter {
 impl Interpreter {
     /// The interpreter for `settings`, with the questionnaires loaded from them.
     pub fn new(
-        store: Store,
         questionnaires: Arc<HashMap<String, Questionnaire>>,
         settings: &crate::config::Settings,
     ) -> Self {
         Interpreter {
-            store,
             questionnaires,
             campaigns: Arc::new(
                 settings
@@ -54,25 +55,27 @@ impl Interpreter {
         }
     }
 
-    /// Interprets one callback at `now`; returns what it did (stored as the inbox outcome).
+    /// Interprets one callback at `now` in transaction `tx`; returns what it did (stored as
+    /// the inbox outcome).
     pub async fn interpret(
         &self,
+        tx: &mut StoreTx,
         inbound: &Inbound,
         now: DateTime<Utc>,
     ) -> Result<&'static str, InterpretError> {
         match inbound {
-            Inbound::Status(report) => self.status(report, now).await,
-            Inbound::Message(message) => self.message(message, now).await,
+            Inbound::Status(report) => self.status(tx, report, now).await,
+            Inbound::Message(message) => self.message(tx, message, now).await,
         }
     }
 
     async fn status(
         &self,
+        tx: &mut StoreTx,
         report: &StatusReport,
         now: DateTime<Utc>,
     ) -> Result<&'static str, InterpretError> {
-        let applied = self
-            .store
+        let applied = tx
             .apply_status(
                 &report.message_id,
                 report.status,
@@ -93,7 +96,7 @@ impl Interpreter {
                     _ => Vec::new(),
                 };
                 if kind == "invite" {
-                    self.store.fall_back(invitation_id, &remaining, now).await?;
+                    tx.undeliverable(invitation_id, &remaining, now).await?;
                 }
                 "status_failed"
             }
@@ -105,6 +108,7 @@ impl Interpreter {
 
     async fn message(
         &self,
+        tx: &mut StoreTx,
         m: &InboundMessage,
         now: DateTime<Utc>,
     ) -> Result<&'static str, InterpretError> {
@@ -120,21 +124,19 @@ impl Interpreter {
             _ => None,
         };
         let number = phone.as_ref().map(Phone::as_str);
-        let conversation = self
-            .store
+        let conversation = tx
             .conversation_for(m.channel, number, m.reply_to.as_deref())
             .await?;
         if let Some(keyword) = parse::keyword(&m.text) {
             return self
-                .keyword(keyword, m.channel, number, conversation.as_ref(), now)
+                .keyword(tx, keyword, m.channel, number, conversation.as_ref(), now)
                 .await;
         }
         let Some(conversation) = conversation else {
             return Ok("no_invitation");
         };
         if conversation.expires_at.is_some_and(|at| at <= now) {
-            self.store
-                .queue_reply(&conversation, ChatMessage::Closed, now)
+            tx.queue_reply(&conversation, ChatMessage::Closed, now)
                 .await?;
             return Ok("after_expiry");
         }
@@ -171,7 +173,7 @@ impl Interpreter {
         let (answer, outcome) = match parse::answer(question, &m.text) {
             Ok(answer) => (answer.map(|a| (question, a)), "answer"),
             Err(_) if !conversation.reasked => {
-                self.store.reask(&conversation, &asked, now).await?;
+                tx.reask(&conversation, &asked, now).await?;
                 return Ok("reask");
             }
             // Asked twice: the words are kept as the comment, and the survey goes on.
@@ -200,15 +202,13 @@ impl Interpreter {
             .iter()
             .map(|q| q.id.as_str())
             .find(|id| Some(*id) != filled);
-        if self
-            .store
+        if tx
             .record_chat_answer(&conversation, stored, next, now)
             .await?
         {
             Ok(outcome)
         } else {
-            self.store
-                .queue_reply(&conversation, ChatMessage::Closed, now)
+            tx.queue_reply(&conversation, ChatMessage::Closed, now)
                 .await?;
             Ok("after_expiry")
         }
@@ -216,6 +216,7 @@ impl Interpreter {
 
     async fn keyword(
         &self,
+        tx: &mut StoreTx,
         keyword: Keyword,
         channel: SurveyChannel,
         number: Option<&str>,
@@ -225,8 +226,7 @@ impl Interpreter {
         let number =
             number.ok_or_else(|| InterpretError::Invalid("a keyword from no number".into()))?;
         let opt_out = keyword == Keyword::OptOut;
-        self.store
-            .set_number_opt_out(channel, number, opt_out, "reply", now)
+        tx.set_number_opt_out(channel, number, opt_out, "reply", now)
             .await?;
         let (kind, outcome) = if opt_out {
             (ChatMessage::OptOut, "opt_out")
@@ -234,7 +234,7 @@ impl Interpreter {
             (ChatMessage::OptIn, "opt_in")
         };
         if let Some(conversation) = conversation {
-            self.store.queue_reply(conversation, kind, now).await?;
+            tx.queue_reply(conversation, kind, now).await?;
         }
         Ok(outcome)
     }

@@ -1,11 +1,14 @@
 //! Surveys as conversations over SMS and WhatsApp: finding the invitation a reply belongs to,
 //! recording answers one at a time and queueing the next message, opt-outs by number, and
-//! the delivery statuses providers report (forward only).
+//! the delivery statuses providers report (forward only). All of it runs inside a
+//! transaction the caller holds: a batch of webhook events lands together with its inbox
+//! records.
 
-use super::{Store, StoreError, StoreTx, with_pool, with_tx};
+use super::{ROWS_PER_STATEMENT, StoreError, StoreTx, cacheable, with_tx};
 use crate::campaign::SurveyChannel;
 use crate::replies::ProviderStatus;
 use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
 
 /// The invitation a chat reply belongs to, and where its conversation stands.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -73,26 +76,34 @@ const STATUS_RANK: &str = "CASE provider_status WHEN 'sent' THEN 1 WHEN 'deliver
 const CONVERSATION_COLUMNS: &str = "i.id AS invitation_id, i.customer_id, i.questionnaire, \
      i.channel, i.question, i.reasked, i.answered_at, i.expires_at";
 
-impl Store {
+impl StoreTx {
     /// The invitation a reply on `channel` belongs to: the one whose message it replies to
     /// (`reply_to`, the provider's message id), else the latest invitation sent on that
-    /// channel to a customer with the number `phone` (E.164).
+    /// channel to a customer with the number `phone` (E.164). On PostgreSQL the invitation is
+    /// locked until the transaction ends, so two replies of one conversation handled at once
+    /// (by two daemons) take turns and the second sees the first's answer.
     pub async fn conversation_for(
-        &self,
+        &mut self,
         channel: SurveyChannel,
         phone: Option<&str>,
         reply_to: Option<&str>,
     ) -> Result<Option<Conversation>, StoreError> {
+        // SQLite has a single writer, and this transaction is it already.
+        let lock = if self.is_postgres() {
+            " FOR UPDATE OF i"
+        } else {
+            ""
+        };
         if let Some(reply_to) = reply_to {
-            let found: Option<Conversation> = with_pool!(self, pool => {
+            let found: Option<Conversation> = with_tx!(self, conn => {
                 sqlx::query_as(&format!(
                     "SELECT {CONVERSATION_COLUMNS} FROM deliveries d \
                      JOIN invitations i ON i.id = d.invitation_id \
-                     WHERE d.provider_message_id = $1 AND i.channel = $2"
+                     WHERE d.provider_message_id = $1 AND i.channel = $2{lock}"
                 ))
                 .bind(reply_to)
                 .bind(channel.as_str())
-                .fetch_optional(pool)
+                .fetch_optional(&mut *conn)
                 .await?
             });
             if found.is_some() {
@@ -100,7 +111,7 @@ impl Store {
             }
         }
         let Some(phone) = phone else { return Ok(None) };
-        Ok(with_pool!(self, pool => {
+        Ok(with_tx!(self, conn => {
             // The customers with the number first (a handful, by index), then their
             // invitations: left to itself the planner may walk every sent invitation instead
             // when its statistics predate the sends.
@@ -109,12 +120,12 @@ impl Store {
                  SELECT {CONVERSATION_COLUMNS} FROM numbered \
                  JOIN invitations i ON i.customer_id = numbered.id \
                  WHERE i.channel = $2 AND i.sent_at IS NOT NULL \
-                 ORDER BY i.sent_at DESC, i.id DESC LIMIT 1",
+                 ORDER BY i.sent_at DESC, i.id DESC LIMIT 1{lock}",
                 number_matches(channel)
             ))
             .bind(phone)
             .bind(channel.as_str())
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?
         }))
     }
@@ -123,7 +134,7 @@ impl Store {
     /// conversation to `next` (`None`: it is over) and queues that question or the thanks,
     /// due `now`. Returns false, recording nothing, when the invitation expired by `now`.
     pub async fn record_chat_answer(
-        &self,
+        &mut self,
         conversation: &Conversation,
         answer: Option<ChatAnswer<'_>>,
         next: Option<&str>,
@@ -135,9 +146,8 @@ impl Store {
                 .filter(|a| a.metric == Some(metric))
                 .and_then(|a| a.number)
         };
-        let mut tx = self.begin().await?;
-        let open = with_tx!(&mut tx, conn => {
-            let open = sqlx::query(
+        let open = with_tx!(self, conn => {
+            sqlx::query(
                 "UPDATE invitations SET question = $1, reasked = FALSE, last_inbound_at = $2, \
                  state = CASE WHEN $3 THEN 'answered' ELSE state END, \
                  answered_at = CASE WHEN $3 THEN COALESCE(answered_at, $2) ELSE answered_at END, \
@@ -153,48 +163,39 @@ impl Store {
             .execute(&mut *conn)
             .await?
             .rows_affected()
-                == 1;
-            if let (true, Some(a)) = (open, &answer) {
-                sqlx::query(
-                    "INSERT INTO responses (invitation_id, question, metric, number, text, channel, received_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (invitation_id, question) DO UPDATE \
-                     SET number = excluded.number, text = excluded.text, channel = excluded.channel, \
-                     received_at = excluded.received_at",
-                )
-                .bind(conversation.invitation_id)
-                .bind(a.question)
-                .bind(a.metric)
-                .bind(a.number)
-                .bind(a.text)
-                .bind(conversation.channel.as_str())
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
-            }
-            open
+                == 1
         });
+        if let (true, Some(a)) = (open, &answer) {
+            self.deferred.responses.push(DeferredResponse {
+                invitation_id: conversation.invitation_id,
+                question: a.question.to_owned(),
+                metric: a.metric.map(str::to_owned),
+                number: a.number,
+                text: a.text.map(str::to_owned),
+                channel: conversation.channel.clone(),
+                received_at: now,
+            });
+        }
         if open {
             let kind = if next.is_some() {
                 ChatMessage::Question
             } else {
                 ChatMessage::Thanks
             };
-            queue_chat(&mut tx, conversation, kind, next, now).await?;
+            self.queue_chat(conversation, kind, next, now);
         }
-        tx.commit().await?;
         Ok(open)
     }
 
     /// Notes a reply that was no answer to the current question (`question`) and queues that
     /// question again.
     pub async fn reask(
-        &self,
+        &mut self,
         conversation: &Conversation,
         question: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        with_tx!(&mut tx, conn => {
+        with_tx!(self, conn => {
             sqlx::query("UPDATE invitations SET reasked = TRUE, question = $1, last_inbound_at = $2 WHERE id = $3")
                 .bind(question)
                 .bind(now)
@@ -202,42 +203,34 @@ impl Store {
                 .execute(&mut *conn)
                 .await?;
         });
-        queue_chat(
-            &mut tx,
-            conversation,
-            ChatMessage::Reask,
-            Some(question),
-            now,
-        )
-        .await?;
-        tx.commit().await
+        self.queue_chat(conversation, ChatMessage::Reask, Some(question), now);
+        Ok(())
     }
 
     /// Queues a message that answers a reply without moving the conversation: "this survey
     /// has closed", or an opt-out or opt-in confirmation.
     pub async fn queue_reply(
-        &self,
+        &mut self,
         conversation: &Conversation,
         kind: ChatMessage,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        with_tx!(&mut tx, conn => {
+        with_tx!(self, conn => {
             sqlx::query("UPDATE invitations SET last_inbound_at = $1 WHERE id = $2")
                 .bind(now)
                 .bind(conversation.invitation_id)
                 .execute(&mut *conn)
                 .await?;
         });
-        queue_chat(&mut tx, conversation, kind, None, now).await?;
-        tx.commit().await
+        self.queue_chat(conversation, kind, None, now);
+        Ok(())
     }
 
     /// Records that every customer with the number `phone` wants no more surveys on
     /// `channel` (with `opt_out` false: wants them again; `source` then is unused). Returns
     /// how many customers changed.
     pub async fn set_number_opt_out(
-        &self,
+        &mut self,
         channel: SurveyChannel,
         phone: &str,
         opt_out: bool,
@@ -245,7 +238,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let matches = number_matches(channel);
-        Ok(with_pool!(self, pool => {
+        Ok(with_tx!(self, conn => {
             if opt_out {
                 sqlx::query(&format!(
                     "INSERT INTO opt_outs (customer_id, channel, source, created_at) \
@@ -256,7 +249,7 @@ impl Store {
                 .bind(channel.as_str())
                 .bind(source)
                 .bind(now)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?
             } else {
                 sqlx::query(&format!(
@@ -265,7 +258,7 @@ impl Store {
                 ))
                 .bind(phone)
                 .bind(channel.as_str())
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?
             }
             .rows_affected()
@@ -275,13 +268,13 @@ impl Store {
     /// Records a provider's status for the message it knows as `message_id`, unless the
     /// delivery already has that state or a later one.
     pub async fn apply_status(
-        &self,
+        &mut self,
         message_id: &str,
         status: ProviderStatus,
         error: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<StatusApplied, StoreError> {
-        let updated: Option<(i64, String, String, String)> = with_pool!(self, pool => {
+        let updated: Option<(i64, String, String, String)> = with_tx!(self, conn => {
             sqlx::query_as(&format!(
                 "UPDATE deliveries SET provider_status = $1, last_error = COALESCE($2, last_error), \
                  updated_at = $3 WHERE provider_message_id = $4 AND {STATUS_RANK} < $5 \
@@ -293,7 +286,7 @@ impl Store {
             .bind(now)
             .bind(message_id)
             .bind(i32::from(status.rank()))
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?
         });
         if let Some((invitation_id, kind, channel, campaign)) = updated {
@@ -304,10 +297,10 @@ impl Store {
                 channel,
             });
         }
-        let known: Option<i64> = with_pool!(self, pool => {
+        let known: Option<i64> = with_tx!(self, conn => {
             sqlx::query_scalar("SELECT id FROM deliveries WHERE provider_message_id = $1")
                 .bind(message_id)
-                .fetch_optional(pool)
+                .fetch_optional(&mut *conn)
                 .await?
         });
         Ok(if known.is_some() {
@@ -316,31 +309,149 @@ impl Store {
             StatusApplied::Unknown
         })
     }
-}
 
-impl Store {
     /// Moves an invitation whose message the provider reported undeliverable to the first of
     /// `remaining` channels that can reach the customer, or marks it failed. Returns the
     /// channel it moved to.
-    pub async fn fall_back(
-        &self,
+    pub async fn undeliverable(
+        &mut self,
         invitation_id: i64,
         remaining: &[SurveyChannel],
         now: DateTime<Utc>,
     ) -> Result<Option<SurveyChannel>, StoreError> {
-        let mut tx = self.begin().await?;
-        let moved = tx.fall_back(invitation_id, remaining, now).await?;
+        let moved = self.fall_back(invitation_id, remaining, now).await?;
         if moved.is_none() {
-            with_tx!(&mut tx, conn => {
+            with_tx!(self, conn => {
                 sqlx::query("UPDATE invitations SET state = 'failed' WHERE id = $1 AND state IN ('planned', 'sent')")
                     .bind(invitation_id)
                     .execute(&mut *conn)
                     .await?;
             });
         }
-        tx.commit().await?;
         Ok(moved)
     }
+
+    /// Queues a chat message of `kind` for the conversation, due `now` (written at commit).
+    fn queue_chat(
+        &mut self,
+        conversation: &Conversation,
+        kind: ChatMessage,
+        question: Option<&str>,
+        now: DateTime<Utc>,
+    ) {
+        self.deferred.deliveries.push(DeferredDelivery {
+            invitation_id: conversation.invitation_id,
+            channel: conversation.channel.clone(),
+            kind,
+            question: question.map(str::to_owned),
+            due_at: now,
+        });
+    }
+
+    /// Writes the deferred rows: each kind in bulk statements.
+    pub(super) async fn write_deferred(&mut self) -> Result<(), StoreError> {
+        let Deferred {
+            deliveries,
+            mut responses,
+        } = std::mem::take(&mut self.deferred);
+        // A question answered twice in one transaction keeps the later answer (one statement
+        // may not update a row twice).
+        let mut seen = std::collections::HashSet::new();
+        responses.reverse();
+        responses.retain(|r| seen.insert((r.invitation_id, r.question.clone())));
+        responses.reverse();
+        for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
+            with_tx!(self, conn => {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO deliveries (invitation_id, channel, kind, question, status, due_at, created_at, updated_at) ",
+                );
+                q.push_values(chunk, |mut row, d| {
+                    row.push_bind(d.invitation_id)
+                        .push_bind(d.channel.as_str())
+                        .push_bind(d.kind.as_ref())
+                        .push_bind(d.question.as_deref())
+                        .push("'queued'")
+                        .push_bind(d.due_at)
+                        .push_bind(d.due_at)
+                        .push_bind(d.due_at);
+                });
+                q.build().persistent(cacheable(chunk)).execute(&mut *conn).await?;
+            });
+        }
+        for chunk in responses.chunks(ROWS_PER_STATEMENT) {
+            with_tx!(self, conn => {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO responses (invitation_id, question, metric, number, text, channel, received_at) ",
+                );
+                q.push_values(chunk, |mut row, r| {
+                    row.push_bind(r.invitation_id)
+                        .push_bind(r.question.as_str())
+                        .push_bind(r.metric.as_deref())
+                        .push_bind(r.number)
+                        .push_bind(r.text.as_deref())
+                        .push_bind(r.channel.as_str())
+                        .push_bind(r.received_at);
+                });
+                q.push(
+                    " ON CONFLICT (invitation_id, question) DO UPDATE \
+                     SET number = excluded.number, text = excluded.text, channel = excluded.channel, \
+                     received_at = excluded.received_at",
+                );
+                q.build().persistent(cacheable(chunk)).execute(&mut *conn).await?;
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Rows a transaction writes in bulk when it commits: the chat messages conversations queue
+/// and the answers they record. Nothing in a transaction reads them back before then.
+#[derive(Debug, Default)]
+pub(crate) struct Deferred {
+    deliveries: Vec<DeferredDelivery>,
+    responses: Vec<DeferredResponse>,
+}
+
+/// How many rows of each kind were deferred at a point (see [`StoreTx::mark`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct DeferredLen {
+    deliveries: usize,
+    responses: usize,
+}
+
+impl Deferred {
+    pub(super) fn len(&self) -> DeferredLen {
+        DeferredLen {
+            deliveries: self.deliveries.len(),
+            responses: self.responses.len(),
+        }
+    }
+
+    /// Drops what was deferred after `len`.
+    pub(super) fn truncate(&mut self, len: DeferredLen) {
+        self.deliveries.truncate(len.deliveries);
+        self.responses.truncate(len.responses);
+    }
+}
+
+#[derive(Debug)]
+struct DeferredDelivery {
+    invitation_id: i64,
+    channel: String,
+    kind: ChatMessage,
+    question: Option<String>,
+    due_at: DateTime<Utc>,
+}
+
+#[derive(Debug)]
+struct DeferredResponse {
+    invitation_id: i64,
+    question: String,
+    metric: Option<String>,
+    number: Option<i16>,
+    text: Option<String>,
+    channel: String,
+    received_at: DateTime<Utc>,
 }
 
 /// Customers (aliased `cu`) whose number on `channel` is `$1`: the phone for SMS; the
@@ -350,28 +461,4 @@ fn number_matches(channel: SurveyChannel) -> &'static str {
         SurveyChannel::Whatsapp => "(cu.whatsapp = $1 OR (cu.whatsapp IS NULL AND cu.phone = $1))",
         SurveyChannel::Sms | SurveyChannel::Email => "cu.phone = $1",
     }
-}
-
-/// Queues a chat message of `kind` for the conversation, due `now`, in transaction `tx`.
-async fn queue_chat(
-    tx: &mut StoreTx,
-    conversation: &Conversation,
-    kind: ChatMessage,
-    question: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    with_tx!(tx, conn => {
-        sqlx::query(
-            "INSERT INTO deliveries (invitation_id, channel, kind, question, status, due_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 'queued', $5, $5, $5)",
-        )
-        .bind(conversation.invitation_id)
-        .bind(conversation.channel.as_str())
-        .bind(kind.as_ref())
-        .bind(question)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    });
-    Ok(())
 }

@@ -2,9 +2,13 @@
 //! (provider, event id) makes a provider's retry of an event a no-op; an event whose
 //! interpretation failed keeps the error and can be replayed.
 
-use super::{Store, StoreError, with_pool};
+use super::{
+    ROWS_PER_STATEMENT, Store, StoreError, StoreTx, cacheable, push_typed, with_pool, with_tx,
+};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use sqlx::QueryBuilder;
+use std::collections::HashMap;
 
 /// A stored callback.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -32,58 +36,90 @@ pub struct InboxStatus {
     pub outcomes: Vec<(String, u64)>,
 }
 
-impl Store {
-    /// Stores a callback unless the same (provider, event id) is already stored. Returns the
-    /// new row's id, `None` for a repeat.
+/// A callback event as it is stored in the inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawEvent {
+    /// `twilio`, `whatsapp` or `gateway:{name}`.
+    pub provider: String,
+    /// The provider's id of the event: unique per provider.
+    pub event_id: String,
+    /// `message`, `status`, or `unknown` (a signed body that is not a known event).
+    pub kind: &'static str,
+    pub payload: String,
+}
+
+/// What interpreting a stored event did (`Ok(outcome)`) or why it failed, and when.
+pub type Processed<'a> = (i64, Result<&'a str, &'a str>, DateTime<Utc>);
+
+impl StoreTx {
+    /// Stores the events, each received at its time, skipping those whose (provider, event
+    /// id) is already stored or came earlier in the list. Returns, in order, each event's new
+    /// row id, `None` for a repeat.
     pub async fn inbox_insert(
-        &self,
-        provider: &str,
-        event_id: &str,
-        kind: &str,
-        payload: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<i64>, StoreError> {
-        Ok(with_pool!(self, pool => {
-            sqlx::query_scalar(
-                "INSERT INTO inbox (provider, event_id, kind, payload, received_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (provider, event_id) DO NOTHING RETURNING id",
-            )
-            .bind(provider)
-            .bind(event_id)
-            .bind(kind)
-            .bind(payload)
-            .bind(now)
-            .fetch_optional(pool)
-            .await?
-        }))
+        &mut self,
+        events: &[(&RawEvent, DateTime<Utc>)],
+    ) -> Result<Vec<Option<i64>>, StoreError> {
+        let mut new: HashMap<(String, String), i64> = HashMap::with_capacity(events.len());
+        for chunk in events.chunks(ROWS_PER_STATEMENT) {
+            let rows: Vec<(i64, String, String)> = with_tx!(self, conn => {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO inbox (provider, event_id, kind, payload, received_at) ",
+                );
+                q.push_values(chunk, |mut row, (e, at)| {
+                    row.push_bind(e.provider.as_str())
+                        .push_bind(e.event_id.as_str())
+                        .push_bind(e.kind)
+                        .push_bind(e.payload.as_str())
+                        .push_bind(*at);
+                });
+                q.push(" ON CONFLICT (provider, event_id) DO NOTHING RETURNING id, provider, event_id");
+                q.build_query_as()
+                    .persistent(cacheable(chunk))
+                    .fetch_all(&mut *conn)
+                    .await?
+            });
+            new.extend(rows.into_iter().map(|(id, p, e)| ((p, e), id)));
+        }
+        // The first of repeats within the list takes the row.
+        Ok(events
+            .iter()
+            .map(|(e, _)| new.remove(&(e.provider.clone(), e.event_id.clone())))
+            .collect())
     }
 
-    /// Records what interpreting event `id` did, or why it failed.
-    pub async fn inbox_processed(
-        &self,
-        id: i64,
-        result: Result<&str, &str>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let (outcome, error) = match result {
-            Ok(outcome) => (Some(outcome), None),
-            Err(error) => (None, Some(error)),
-        };
-        with_pool!(self, pool => {
-            sqlx::query("UPDATE inbox SET processed_at = $1, outcome = $2, error = $3 WHERE id = $4")
-                .bind(now)
-                .bind(outcome)
-                .bind(error)
-                .bind(id)
-                .execute(pool)
-                .await?;
-        });
+    /// Records what interpreting each event did, or why it failed.
+    pub async fn inbox_processed(&mut self, processed: &[Processed<'_>]) -> Result<(), StoreError> {
+        let postgres = self.is_postgres();
+        for chunk in processed.chunks(ROWS_PER_STATEMENT) {
+            with_tx!(self, conn => {
+                let mut q = QueryBuilder::new("WITH v (id, at, outcome, error) AS (");
+                q.push_values(chunk, |mut row, (id, result, at)| {
+                    push_typed(&mut row, postgres, *id, "BIGINT");
+                    push_typed(&mut row, postgres, *at, "TIMESTAMPTZ");
+                    push_typed(&mut row, postgres, result.ok(), "TEXT");
+                    push_typed(&mut row, postgres, result.err(), "TEXT");
+                });
+                q.push(
+                    ") UPDATE inbox SET processed_at = v.at, outcome = v.outcome, error = v.error \
+                     FROM v WHERE inbox.id = v.id",
+                );
+                // As for sent deliveries: SQLite needs the join repeated to use the key.
+                if !postgres {
+                    q.push(" AND inbox.id IN (SELECT id FROM v)");
+                }
+                q.build()
+                    .persistent(cacheable(chunk))
+                    .execute(&mut *conn)
+                    .await?;
+            });
+        }
         Ok(())
     }
+}
 
+impl Store {
     /// Events to interpret again, oldest first, after id `after`: those whose interpretation
-    /// failed and, with `unfinished`, those never interpreted (the process stopped between
-    /// storing and interpreting).
+    /// failed and, with `unfinished`, those with no outcome recorded.
     pub async fn inbox_to_replay(
         &self,
         unfinished: bool,

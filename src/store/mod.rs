@@ -19,7 +19,7 @@ mod tokens;
 
 pub use contacts::{TableCounts, UpsertCounts};
 pub use conversations::{ChatAnswer, ChatMessage, Conversation, StatusApplied};
-pub use inbox::{InboxEvent, InboxStatus};
+pub use inbox::{InboxEvent, InboxStatus, RawEvent};
 pub use invitations::{PlanCounts, SkipCounts};
 pub use outbox::{Claimed, FailedDelivery, FinalStatus, OutboxStatus, Outcome};
 pub use report::{GroupBy, GroupCounts};
@@ -78,6 +78,26 @@ pub(crate) fn cacheable<T>(rows: &[T]) -> bool {
     rows.len() == ROWS_PER_STATEMENT
 }
 
+/// Binds `value`, cast to `sql_type` when the backend needs the type of a `VALUES` column
+/// spelled out (PostgreSQL); SQLite keeps the value as bound.
+pub(crate) fn push_typed<'q, DB, T>(
+    row: &mut sqlx::query_builder::Separated<'_, 'q, DB, &'static str>,
+    typed: bool,
+    value: T,
+    sql_type: &str,
+) where
+    DB: sqlx::Database,
+    T: 'q + sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    if typed {
+        row.push("CAST(");
+        row.push_bind_unseparated(value);
+        row.push_unseparated(format!(" AS {sql_type})"));
+    } else {
+        row.push_bind(value);
+    }
+}
+
 /// Runs `$body` with `$pool` bound to the backend's pool; the body is compiled once per backend.
 macro_rules! with_pool {
     ($store:expr, $pool:ident => $body:expr) => {
@@ -92,12 +112,12 @@ pub(crate) use with_pool;
 /// Runs `$body` with `$conn` bound to the backend's open transaction (as `&mut` connection).
 macro_rules! with_tx {
     ($tx:expr, $conn:ident => $body:expr) => {
-        match $tx {
-            $crate::store::StoreTx::Sqlite(tx) => {
+        match &mut ($tx).conn {
+            $crate::store::TxConn::Sqlite(tx) => {
                 let $conn = &mut **tx;
                 $body
             }
-            $crate::store::StoreTx::Postgres(tx) => {
+            $crate::store::TxConn::Postgres(tx) => {
                 let $conn = &mut **tx;
                 $body
             }
@@ -108,18 +128,86 @@ pub(crate) use with_tx;
 
 /// An open transaction: several writes that land together or not at all.
 #[derive(Debug)]
-pub enum StoreTx {
+pub struct StoreTx {
+    conn: TxConn,
+    /// Rows inserted in bulk at commit (chat messages and answers of webhook batches).
+    deferred: conversations::Deferred,
+    /// What was deferred when the mark was set.
+    mark: conversations::DeferredLen,
+}
+
+/// The backend's transaction.
+#[derive(Debug)]
+pub(crate) enum TxConn {
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
 }
 
 impl StoreTx {
-    pub async fn commit(self) -> Result<(), StoreError> {
-        match self {
-            StoreTx::Sqlite(tx) => tx.commit().await?,
-            StoreTx::Postgres(tx) => tx.commit().await?,
+    fn new(conn: TxConn) -> Self {
+        StoreTx {
+            conn,
+            deferred: Default::default(),
+            mark: Default::default(),
+        }
+    }
+
+    /// Writes the deferred rows, then commits.
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        self.write_deferred().await?;
+        match self.conn {
+            TxConn::Sqlite(tx) => tx.commit().await?,
+            TxConn::Postgres(tx) => tx.commit().await?,
         }
         Ok(())
+    }
+
+    pub(crate) fn is_postgres(&self) -> bool {
+        matches!(self.conn, TxConn::Postgres(_))
+    }
+
+    /// Marks the point [`StoreTx::undo`] returns to; [`StoreTx::keep`] drops the mark and
+    /// keeps what was written since. One mark at a time.
+    pub async fn mark(&mut self) -> Result<(), StoreError> {
+        self.mark = self.deferred.len();
+        self.raw("SAVEPOINT mark").await
+    }
+
+    pub async fn keep(&mut self) -> Result<(), StoreError> {
+        self.raw("RELEASE SAVEPOINT mark").await
+    }
+
+    /// Undoes what was written (or deferred) since the mark (and, on PostgreSQL, clears a
+    /// failed statement's abort of the transaction), keeping what came before.
+    pub async fn undo(&mut self) -> Result<(), StoreError> {
+        self.deferred.truncate(self.mark);
+        self.raw("ROLLBACK TO SAVEPOINT mark").await?;
+        self.raw("RELEASE SAVEPOINT mark").await
+    }
+
+    async fn raw(&mut self, sql: &'static str) -> Result<(), StoreError> {
+        with_tx!(self, conn => {
+            sqlx::query(sql).execute(&mut *conn).await?;
+        });
+        Ok(())
+    }
+}
+
+impl StoreError {
+    /// Whether trying the same work again may succeed: a deadlock or serialization failure
+    /// on PostgreSQL, a busy or locked database on SQLite.
+    pub fn is_retryable(&self) -> bool {
+        let StoreError::Database(sqlx::Error::Database(e)) = self else {
+            return false;
+        };
+        if e.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+            // The primary code is the low byte of the extended one (517 is BUSY_SNAPSHOT).
+            e.code()
+                .and_then(|c| c.parse::<i32>().ok())
+                .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+        } else {
+            matches!(e.code().as_deref(), Some("40P01" | "40001"))
+        }
     }
 }
 
@@ -166,8 +254,8 @@ impl Store {
     /// Starts a transaction (on SQLite it takes the write lock at the first write).
     pub async fn begin(&self) -> Result<StoreTx, StoreError> {
         Ok(match self {
-            Store::Sqlite(pool) => StoreTx::Sqlite(pool.begin().await?),
-            Store::Postgres(pool) => StoreTx::Postgres(pool.begin().await?),
+            Store::Sqlite(pool) => StoreTx::new(TxConn::Sqlite(pool.begin().await?)),
+            Store::Postgres(pool) => StoreTx::new(TxConn::Postgres(pool.begin().await?)),
         })
     }
 

@@ -3,7 +3,7 @@
 //! the next claim after `lease_until` takes them over. On PostgreSQL claims skip rows another
 //! daemon has locked (`FOR UPDATE SKIP LOCKED`); on SQLite the single writer serialises them.
 
-use super::{Store, StoreError, with_pool, with_tx};
+use super::{Store, StoreError, push_typed, with_pool, with_tx};
 use crate::config::Backend;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -395,25 +395,5 @@ impl Store {
             )));
         }
         Ok(count)
-    }
-}
-
-/// Binds `value`, cast to `sql_type` when the backend needs the type of a `VALUES` column
-/// spelled out (PostgreSQL); SQLite keeps the value as bound.
-fn push_typed<'q, DB, T>(
-    row: &mut sqlx::query_builder::Separated<'_, 'q, DB, &'static str>,
-    typed: bool,
-    value: T,
-    sql_type: &str,
-) where
-    DB: sqlx::Database,
-    T: 'q + sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    if typed {
-        row.push("CAST(");
-        row.push_bind_unseparated(value);
-        row.push_unseparated(format!(" AS {sql_type})"));
-    } else {
-        row.push_bind(value);
     }
 }

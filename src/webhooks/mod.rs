@@ -1,40 +1,27 @@
 //! Webhooks: what providers call back with (replies and delivery statuses). Every request is
 //! verified against the provider's signature before anything of it is stored (a bad one gets
 //! 401 or 403 and leaves no trace); each event is then stored raw in the inbox — a provider's
-//! retry of an event changes nothing — and interpreted. An event that fails to interpret
-//! stays in the inbox with the error, for `surveyd inbox replay`.
+//! retry of an event changes nothing — and interpreted, by the [`inbox`] writer. An event
+//! that fails to interpret stays in the inbox with the error, for `surveyd inbox replay`.
 //!
 //! Routes: `POST /webhooks/twilio/inbound`, `POST /webhooks/twilio/status`,
 //! `GET|POST /webhooks/whatsapp`, `POST /webhooks/gateways/{name}`.
 
 pub mod gateway;
+pub mod inbox;
 pub mod signature;
 pub mod twilio;
 pub mod whatsapp;
 
 use crate::config::Settings;
 use crate::replies::Inbound;
-use crate::replies::conversation::{InterpretError, Interpreter};
 use crate::server::AppState;
-use crate::store::StoreError;
+pub use crate::store::RawEvent;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-
-/// A callback event as it is stored in the inbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawEvent {
-    /// `twilio`, `whatsapp` or `gateway:{name}`.
-    pub provider: String,
-    /// The provider's id of the event: unique per provider.
-    pub event_id: String,
-    /// `message`, `status`, or `unknown` (a signed body that is not a known event).
-    pub kind: &'static str,
-    pub payload: String,
-}
 
 /// A signed body that could not be split into events, kept whole under its SHA-256.
 pub(crate) fn body_event(provider: &str, body: &[u8]) -> RawEvent {
@@ -91,67 +78,14 @@ pub fn decode(
     }
 }
 
-/// Decodes and interprets stored event `id`, and records the outcome or the error on it.
-/// Fails only when even that record cannot be written.
-pub async fn process(
-    settings: &Settings,
-    interpreter: &Interpreter,
-    id: i64,
-    event: (&str, &str, &str),
-    now: DateTime<Utc>,
-) -> Result<Result<&'static str, String>, StoreError> {
-    let (provider, kind, payload) = event;
-    let result = match decode(settings, provider, kind, payload) {
-        Ok(Some(inbound)) => interpreter
-            .interpret(&inbound, now)
-            .await
-            .map_err(|e| match e {
-                InterpretError::Invalid(reason) => reason,
-                InterpretError::Store(e) => format!("storage failed while interpreting: {e}"),
-            }),
-        Ok(None) => Ok("ignored"),
-        Err(reason) => Err(reason),
-    };
-    if let Err(reason) = &result {
-        tracing::warn!(event = id, provider, %reason, "inbox event not interpreted");
-    }
-    interpreter
-        .store
-        .inbox_processed(id, result.as_ref().copied().map_err(String::as_str), now)
-        .await?;
-    Ok(result)
-}
-
-/// Stores the events (repeats are skipped) and interprets the new ones. Fails, so the
-/// provider tries again, only when an event could not be stored.
+/// Hands the events to the inbox writer and waits until they are stored (repeats skipped)
+/// and interpreted. Fails, so the provider tries again, only when they could not be stored.
 async fn receive(state: &AppState, events: Vec<RawEvent>) -> Result<(), StatusCode> {
-    let now = state.clock.now();
-    let failed = |e: StoreError| {
-        tracing::error!(error = %e, "cannot store a webhook event");
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    for e in events {
-        let stored = state
-            .store
-            .inbox_insert(&e.provider, &e.event_id, e.kind, &e.payload, now)
-            .await
-            .map_err(failed)?;
-        if let Some(id) = stored {
-            // Stored: from here on a failure stays in the inbox for replay.
-            if let Err(e) = process(
-                &state.settings,
-                &state.interpreter,
-                id,
-                (&e.provider, e.kind, &e.payload),
-                now,
-            )
-            .await
-            {
-                tracing::error!(event = id, error = %e, "cannot record a webhook event's outcome");
-            }
-        }
-    }
-    Ok(())
+    state
+        .inbox
+        .receive(events, state.clock.now())
+        .await
+        .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)
 }
 
 /// The URL a provider called: the public base URL and the request's path and query.

@@ -1,0 +1,285 @@
+//! The inbox writer. Webhook handlers hand it their verified events and wait; it stores and
+//! interprets everything that queued up meanwhile in one transaction (a group commit), then
+//! lets the handlers answer. A provider hears `200` only once its events are committed, the
+//! database sees one commit per batch rather than three per event, and on SQLite the
+//! daemon's webhook writes never queue on each other for the file's lock.
+//!
+//! An event refused as invalid (it writes nothing) is stored with its error, for
+//! `surveyd inbox replay`. When storage fails anywhere in a batch (a value the database
+//! refuses, a deadlock, a lost connection) the batch is rolled back and its requests are
+//! stored one at a time, each event then between a mark and its release: an event whose
+//! interpretation fails is undone alone and kept with the error, and one bad request never
+//! holds back the others.
+
+use super::{RawEvent, decode};
+use crate::clock::Clock;
+use crate::config::{Backend, Settings};
+use crate::replies::Inbound;
+use crate::replies::conversation::{InterpretError, Interpreter};
+use crate::store::{InboxEvent, Store, StoreError, StoreTx};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+/// Handlers' requests at most in one transaction.
+const BATCH: usize = 256;
+
+/// Attempts at an event whose interpretation met a deadlock or a busy database.
+const ATTEMPTS: usize = 3;
+
+/// The handle webhook handlers queue their events on. Cloning it shares the writers.
+#[derive(Clone)]
+pub struct InboxWriter {
+    queue: mpsc::Sender<Request>,
+}
+
+/// One handler's events, received at one moment.
+struct Request {
+    events: Vec<RawEvent>,
+    now: DateTime<Utc>,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+impl InboxWriter {
+    /// Starts the writer tasks (on the current tokio runtime): one on SQLite, which writes
+    /// one transaction at a time anyway; on PostgreSQL up to four, taking turns at the queue,
+    /// so that one batch's round trips and commit overlap the next one's (half the pool at
+    /// most). They end when every handle is dropped and the queue is empty.
+    pub fn start(store: Store, settings: Arc<Settings>, interpreter: Interpreter) -> Self {
+        let writers = match store.backend() {
+            Backend::Sqlite => 1,
+            Backend::Postgres => (settings.database.max_connections / 2).clamp(1, 4),
+        };
+        let (queue, requests) = mpsc::channel(4 * BATCH);
+        let requests = Arc::new(Mutex::new(requests));
+        for _ in 0..writers {
+            tokio::spawn(write(
+                store.clone(),
+                Arc::clone(&settings),
+                interpreter.clone(),
+                Arc::clone(&requests),
+            ));
+        }
+        InboxWriter { queue }
+    }
+
+    /// Stores `events` (a repeat of a stored event is skipped) and interprets the new ones.
+    /// `Ok` once they are committed; `Err` (with the reason) when they could not be stored,
+    /// so the provider should try again.
+    pub async fn receive(&self, events: Vec<RawEvent>, now: DateTime<Utc>) -> Result<(), String> {
+        let (done, stored) = oneshot::channel();
+        let request = Request { events, now, done };
+        if self.queue.send(request).await.is_err() {
+            return Err("the inbox writer has stopped".into());
+        }
+        stored
+            .await
+            .unwrap_or_else(|_| Err("the inbox writer has stopped".into()))
+    }
+}
+
+/// A writer task: takes what is queued, up to [`BATCH`] requests, and writes it at once.
+async fn write(
+    store: Store,
+    settings: Arc<Settings>,
+    interpreter: Interpreter,
+    requests: Arc<Mutex<mpsc::Receiver<Request>>>,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while requests.lock().await.recv_many(&mut batch, BATCH).await > 0 {
+        match store_batch(&store, &settings, &interpreter, &batch, Containment::Batch).await {
+            Ok(()) => {
+                for request in batch.drain(..) {
+                    let _ = request.done.send(Ok(()));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, requests = batch.len(), "inbox batch failed; storing its requests one by one");
+                for request in batch.drain(..) {
+                    let one = std::slice::from_ref(&request);
+                    let result =
+                        match store_batch(&store, &settings, &interpreter, one, Containment::Event)
+                            .await
+                        {
+                            Ok(()) => Ok(()),
+                            Err(e) => {
+                                tracing::error!(error = %e, "cannot store a webhook event");
+                                Err(e.to_string())
+                            }
+                        };
+                    let _ = request.done.send(result);
+                }
+            }
+        }
+    }
+}
+
+/// How far a storage error inside a transaction reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Containment {
+    /// The whole transaction fails (the fast path: no marks to write).
+    Batch,
+    /// Each event runs between a mark and its release; a storage error undoes that event
+    /// alone, which is stored with the error.
+    Event,
+}
+
+/// Stores the requests' events and interprets the new ones, in one transaction.
+async fn store_batch(
+    store: &Store,
+    settings: &Settings,
+    interpreter: &Interpreter,
+    requests: &[Request],
+    containment: Containment,
+) -> Result<(), StoreError> {
+    let events: Vec<(&RawEvent, DateTime<Utc>)> = requests
+        .iter()
+        .flat_map(|r| r.events.iter().map(|e| (e, r.now)))
+        .collect();
+    let mut tx = store.begin().await?;
+    let ids = tx.inbox_insert(&events).await?;
+    let mut results = Vec::with_capacity(events.len());
+    for ((e, now), id) in events.iter().zip(ids) {
+        if let Some(id) = id {
+            let event = (e.provider.as_str(), e.kind, e.payload.as_str());
+            let result = process(&mut tx, settings, interpreter, event, *now, containment).await?;
+            results.push((id, result, *now));
+        }
+    }
+    record(&mut tx, &results).await?;
+    tx.commit().await
+}
+
+/// Events read, and interpreted in one transaction, per page of a replay.
+const REPLAY_PAGE: i64 = 500;
+
+/// What a replay did.
+#[derive(Debug, Default)]
+pub struct Replay {
+    pub replayed: u64,
+    /// The events that failed again, with the reason.
+    pub still_failing: Vec<(InboxEvent, String)>,
+}
+
+/// Interprets again, oldest first, every event whose interpretation failed and, unless
+/// `failed_only`, every event with no outcome recorded (the writer records one in the
+/// event's own transaction, so these come only from elsewhere, such as an older version).
+/// Events that were interpreted are never run twice: an answer would count again.
+pub async fn replay(
+    store: &Store,
+    settings: &Settings,
+    interpreter: &Interpreter,
+    failed_only: bool,
+    clock: &Clock,
+) -> Result<Replay, StoreError> {
+    let mut replay = Replay::default();
+    let mut after = 0;
+    loop {
+        let events = store
+            .inbox_to_replay(!failed_only, after, REPLAY_PAGE)
+            .await?;
+        let Some(last) = events.last() else { break };
+        after = last.id;
+        let mut tx = store.begin().await?;
+        let mut results = Vec::with_capacity(events.len());
+        for e in &events {
+            let event = (e.provider.as_str(), e.kind.as_str(), e.payload.as_str());
+            let now = clock.now();
+            let result = process(
+                &mut tx,
+                settings,
+                interpreter,
+                event,
+                now,
+                Containment::Event,
+            )
+            .await?;
+            results.push((e.id, result, now));
+        }
+        record(&mut tx, &results).await?;
+        tx.commit().await?;
+        replay.replayed += events.len() as u64;
+        replay.still_failing.extend(
+            events
+                .into_iter()
+                .zip(results)
+                .filter_map(|(e, (_, result, _))| result.err().map(|reason| (e, reason))),
+        );
+    }
+    Ok(replay)
+}
+
+/// Records the events' outcomes and errors (`(event id, result, when)`).
+async fn record(
+    tx: &mut StoreTx,
+    results: &[(i64, Result<&'static str, String>, DateTime<Utc>)],
+) -> Result<(), StoreError> {
+    let processed: Vec<_> = results
+        .iter()
+        .map(|(id, result, at)| (*id, result.as_ref().copied().map_err(String::as_str), *at))
+        .collect();
+    tx.inbox_processed(&processed).await
+}
+
+/// Decodes and interprets a stored event (provider, kind, payload) in `tx`; returns what it
+/// did or why it failed. A failed interpretation leaves nothing behind: refused as invalid it
+/// wrote nothing, and with [`Containment::Event`] a storage error is undone and returned as
+/// the event's error. With [`Containment::Batch`] a storage error fails the transaction.
+async fn process(
+    tx: &mut StoreTx,
+    settings: &Settings,
+    interpreter: &Interpreter,
+    event: (&str, &str, &str),
+    now: DateTime<Utc>,
+    containment: Containment,
+) -> Result<Result<&'static str, String>, StoreError> {
+    let (provider, kind, payload) = event;
+    let result = match decode(settings, provider, kind, payload) {
+        Ok(Some(inbound)) => match containment {
+            Containment::Batch => match interpreter.interpret(tx, &inbound, now).await {
+                Ok(outcome) => Ok(outcome),
+                Err(InterpretError::Invalid(reason)) => Err(reason),
+                Err(InterpretError::Store(e)) => return Err(e),
+            },
+            Containment::Event => interpret_marked(tx, interpreter, &inbound, now).await?,
+        },
+        Ok(None) => Ok("ignored"),
+        Err(reason) => Err(reason),
+    };
+    if let Err(reason) = &result {
+        tracing::warn!(provider, %reason, "inbox event not interpreted");
+    }
+    Ok(result)
+}
+
+/// Interprets `inbound` between a mark and its release, undoing it on failure; tries again
+/// when the database met a deadlock or was busy.
+async fn interpret_marked(
+    tx: &mut StoreTx,
+    interpreter: &Interpreter,
+    inbound: &Inbound,
+    now: DateTime<Utc>,
+) -> Result<Result<&'static str, String>, StoreError> {
+    let mut attempt = 1;
+    loop {
+        tx.mark().await?;
+        match interpreter.interpret(tx, inbound, now).await {
+            Ok(outcome) => {
+                tx.keep().await?;
+                return Ok(Ok(outcome));
+            }
+            Err(e) => {
+                tx.undo().await?;
+                match e {
+                    InterpretError::Store(e) if e.is_retryable() && attempt < ATTEMPTS => {
+                        attempt += 1;
+                    }
+                    InterpretError::Store(e) => {
+                        return Ok(Err(format!("storage failed while interpreting: {e}")));
+                    }
+                    InterpretError::Invalid(reason) => return Ok(Err(reason)),
+                }
+            }
+        }
+    }
+}
