@@ -673,6 +673,122 @@ async fn a_gateway_callback_and_replay(db: &TestDb) {
     assert_eq!(answers(db, invitation).await.len(), 2);
 }
 
+/// Twilio inbound replies (MessageSid, From, Body), sent all at once; their HTTP statuses.
+async fn sms_replies_at_once(chat: &Chat, replies: &[(&str, &str, &str)]) -> Vec<u16> {
+    let mut requests = tokio::task::JoinSet::new();
+    for (i, (sid, from, body)) in replies.iter().enumerate() {
+        let (client, base) = (chat.app.client.clone(), chat.app.base.clone());
+        let params = [sid.to_string(), from.to_string(), body.to_string()];
+        requests.spawn(async move {
+            let [sid, from, body] = &params;
+            let params = [("MessageSid", sid.as_str()), ("From", from), ("Body", body)];
+            let path = "/webhooks/twilio/inbound";
+            let response =
+                support::twilio::post_signed(&client, &base, PUBLIC_URL, path, &params).await;
+            (i, response.status().as_u16())
+        });
+    }
+    let mut statuses = vec![0; replies.len()];
+    while let Some(done) = requests.join_next().await {
+        let (i, status) = done.unwrap();
+        statuses[i] = status;
+    }
+    statuses
+}
+
+/// Strangers' replies, one for each of `sids`, from numbers surveyd never wrote to.
+fn strangers<'a>(sids: &'a [String]) -> Vec<(&'a str, &'static str, &'static str)> {
+    sids.iter()
+        .map(|sid| (sid.as_str(), "+6281399998888", "5"))
+        .collect()
+}
+
+async fn a_request_the_database_refuses_holds_back_no_other(db: &TestDb) {
+    let chat = Chat::start(db).await;
+    db.refuse_inserts("inbox", "NEW.event_id = 'SMrefused'")
+        .await;
+    let sids: Vec<String> = (0..16).map(|i| format!("SM{i}")).collect();
+    let mut replies = strangers(&sids);
+    replies.insert(7, ("SMrefused", CUSTOMER_PHONE, "5"));
+    let statuses = sms_replies_at_once(&chat, &replies).await;
+    // Refused: the provider is told to try again, and nothing of it is kept.
+    assert_eq!(statuses[7], 503);
+    assert!(
+        statuses
+            .iter()
+            .enumerate()
+            .all(|(i, s)| i == 7 || *s == 200),
+        "{statuses:?}"
+    );
+    assert_eq!(outcomes(db).await, [("no_invitation".to_owned(), 16)]);
+
+    // The provider's retry, once the database takes it.
+    db.accept_inserts("inbox").await;
+    assert_eq!(chat.sms_reply("SMrefused", "5").await.status(), 200);
+    assert_eq!(outcomes(db).await, [("no_invitation".to_owned(), 17)]);
+}
+
+async fn a_storage_failure_while_interpreting_is_kept_for_replay(db: &TestDb) {
+    let chat = Chat::start(db).await;
+    let invitation = chat.invite(db, SurveyChannel::Sms, "SMinvite").await;
+    db.refuse_inserts("responses", "NEW.number = 2").await;
+    let sids: Vec<String> = (0..8).map(|i| format!("SMx{i}")).collect();
+    let mut replies = strangers(&sids);
+    replies.push(("SM1", CUSTOMER_PHONE, "2"));
+    let statuses = sms_replies_at_once(&chat, &replies).await;
+    // Stored, so acknowledged; its interpretation undone and its error kept.
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let status = db.store.inbox_status().await.unwrap();
+    assert_eq!((status.total, status.failed), (9, 1));
+    assert_eq!(status.outcomes, [("no_invitation".to_owned(), 8)]);
+    let failed = db.store.inbox_to_replay(false, 0, 10).await.unwrap();
+    assert!(
+        failed[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("storage failed while interpreting")),
+        "{failed:?}"
+    );
+    assert!(answers(db, invitation).await.is_empty());
+    chat.send_due(db, &[]).await;
+
+    // Replayed once the database takes it: answered once, the next question queued once.
+    db.accept_inserts("responses").await;
+    let interpreter = Interpreter::new(
+        Arc::new(chat.settings.load_campaigns().unwrap()),
+        &chat.settings,
+    );
+    let replay = replay(&db.store, &chat.settings, &interpreter, true, &chat.clock)
+        .await
+        .unwrap();
+    assert_eq!((replay.replayed, replay.still_failing.len()), (1, 0));
+    assert_eq!(
+        answers(db, invitation).await,
+        [answer("csat", Some(2), None, Some("csat"))]
+    );
+    let next = chat.send_due(db, &["SMq2"]).await;
+    assert_eq!(next[0].question.as_deref(), Some("resolved"));
+}
+
+async fn nul_in_a_callback_is_kept_as_a_replacement_mark(db: &TestDb) {
+    let chat = Chat::start(db).await;
+    let body = b"{\"sender\": \"0812\0\", \"message\": \"5\"}";
+    let response = chat
+        .app
+        .client
+        .post(chat.app.url("/webhooks/gateways/fonnte"))
+        .header("X-Signature", hmac_sha256_hex(GATEWAY_SECRET, body))
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let status = db.store.inbox_status().await.unwrap();
+    assert_eq!(status.total, 1);
+    let stored = db.store.inbox_to_replay(false, 0, 10).await.unwrap();
+    assert!(stored[0].payload.contains("0812\u{FFFD}"), "{stored:?}");
+}
+
 on_both_backends!(
     an_sms_survey_is_a_conversation,
     twice_no_answer_keeps_the_words_as_a_comment,
@@ -682,4 +798,7 @@ on_both_backends!(
     opt_out_and_back_in_by_keyword,
     strangers_and_late_replies_are_kept_not_scored,
     a_gateway_callback_and_replay,
+    a_request_the_database_refuses_holds_back_no_other,
+    a_storage_failure_while_interpreting_is_kept_for_replay,
+    nul_in_a_callback_is_kept_as_a_replacement_mark,
 );

@@ -15,6 +15,16 @@ pub use locale::Locale;
 pub use phone::{Phone, parse_region};
 pub use time_zone::TimeZone;
 
+/// `text` as both databases can store it: NUL, which PostgreSQL's text cannot hold, as
+/// U+FFFD (the mark invalid UTF-8 already gets).
+pub fn storable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        std::borrow::Cow::Owned(text.replace('\0', "\u{FFFD}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 /// Why a piece of text is not a valid value; the caller adds where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]

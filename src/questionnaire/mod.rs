@@ -267,7 +267,7 @@ impl Question {
                         "is {length} characters long; at most {max_length} are kept"
                     ));
                 }
-                Answer::Text(input.to_owned())
+                Answer::Text(crate::domain::storable(input).into_owned())
             }
             QuestionKind::Rating { .. } | QuestionKind::Nps | QuestionKind::Effort => {
                 let (min, max) = self.scale().unwrap_or_default();

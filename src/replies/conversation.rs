@@ -7,7 +7,7 @@
 use super::parse::{self, Keyword};
 use super::{Inbound, InboundMessage, StatusReport};
 use crate::campaign::{Campaign, SurveyChannel};
-use crate::domain::Phone;
+use crate::domain::{Phone, storable};
 use crate::questionnaire::{Answer, QuestionKind, Questionnaire};
 use crate::store::{ChatAnswer, ChatMessage, Conversation, StatusApplied, StoreError, StoreTx};
 use chrono::{DateTime, Utc};
@@ -179,7 +179,7 @@ impl Interpreter {
             // Asked twice: the words are kept as the comment, and the survey goes on.
             Err(_) => (
                 comment_question(questionnaire)
-                    .map(|q| (q, Answer::Text(m.text.trim().to_owned()))),
+                    .map(|q| (q, Answer::Text(storable(m.text.trim()).into_owned()))),
                 "comment",
             ),
         };

@@ -5,9 +5,11 @@
 use super::{
     ROWS_PER_STATEMENT, Store, StoreError, StoreTx, cacheable, push_typed, with_pool, with_tx,
 };
+use crate::domain::storable;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::QueryBuilder;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// A stored callback.
@@ -60,16 +62,23 @@ impl StoreTx {
         events: &[(&RawEvent, DateTime<Utc>)],
     ) -> Result<Vec<Option<i64>>, StoreError> {
         let mut new: HashMap<(String, String), i64> = HashMap::with_capacity(events.len());
-        for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        let texts: Vec<(Cow<str>, Cow<str>)> = events
+            .iter()
+            .map(|(e, _)| (storable(&e.event_id), storable(&e.payload)))
+            .collect();
+        for (chunk, texts) in events
+            .chunks(ROWS_PER_STATEMENT)
+            .zip(texts.chunks(ROWS_PER_STATEMENT))
+        {
             let rows: Vec<(i64, String, String)> = with_tx!(self, conn => {
                 let mut q = QueryBuilder::new(
                     "INSERT INTO inbox (provider, event_id, kind, payload, received_at) ",
                 );
-                q.push_values(chunk, |mut row, (e, at)| {
+                q.push_values(chunk.iter().zip(texts), |mut row, ((e, at), (id, payload))| {
                     row.push_bind(e.provider.as_str())
-                        .push_bind(e.event_id.as_str())
+                        .push_bind(id.as_ref())
                         .push_bind(e.kind)
-                        .push_bind(e.payload.as_str())
+                        .push_bind(payload.as_ref())
                         .push_bind(*at);
                 });
                 q.push(" ON CONFLICT (provider, event_id) DO NOTHING RETURNING id, provider, event_id");
@@ -83,7 +92,8 @@ impl StoreTx {
         // The first of repeats within the list takes the row.
         Ok(events
             .iter()
-            .map(|(e, _)| new.remove(&(e.provider.clone(), e.event_id.clone())))
+            .zip(&texts)
+            .map(|((e, _), (id, _))| new.remove(&(e.provider.clone(), id.to_string())))
             .collect())
     }
 

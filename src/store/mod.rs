@@ -173,7 +173,10 @@ impl StoreTx {
         self.raw("SAVEPOINT mark").await
     }
 
+    /// Writes what was deferred since the mark, then drops the mark: a failure here is still
+    /// the marked work's, for [`StoreTx::undo`].
     pub async fn keep(&mut self) -> Result<(), StoreError> {
+        self.write_deferred().await?;
         self.raw("RELEASE SAVEPOINT mark").await
     }
 

@@ -263,23 +263,21 @@ async fn interpret_marked(
     let mut attempt = 1;
     loop {
         tx.mark().await?;
-        match interpreter.interpret(tx, inbound, now).await {
-            Ok(outcome) => {
-                tx.keep().await?;
-                return Ok(Ok(outcome));
+        let result = match interpreter.interpret(tx, inbound, now).await {
+            Ok(outcome) => tx.keep().await.map(|()| outcome).map_err(Into::into),
+            Err(e) => Err(e),
+        };
+        let e = match result {
+            Ok(outcome) => return Ok(Ok(outcome)),
+            Err(e) => e,
+        };
+        tx.undo().await?;
+        match e {
+            InterpretError::Store(e) if e.is_retryable() && attempt < ATTEMPTS => attempt += 1,
+            InterpretError::Store(e) => {
+                return Ok(Err(format!("storage failed while interpreting: {e}")));
             }
-            Err(e) => {
-                tx.undo().await?;
-                match e {
-                    InterpretError::Store(e) if e.is_retryable() && attempt < ATTEMPTS => {
-                        attempt += 1;
-                    }
-                    InterpretError::Store(e) => {
-                        return Ok(Err(format!("storage failed while interpreting: {e}")));
-                    }
-                    InterpretError::Invalid(reason) => return Ok(Err(reason)),
-                }
-            }
+            InterpretError::Invalid(reason) => return Ok(Err(reason)),
         }
     }
 }

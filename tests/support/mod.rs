@@ -130,6 +130,48 @@ impl TestDb {
         settings.survey.key = Some(Secret::new(SURVEY_KEY.into()));
         settings
     }
+
+    /// Makes the database refuse inserts into `table` of rows for which `condition` (SQL over
+    /// `NEW`, alike on both backends) holds: a storage failure of the real database.
+    pub async fn refuse_inserts(&self, table: &str, condition: &str) {
+        let result = match &self.store {
+            Store::Sqlite(pool) => sqlx::raw_sql(&format!(
+                "CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} WHEN {condition} \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+            ))
+            .execute(pool)
+            .await
+            .map(drop),
+            Store::Postgres(pool) => sqlx::raw_sql(&format!(
+                "CREATE FUNCTION refuse_{table}() RETURNS trigger LANGUAGE plpgsql AS $$ \
+                 BEGIN IF {condition} THEN RAISE EXCEPTION 'refused by the test'; END IF; \
+                 RETURN NEW; END $$; \
+                 CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} FOR EACH ROW \
+                 EXECUTE FUNCTION refuse_{table}()"
+            ))
+            .execute(pool)
+            .await
+            .map(drop),
+        };
+        result.unwrap();
+    }
+
+    /// Undoes [`TestDb::refuse_inserts`].
+    pub async fn accept_inserts(&self, table: &str) {
+        let result = match &self.store {
+            Store::Sqlite(pool) => sqlx::raw_sql(&format!("DROP TRIGGER refuse_{table}"))
+                .execute(pool)
+                .await
+                .map(drop),
+            Store::Postgres(pool) => sqlx::raw_sql(&format!(
+                "DROP TRIGGER refuse_{table} ON {table}; DROP FUNCTION refuse_{table}()"
+            ))
+            .execute(pool)
+            .await
+            .map(drop),
+        };
+        result.unwrap();
+    }
 }
 
 /// Runs each listed test body (an `async fn(&TestDb)` in the calling file) once on SQLite and
