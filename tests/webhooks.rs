@@ -697,7 +697,7 @@ async fn sms_replies_at_once(chat: &Chat, replies: &[(&str, &str, &str)]) -> Vec
 }
 
 /// Strangers' replies, one for each of `sids`, from numbers surveyd never wrote to.
-fn strangers<'a>(sids: &'a [String]) -> Vec<(&'a str, &'static str, &'static str)> {
+fn strangers(sids: &[String]) -> Vec<(&str, &'static str, &'static str)> {
     sids.iter()
         .map(|sid| (sid.as_str(), "+6281399998888", "5"))
         .collect()
