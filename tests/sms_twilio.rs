@@ -234,6 +234,7 @@ async fn provider_errors_are_sorted(db: &TestDb) {
         opted_out: [opted_out.to_owned()].into(),
         throttle: 1.into(),
         unavailable: 1.into(),
+        ..Behaviour::default()
     };
     let sms = Sms::start(db, behaviour, &[CUSTOMER, invalid, opted_out]).await;
     assert_eq!(sms.plan(db).await, 3);
@@ -300,9 +301,7 @@ async fn a_failed_channel_moves_the_invitation_to_the_next(db: &TestDb) {
     let undelivered = "+6281299990003";
     let behaviour = Behaviour {
         invalid: [invalid.to_owned()].into(),
-        opted_out: Default::default(),
-        throttle: 0.into(),
-        unavailable: 0.into(),
+        ..Behaviour::default()
     };
     let mut sms = Sms::start(db, behaviour, &[invalid, undelivered]).await;
     let outbox = tempfile::tempdir().unwrap();
@@ -425,7 +424,27 @@ async fn whatsapp_through_twilio(db: &TestDb) {
     );
 }
 
+async fn a_stalled_provider_is_given_up_on_and_tried_again(db: &TestDb) {
+    let behaviour = Behaviour {
+        hang: 1.into(),
+        ..Behaviour::default()
+    };
+    let mut sms = Sms::start(db, behaviour, &[CUSTOMER]).await;
+    sms.settings.twilio.timeout = std::time::Duration::from_millis(300);
+    assert_eq!(sms.plan(db).await, 1);
+    sms.hand.set(at("2026-11-20T03:00:00Z"));
+    // The request meets no answer: after the timeout it is a transient failure, retried later.
+    let first = sms.dispatch(db).await;
+    assert_eq!((first.sent, first.retried), (0, 1), "{first:?}");
+    assert!(sms.twilio.accepted().is_empty());
+    sms.hand.advance(Duration::hours(1));
+    let second = sms.dispatch(db).await;
+    assert_eq!(second.sent, 1, "{second:?}");
+    assert_eq!(sms.twilio.accepted().len(), 1);
+}
+
 on_both_backends!(
+    a_stalled_provider_is_given_up_on_and_tried_again,
     whatsapp_through_twilio,
     a_failed_channel_moves_the_invitation_to_the_next,
     a_survey_by_sms,

@@ -209,9 +209,7 @@ async fn refused_on_whatsapp_then_sms_ends_on_email(db: &TestDb) {
     // SMS: Twilio calls the number invalid (21211). Email remains.
     let twilio = TwilioEmulator::start(Behaviour {
         invalid: [CUSTOMER.to_owned()].into(),
-        opted_out: Default::default(),
-        throttle: 0.into(),
-        unavailable: 0.into(),
+        ..Behaviour::default()
     })
     .await;
     let outbox = tempfile::tempdir().unwrap();

@@ -1,7 +1,7 @@
 //! A local emulator of Twilio's Messages API, speaking its shapes: HTTP Basic auth with the
 //! account SID and auth token, form bodies, 201 with the message resource, errors as
 //! `{"code","message","more_info","status"}` (21211 invalid number, 21610 opted out, 20003
-//! bad credentials, 20429 with `Retry-After`), and 5xx when told to. It records what it
+//! bad credentials, 20429 with `Retry-After`), and 5xx or no answer at all when told to. It records what it
 //! accepted, and can reply as the customer through surveyd's webhook, signed as Twilio signs.
 
 use axum::extract::{Form, Path, State};
@@ -34,6 +34,9 @@ pub struct Behaviour {
     /// The next this-many requests get 429 (20429, Retry-After: 1), then 503.
     pub throttle: AtomicUsize,
     pub unavailable: AtomicUsize,
+    /// The next this-many requests get no answer at all: the connection stays open, as with
+    /// a stalled API.
+    pub hang: AtomicUsize,
 }
 
 #[derive(Clone)]
@@ -127,6 +130,9 @@ async fn create(
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
     };
+    if take(&emulator.behaviour.hang) {
+        std::future::pending::<()>().await;
+    }
     if take(&emulator.behaviour.throttle) {
         let mut response = error(StatusCode::TOO_MANY_REQUESTS, 20429, "Too Many Requests");
         response
