@@ -1,9 +1,11 @@
 //! A generic HTTP gateway (Fonnte, Zenziva, Wablas…), driven by its configuration: one
 //! request per message with the configured method, URL, credentials and body (form or JSON,
-//! each value a handlebars template over `to`, `text` and `delivery_id`), the number written
-//! as the gateway wants it, and success read from the JSON answer — many gateways answer 200
-//! to a refusal.
+//! each value a handlebars template over `to`, `text` and `delivery_id`; in JSON, a field
+//! named as a JSON pointer such as `/language/code` is placed at that path), the number
+//! written as the gateway wants it, and success read from the JSON answer — many gateways
+//! answer 200 to a refusal.
 
+use super::oauth::TokenSource;
 use super::{ChatOutbound, HttpApi, SendError};
 use crate::config::{BodyFormat, GatewayAuth, GatewaySend, PhoneFormat};
 use anyhow::Context;
@@ -18,6 +20,8 @@ pub struct Gateway {
     method: reqwest::Method,
     settings: GatewaySend,
     templates: Arc<Handlebars<'static>>,
+    /// With OAuth: the access tokens.
+    tokens: Option<Arc<TokenSource>>,
 }
 
 const URL: &str = "url";
@@ -39,17 +43,29 @@ impl Gateway {
         }
         let method = reqwest::Method::from_bytes(settings.method.to_ascii_uppercase().as_bytes())
             .with_context(|| format!("{place}.method: `{}`", settings.method))?;
+        if settings.body_format == BodyFormat::Json {
+            json_body(settings.body.keys().map(|k| (k.clone(), String::new())))
+                .map_err(|e| anyhow::anyhow!("{place}.body: {e}"))?;
+        }
+        let api = HttpApi::new(
+            &place,
+            settings.timeout,
+            settings.max_connections,
+            settings.rate_per_second,
+        )?;
+        let tokens = TokenSource::new(
+            &place,
+            &format!("gateway {name}"),
+            &settings.auth,
+            api.client.clone(),
+        )?;
         Ok(Gateway {
             name: name.to_owned(),
-            api: HttpApi::new(
-                &place,
-                settings.timeout,
-                settings.max_connections,
-                settings.rate_per_second,
-            )?,
+            api,
             method,
             settings: settings.clone(),
             templates: Arc::new(templates),
+            tokens: tokens.map(Arc::new),
         })
     }
 
@@ -77,6 +93,10 @@ impl Gateway {
             fields.push((field.clone(), render(&body_key(field))?));
         }
         let mut request = self.api.client.request(self.method.clone(), &url);
+        let token = match &self.tokens {
+            Some(tokens) => Some(tokens.token().await?),
+            None => None,
+        };
         match &self.settings.auth {
             GatewayAuth::Header { name, value } => {
                 request = request.header(name.as_str(), value.expose().as_str())
@@ -91,20 +111,29 @@ impl Gateway {
             GatewayAuth::Query { name, value } => {
                 request = request.query(&[(name.as_str(), value.expose().as_str())])
             }
+            GatewayAuth::Oauth { .. } => {
+                let token = token.as_ref().map(|t| t.expose().as_str());
+                request = request.bearer_auth(token.unwrap_or_default());
+            }
         }
         request = match self.settings.body_format {
             BodyFormat::Form => request.form(&fields),
-            BodyFormat::Json => request.json(
-                &fields
-                    .into_iter()
-                    .map(|(k, v)| (k, Value::String(v)))
-                    .collect::<serde_json::Map<String, Value>>(),
-            ),
+            BodyFormat::Json => request.json(&json_body(fields).map_err(permanent)?),
         };
         let answer = self
             .api
             .call(&format!("gateway {}", self.name), request)
             .await?;
+        if let (Some(tokens), Some(token)) = (&self.tokens, &token)
+            && answer.status == reqwest::StatusCode::UNAUTHORIZED
+        {
+            tokens.refused(token).await;
+            return Err(SendError::Transient(answer.reason(
+                &format!("gateway {}", self.name),
+                None,
+                "the access token was refused; a new one is fetched for the next attempt",
+            )));
+        }
         let body = answer.json();
         let succeeded = answer.status.is_success()
             && body.pointer(&self.settings.success.pointer) == Some(&self.settings.success.value);
@@ -135,6 +164,47 @@ impl Gateway {
     }
 }
 
+/// A JSON body from its fields: a field named as a JSON pointer (`/parameters/body/0/value`)
+/// is placed at that path, a numeric step making an array; any other name is a top-level key.
+fn json_body(fields: impl IntoIterator<Item = (String, String)>) -> Result<Value, String> {
+    let mut root = Value::Object(Default::default());
+    for (name, value) in fields {
+        let Some(path) = name.strip_prefix('/') else {
+            root[name.as_str()] = Value::String(value);
+            continue;
+        };
+        let mut here = &mut root;
+        for step in path.split('/') {
+            let step = step.replace("~1", "/").replace("~0", "~");
+            if here.is_null() {
+                *here = match step.parse::<usize>() {
+                    Ok(_) => Value::Array(Vec::new()),
+                    Err(_) => Value::Object(Default::default()),
+                };
+            }
+            here = match (here, step.parse::<usize>()) {
+                (Value::Array(items), Ok(i)) => {
+                    if items.len() <= i {
+                        items.resize(i + 1, Value::Null);
+                    }
+                    &mut items[i]
+                }
+                (Value::Object(map), _) => map.entry(step).or_insert(Value::Null),
+                _ => {
+                    return Err(format!(
+                        "`{name}` passes through a value that is not an object or array"
+                    ));
+                }
+            };
+        }
+        if !here.is_null() {
+            return Err(format!("`{name}` is given twice"));
+        }
+        *here = Value::String(value);
+    }
+    Ok(root)
+}
+
 fn body_key(field: &str) -> String {
     format!("body.{field}")
 }
@@ -160,6 +230,36 @@ fn phone(e164: &str, format: PhoneFormat) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_fields_named_as_pointers_nest() {
+        let body = json_body(
+            [
+                ("to_number", "62812"),
+                ("/language/code", "id"),
+                ("/parameters/body/0/key", "1"),
+                ("/parameters/body/0/value_text", "Ayu"),
+                ("/a~1b", "slash"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        )
+        .unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "to_number": "62812",
+                "language": {"code": "id"},
+                "parameters": {"body": [{"key": "1", "value_text": "Ayu"}]},
+                "a/b": "slash",
+            })
+        );
+        let clash =
+            json_body([("/a", "x"), ("/a/b", "y")].map(|(k, v)| (k.to_owned(), v.to_owned())));
+        assert_eq!(
+            clash.unwrap_err(),
+            "`/a/b` passes through a value that is not an object or array"
+        );
+    }
 
     #[test]
     fn numbers_are_written_as_the_gateway_wants() {

@@ -5,6 +5,7 @@
 
 pub mod email;
 pub mod gateway;
+pub mod oauth;
 pub mod twilio;
 pub mod whatsapp;
 
@@ -66,7 +67,7 @@ pub struct ChatOption {
 pub enum ChatProvider {
     Twilio(twilio::Twilio),
     Meta(whatsapp::Meta),
-    Gateway(gateway::Gateway),
+    Gateway(Box<gateway::Gateway>),
 }
 
 impl ChatProvider {
@@ -101,9 +102,9 @@ impl ChatProvider {
                 let send = gateway.send.as_ref().ok_or_else(|| {
                     anyhow::anyhow!("gateways.{name}.send is needed to send through it")
                 })?;
-                Ok(Some(ChatProvider::Gateway(gateway::Gateway::new(
-                    name, send,
-                )?)))
+                Ok(Some(ChatProvider::Gateway(Box::new(
+                    gateway::Gateway::new(name, send)?,
+                ))))
             }
             Some("meta") if channel == SurveyChannel::Whatsapp => Ok(Some(ChatProvider::Meta(
                 whatsapp::Meta::new(&settings.whatsapp)?,
@@ -229,6 +230,14 @@ impl HttpApi {
         request: reqwest::RequestBuilder,
     ) -> Result<Answer, SendError> {
         self.limit.ready().await;
+        Self::fetch(provider, request).await
+    }
+
+    /// Sends `request` outside the rate limit (an access token's, say) and reads the answer.
+    pub async fn fetch(
+        provider: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Answer, SendError> {
         let response = request
             .send()
             .await

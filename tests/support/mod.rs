@@ -5,6 +5,7 @@
 
 pub mod gateway;
 pub mod meta;
+pub mod qontak;
 pub mod twilio;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
