@@ -3,6 +3,7 @@
 //! defined in configuration (`[[campaigns]]`), so they are versioned with it.
 
 pub mod http;
+pub mod window;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -60,6 +61,10 @@ pub struct Campaign {
     /// How long after it is sent the invitation can be answered, e.g. `7d`.
     #[serde(with = "humantime_serde")]
     pub expiry: Duration,
+    /// When invitations may arrive, on the customer's clock (`window = { start = "09:00",
+    /// end = "20:00", weekdays_only = true }`); unset, at any hour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<window::SendWindow>,
     pub audience: Audience,
 }
 
@@ -138,6 +143,15 @@ pub fn check(campaigns: &[Campaign], questionnaires: &[Questionnaire]) -> Result
         if c.channels.is_empty() {
             problems.push(format!("{place}: channels must name at least one channel"));
         }
+        if let Some(w) = &c.window
+            && w.start >= w.end
+        {
+            problems.push(format!(
+                "{place}: window.start ({}) must come before window.end ({}) on the same day",
+                w.start.format("%H:%M"),
+                w.end.format("%H:%M")
+            ));
+        }
         let distinct: BTreeSet<&str> = c.channels.iter().map(|ch| ch.as_str()).collect();
         if distinct.len() != c.channels.len() {
             problems.push(format!("{place}: a channel is listed twice in channels"));
@@ -211,6 +225,31 @@ resolutions = ["resolved"]
             .unwrap_err()
             .to_string();
         assert!(err.contains("delay"), "{err}");
+    }
+
+    #[test]
+    fn a_send_window_reads_clock_times_and_must_not_run_backwards() {
+        let with =
+            |window: &str| GOOD.replace("[audience]", &format!("window = {window}\n[audience]"));
+        let c = campaign(&with(
+            r#"{ start = "09:00", end = "20:00", weekdays_only = true }"#,
+        ));
+        let w = c.window.unwrap();
+        assert_eq!(
+            (w.start.to_string(), w.end.to_string(), w.weekdays_only),
+            ("09:00:00".into(), "20:00:00".into(), true)
+        );
+        let err = toml::from_str::<Campaign>(&with(r#"{ start = "9am", end = "20:00" }"#))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`9am` is not a time such as 09:00"), "{err}");
+        let backwards = campaign(&with(r#"{ start = "20:00", end = "09:00" }"#));
+        assert_eq!(
+            check(&[backwards], &questionnaires()).unwrap_err(),
+            [
+                "campaign `after-call`: window.start (20:00) must come before window.end (09:00) on the same day"
+            ]
+        );
     }
 
     #[test]

@@ -21,7 +21,9 @@ pub async fn run(settings: Settings, format: OutputFormat) -> anyhow::Result<()>
     tracing::info!(?counts, seconds, "dispatch finished");
     print_rows(
         format,
-        &["sent", "retried", "failed", "released", "seconds"],
+        &[
+            "sent", "retried", "failed", "released", "deferred", "seconds",
+        ],
         &[counts],
         |c| {
             vec![
@@ -29,6 +31,7 @@ pub async fn run(settings: Settings, format: OutputFormat) -> anyhow::Result<()>
                 c.retried.to_string(),
                 c.failed.to_string(),
                 c.released.to_string(),
+                c.deferred.to_string(),
                 format!("{seconds:.2}"),
             ]
         },

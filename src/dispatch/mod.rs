@@ -40,6 +40,8 @@ pub struct DispatchCounts {
     pub failed: u64,
     /// Claimed but not started before shutdown (or before the claim ran out), handed back.
     pub released: u64,
+    /// Due outside the campaign's send window: moved to its next opening.
+    pub deferred: u64,
 }
 
 /// Whether the pool stops when nothing is due or runs until shutdown.
@@ -291,6 +293,7 @@ impl Dispatcher {
             let outcome = if *shutdown.borrow() || lapsed {
                 Outcome::Released {
                     delivery_id: job.claimed.delivery_id,
+                    until: None,
                 }
             } else {
                 self.deliver(&mut sender, &job).await
@@ -331,6 +334,20 @@ impl Dispatcher {
         }
         if c.expires_at.is_some_and(|expiry| expiry <= now) && !answers_customer {
             return give_up(FinalStatus::Expired, "the invitation expired unsent".into());
+        }
+        // An invitation arrives inside the campaign's send window, on the customer's clock.
+        if let ("invite", Some(window)) = (
+            c.kind.as_str(),
+            self.campaigns.get(&c.campaign).and_then(|c| c.window),
+        ) {
+            let opening = window.next_opening(now, self.customer_locale(c).1.tz());
+            if opening > now {
+                tracing::debug!(delivery = c.delivery_id, %opening, "outside the send window");
+                return Outcome::Released {
+                    delivery_id: c.delivery_id,
+                    until: Some(opening),
+                };
+            }
         }
         let result = match sender {
             Sender::Email(email) => match self.email_for(job) {
@@ -557,7 +574,8 @@ impl Dispatcher {
                     Outcome::Sent { .. } => counts.sent += 1,
                     Outcome::Retry { .. } => counts.retried += 1,
                     Outcome::Failed { .. } => counts.failed += 1,
-                    Outcome::Released { .. } => counts.released += 1,
+                    Outcome::Released { until: None, .. } => counts.released += 1,
+                    Outcome::Released { until: Some(_), .. } => counts.deferred += 1,
                 }
             }
         }

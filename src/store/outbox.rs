@@ -56,8 +56,12 @@ pub enum Outcome {
         due_at: DateTime<Utc>,
         error: String,
     },
-    /// Claimed but not started (the worker is stopping): back to the queue as it was.
-    Released { delivery_id: i64 },
+    /// Claimed but not started: back to the queue as it was (the worker is stopping), or due
+    /// `until` (the send window's next opening).
+    Released {
+        delivery_id: i64,
+        until: Option<DateTime<Utc>>,
+    },
     /// Given up: a permanent failure, too many attempts, expired, or opted out since planning.
     /// An invitation whose channel failed moves to the first of `fallback` (the campaign's
     /// channels after this one) that can reach the customer.
@@ -236,15 +240,17 @@ impl Store {
             for outcome in outcomes {
                 match outcome {
                     Outcome::Sent { .. } => {}
-                    Outcome::Released { delivery_id } => {
+                    Outcome::Released { delivery_id, until } => {
                         sqlx::query(
                             "UPDATE deliveries SET status = 'queued', attempts = attempts - 1, \
+                             due_at = COALESCE($4, due_at), \
                              lease_owner = NULL, lease_until = NULL, updated_at = $1 \
                              WHERE id = $2 AND lease_owner = $3 AND status = 'sending'",
                         )
                         .bind(now)
                         .bind(*delivery_id)
                         .bind(owner)
+                        .bind(*until)
                         .execute(&mut *conn)
                         .await?;
                     }
