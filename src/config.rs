@@ -64,6 +64,10 @@ pub struct Defaults {
     pub time_zone: TimeZone,
     /// ISO 3166 country that phone numbers without a `+` are read in.
     pub country: Country,
+    /// At most one invitation per customer in this period, across all campaigns (`0s`: no
+    /// cap); a campaign's own `frequency_cap` overrides it.
+    #[serde(with = "humantime_serde")]
+    pub frequency_cap: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -593,10 +597,17 @@ impl Settings {
             .ignore(&["CONFIG"])
             .map(|key| env_key(key.as_str()).into());
         figment = figment.merge(env);
-        figment.extract::<Settings>().map_err(|e| {
+        let mut settings = figment.extract::<Settings>().map_err(|e| {
             let reasons: Vec<String> = e.into_iter().map(describe).collect();
             ConfigError::Invalid(reasons.join("; "))
-        })
+        })?;
+        // Each campaign carries its effective cap.
+        for campaign in &mut settings.campaigns {
+            campaign
+                .frequency_cap
+                .get_or_insert(settings.defaults.frequency_cap);
+        }
+        Ok(settings)
     }
 
     /// The settings as TOML, secrets redacted.

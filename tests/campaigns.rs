@@ -1,5 +1,6 @@
-//! Campaign planning on both backends: audience filters, skips by reason, dry runs, and at most
-//! one invitation per campaign and contact, even with two planners at once.
+//! Campaign planning on both backends: audience filters, skips by reason, dry runs, at most
+//! one invitation per campaign and contact, and the contact-frequency cap across campaigns —
+//! each even with two planners at once.
 
 mod support;
 
@@ -72,6 +73,7 @@ fn plan(eligible: u64, invited: u64, already: u64, no_address: u64, opted_out: u
             already_invited: already,
             no_address,
             opted_out,
+            frequency_cap: 0,
         },
     }
 }
@@ -176,7 +178,97 @@ async fn two_planners_at_once_invite_nobody_twice(db: &TestDb) {
     assert_eq!((counts.invitations, counts.deliveries), (2500, 2500));
 }
 
+/// The campaign named `name`, capped at one invitation per customer per `days` (0: no cap).
+fn capped(name: &str, days: u64) -> Campaign {
+    Campaign {
+        name: name.into(),
+        frequency_cap: Some(std::time::Duration::from_secs(days * 86_400)),
+        ..campaign("")
+    }
+}
+
+async fn the_frequency_cap_spans_campaigns_and_runs(db: &TestDb) {
+    seed(db).await;
+    let key = support::survey_key();
+    let run = |c: Campaign, now: &str| {
+        let now = at(now);
+        let key = &key;
+        async move {
+            db.store
+                .plan_invitations(&c, now, false, key)
+                .await
+                .unwrap()
+        }
+    };
+    // C-1 has two contacts: one invitation (for the earlier), the other capped.
+    let first = run(capped("first", 7), NOW).await;
+    assert_eq!(
+        (first.invited, first.skipped.frequency_cap),
+        (2, 1),
+        "{first:?}"
+    );
+    assert_eq!((first.skipped.no_address, first.skipped.opted_out), (1, 1));
+    // Another capped campaign at once: every reachable customer was just invited.
+    let second = run(capped("second", 7), NOW).await;
+    assert_eq!(
+        (second.invited, second.skipped.frequency_cap),
+        (0, 3),
+        "{second:?}"
+    );
+    // A campaign without a cap invites them all the same, and counts as their latest.
+    let uncapped = run(capped("uncapped", 0), NOW).await;
+    assert_eq!((uncapped.invited, uncapped.skipped.frequency_cap), (3, 0));
+    // Six days on, still capped; eight days on, a new contact of C-5's is invited.
+    let later = contact("T-7", "C-5", "2026-11-27T00:00:00Z", true);
+    db.store.upsert_contacts(&[later], at(NOW)).await.unwrap();
+    let six_days = run(capped("second", 7), "2026-11-27T01:00:00Z").await;
+    assert_eq!(
+        (six_days.invited, six_days.skipped.frequency_cap),
+        (0, 1),
+        "{six_days:?}"
+    );
+    let eight_days = run(capped("second", 7), "2026-11-29T00:00:00Z").await;
+    assert_eq!(
+        (eight_days.invited, eight_days.skipped.frequency_cap),
+        (1, 0),
+        "{eight_days:?}"
+    );
+    // The dry run's count agrees with what the cap admits.
+    let dry = db
+        .store
+        .plan_invitations(&capped("third", 7), at("2026-11-29T00:00:00Z"), true, &key)
+        .await
+        .unwrap();
+    assert_eq!((dry.invited, dry.skipped.frequency_cap), (0, 1), "{dry:?}");
+}
+
+async fn two_capped_campaigns_at_once_invite_each_customer_once(db: &TestDb) {
+    let contacts: Vec<_> = (0..500)
+        .map(|i| {
+            contact(
+                &format!("T-{i}"),
+                &format!("C-{i}"),
+                "2026-11-20T01:00:00Z",
+                true,
+            )
+        })
+        .collect();
+    db.store.upsert_contacts(&contacts, at(NOW)).await.unwrap();
+    let key = support::survey_key();
+    let (a, b) = (capped("one", 7), capped("two", 7));
+    let (a, b) = tokio::join!(
+        db.store.plan_invitations(&a, at(NOW), false, &key),
+        db.store.plan_invitations(&b, at(NOW), false, &key)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.invited + b.invited, 500, "{a:?} {b:?}");
+    assert_eq!(a.skipped.frequency_cap + b.skipped.frequency_cap, 500);
+    assert_eq!(db.store.table_counts().await.unwrap().invitations, 500);
+}
+
 on_both_backends!(
+    the_frequency_cap_spans_campaigns_and_runs,
+    two_capped_campaigns_at_once_invite_each_customer_once,
     planning_invites_once_and_counts_skips,
     audience_filters_narrow_the_contacts,
     opting_out_an_unknown_customer_is_an_error,

@@ -65,6 +65,14 @@ pub struct Campaign {
     /// end = "20:00", weekdays_only = true }`); unset, at any hour.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<window::SendWindow>,
+    /// At most one invitation per customer in this period, counting every campaign's (`0s`:
+    /// no cap); unset, `defaults.frequency_cap`.
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub frequency_cap: Option<Duration>,
     pub audience: Audience,
 }
 

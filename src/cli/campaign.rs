@@ -74,6 +74,7 @@ pub async fn run(settings: Settings, command: CampaignCommand) -> anyhow::Result
                             "already invited",
                             "no address",
                             "opted out",
+                            "frequency cap",
                         ],
                         std::slice::from_ref(&counts),
                         |c| {
@@ -83,6 +84,7 @@ pub async fn run(settings: Settings, command: CampaignCommand) -> anyhow::Result
                                 s.already_invited,
                                 s.no_address,
                                 s.opted_out,
+                                s.frequency_cap,
                             ]
                             .map(|n| n.to_string())
                             .to_vec()

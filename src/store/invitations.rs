@@ -25,6 +25,9 @@ pub struct SkipCounts {
     pub already_invited: u64,
     pub no_address: u64,
     pub opted_out: u64,
+    /// The customer was invited (by any campaign) within the frequency cap, or has another
+    /// contact invited in this run.
+    pub frequency_cap: u64,
 }
 
 /// A contact of the audience, with what decides whether and where it is invited: per
@@ -38,6 +41,8 @@ struct Candidate {
     #[sqlx(flatten)]
     reach: Reach,
     invited: bool,
+    /// When any campaign last invited the customer.
+    last_invited_at: Option<DateTime<Utc>>,
 }
 
 /// Per channel, whether a customer has an address on it and has opted out of it.
@@ -89,7 +94,8 @@ fn reach_columns(channels: &[SurveyChannel]) -> String {
 impl Store {
     /// Plans `campaign` at `now`: invites every contact of its audience that has no invitation
     /// of this campaign yet, on the first of the campaign's channels the customer has an
-    /// address for and has not opted out of.
+    /// address for and has not opted out of — under the campaign's frequency cap, one contact
+    /// per customer and none whose customer any campaign invited within the cap.
     /// Each invitation gets its survey token's hash (made with `key`) and its expiry
     /// (`closed_at + delay + expiry`). With `dry_run`, counts and writes nothing.
     pub async fn plan_invitations(
@@ -102,7 +108,7 @@ impl Store {
         let since = now - campaign.audience.lookback;
         let candidates: Vec<Candidate> = with_pool!(self, pool => {
             let mut q = QueryBuilder::new(format!(
-                "SELECT c.id, c.customer_id, c.closed_at, {}, ",
+                "SELECT c.id, c.customer_id, c.closed_at, cu.last_invited_at, {}, ",
                 reach_columns(&campaign.channels)
             ));
             q.push("EXISTS (SELECT 1 FROM invitations i WHERE i.contact_id = c.id AND i.campaign = ");
@@ -135,6 +141,13 @@ impl Store {
             eligible: candidates.len() as u64,
             ..PlanCounts::default()
         };
+        // The contact-frequency cap: customers invited since `capped_since` wait, and a
+        // customer gets one invitation per run.
+        let capped_since = campaign
+            .frequency_cap
+            .filter(|cap| !cap.is_zero())
+            .map(|cap| now - cap);
+        let mut customers_invited = std::collections::HashSet::new();
         let mut to_invite = Vec::new();
         for c in candidates {
             let chosen = campaign
@@ -142,8 +155,14 @@ impl Store {
                 .iter()
                 .copied()
                 .find(|ch| c.reach.reachable(*ch) == (true, false));
+            let capped = capped_since.is_some_and(|since| {
+                c.last_invited_at.is_some_and(|at| at > since)
+                    || !customers_invited.insert(c.customer_id)
+            });
             if c.invited {
                 counts.skipped.already_invited += 1;
+            } else if chosen.is_some() && capped {
+                counts.skipped.frequency_cap += 1;
             } else if let Some(channel) = chosen {
                 to_invite.push((c, channel));
             } else if campaign.channels.iter().any(|ch| c.reach.reachable(*ch).0) {
@@ -159,6 +178,13 @@ impl Store {
 
         for chunk in to_invite.chunks(ROWS_PER_STATEMENT) {
             let mut tx = self.begin().await?;
+            let admitted = tx.admit(chunk, capped_since, now).await?;
+            counts.skipped.frequency_cap += (chunk.len() - admitted.len()) as u64;
+            let chunk = admitted;
+            if chunk.is_empty() {
+                continue;
+            }
+            let chunk = chunk.as_slice();
             let created: Vec<(i64, i64)> = super::with_tx!(&mut tx, conn => {
                 let mut q = QueryBuilder::new(
                     "INSERT INTO invitations (campaign, contact_id, customer_id, questionnaire, channel, state, \
@@ -215,6 +241,43 @@ impl Store {
 }
 
 impl StoreTx {
+    /// Of `chunk` (one contact per customer), those whose customer no campaign invited after
+    /// `capped_since` (all, without a cap), marking each admitted customer invited `now` in
+    /// the same statement: a planner running at the same moment waits for this transaction
+    /// on PostgreSQL (on SQLite for the file) and then finds the customer taken.
+    async fn admit<'a>(
+        &mut self,
+        chunk: &'a [(Candidate, SurveyChannel)],
+        capped_since: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<&'a (Candidate, SurveyChannel)>, StoreError> {
+        let admitted: Vec<i64> = super::with_tx!(self, conn => {
+            let mut q = QueryBuilder::new("UPDATE customers SET last_invited_at = ");
+            q.push_bind(now);
+            if let Some(since) = capped_since {
+                q.push(" WHERE (last_invited_at IS NULL OR last_invited_at <= ")
+                    .push_bind(since)
+                    .push(") AND id IN (");
+            } else {
+                q.push(" WHERE id IN (");
+            }
+            let mut ids = q.separated(", ");
+            for (c, _) in chunk {
+                ids.push_bind(c.customer_id);
+            }
+            q.push(") RETURNING id");
+            q.build_query_scalar()
+                .persistent(cacheable(chunk))
+                .fetch_all(&mut *conn)
+                .await?
+        });
+        let admitted: std::collections::HashSet<i64> = admitted.into_iter().collect();
+        Ok(chunk
+            .iter()
+            .filter(|(c, _)| admitted.contains(&c.customer_id))
+            .collect())
+    }
+
     /// Moves an invitation whose message failed for good to the first of `remaining` (the
     /// campaign's channels after the failed one) that the customer has an address for and
     /// has not opted out of, queueing its invitation there due `now`. Returns that channel,
