@@ -6,6 +6,7 @@ mod support;
 
 use chrono::{DateTime, Utc};
 use support::TestDb;
+use surveyd::campaign::sample::Sample;
 use surveyd::campaign::{Campaign, SurveyChannel};
 use surveyd::domain::{ContactChannel, ContactRecord, ExternalId, Resolution};
 use surveyd::store::{PlanCounts, SkipCounts};
@@ -73,7 +74,7 @@ fn plan(eligible: u64, invited: u64, already: u64, no_address: u64, opted_out: u
             already_invited: already,
             no_address,
             opted_out,
-            frequency_cap: 0,
+            ..SkipCounts::default()
         },
     }
 }
@@ -266,7 +267,54 @@ async fn two_capped_campaigns_at_once_invite_each_customer_once(db: &TestDb) {
     assert_eq!(db.store.table_counts().await.unwrap().invitations, 500);
 }
 
+async fn sampling_picks_the_same_contacts_every_run(db: &TestDb) {
+    let contacts: Vec<_> = (0..400)
+        .map(|i| {
+            contact(
+                &format!("T-{i}"),
+                &format!("C-{i}"),
+                "2026-11-20T01:00:00Z",
+                true,
+            )
+        })
+        .collect();
+    db.store.upsert_contacts(&contacts, at(NOW)).await.unwrap();
+    let c = Campaign {
+        sample: Some(Sample {
+            share: 0.25,
+            min_per_agent: 0,
+        }),
+        ..campaign("")
+    };
+    let key = support::survey_key();
+    let dry = db
+        .store
+        .plan_invitations(&c, at(NOW), true, &key)
+        .await
+        .unwrap();
+    let real = db
+        .store
+        .plan_invitations(&c, at(NOW), false, &key)
+        .await
+        .unwrap();
+    assert_eq!(dry, real);
+    assert!((60..=140).contains(&real.invited), "{real:?}");
+    assert_eq!(real.invited + real.skipped.not_sampled, 400);
+    // Run again: the invited are already invited, the others still out of the sample.
+    let again = db
+        .store
+        .plan_invitations(&c, at(NOW), false, &key)
+        .await
+        .unwrap();
+    assert_eq!(again.invited, 0);
+    assert_eq!(
+        (again.skipped.already_invited, again.skipped.not_sampled),
+        (real.invited, real.skipped.not_sampled)
+    );
+}
+
 on_both_backends!(
+    sampling_picks_the_same_contacts_every_run,
     the_frequency_cap_spans_campaigns_and_runs,
     two_capped_campaigns_at_once_invite_each_customer_once,
     planning_invites_once_and_counts_skips,

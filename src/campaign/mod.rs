@@ -3,6 +3,7 @@
 //! defined in configuration (`[[campaigns]]`), so they are versioned with it.
 
 pub mod http;
+pub mod sample;
 pub mod window;
 
 use std::collections::BTreeSet;
@@ -73,6 +74,10 @@ pub struct Campaign {
         skip_serializing_if = "Option::is_none"
     )]
     pub frequency_cap: Option<Duration>,
+    /// Survey a share of the eligible contacts, the same ones on every run (`sample = { share
+    /// = 0.25, min_per_agent = 5 }`); unset, all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<sample::Sample>,
     pub audience: Audience,
 }
 
@@ -150,6 +155,14 @@ pub fn check(campaigns: &[Campaign], questionnaires: &[Questionnaire]) -> Result
         }
         if c.channels.is_empty() {
             problems.push(format!("{place}: channels must name at least one channel"));
+        }
+        if let Some(sample) = &c.sample
+            && !(sample.share > 0.0 && sample.share <= 1.0)
+        {
+            problems.push(format!(
+                "{place}: sample.share must be more than 0 and at most 1, not {}",
+                sample.share
+            ));
         }
         if let Some(w) = &c.window
             && w.start >= w.end
@@ -258,6 +271,24 @@ resolutions = ["resolved"]
                 "campaign `after-call`: window.start (20:00) must come before window.end (09:00) on the same day"
             ]
         );
+    }
+
+    #[test]
+    fn a_sample_share_is_a_fraction() {
+        let with = |share: &str| {
+            GOOD.replace(
+                "[audience]",
+                &format!("sample = {{ share = {share} }}\n[audience]"),
+            )
+        };
+        assert!(check(&[campaign(&with("0.25"))], &questionnaires()).is_ok());
+        for bad in ["0", "1.5", "-0.1", "nan"] {
+            let problems = check(&[campaign(&with(bad))], &questionnaires()).unwrap_err();
+            assert!(
+                problems[0].contains("sample.share must be more than 0 and at most 1"),
+                "{problems:?}"
+            );
+        }
     }
 
     #[test]

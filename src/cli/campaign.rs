@@ -75,6 +75,7 @@ pub async fn run(settings: Settings, command: CampaignCommand) -> anyhow::Result
                             "no address",
                             "opted out",
                             "frequency cap",
+                            "not sampled",
                         ],
                         std::slice::from_ref(&counts),
                         |c| {
@@ -85,6 +86,7 @@ pub async fn run(settings: Settings, command: CampaignCommand) -> anyhow::Result
                                 s.no_address,
                                 s.opted_out,
                                 s.frequency_cap,
+                                s.not_sampled,
                             ]
                             .map(|n| n.to_string())
                             .to_vec()

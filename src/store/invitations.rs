@@ -28,6 +28,8 @@ pub struct SkipCounts {
     /// The customer was invited (by any campaign) within the frequency cap, or has another
     /// contact invited in this run.
     pub frequency_cap: u64,
+    /// Left out of the campaign's sample.
+    pub not_sampled: u64,
 }
 
 /// A contact of the audience, with what decides whether and where it is invited: per
@@ -36,6 +38,9 @@ pub struct SkipCounts {
 #[derive(sqlx::FromRow)]
 struct Candidate {
     id: i64,
+    /// The contact's own id, which sampling goes by.
+    external_id: String,
+    agent_id: Option<i64>,
     customer_id: i64,
     closed_at: DateTime<Utc>,
     #[sqlx(flatten)]
@@ -95,7 +100,8 @@ impl Store {
     /// Plans `campaign` at `now`: invites every contact of its audience that has no invitation
     /// of this campaign yet, on the first of the campaign's channels the customer has an
     /// address for and has not opted out of — under the campaign's frequency cap, one contact
-    /// per customer and none whose customer any campaign invited within the cap.
+    /// per customer and none whose customer any campaign invited within the cap; with a
+    /// sample, only the contacts in it.
     /// Each invitation gets its survey token's hash (made with `key`) and its expiry
     /// (`closed_at + delay + expiry`). With `dry_run`, counts and writes nothing.
     pub async fn plan_invitations(
@@ -108,7 +114,7 @@ impl Store {
         let since = now - campaign.audience.lookback;
         let candidates: Vec<Candidate> = with_pool!(self, pool => {
             let mut q = QueryBuilder::new(format!(
-                "SELECT c.id, c.customer_id, c.closed_at, cu.last_invited_at, {}, ",
+                "SELECT c.id, c.external_id, c.agent_id, c.customer_id, c.closed_at, cu.last_invited_at, {}, ",
                 reach_columns(&campaign.channels)
             ));
             q.push("EXISTS (SELECT 1 FROM invitations i WHERE i.contact_id = c.id AND i.campaign = ");
@@ -141,13 +147,6 @@ impl Store {
             eligible: candidates.len() as u64,
             ..PlanCounts::default()
         };
-        // The contact-frequency cap: customers invited since `capped_since` wait, and a
-        // customer gets one invitation per run.
-        let capped_since = campaign
-            .frequency_cap
-            .filter(|cap| !cap.is_zero())
-            .map(|cap| now - cap);
-        let mut customers_invited = std::collections::HashSet::new();
         let mut to_invite = Vec::new();
         for c in candidates {
             let chosen = campaign
@@ -155,14 +154,8 @@ impl Store {
                 .iter()
                 .copied()
                 .find(|ch| c.reach.reachable(*ch) == (true, false));
-            let capped = capped_since.is_some_and(|since| {
-                c.last_invited_at.is_some_and(|at| at > since)
-                    || !customers_invited.insert(c.customer_id)
-            });
             if c.invited {
                 counts.skipped.already_invited += 1;
-            } else if chosen.is_some() && capped {
-                counts.skipped.frequency_cap += 1;
             } else if let Some(channel) = chosen {
                 to_invite.push((c, channel));
             } else if campaign.channels.iter().any(|ch| c.reach.reachable(*ch).0) {
@@ -170,6 +163,32 @@ impl Store {
             } else {
                 counts.skipped.no_address += 1;
             }
+        }
+        if let Some(sample) = &campaign.sample {
+            let chosen = sample.choose(
+                &campaign.name,
+                to_invite
+                    .iter()
+                    .map(|(c, _)| (c.external_id.as_str(), c.agent_id)),
+            );
+            let before = to_invite.len();
+            let mut chosen = chosen.into_iter();
+            to_invite.retain(|_| chosen.next().unwrap_or(false));
+            counts.skipped.not_sampled = (before - to_invite.len()) as u64;
+        }
+        // The contact-frequency cap: customers invited since `capped_since` wait, and a
+        // customer gets one invitation per run (for the earliest contact).
+        let capped_since = campaign
+            .frequency_cap
+            .filter(|cap| !cap.is_zero())
+            .map(|cap| now - cap);
+        if let Some(since) = capped_since {
+            let before = to_invite.len();
+            let mut customers = std::collections::HashSet::new();
+            to_invite.retain(|(c, _)| {
+                c.last_invited_at.is_none_or(|at| at <= since) && customers.insert(c.customer_id)
+            });
+            counts.skipped.frequency_cap = (before - to_invite.len()) as u64;
         }
         if dry_run {
             counts.invited = to_invite.len() as u64;
