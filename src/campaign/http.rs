@@ -34,15 +34,15 @@ pub async fn post_run(
         .iter()
         .find(|c| c.name == name)
         .ok_or_else(|| ApiError::NotFound(format!("no campaign `{name}`")))?;
-    let counts = state
-        .store
-        .plan_invitations(
-            campaign,
-            state.clock.now(),
-            params.dry_run,
-            &state.survey_key,
-        )
-        .await?;
+    let counts = crate::campaign::scheduler::run_by_hand(
+        &state.store,
+        campaign,
+        "api",
+        params.dry_run,
+        &state.survey_key,
+        &state.clock,
+    )
+    .await?;
     tracing::info!(
         campaign = %name,
         client = %client.token_name,

@@ -4,6 +4,8 @@
 
 pub mod http;
 pub mod sample;
+pub mod schedule;
+pub mod scheduler;
 pub mod window;
 
 use std::collections::BTreeSet;
@@ -78,6 +80,10 @@ pub struct Campaign {
     /// = 0.25, min_per_agent = 5 }`); unset, all of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample: Option<sample::Sample>,
+    /// When `surveyd serve` plans it by itself (`schedule = { cron = "0 9 * * *" }` in
+    /// `defaults.time_zone`, or `schedule = { every = "15m" }`); unset, only by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<schedule::Schedule>,
     pub audience: Audience,
 }
 

@@ -2,6 +2,7 @@
 
 use super::{OutputFormat, open_store, print_rows};
 use crate::campaign::describe;
+use crate::campaign::schedule::Schedule;
 use crate::clock::Clock;
 use crate::config::Settings;
 use anyhow::Context;
@@ -30,6 +31,28 @@ pub enum CampaignCommand {
         #[arg(long, value_enum, default_value = "table")]
         format: OutputFormat,
     },
+    /// The campaign's planning runs, latest first: what started each (schedule, cli, api),
+    /// for which tick, when it started and finished, and what it counted or why it failed.
+    Runs {
+        name: String,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
+    },
+}
+
+/// The configured campaign `name`, or an error listing the known ones.
+fn find<'a>(settings: &'a Settings, name: &str) -> anyhow::Result<&'a crate::campaign::Campaign> {
+    settings
+        .campaigns
+        .iter()
+        .find(|c| c.name == name)
+        .with_context(|| {
+            let known: Vec<&str> = settings.campaigns.iter().map(|c| c.name.as_str()).collect();
+            format!("no campaign `{name}` (known: {})", known.join(", "))
+        })
 }
 
 pub async fn run(settings: Settings, command: CampaignCommand) -> anyhow::Result<()> {
@@ -41,16 +64,9 @@ pub async fn run(settings: Settings, command: CampaignCommand) -> anyhow::Result
             format,
         } => {
             settings.load_campaigns()?;
-            let campaign = settings
-                .campaigns
-                .iter()
-                .find(|c| c.name == name)
-                .with_context(|| {
-                    let known: Vec<&str> =
-                        settings.campaigns.iter().map(|c| c.name.as_str()).collect();
-                    format!("no campaign `{name}` (known: {})", known.join(", "))
-                })?;
-            let now = Clock::system().now();
+            let campaign = find(&settings, &name)?;
+            let clock = Clock::system();
+            let now = clock.now();
             let mut campaign = campaign.clone();
             if let Some(since) = since {
                 let since = since.instant(settings.defaults.time_zone)?;
@@ -58,9 +74,10 @@ pub async fn run(settings: Settings, command: CampaignCommand) -> anyhow::Result
             }
             let key = settings.survey_key()?;
             let store = open_store(&settings).await?;
-            let counts = store
-                .plan_invitations(&campaign, now, dry_run, &key)
-                .await?;
+            let counts = crate::campaign::scheduler::run_by_hand(
+                &store, &campaign, "cli", dry_run, &key, &clock,
+            )
+            .await?;
             store.close().await;
             match format {
                 OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&counts)?),
@@ -99,6 +116,43 @@ pub async fn run(settings: Settings, command: CampaignCommand) -> anyhow::Result
             }
             Ok(())
         }
+        CampaignCommand::Runs {
+            name,
+            limit,
+            format,
+        } => {
+            find(&settings, &name)?;
+            let store = open_store(&settings).await?;
+            let runs = store.campaign_runs(&name, limit).await?;
+            store.close().await;
+            let time =
+                |t: &chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S").to_string();
+            print_rows(
+                format,
+                &[
+                    "run", "trigger", "for", "started", "finished", "eligible", "invited", "result",
+                ],
+                &runs,
+                |r| {
+                    vec![
+                        r.id.to_string(),
+                        r.trigger.clone(),
+                        time(&r.scheduled_for),
+                        time(&r.started_at),
+                        r.finished_at
+                            .as_ref()
+                            .map(time)
+                            .unwrap_or_else(|| "-".into()),
+                        r.eligible.map_or("-".into(), |n| n.to_string()),
+                        r.invited.map_or("-".into(), |n| n.to_string()),
+                        r.error.clone().unwrap_or_else(|| match r.finished_at {
+                            Some(_) => "ok".into(),
+                            None => "running".into(),
+                        }),
+                    ]
+                },
+            )
+        }
         CampaignCommand::List { format } => {
             settings.load_campaigns()?;
             print_rows(
@@ -110,6 +164,7 @@ pub async fn run(settings: Settings, command: CampaignCommand) -> anyhow::Result
                     "delay",
                     "expiry",
                     "audience",
+                    "schedule",
                 ],
                 &settings.campaigns,
                 |c| {
@@ -141,6 +196,11 @@ pub async fn run(settings: Settings, command: CampaignCommand) -> anyhow::Result
                         describe(c.delay),
                         describe(c.expiry),
                         audience.join("; "),
+                        match &c.schedule {
+                            Some(Schedule::Cron(cron)) => format!("cron {}", cron.as_str()),
+                            Some(Schedule::Every(every)) => format!("every {}", describe(*every)),
+                            None => "by hand".into(),
+                        },
                     ]
                 },
             )

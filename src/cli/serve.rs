@@ -1,6 +1,8 @@
-//! `surveyd serve`: the daemon: the HTTP server and the dispatch workers, stopped together
-//! by SIGINT/SIGTERM (requests and messages in hand finish first).
+//! `surveyd serve`: the daemon: the HTTP server, the dispatch workers and the planner of
+//! scheduled campaigns, stopped together by SIGINT/SIGTERM (requests and messages in hand
+//! finish first).
 
+use crate::campaign::scheduler::Scheduler;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::dispatch::{Dispatcher, Mode};
@@ -11,6 +13,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let store = super::open_pool(&settings, settings.database.max_connections).await?;
     let clock = Clock::system();
     let dispatcher = Arc::new(Dispatcher::new(store.clone(), &settings, clock.clone())?);
+    let scheduler = Scheduler::new(
+        store.clone(),
+        &settings.campaigns,
+        settings.survey_key()?,
+        clock.clone(),
+        settings.defaults.time_zone.tz(),
+        crate::dispatch::process_name(),
+    );
     let state = AppState::new(store.clone(), settings, clock)?;
     let app = Application::bind(state.clone())
         .await
@@ -21,6 +31,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let workers = tokio::spawn(dispatcher.run(Mode::UntilShutdown, stopped.clone()));
+    let planner = tokio::spawn(scheduler.run(stopped.clone()));
     let mut server_stopped = stopped;
     let server = app.run_until(async move {
         let _ = server_stopped.wait_for(|stop| *stop).await;
@@ -42,11 +53,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                 Err(e) => anyhow::Error::from(e).context("the dispatch workers failed"),
             };
             server.await??;
+            planner.await?;
             store.close().await;
             return Err(error);
         }
     };
     server.await??;
+    planner.await?;
     store.close().await;
     tracing::info!(?counts, "stopped");
     Ok(())

@@ -113,12 +113,7 @@ impl Dispatcher {
             email,
             sms,
             whatsapp,
-            owner: format!(
-                "{}:{}:{:08x}",
-                hostname(),
-                std::process::id(),
-                rand::random::<u32>()
-            ),
+            owner: process_name(),
         })
     }
 
@@ -641,6 +636,16 @@ pub fn backoff(settings: &DispatchSettings, attempts: u32) -> chrono::Duration {
     let capped = doubled.min(settings.backoff_max);
     let jittered = capped.mul_f64(rand::random_range(0.5..=1.0));
     chrono::Duration::from_std(jittered).unwrap_or(chrono::Duration::MAX)
+}
+
+/// This process, as leases and run records name it: host, process id and a random part.
+pub fn process_name() -> String {
+    format!(
+        "{}:{}:{:08x}",
+        hostname(),
+        std::process::id(),
+        rand::random::<u32>()
+    )
 }
 
 fn hostname() -> String {

@@ -14,6 +14,7 @@ mod outbox;
 mod postgres;
 mod report;
 mod responses;
+mod runs;
 mod sqlite;
 mod tokens;
 
@@ -24,6 +25,7 @@ pub use invitations::{PlanCounts, SkipCounts};
 pub use outbox::{Claimed, FailedDelivery, FinalStatus, OutboxStatus, Outcome};
 pub use report::{GroupBy, GroupCounts};
 pub use responses::{OpenedInvitation, StoredAnswer};
+pub use runs::CampaignRun;
 pub use tokens::ApiToken;
 
 use crate::config::{Backend, DatabaseUrl};

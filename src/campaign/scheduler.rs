@@ -1,0 +1,166 @@
+//! The daemon's planner: plans each scheduled campaign when a tick of its schedule is due,
+//! recording each run. With several daemons on one database every daemon looks, one plans
+//! each tick (the run's row is the lock), and a tick whose planner died is taken over when
+//! its lease runs out.
+
+use super::Campaign;
+use crate::auth::SurveyKey;
+use crate::clock::Clock;
+use crate::store::{PlanCounts, Store, StoreError};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use tokio::sync::watch;
+
+/// How long a daemon holds a tick it plans; another may take the tick over after that.
+pub const LEASE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Plans `campaign` by hand (`trigger`: `cli`, `api`), recording the run (a dry run is not
+/// recorded).
+pub async fn run_by_hand(
+    store: &Store,
+    campaign: &Campaign,
+    trigger: &str,
+    dry_run: bool,
+    key: &SurveyKey,
+    clock: &Clock,
+) -> Result<PlanCounts, StoreError> {
+    if dry_run {
+        return store
+            .plan_invitations(campaign, clock.now(), true, key)
+            .await;
+    }
+    let now = clock.now();
+    let owner = crate::dispatch::process_name();
+    let run = store
+        .start_run(&campaign.name, trigger, now, &owner, now, now + LEASE)
+        .await?
+        .ok_or_else(|| StoreError::Conflict("the run could not be recorded".into()))?;
+    plan_recorded(store, campaign, run, key, clock).await?
+}
+
+/// Plans `campaign` as run `run` and records how it ended. The outer error: the record could
+/// not be written; the inner: planning failed (recorded).
+async fn plan_recorded(
+    store: &Store,
+    campaign: &Campaign,
+    run: i64,
+    key: &SurveyKey,
+    clock: &Clock,
+) -> Result<Result<PlanCounts, StoreError>, StoreError> {
+    let result = store
+        .plan_invitations(campaign, clock.now(), false, key)
+        .await;
+    let now = clock.now();
+    match &result {
+        Ok(counts) => {
+            tracing::info!(campaign = %campaign.name, run, invited = counts.invited, "campaign run");
+            store.finish_run(run, Ok(counts), now).await?;
+        }
+        Err(e) => {
+            tracing::error!(campaign = %campaign.name, run, error = %e, "campaign run failed");
+            store.finish_run(run, Err(&e.to_string()), now).await?;
+        }
+    }
+    Ok(result)
+}
+
+/// The longest the loop sleeps between looks (a daemon that starts late catches up then).
+const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+pub struct Scheduler {
+    store: Store,
+    campaigns: Vec<Campaign>,
+    key: SurveyKey,
+    clock: Clock,
+    zone: Tz,
+    /// This daemon, in run records.
+    owner: String,
+}
+
+impl Scheduler {
+    /// The planner of `campaigns` that have a schedule, read in `zone`.
+    pub fn new(
+        store: Store,
+        campaigns: &[Campaign],
+        key: SurveyKey,
+        clock: Clock,
+        zone: Tz,
+        owner: String,
+    ) -> Self {
+        Scheduler {
+            store,
+            campaigns: campaigns
+                .iter()
+                .filter(|c| c.schedule.is_some())
+                .cloned()
+                .collect(),
+            key,
+            clock,
+            zone,
+            owner,
+        }
+    }
+
+    /// Plans every campaign with a tick due now that no other daemon holds; returns the runs
+    /// it made, with their counts (a run that failed is recorded with its error and skipped
+    /// here). Also returns when to look again.
+    pub async fn tick(&self) -> anyhow::Result<(Vec<(String, PlanCounts)>, Option<DateTime<Utc>>)> {
+        let mut done = Vec::new();
+        let mut wake: Option<DateTime<Utc>> = None;
+        for campaign in &self.campaigns {
+            let Some(schedule) = &campaign.schedule else {
+                continue;
+            };
+            let now = self.clock.now();
+            let last = self.store.last_tick(&campaign.name, now).await?;
+            let run = match schedule.due(last, now, self.zone) {
+                Some(tick) => {
+                    let (owner, lease_until) = (&self.owner, now + LEASE);
+                    self.store
+                        .start_run(&campaign.name, "schedule", tick, owner, now, lease_until)
+                        .await?
+                }
+                None => None,
+            };
+            if let Some(run) = run
+                && let Ok(counts) =
+                    plan_recorded(&self.store, campaign, run, &self.key, &self.clock).await?
+            {
+                done.push((campaign.name.clone(), counts));
+            }
+            let now = self.clock.now();
+            let after = self.store.last_tick(&campaign.name, now).await?;
+            let next = schedule.next(after, now, self.zone);
+            wake = match (wake, next) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok((done, wake))
+    }
+
+    /// Looks until `shutdown`: at each due tick, and at least every minute. A database that
+    /// does not answer is tried again at the next look.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        if self.campaigns.is_empty() {
+            return;
+        }
+        while !*shutdown.borrow() {
+            let wait = match self.tick().await {
+                Ok((_, Some(wake))) => (wake - self.clock.now())
+                    .to_std()
+                    .unwrap_or_default()
+                    .clamp(std::time::Duration::from_secs(1), MAX_WAIT),
+                Ok((_, None)) => MAX_WAIT,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot look at the schedules; trying again");
+                    MAX_WAIT
+                }
+            };
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}

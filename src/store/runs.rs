@@ -1,0 +1,137 @@
+//! Planning runs, as recorded: which campaign, what started it (`schedule`, `cli`, `api`), for
+//! which tick, when it started and ended, and what it counted or why it failed. A scheduled
+//! tick has one row, which the daemon that planned it holds for a lease: across daemons a
+//! tick is planned once, and taken over by another when its planner died.
+
+use super::{PlanCounts, Store, StoreError, with_pool};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// A recorded run.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct CampaignRun {
+    pub id: i64,
+    pub campaign: String,
+    pub trigger: String,
+    pub scheduled_for: DateTime<Utc>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub eligible: Option<i64>,
+    pub invited: Option<i64>,
+    /// The skips by reason (stored as JSON text; shown as the object).
+    #[serde(serialize_with = "as_json")]
+    pub skipped: Option<String>,
+    pub error: Option<String>,
+}
+
+fn as_json<S: serde::Serializer>(text: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::Serialize;
+    text.as_deref()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+        .serialize(s)
+}
+
+impl Store {
+    /// Starts a run of `campaign` by `trigger` for `scheduled_for`, held by `owner` until
+    /// `lease_until`. A scheduled tick already started elsewhere is not started again unless
+    /// it never finished and its lease ran out by `now` (its planner died): then this takes
+    /// it over. Returns the run's id, `None` when another has it.
+    pub async fn start_run(
+        &self,
+        campaign: &str,
+        trigger: &str,
+        scheduled_for: DateTime<Utc>,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(with_pool!(self, pool => {
+            sqlx::query_scalar(
+                "INSERT INTO campaign_runs (campaign, trigger, scheduled_for, owner, lease_until, started_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (campaign, scheduled_for) WHERE trigger = 'schedule' DO UPDATE \
+                 SET owner = excluded.owner, lease_until = excluded.lease_until, started_at = excluded.started_at \
+                 WHERE campaign_runs.finished_at IS NULL AND campaign_runs.lease_until <= excluded.started_at \
+                 RETURNING id",
+            )
+            .bind(campaign)
+            .bind(trigger)
+            .bind(scheduled_for)
+            .bind(owner)
+            .bind(lease_until)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?
+        }))
+    }
+
+    /// Records how run `id` ended: its counts, or why it failed.
+    pub async fn finish_run(
+        &self,
+        id: i64,
+        result: Result<&PlanCounts, &str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (eligible, invited, skipped, error) = match result {
+            Ok(counts) => (
+                Some(counts.eligible as i64),
+                Some(counts.invited as i64),
+                serde_json::to_string(&counts.skipped).ok(),
+                None,
+            ),
+            Err(error) => (None, None, None, Some(error)),
+        };
+        with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE campaign_runs SET finished_at = $1, eligible = $2, invited = $3, skipped = $4, \
+                 error = $5 WHERE id = $6",
+            )
+            .bind(now)
+            .bind(eligible)
+            .bind(invited)
+            .bind(skipped)
+            .bind(error)
+            .bind(id)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The latest tick of `campaign`'s schedule that was planned or is being planned at
+    /// `now` (a run left unfinished when its lease ran out does not count: it is due again).
+    pub async fn last_tick(
+        &self,
+        campaign: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(with_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT MAX(scheduled_for) FROM campaign_runs WHERE campaign = $1 AND trigger = 'schedule' \
+                 AND (finished_at IS NOT NULL OR lease_until > $2)",
+            )
+            .bind(campaign)
+            .bind(now)
+            .fetch_one(pool)
+            .await?
+        }))
+    }
+
+    /// `campaign`'s runs, latest first, at most `limit`.
+    pub async fn campaign_runs(
+        &self,
+        campaign: &str,
+        limit: i64,
+    ) -> Result<Vec<CampaignRun>, StoreError> {
+        Ok(with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, campaign, trigger, scheduled_for, started_at, finished_at, eligible, invited, \
+                 skipped, error FROM campaign_runs WHERE campaign = $1 ORDER BY started_at DESC, id DESC LIMIT $2",
+            )
+            .bind(campaign)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+}
