@@ -137,6 +137,11 @@ pub struct DispatchSettings {
     /// How often `serve` looks for due deliveries when the queue was empty.
     #[serde(with = "humantime_serde")]
     pub poll_interval: std::time::Duration,
+    /// Transient failures in a row after which a channel's provider is left alone for
+    /// `breaker_cool_down`, then probed with one message (0: never).
+    pub breaker_failures: u32,
+    #[serde(with = "humantime_serde")]
+    pub breaker_cool_down: std::time::Duration,
 }
 
 /// How invitation emails leave.

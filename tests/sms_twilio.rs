@@ -443,7 +443,56 @@ async fn a_stalled_provider_is_given_up_on_and_tried_again(db: &TestDb) {
     assert_eq!(sms.twilio.accepted().len(), 1);
 }
 
+async fn a_failing_provider_is_paused_then_probed(db: &TestDb) {
+    let behaviour = Behaviour {
+        unavailable: 3.into(),
+        ..Behaviour::default()
+    };
+    let customers: Vec<String> = (0..6).map(|i| format!("+62812345678{i}")).collect();
+    let numbers: Vec<&str> = customers.iter().map(String::as_str).collect();
+    let mut sms = Sms::start(db, behaviour, &numbers).await;
+    sms.settings.twilio.max_connections = 1;
+    sms.settings.dispatch.breaker_failures = 3;
+    sms.settings.dispatch.breaker_cool_down = std::time::Duration::from_secs(60);
+    assert_eq!(sms.plan(db).await, 6);
+    sms.hand.set(at("2026-11-20T03:00:00Z"));
+    // One daemon throughout: the breaker is its memory.
+    let dispatcher =
+        Arc::new(Dispatcher::new(db.store.clone(), &sms.settings, sms.clock.clone()).unwrap());
+    let run = || {
+        let dispatcher = Arc::clone(&dispatcher);
+        async move {
+            let (_stop, stopped) = tokio::sync::watch::channel(false);
+            dispatcher.run(Mode::UntilIdle, stopped).await.unwrap()
+        }
+    };
+    // Three 503s in a row open the breaker: the other three wait out the cool-down untried.
+    let first = run().await;
+    assert_eq!(
+        (first.retried, first.deferred, first.sent),
+        (3, 3, 0),
+        "{first:?}"
+    );
+    assert_eq!(
+        sms.twilio
+            .behaviour
+            .requests
+            .load(std::sync::atomic::Ordering::SeqCst),
+        3
+    );
+    // After it, one probe goes; it succeeds, and the rest follow.
+    sms.hand.advance(Duration::seconds(60));
+    let second = run().await;
+    assert!(second.sent >= 3 && second.retried == 0, "{second:?}");
+    // And the retries, when due.
+    sms.hand.advance(Duration::hours(2));
+    let third = run().await;
+    assert_eq!(second.sent + third.sent, 6, "{third:?}");
+    assert_eq!(sms.twilio.accepted().len(), 6);
+}
+
 on_both_backends!(
+    a_failing_provider_is_paused_then_probed,
     a_stalled_provider_is_given_up_on_and_tried_again,
     whatsapp_through_twilio,
     a_failed_channel_moves_the_invitation_to_the_next,

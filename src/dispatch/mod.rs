@@ -8,6 +8,11 @@
 //! `surveyd dispatch` runs the pool until nothing is due; `surveyd serve` runs it until
 //! shutdown. On shutdown the claimers stop, each sender finishes the message in hand, and
 //! claimed deliveries not yet started are released for the next worker.
+//!
+//! Each lane's provider has a circuit breaker ([`breaker`]): after a run of transient
+//! failures the lane's due messages wait out a cool-down instead of hammering it.
+
+pub mod breaker;
 
 use crate::auth::SurveyKey;
 use crate::campaign::{Campaign, SurveyChannel};
@@ -19,6 +24,7 @@ use crate::domain::{Locale, TimeZone};
 use crate::questionnaire::Questionnaire;
 use crate::render::{ChatVars, EmailVars, Invitee, QuestionVars, Renderer, SurveyLinks};
 use crate::store::{Claimed, FinalStatus, Outcome, Store};
+use breaker::{Breaker, Permit};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -67,6 +73,8 @@ pub struct Dispatcher {
     email: EmailChannel,
     sms: Option<Arc<ChatProvider>>,
     whatsapp: Option<Arc<ChatProvider>>,
+    /// Per channel (email, SMS, WhatsApp): its provider's circuit breaker.
+    breakers: [Breaker; 3],
     /// This process's name on its leases.
     owner: String,
 }
@@ -113,6 +121,12 @@ impl Dispatcher {
             email,
             sms,
             whatsapp,
+            breakers: [(); 3].map(|()| {
+                Breaker::new(
+                    settings.dispatch.breaker_failures,
+                    settings.dispatch.breaker_cool_down,
+                )
+            }),
             owner: process_name(),
         })
     }
@@ -188,6 +202,19 @@ impl Dispatcher {
             worker.await?;
         }
         claimed
+    }
+
+    /// The circuit breaker of the provider of `channel` (as stored: `email`, `sms`, `whatsapp`).
+    fn breaker(&self, channel: &str) -> &Breaker {
+        let lane = [
+            SurveyChannel::Email,
+            SurveyChannel::Sms,
+            SurveyChannel::Whatsapp,
+        ]
+        .iter()
+        .position(|c| c.as_str() == channel)
+        .unwrap_or(0);
+        &self.breakers[lane]
     }
 
     fn provider(&self, channel: SurveyChannel) -> Option<&Arc<ChatProvider>> {
@@ -344,6 +371,13 @@ impl Dispatcher {
                 };
             }
         }
+        let breaker = self.breaker(&c.channel);
+        if let Permit::Wait(until) = breaker.permit(now) {
+            return Outcome::Released {
+                delivery_id: c.delivery_id,
+                until: Some(until),
+            };
+        }
         let result = match sender {
             Sender::Email(email) => match self.email_for(job) {
                 Ok(message) => email.send(&message).await,
@@ -358,6 +392,13 @@ impl Dispatcher {
                 c.channel
             ))),
         };
+        breaker.record(
+            matches!(
+                result,
+                Err(SendError::Transient(_) | SendError::Throttled { .. })
+            ),
+            self.clock.now(),
+        );
         let retry = |error: String, wait: chrono::Duration| {
             if c.attempts as u32 >= self.settings.max_attempts {
                 tracing::warn!(delivery = c.delivery_id, %error, "delivery failed, no attempts left");

@@ -37,6 +37,8 @@ pub struct Behaviour {
     /// The next this-many requests get no answer at all: the connection stays open, as with
     /// a stalled API.
     pub hang: AtomicUsize,
+    /// Requests received, answered or not.
+    pub requests: AtomicUsize,
 }
 
 #[derive(Clone)]
@@ -130,6 +132,7 @@ async fn create(
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
     };
+    emulator.behaviour.requests.fetch_add(1, Ordering::SeqCst);
     if take(&emulator.behaviour.hang) {
         std::future::pending::<()>().await;
     }
