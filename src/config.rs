@@ -142,6 +142,10 @@ pub struct DispatchSettings {
     pub breaker_failures: u32,
     #[serde(with = "humantime_serde")]
     pub breaker_cool_down: std::time::Duration,
+    /// Messages a day at most per channel (`{ sms = 1000 }`), the day in
+    /// `defaults.time_zone`: past it, invitations wait for the next day.
+    #[serde(default)]
+    pub daily_caps: std::collections::BTreeMap<crate::campaign::SurveyChannel, u64>,
 }
 
 /// How invitation emails leave.

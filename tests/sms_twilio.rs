@@ -491,7 +491,27 @@ async fn a_failing_provider_is_paused_then_probed(db: &TestDb) {
     assert_eq!(sms.twilio.accepted().len(), 6);
 }
 
+async fn the_daily_cap_holds_invitations_for_the_next_day(db: &TestDb) {
+    let customers: Vec<String> = (0..5).map(|i| format!("+62812345678{i}")).collect();
+    let numbers: Vec<&str> = customers.iter().map(String::as_str).collect();
+    let mut sms = Sms::start(db, Behaviour::default(), &numbers).await;
+    sms.settings.dispatch.daily_caps = [(SurveyChannel::Sms, 3)].into();
+    assert_eq!(sms.plan(db).await, 5);
+    // 10:00 in Jakarta (defaults.time_zone): three go today, two wait for midnight there.
+    sms.hand.set(at("2026-11-20T03:00:00Z"));
+    let today = sms.dispatch(db).await;
+    assert_eq!((today.sent, today.deferred), (3, 2), "{today:?}");
+    assert_eq!(sms.dispatch(db).await, DispatchCounts::default());
+    let midnight = at("2026-11-20T17:00:00Z");
+    let status = db.store.outbox_status(midnight).await.unwrap();
+    assert_eq!((status.due, status.oldest_due_at), (2, Some(midnight)));
+    sms.hand.set(midnight);
+    assert_eq!(sms.dispatch(db).await.sent, 2);
+    assert_eq!(sms.twilio.accepted().len(), 5);
+}
+
 on_both_backends!(
+    the_daily_cap_holds_invitations_for_the_next_day,
     a_failing_provider_is_paused_then_probed,
     a_stalled_provider_is_given_up_on_and_tried_again,
     whatsapp_through_twilio,

@@ -29,3 +29,6 @@ CREATE TABLE campaign_runs (
 CREATE UNIQUE INDEX campaign_runs_ticks ON campaign_runs (campaign, scheduled_for)
     WHERE trigger = 'schedule';
 CREATE INDEX campaign_runs_by_campaign ON campaign_runs (campaign, started_at);
+
+-- Messages sent per channel since a moment: the daily caps.
+CREATE INDEX deliveries_sent ON deliveries (channel, sent_at) WHERE sent_at IS NOT NULL;

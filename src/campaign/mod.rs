@@ -17,7 +17,7 @@ use crate::domain::{ContactChannel, Resolution};
 use crate::questionnaire::Questionnaire;
 
 /// The channels a survey can be sent over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SurveyChannel {
     Email,

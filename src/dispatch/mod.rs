@@ -91,6 +91,8 @@ struct Job {
     claimed: Claimed,
     token: String,
     lease_until: chrono::DateTime<chrono::Utc>,
+    /// Over the channel's daily cap: held until the next day begins.
+    held_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Dispatcher {
@@ -275,10 +277,21 @@ impl Dispatcher {
         }
     }
 
-    /// One claim on `channel`: the deliveries, each with the token its links carry.
+    /// One claim on `channel`: the deliveries, each with the token its links carry. Under a
+    /// daily cap, invitations past the day's remaining budget are held for the next day
+    /// (messages of conversations already under way still go).
     async fn claim(&self, channel: SurveyChannel) -> anyhow::Result<Vec<Job>> {
         let now = self.clock.now();
         let lease_until = now + self.settings.lease;
+        // Counted before claiming: what this claim takes is not sent yet.
+        let mut budget = match self.settings.daily_caps.get(&channel) {
+            Some(cap) => {
+                let (today, tomorrow) = day_around(now, self.default_time_zone.tz());
+                let sent = self.store.sent_since(channel.as_str(), today).await?;
+                Some((cap.saturating_sub(sent), tomorrow))
+            }
+            None => None,
+        };
         let claimed = self
             .store
             .claim_due(
@@ -291,10 +304,24 @@ impl Dispatcher {
             .await?;
         Ok(claimed
             .into_iter()
-            .map(|claimed| Job {
-                token: self.key.token(&claimed.campaign, claimed.contact_id),
-                claimed,
-                lease_until,
+            .map(|claimed| {
+                let held_until = match &mut budget {
+                    Some((left, tomorrow)) if claimed.kind == "invite" => {
+                        if *left == 0 {
+                            Some(*tomorrow)
+                        } else {
+                            *left -= 1;
+                            None
+                        }
+                    }
+                    _ => None,
+                };
+                Job {
+                    token: self.key.token(&claimed.campaign, claimed.contact_id),
+                    claimed,
+                    lease_until,
+                    held_until,
+                }
             })
             .collect())
     }
@@ -312,10 +339,10 @@ impl Dispatcher {
             let Some(job) = job else { break };
             // A claim that waited past its lease may be another worker's now: never send it.
             let lapsed = job.lease_until <= self.clock.now();
-            let outcome = if *shutdown.borrow() || lapsed {
+            let outcome = if *shutdown.borrow() || lapsed || job.held_until.is_some() {
                 Outcome::Released {
                     delivery_id: job.claimed.delivery_id,
-                    until: None,
+                    until: job.held_until,
                 }
             } else {
                 self.deliver(&mut sender, &job).await
@@ -677,6 +704,21 @@ pub fn backoff(settings: &DispatchSettings, attempts: u32) -> chrono::Duration {
     let capped = doubled.min(settings.backoff_max);
     let jittered = capped.mul_f64(rand::random_range(0.5..=1.0));
     chrono::Duration::from_std(jittered).unwrap_or(chrono::Duration::MAX)
+}
+
+/// The start of the day `now` falls in, in `zone`, and of the next.
+fn day_around(
+    now: chrono::DateTime<chrono::Utc>,
+    zone: chrono_tz::Tz,
+) -> (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) {
+    use chrono::TimeZone;
+    let day = now.with_timezone(&zone).date_naive();
+    let start = |d: chrono::NaiveDate| {
+        zone.from_local_datetime(&d.and_time(chrono::NaiveTime::MIN))
+            .earliest()
+            .map_or(now, |t| t.with_timezone(&chrono::Utc))
+    };
+    (start(day), start(day.succ_opt().unwrap_or(day)))
 }
 
 /// This process, as leases and run records name it: host, process id and a random part.

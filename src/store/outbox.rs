@@ -310,6 +310,21 @@ impl Store {
     }
 
     /// Deliveries by status at `now`.
+    /// Messages sent on `channel` since `since` (any kind), and those being sent now.
+    pub async fn sent_since(&self, channel: &str, since: DateTime<Utc>) -> Result<u64, StoreError> {
+        let count: i64 = with_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT (SELECT COUNT(*) FROM deliveries WHERE channel = $1 AND sent_at >= $2) + \
+                 (SELECT COUNT(*) FROM deliveries WHERE status = 'sending' AND channel = $1)",
+            )
+            .bind(channel)
+            .bind(since)
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(count as u64)
+    }
+
     pub async fn outbox_status(&self, now: DateTime<Utc>) -> Result<OutboxStatus, StoreError> {
         let rows: Vec<(String, i64)> = with_pool!(self, pool => {
             sqlx::query_as("SELECT status, COUNT(*) FROM deliveries GROUP BY status")
