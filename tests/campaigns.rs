@@ -66,6 +66,21 @@ async fn seed(db: &TestDb) {
     );
 }
 
+/// `n` customers, each with one contact closed the day before [`NOW`].
+async fn seed_many(db: &TestDb, n: usize) {
+    let contacts: Vec<_> = (0..n)
+        .map(|i| {
+            contact(
+                &format!("T-{i}"),
+                &format!("C-{i}"),
+                "2026-11-20T01:00:00Z",
+                true,
+            )
+        })
+        .collect();
+    db.store.upsert_contacts(&contacts, at(NOW)).await.unwrap();
+}
+
 fn plan(eligible: u64, invited: u64, already: u64, no_address: u64, opted_out: u64) -> PlanCounts {
     PlanCounts {
         eligible,
@@ -155,17 +170,7 @@ async fn opting_out_an_unknown_customer_is_an_error(db: &TestDb) {
 }
 
 async fn two_planners_at_once_invite_nobody_twice(db: &TestDb) {
-    let contacts: Vec<_> = (0..2500)
-        .map(|i| {
-            contact(
-                &format!("T-{i}"),
-                &format!("C-{i}"),
-                "2026-11-20T01:00:00Z",
-                true,
-            )
-        })
-        .collect();
-    db.store.upsert_contacts(&contacts, at(NOW)).await.unwrap();
+    seed_many(db, 2500).await;
     let c = campaign("");
     let key = support::survey_key();
     let (a, b) = tokio::join!(
@@ -244,17 +249,7 @@ async fn the_frequency_cap_spans_campaigns_and_runs(db: &TestDb) {
 }
 
 async fn two_capped_campaigns_at_once_invite_each_customer_once(db: &TestDb) {
-    let contacts: Vec<_> = (0..500)
-        .map(|i| {
-            contact(
-                &format!("T-{i}"),
-                &format!("C-{i}"),
-                "2026-11-20T01:00:00Z",
-                true,
-            )
-        })
-        .collect();
-    db.store.upsert_contacts(&contacts, at(NOW)).await.unwrap();
+    seed_many(db, 500).await;
     let key = support::survey_key();
     let (a, b) = (capped("one", 7), capped("two", 7));
     let (a, b) = tokio::join!(
@@ -268,17 +263,7 @@ async fn two_capped_campaigns_at_once_invite_each_customer_once(db: &TestDb) {
 }
 
 async fn sampling_picks_the_same_contacts_every_run(db: &TestDb) {
-    let contacts: Vec<_> = (0..400)
-        .map(|i| {
-            contact(
-                &format!("T-{i}"),
-                &format!("C-{i}"),
-                "2026-11-20T01:00:00Z",
-                true,
-            )
-        })
-        .collect();
-    db.store.upsert_contacts(&contacts, at(NOW)).await.unwrap();
+    seed_many(db, 400).await;
     let c = Campaign {
         sample: Some(Sample {
             share: 0.25,

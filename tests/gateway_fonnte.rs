@@ -82,20 +82,7 @@ impl GatewaySurvey {
         settings.survey.key = test.survey.key;
         settings.campaigns[0].channels = vec![channel];
         configure(&mut settings);
-        let contacts: Vec<_> = numbers
-            .iter()
-            .enumerate()
-            .map(|(i, number)| {
-                let mut c = closed_contact(
-                    &format!("T-{i}"),
-                    &format!("C-{i}"),
-                    None,
-                    at("2026-11-20T01:00:00Z"),
-                );
-                c.phone = Some(Phone::parse(number).unwrap());
-                c
-            })
-            .collect();
+        let contacts = support::phone_contacts(numbers, at("2026-11-20T01:00:00Z"));
         db.store
             .upsert_contacts(&contacts, clock.now())
             .await

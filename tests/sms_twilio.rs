@@ -53,20 +53,7 @@ impl Sms {
             channels: vec![SurveyChannel::Sms],
             ..base
         }];
-        let contacts: Vec<_> = numbers
-            .iter()
-            .enumerate()
-            .map(|(i, number)| {
-                let mut c = closed_contact(
-                    &format!("T-{i}"),
-                    &format!("C-{i}"),
-                    None,
-                    at("2026-11-20T01:00:00Z"),
-                );
-                c.phone = Some(Phone::parse(number).unwrap());
-                c
-            })
-            .collect();
+        let contacts = support::phone_contacts(numbers, at("2026-11-20T01:00:00Z"));
         db.store
             .upsert_contacts(&contacts, clock.now())
             .await

@@ -395,6 +395,21 @@ impl SurveyLoop {
     }
 }
 
+/// For each number, its own customer `C-{i}` with a contact `T-{i}` closed at `closed_at`.
+pub fn phone_contacts(
+    numbers: &[&str],
+    closed_at: chrono::DateTime<chrono::Utc>,
+) -> Vec<surveyd::domain::ContactRecord> {
+    numbers
+        .iter()
+        .enumerate()
+        .map(|(i, number)| surveyd::domain::ContactRecord {
+            phone: Some(surveyd::domain::Phone::parse(number).unwrap()),
+            ..closed_contact(&format!("T-{i}"), &format!("C-{i}"), None, closed_at)
+        })
+        .collect()
+}
+
 /// A closed contact with what the survey loop needs (ids, a name, an email address); the
 /// other fields are empty for the test to set.
 pub fn closed_contact(
