@@ -19,7 +19,7 @@ mod common;
 #[allow(dead_code)] // the benchmark uses the emulator, not the test helpers beside it
 mod twilio;
 
-use common::{databases, free_port, settings};
+use common::{contact, databases, free_port, settings};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -317,24 +317,13 @@ async fn seed_deliveries(url: &str, count: usize, channel: SurveyChannel) -> Sto
     let now = chrono::Utc::now();
     let contacts: Vec<ContactRecord> = (0..count)
         .map(|i| ContactRecord {
-            contact_id: ExternalId::parse(&format!("T-{i}")).unwrap(),
-            closed_at: now - chrono::Duration::days(1),
-            opened_at: None,
-            customer_id: ExternalId::parse(&format!("C-{i}")).unwrap(),
-            customer_name: Some(format!("Customer {i}")),
             email: Some(Email::parse(&format!("customer{i}@example.com")).unwrap()),
             phone: Some(Phone::parse(&format!("+62812{i:08}")).unwrap()),
-            whatsapp: None,
-            locale: None,
-            time_zone: None,
-            segment: None,
             agent_id: Some(ExternalId::parse(&format!("A-{}", i % 200)).unwrap()),
             agent_name: Some(format!("Agent {}", i % 200)),
             team: Some(ExternalId::parse(&format!("Team-{}", i % 12)).unwrap()),
-            contact_channel: None,
             category: Some("billing".into()),
-            resolution: None,
-            attributes: Default::default(),
+            ..contact(i, now - chrono::Duration::days(1))
         })
         .collect();
     for chunk in contacts.chunks(10_000) {

@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::databases;
+use common::{contact, databases};
 use std::time::Instant;
 use surveyd::config::DatabaseUrl;
 use surveyd::domain::{ContactRecord, Email, ExternalId, TimeZone};
@@ -39,7 +39,7 @@ fn main() {
             let seeded = Instant::now();
             for start in (0..contacts).step_by(10_000) {
                 let chunk: Vec<ContactRecord> = (start..(start + 10_000).min(contacts))
-                    .map(|i| contact(i, now))
+                    .map(|i| planned_contact(i, now))
                     .collect();
                 store.upsert_contacts(&chunk, now).await.unwrap();
             }
@@ -97,25 +97,16 @@ const ZONES: [&str; 4] = [
 ];
 
 /// Contact `i`, closed within the last two days, of its own customer.
-fn contact(i: usize, now: chrono::DateTime<chrono::Utc>) -> ContactRecord {
+fn planned_contact(i: usize, now: chrono::DateTime<chrono::Utc>) -> ContactRecord {
     ContactRecord {
-        contact_id: ExternalId::parse(&format!("T-{i}")).unwrap(),
-        closed_at: now - chrono::Duration::seconds((i % 172_800) as i64 + 60),
-        opened_at: None,
-        customer_id: ExternalId::parse(&format!("C-{i}")).unwrap(),
-        customer_name: Some(format!("Customer {i}")),
         email: Some(Email::parse(&format!("c{i}@example.co.id")).unwrap()),
-        phone: None,
-        whatsapp: None,
-        locale: None,
         time_zone: Some(TimeZone::parse(ZONES[i % ZONES.len()]).unwrap()),
-        segment: None,
         agent_id: Some(ExternalId::parse(&format!("A-{}", i % 120)).unwrap()),
         agent_name: Some(format!("Agent {}", i % 120)),
         team: Some(ExternalId::parse(&format!("team-{}", i % 6)).unwrap()),
-        contact_channel: None,
-        category: None,
-        resolution: None,
-        attributes: Default::default(),
+        ..contact(
+            i,
+            now - chrono::Duration::seconds((i % 172_800) as i64 + 60),
+        )
     }
 }

@@ -13,13 +13,13 @@
 
 mod common;
 
-use common::{databases, free_port, settings};
+use common::{contact, databases, free_port, settings};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use surveyd::campaign::SurveyChannel;
 use surveyd::config::DatabaseUrl;
-use surveyd::domain::{ContactRecord, ExternalId, Phone};
+use surveyd::domain::{ContactRecord, Phone};
 use surveyd::store::{Outcome, Store};
 
 const PUBLIC_URL: &str = "https://surveys.example.co.id";
@@ -169,24 +169,8 @@ async fn seed(url: &str, customers: usize) -> Store {
     let now = chrono::Utc::now();
     let contacts: Vec<ContactRecord> = (0..customers)
         .map(|i| ContactRecord {
-            contact_id: ExternalId::parse(&format!("T-{i}")).unwrap(),
-            closed_at: now - chrono::Duration::hours(3),
-            opened_at: None,
-            customer_id: ExternalId::parse(&format!("C-{i}")).unwrap(),
-            customer_name: Some(format!("Customer {i}")),
-            email: None,
             phone: Some(Phone::parse(&phone(i)).unwrap()),
-            whatsapp: None,
-            locale: None,
-            time_zone: None,
-            segment: None,
-            agent_id: None,
-            agent_name: None,
-            team: None,
-            contact_channel: None,
-            category: None,
-            resolution: None,
-            attributes: Default::default(),
+            ..contact(i, now - chrono::Duration::hours(3))
         })
         .collect();
     for chunk in contacts.chunks(10_000) {

@@ -1,6 +1,6 @@
 //! What the benchmarks share: the databases to run on (a fresh SQLite file, and a fresh
 //! PostgreSQL database when `TEST_POSTGRES_URL` is set), a free port, settings for a
-//! database URL.
+//! database URL, and generated contacts.
 #![allow(dead_code)] // each benchmark uses its own part
 
 use surveyd::config::{DatabaseUrl, Settings};
@@ -55,4 +55,33 @@ pub fn settings(url: &str) -> Settings {
     settings.templates.dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates").into();
     settings.survey.key = Some(surveyd::config::Secret::new("42".repeat(32)));
     settings
+}
+
+/// Contact `T-{i}` of its own customer `C-{i}` ("Customer {i}"), closed at `closed_at`; the
+/// other fields empty for the benchmark to fill.
+pub fn contact(
+    i: usize,
+    closed_at: chrono::DateTime<chrono::Utc>,
+) -> surveyd::domain::ContactRecord {
+    use surveyd::domain::{ContactRecord, ExternalId};
+    ContactRecord {
+        contact_id: ExternalId::parse(&format!("T-{i}")).unwrap(),
+        closed_at,
+        opened_at: None,
+        customer_id: ExternalId::parse(&format!("C-{i}")).unwrap(),
+        customer_name: Some(format!("Customer {i}")),
+        email: None,
+        phone: None,
+        whatsapp: None,
+        locale: None,
+        time_zone: None,
+        segment: None,
+        agent_id: None,
+        agent_name: None,
+        team: None,
+        contact_channel: None,
+        category: None,
+        resolution: None,
+        attributes: Default::default(),
+    }
 }
