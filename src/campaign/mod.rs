@@ -170,6 +170,14 @@ pub fn check(campaigns: &[Campaign], questionnaires: &[Questionnaire]) -> Result
                 sample.share
             ));
         }
+        if let Some(schedule::Schedule::Every(every)) = &c.schedule
+            && every.as_secs() < 60
+        {
+            problems.push(format!(
+                "{place}: schedule.every must be at least a minute, not {}",
+                describe(*every)
+            ));
+        }
         if let Some(w) = &c.window
             && w.start >= w.end
         {
@@ -280,7 +288,7 @@ resolutions = ["resolved"]
     }
 
     #[test]
-    fn a_sample_share_is_a_fraction() {
+    fn a_sample_share_and_a_schedule_period_are_checked() {
         let with = |share: &str| {
             GOOD.replace(
                 "[audience]",
@@ -288,6 +296,12 @@ resolutions = ["resolved"]
             )
         };
         assert!(check(&[campaign(&with("0.25"))], &questionnaires()).is_ok());
+        let every = GOOD.replace("[audience]", "schedule = { every = \"10s\" }\n[audience]");
+        let problems = check(&[campaign(&every)], &questionnaires()).unwrap_err();
+        assert_eq!(
+            problems,
+            ["campaign `after-call`: schedule.every must be at least a minute, not 10s"]
+        );
         for bad in ["0", "1.5", "-0.1", "nan"] {
             let problems = check(&[campaign(&with(bad))], &questionnaires()).unwrap_err();
             assert!(

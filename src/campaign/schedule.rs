@@ -70,11 +70,8 @@ impl Schedule {
                 let tick = latest_tick(&cron.parsed, now, zone)?;
                 last.is_none_or(|last| tick > last).then_some(tick)
             }
-            Schedule::Every(every) => last
-                .is_none_or(|last| {
-                    now - last >= chrono::Duration::from_std(*every).unwrap_or_default()
-                })
-                .then_some(now),
+            // Due when the next look is not in the future (it is then `now`).
+            Schedule::Every(_) => self.next(last, now, zone).filter(|next| *next <= now),
         }
     }
 
