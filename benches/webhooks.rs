@@ -205,6 +205,7 @@ async fn seed(url: &str, customers: usize) -> Store {
                 delivery_id: c.delivery_id,
                 invitation_id: c.invitation_id,
                 message_id: format!("SMout{}", c.delivery_id),
+                follow_up: Default::default(),
             })
             .collect();
         store

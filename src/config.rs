@@ -238,6 +238,8 @@ pub struct WhatsappSettings {
     /// The approved template that opens a conversation outside the 24-hour window (the
     /// invitation, usually); without one such messages go as text and Meta refuses them.
     pub template: Option<WhatsappTemplate>,
+    /// The approved template a reminder goes as outside the window; unset, `template`.
+    pub reminder_template: Option<WhatsappTemplate>,
     pub max_connections: usize,
     /// Messages per second at most, for all workers of this daemon; 0 is no limit.
     pub rate_per_second: f64,
@@ -274,7 +276,7 @@ pub struct GatewaySettings {
 
 /// One request per message, described: method, URL, authentication, body, and how to read
 /// the answer. The URL and each body value are handlebars templates over `to` (the number in
-/// `phone_format`), `text` and `delivery_id`.
+/// `phone_format`), `text`, `kind` (`invite`, `reminder`, `question`…) and `delivery_id`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewaySend {

@@ -294,6 +294,10 @@ async fn a_failed_channel_moves_the_invitation_to_the_next(db: &TestDb) {
     let outbox = tempfile::tempdir().unwrap();
     sms.settings.email.outbox_dir = outbox.path().to_owned();
     sms.settings.campaigns[0].channels = vec![SurveyChannel::Sms, SurveyChannel::Email];
+    sms.settings.campaigns[0].reminders = vec![surveyd::campaign::Reminder {
+        after: std::time::Duration::from_secs(2 * 86_400),
+        channel: surveyd::campaign::ReminderChannel::Same,
+    }];
     // Both customers have an email address; a third has only that.
     let mut contacts = Vec::new();
     for (i, number) in [invalid, undelivered].iter().enumerate() {
@@ -368,12 +372,17 @@ async fn a_failed_channel_moves_the_invitation_to_the_next(db: &TestDb) {
         .map(|r| (r.key.as_str(), r.sent))
         .collect();
     assert_eq!(channels, [("email", 3)]);
+    // The undelivered SMS's reminder gave way to the email's: every reminder goes by email.
     let status = db.store.outbox_status(sms.clock.now()).await.unwrap();
     assert_eq!(
-        (status.sent, status.failed, status.queued),
-        (4, 1, 0),
+        (status.sent, status.failed, status.cancelled, status.queued),
+        (4, 1, 1, 3),
         "{status:?}"
     );
+    sms.hand.advance(Duration::days(2));
+    assert_eq!(sms.dispatch(db).await.sent, 3);
+    assert_eq!(emails(outbox.path()), 6);
+    assert_eq!(sms.twilio.accepted().len(), 1);
 }
 
 async fn whatsapp_through_twilio(db: &TestDb) {

@@ -142,6 +142,7 @@ impl Chat {
                 delivery_id: c.delivery_id,
                 invitation_id: c.invitation_id,
                 message_id: (*id).to_owned(),
+                follow_up: Default::default(),
             })
             .collect();
         db.store

@@ -259,7 +259,59 @@ async fn refused_on_whatsapp_then_sms_ends_on_email(db: &TestDb) {
     );
 }
 
+async fn a_reminder_goes_as_its_own_template(db: &TestDb) {
+    let template = |name: &str| WhatsappTemplate {
+        name: name.into(),
+        parameters: vec!["customer_name".into()],
+        buttons: vec!["csat_5".into(), "csat_3".into(), "csat_1".into()],
+    };
+    let reminder = template("survey_reminder");
+    let wa = Wa::start(
+        db,
+        vec![SurveyChannel::Whatsapp],
+        Some(template("survey_invite")),
+        |s| {
+            s.whatsapp.reminder_template = Some(reminder);
+            s.campaigns[0].reminders = vec![surveyd::campaign::Reminder {
+                after: std::time::Duration::from_secs(86_400),
+                channel: surveyd::campaign::ReminderChannel::Same,
+            }];
+        },
+    )
+    .await;
+    assert_eq!(wa.dispatch(db).await.sent, 1);
+    assert_eq!(wa.last()["template"]["name"], "survey_invite");
+    wa.hand.advance(chrono::Duration::hours(23));
+    assert_eq!(wa.dispatch(db).await.sent, 0);
+    wa.hand.advance(chrono::Duration::hours(1));
+    assert_eq!(wa.dispatch(db).await.sent, 1);
+    // The customer has not written: outside the 24-hour window, so the approved template.
+    let sent = wa.last();
+    assert_eq!(sent["type"], "template");
+    assert_eq!(sent["template"]["name"], "survey_reminder");
+    assert_eq!(
+        sent["template"]["components"][0]["parameters"][0]["text"],
+        "Customer C-1"
+    );
+    // A tap on the reminder answers the first question.
+    wa.reply(
+        "wamid.IN1",
+        json!({"type": "button", "button": {"payload": "csat_3", "text": "Cukup"}}),
+    )
+    .await;
+    let answers = db.store.answers(1).await.unwrap();
+    assert_eq!(
+        answers
+            .iter()
+            .map(|a| (a.question.as_str(), a.number))
+            .collect::<Vec<_>>(),
+        [("csat", Some(3))]
+    );
+    assert_eq!(wa.meta.accepted().len(), 2);
+}
+
 on_both_backends!(
     a_survey_on_whatsapp,
-    refused_on_whatsapp_then_sms_ends_on_email
+    refused_on_whatsapp_then_sms_ends_on_email,
+    a_reminder_goes_as_its_own_template
 );

@@ -26,6 +26,17 @@ pub enum SurveyChannel {
 }
 
 impl SurveyChannel {
+    pub const ALL: [SurveyChannel; 3] = [
+        SurveyChannel::Email,
+        SurveyChannel::Sms,
+        SurveyChannel::Whatsapp,
+    ];
+
+    /// A channel as stored (`email`, `sms`, `whatsapp`).
+    pub fn parse(name: &str) -> Option<SurveyChannel> {
+        SurveyChannel::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             SurveyChannel::Email => "email",
@@ -61,7 +72,8 @@ pub struct Campaign {
     /// How long after the contact closed the invitation is sent, e.g. `2h`.
     #[serde(with = "humantime_serde")]
     pub delay: Duration,
-    /// How long after it is sent the invitation can be answered, e.g. `7d`.
+    /// How long after it is sent the invitation can be answered, e.g. `7d`. One still unsent
+    /// this long after it was due expires unsent.
     #[serde(with = "humantime_serde")]
     pub expiry: Duration,
     /// When invitations may arrive, on the customer's clock (`window = { start = "09:00",
@@ -84,7 +96,36 @@ pub struct Campaign {
     /// `defaults.time_zone`, or `schedule = { every = "15m" }`); unset, only by hand.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<schedule::Schedule>,
+    /// Reminders to customers who have not answered, each `after` the invitation was sent,
+    /// inside the send window and before the expiry (`reminders = [{ after = "2d" }, { after
+    /// = "4d", channel = "next" }]`); unset, none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reminders: Vec<Reminder>,
     pub audience: Audience,
+}
+
+/// At most this many reminders per invitation.
+pub const MAX_REMINDERS: usize = 5;
+
+/// One reminder of an unanswered invitation.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reminder {
+    /// How long after the invitation was sent, e.g. `2d`.
+    #[serde(with = "humantime_serde")]
+    pub after: Duration,
+    /// `same` (the default): on the invitation's channel; `next`: on the first of the
+    /// campaign's channels after it that reaches the customer, else on the same.
+    #[serde(default)]
+    pub channel: ReminderChannel,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReminderChannel {
+    #[default]
+    Same,
+    Next,
 }
 
 impl Campaign {
@@ -96,6 +137,23 @@ impl Campaign {
             .skip(1)
             .copied()
             .collect()
+    }
+
+    /// The channels reminder `reminder` may go on after an invitation on `channel`, best
+    /// first: the channel itself, or the ones after it and then the channel itself.
+    pub fn reminder_channels(
+        &self,
+        reminder: &Reminder,
+        channel: SurveyChannel,
+    ) -> Vec<SurveyChannel> {
+        match reminder.channel {
+            ReminderChannel::Same => vec![channel],
+            ReminderChannel::Next => {
+                let mut channels = self.after(channel.as_str());
+                channels.push(channel);
+                channels
+            }
+        }
     }
 }
 
@@ -193,6 +251,34 @@ pub fn check(campaigns: &[Campaign], questionnaires: &[Questionnaire]) -> Result
         }
         if c.expiry.is_zero() {
             problems.push(format!("{place}: expiry must be longer than 0"));
+        }
+        if c.reminders.len() > MAX_REMINDERS {
+            problems.push(format!(
+                "{place}: at most {MAX_REMINDERS} reminders, not {}",
+                c.reminders.len()
+            ));
+        }
+        let mut previous = Duration::ZERO;
+        for (i, r) in c.reminders.iter().enumerate() {
+            if r.after <= previous {
+                problems.push(format!(
+                    "{place}: reminders[{i}].after ({}) must be later than {}",
+                    describe(r.after),
+                    if i == 0 {
+                        "0".to_owned()
+                    } else {
+                        format!("reminders[{}].after ({})", i - 1, describe(previous))
+                    }
+                ));
+            }
+            if r.after >= c.expiry {
+                problems.push(format!(
+                    "{place}: reminders[{i}].after ({}) must be shorter than expiry ({}): it would never go",
+                    describe(r.after),
+                    describe(c.expiry)
+                ));
+            }
+            previous = r.after;
         }
         if c.audience.lookback.is_zero() {
             problems.push(format!("{place}: audience.lookback must be longer than 0"));
@@ -309,6 +395,58 @@ resolutions = ["resolved"]
                 "{problems:?}"
             );
         }
+    }
+
+    #[test]
+    fn reminders_come_in_order_before_the_expiry() {
+        let with = |reminders: &str| {
+            GOOD.replace(
+                "[audience]",
+                &format!("reminders = {reminders}\n[audience]"),
+            )
+        };
+        let c = campaign(&with(
+            r#"[{ after = "2d" }, { after = "4d", channel = "next" }]"#,
+        ));
+        assert!(check(std::slice::from_ref(&c), &questionnaires()).is_ok());
+        assert_eq!(c.reminders[0].channel, ReminderChannel::Same);
+        let mut c = c;
+        c.channels = vec![
+            SurveyChannel::Whatsapp,
+            SurveyChannel::Sms,
+            SurveyChannel::Email,
+        ];
+        assert_eq!(
+            c.reminder_channels(&c.reminders[1], SurveyChannel::Whatsapp),
+            [
+                SurveyChannel::Sms,
+                SurveyChannel::Email,
+                SurveyChannel::Whatsapp
+            ]
+        );
+        assert_eq!(
+            c.reminder_channels(&c.reminders[1], SurveyChannel::Email),
+            [SurveyChannel::Email]
+        );
+        assert_eq!(
+            c.reminder_channels(&c.reminders[0], SurveyChannel::Sms),
+            [SurveyChannel::Sms]
+        );
+
+        let bad = campaign(&with(
+            r#"[{ after = "3d" }, { after = "3d" }, { after = "7d" }]"#,
+        ));
+        assert_eq!(
+            check(&[bad], &questionnaires()).unwrap_err(),
+            [
+                "campaign `after-call`: reminders[1].after (3days) must be later than reminders[0].after (3days)",
+                "campaign `after-call`: reminders[2].after (7days) must be shorter than expiry (7days): it would never go",
+            ]
+        );
+        let err = toml::from_str::<Campaign>(&with(r#"[{ after = "2d", channel = "other" }]"#))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown variant `other`"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A generic HTTP gateway (Fonnte, Zenziva, Wablas…), driven by its configuration: one
 //! request per message with the configured method, URL, credentials and body (form or JSON,
-//! each value a handlebars template over `to`, `text` and `delivery_id`; in JSON, a field
+//! each value a handlebars template over `to`, `text`, `kind` (`invite`, `reminder`,
+//! `question`…) and `delivery_id`; in JSON, a field
 //! named as a JSON pointer such as `/language/code` is placed at that path), the number
 //! written as the gateway wants it, and success read from the JSON answer — many gateways
 //! answer 200 to a refusal.
@@ -80,6 +81,7 @@ impl Gateway {
         let data = json!({
             "to": phone(&message.to, self.settings.phone_format).map_err(permanent)?,
             "text": message.text,
+            "kind": message.kind,
             "delivery_id": message.delivery_id,
         });
         let render = |key: &str| {

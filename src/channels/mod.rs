@@ -38,6 +38,8 @@ pub enum SendError {
 #[derive(Debug, Clone)]
 pub struct ChatOutbound {
     pub delivery_id: i64,
+    /// What the message is (`invite`, `reminder`, `question`…).
+    pub kind: String,
     pub channel: SurveyChannel,
     /// E.164, with the `+`.
     pub to: String,

@@ -26,6 +26,7 @@ pub struct Meta {
     messages_url: String,
     token: String,
     template: Option<WhatsappTemplate>,
+    reminder_template: Option<WhatsappTemplate>,
 }
 
 impl Meta {
@@ -51,6 +52,7 @@ impl Meta {
             messages_url: format!("{base}/{}/{phone_number_id}/messages", settings.api_version),
             token,
             template: settings.template.clone(),
+            reminder_template: settings.reminder_template.clone(),
         })
     }
 
@@ -86,7 +88,11 @@ impl Meta {
     /// interactive message when the question has options that fit, else text.
     pub fn body(&self, message: &ChatOutbound) -> Value {
         let to = message.to.trim_start_matches('+');
-        let content = match (&self.template, message.window_open) {
+        let template = match message.kind.as_str() {
+            "reminder" => self.reminder_template.as_ref().or(self.template.as_ref()),
+            _ => self.template.as_ref(),
+        };
+        let content = match (template, message.window_open) {
             (Some(template), false) => template_message(template, message),
             _ => interactive_or_text(message),
         };

@@ -7,7 +7,7 @@ use crate::config::Settings;
 use crate::domain::Locale;
 use crate::questionnaire::Questionnaire;
 use crate::render::page::Pages;
-use crate::render::{ChatVars, EmailVars, Invitee, QuestionVars, Renderer, SurveyLinks};
+use crate::render::{ChatVars, EmailKind, EmailVars, Invitee, QuestionVars, Renderer, SurveyLinks};
 use crate::survey::{FormView, MESSAGE_PAGES};
 use clap::Subcommand;
 use std::collections::HashMap;
@@ -51,9 +51,12 @@ fn check(settings: &Settings) -> anyhow::Result<()> {
             for q in &questionnaires {
                 for tag in renderer.email_locales() {
                     let locale = Locale::parse(tag)?;
-                    match renderer.email(&locale, fallback, &sample(q, &locale, fallback)) {
-                        Ok(_) => rendered += 1,
-                        Err(e) => errors.push(e),
+                    let vars = sample(q, &locale, fallback);
+                    for kind in [EmailKind::Invitation, EmailKind::Reminder] {
+                        match renderer.email(kind, &locale, fallback, &vars) {
+                            Ok(_) => rendered += 1,
+                            Err(e) => errors.push(e),
+                        }
                     }
                 }
             }
@@ -176,6 +179,7 @@ fn check_chat(
             let mut samples: Vec<(&str, Option<QuestionVars>, String)> = Vec::new();
             if let Some(first) = q.questions.first() {
                 samples.push(("invite", asked(first), first.id.clone()));
+                samples.push(("reminder", asked(first), first.id.clone()));
             }
             for question in &q.questions {
                 samples.push(("question", asked(question), question.id.clone()));

@@ -22,8 +22,8 @@ use crate::clock::Clock;
 use crate::config::{DispatchSettings, Settings};
 use crate::domain::{Locale, TimeZone};
 use crate::questionnaire::Questionnaire;
-use crate::render::{ChatVars, EmailVars, Invitee, QuestionVars, Renderer, SurveyLinks};
-use crate::store::{Claimed, FinalStatus, Outcome, Store};
+use crate::render::{ChatVars, EmailKind, EmailVars, Invitee, QuestionVars, Renderer, SurveyLinks};
+use crate::store::{Claimed, FinalStatus, FollowUp, Outcome, ReminderDue, Store};
 use breaker::{Breaker, Permit};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -141,21 +141,17 @@ impl Dispatcher {
     ) -> anyhow::Result<DispatchCounts> {
         let (outcome_tx, outcome_rx) = mpsc::unbounded_channel::<Outcome>();
         let recorder = tokio::spawn(Arc::clone(&self).record(outcome_rx));
-        let lanes: Vec<_> = [
-            SurveyChannel::Email,
-            SurveyChannel::Sms,
-            SurveyChannel::Whatsapp,
-        ]
-        .into_iter()
-        .map(|channel| {
-            tokio::spawn(Arc::clone(&self).lane(
-                channel,
-                mode,
-                outcome_tx.clone(),
-                shutdown.clone(),
-            ))
-        })
-        .collect();
+        let lanes: Vec<_> = SurveyChannel::ALL
+            .into_iter()
+            .map(|channel| {
+                tokio::spawn(Arc::clone(&self).lane(
+                    channel,
+                    mode,
+                    outcome_tx.clone(),
+                    shutdown.clone(),
+                ))
+            })
+            .collect();
         drop(outcome_tx);
         let mut claimed = Ok(());
         for lane in lanes {
@@ -208,14 +204,10 @@ impl Dispatcher {
 
     /// The circuit breaker of the provider of `channel` (as stored: `email`, `sms`, `whatsapp`).
     fn breaker(&self, channel: &str) -> &Breaker {
-        let lane = [
-            SurveyChannel::Email,
-            SurveyChannel::Sms,
-            SurveyChannel::Whatsapp,
-        ]
-        .iter()
-        .position(|c| c.as_str() == channel)
-        .unwrap_or(0);
+        let lane = SurveyChannel::ALL
+            .iter()
+            .position(|c| c.as_str() == channel)
+            .unwrap_or(0);
         &self.breakers[lane]
     }
 
@@ -306,7 +298,7 @@ impl Dispatcher {
             .into_iter()
             .map(|claimed| {
                 let held_until = match &mut budget {
-                    Some((left, tomorrow)) if claimed.kind == "invite" => {
+                    Some((left, tomorrow)) if opens_conversation(&claimed.kind) => {
                         if *left == 0 {
                             Some(*tomorrow)
                         } else {
@@ -384,9 +376,18 @@ impl Dispatcher {
         if c.expires_at.is_some_and(|expiry| expiry <= now) && !answers_customer {
             return give_up(FinalStatus::Expired, "the invitation expired unsent".into());
         }
-        // An invitation arrives inside the campaign's send window, on the customer's clock.
-        if let ("invite", Some(window)) = (
-            c.kind.as_str(),
+        // A reminder goes only to a customer who has not answered yet.
+        if c.kind == "reminder" && c.invitation_state != "sent" {
+            let reason = match c.invitation_state.as_str() {
+                "answered" => "the customer answered".to_owned(),
+                state => format!("the invitation is {state}"),
+            };
+            return give_up(FinalStatus::Cancelled, reason);
+        }
+        // An invitation or a reminder arrives inside the campaign's send window, on the
+        // customer's clock.
+        if let (true, Some(window)) = (
+            opens_conversation(&c.kind),
             self.campaigns.get(&c.campaign).and_then(|c| c.window),
         ) {
             let opening = window.next_opening(now, self.customer_locale(c).1.tz());
@@ -452,6 +453,7 @@ impl Dispatcher {
                     delivery_id: c.delivery_id,
                     invitation_id: c.invitation_id,
                     message_id,
+                    follow_up: self.follow_up(c, now),
                 }
             }
             Err(SendError::Permanent(error)) => {
@@ -460,11 +462,7 @@ impl Dispatcher {
             }
             Err(SendError::OptedOut(error)) => {
                 tracing::info!(delivery = c.delivery_id, %error, "the provider says the customer opted out");
-                let channel = match c.channel.as_str() {
-                    "sms" => SurveyChannel::Sms,
-                    "whatsapp" => SurveyChannel::Whatsapp,
-                    _ => SurveyChannel::Email,
-                };
+                let channel = SurveyChannel::parse(&c.channel).unwrap_or(SurveyChannel::Email);
                 if let Err(e) = self
                     .store
                     .opt_out_customer(c.customer_id, channel, "provider", now)
@@ -491,13 +489,39 @@ impl Dispatcher {
         }
     }
 
+    /// What sending `c` at `now` changes: an invitation can be answered for the campaign's
+    /// expiry from now, and its reminders are queued; a reminder on a chat channel moves the
+    /// conversation there.
+    fn follow_up(&self, c: &Claimed, now: chrono::DateTime<chrono::Utc>) -> FollowUp {
+        let (Some(campaign), Some(channel)) = (
+            self.campaigns.get(&c.campaign),
+            SurveyChannel::parse(&c.channel),
+        ) else {
+            return FollowUp::Nothing;
+        };
+        match c.kind.as_str() {
+            "invite" => FollowUp::Invitation {
+                expires_at: now + campaign.expiry,
+                reminders: campaign
+                    .reminders
+                    .iter()
+                    .map(|r| ReminderDue {
+                        due_at: now + r.after,
+                        channels: campaign.reminder_channels(r, channel),
+                    })
+                    .collect(),
+            },
+            "reminder" if channel != SurveyChannel::Email => FollowUp::ConversationOn(channel),
+            _ => FollowUp::Nothing,
+        }
+    }
+
     /// The chat message for a claimed delivery on SMS or WhatsApp, in the customer's language.
     fn chat_for(&self, job: &Job) -> Result<ChatOutbound, String> {
         let c = &job.claimed;
-        let channel = match c.channel.as_str() {
-            "sms" => SurveyChannel::Sms,
-            "whatsapp" => SurveyChannel::Whatsapp,
-            other => return Err(format!("`{other}` is not a chat channel")),
+        let channel = match SurveyChannel::parse(&c.channel) {
+            Some(channel @ (SurveyChannel::Sms | SurveyChannel::Whatsapp)) => channel,
+            _ => return Err(format!("`{}` is not a chat channel", c.channel)),
         };
         let to = match channel {
             SurveyChannel::Whatsapp => c.whatsapp.as_deref().or(c.phone.as_deref()),
@@ -506,9 +530,10 @@ impl Dispatcher {
         .ok_or_else(|| format!("the customer has no number for {}", c.channel))?;
         let questionnaire = self.questionnaire(&c.questionnaire)?;
         let (locale, time_zone) = self.customer_locale(c);
-        // The invitation asks the first question; a question or a re-ask names its own.
+        // The invitation and its reminders ask the first question; a question or a re-ask
+        // names its own.
         let asked = match c.kind.as_str() {
-            "invite" => questionnaire.questions.first(),
+            "invite" | "reminder" => questionnaire.questions.first(),
             "question" | "reask" => c
                 .question
                 .as_deref()
@@ -537,6 +562,7 @@ impl Dispatcher {
             .is_some_and(|at| self.clock.now() - at < chrono::Duration::hours(24));
         Ok(ChatOutbound {
             delivery_id: c.delivery_id,
+            kind: c.kind.clone(),
             channel,
             to: to.to_owned(),
             text,
@@ -571,7 +597,14 @@ impl Dispatcher {
             &links,
             &self.invitee(c, time_zone),
         );
-        let message = self.renderer.email(&locale, &self.default_locale, &vars)?;
+        let kind = if c.kind == "reminder" {
+            EmailKind::Reminder
+        } else {
+            EmailKind::Invitation
+        };
+        let message = self
+            .renderer
+            .email(kind, &locale, &self.default_locale, &vars)?;
         Ok(Email {
             delivery_id: c.delivery_id,
             to,
@@ -666,6 +699,13 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// Whether a message of `kind` starts a conversation with the customer (an invitation or a
+/// reminder) rather than answering them: only those wait for the send window and count
+/// against a daily cap.
+fn opens_conversation(kind: &str) -> bool {
+    matches!(kind, "invite" | "reminder")
 }
 
 /// A question's answers as buttons or list rows: yes and no, each point of a scale of at most

@@ -1,8 +1,10 @@
 //! Messages from templates, one folder per channel and locale under `templates/`:
-//! `email/{locale}/` holds `subject.hbs`, `body.txt.hbs` and `body.html.hbs`; `sms/{locale}/`
-//! and `whatsapp/{locale}/` hold one template per chat message (`invite.hbs`, `question.hbs`,
-//! `reask.hbs`, `thanks.hbs`, `closed.hbs`, `opt_out.hbs`, `opt_in.hbs`; WhatsApp also the
-//! button titles `yes.hbs`, `no.hbs` and `choose.hbs`). All are rendered
+//! `email/{locale}/` holds the invitation's `subject.hbs`, `body.txt.hbs` and `body.html.hbs`
+//! and the reminder's `reminder_subject.hbs`, `reminder_body.txt.hbs` and
+//! `reminder_body.html.hbs`; `sms/{locale}/` and `whatsapp/{locale}/` hold one template per
+//! chat message (`invite.hbs`, `reminder.hbs`, `question.hbs`, `reask.hbs`, `thanks.hbs`,
+//! `closed.hbs`, `opt_out.hbs`, `opt_in.hbs`; WhatsApp also the button titles `yes.hbs`,
+//! `no.hbs` and `choose.hbs`). All are rendered
 //! with handlebars in strict mode (a variable that does not exist is an error, never an empty
 //! string). Values in HTML bodies are HTML-escaped; everything else is left as it is.
 
@@ -41,15 +43,36 @@ const EMAIL: Family = Family {
         ("subject.hbs", Escape::None),
         ("body.txt.hbs", Escape::None),
         ("body.html.hbs", Escape::Html),
+        ("reminder_subject.hbs", Escape::None),
+        ("reminder_body.txt.hbs", Escape::None),
+        ("reminder_body.html.hbs", Escape::Html),
     ],
     own: &[],
     required: true,
 };
 
+/// Which email a customer gets: the invitation, or a reminder of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailKind {
+    Invitation,
+    Reminder,
+}
+
+impl EmailKind {
+    /// What the names of its templates begin with.
+    fn prefix(self) -> &'static str {
+        match self {
+            EmailKind::Invitation => "",
+            EmailKind::Reminder => "reminder_",
+        }
+    }
+}
+
 /// The chat messages, one template each; `question.hbs` also makes the `prompt` that the
 /// invitation and the re-ask include.
 const CHAT_PARTS: &[(&str, Escape)] = &[
     ("invite.hbs", Escape::None),
+    ("reminder.hbs", Escape::None),
     ("question.hbs", Escape::None),
     ("reask.hbs", Escape::None),
     ("thanks.hbs", Escape::None),
@@ -440,9 +463,10 @@ impl Renderer {
             })
     }
 
-    /// Renders the invitation email for a customer of `locale`.
+    /// Renders the invitation email, or its reminder, for a customer of `locale`.
     pub fn email(
         &self,
+        kind: EmailKind,
         locale: &Locale,
         fallback: &Locale,
         vars: &EmailVars,
@@ -450,8 +474,10 @@ impl Renderer {
         let chosen = self.locale_in(EMAIL.folder, locale, fallback)?;
         // The variables turned into template data once for the three parts.
         let data = handlebars::Context::wraps(vars).map_err(|e| e.to_string())?;
-        let render =
-            |part: &str, escape: Escape| self.render(EMAIL.folder, &chosen, part, escape, &data);
+        let render = |part: &str, escape: Escape| {
+            let part = format!("{}{part}", kind.prefix());
+            self.render(EMAIL.folder, &chosen, &part, escape, &data)
+        };
         Ok(EmailMessage {
             subject: render("subject.hbs", Escape::None)?.trim().to_owned(),
             text: render("body.txt.hbs", Escape::None)?,
@@ -459,9 +485,10 @@ impl Renderer {
         })
     }
 
-    /// Renders chat message `kind` (`invite`, `question`, `reask`, `thanks`, `closed`,
-    /// `opt_out`, `opt_in`; on WhatsApp also the button titles `yes`, `no` and `choose`) on `channel` (SMS or WhatsApp) for a customer of `locale`. The
-    /// question's prompt (from `question.hbs`) is made first and handed to the others.
+    /// Renders chat message `kind` (`invite`, `reminder`, `question`, `reask`, `thanks`,
+    /// `closed`, `opt_out`, `opt_in`; on WhatsApp also the button titles `yes`, `no` and
+    /// `choose`) on `channel` (SMS or WhatsApp) for a customer of `locale`. The question's
+    /// prompt (from `question.hbs`) is made first and handed to the others.
     pub fn chat(
         &self,
         channel: SurveyChannel,
@@ -542,7 +569,7 @@ mod tests {
         let r = shipped();
         assert_eq!(r.email_locales().collect::<Vec<_>>(), ["en", "id"]);
         let id = Locale::parse("id").unwrap();
-        let m = r.email(&id, &id, &vars()).unwrap();
+        let m = r.email(EmailKind::Invitation, &id, &id, &vars()).unwrap();
         assert_eq!(m.subject, "Bagaimana layanan kami bersama Sari & Co?");
         assert!(m.text.contains("Halo Budi <script>,"), "{}", m.text);
         assert!(m.html.contains("Halo Budi &lt;script&gt;,"), "{}", m.html);
@@ -556,10 +583,37 @@ mod tests {
         assert!(!m.text.contains("mengenai"), "no category, no clause");
 
         let en_gb = Locale::parse("en-GB").unwrap();
-        let m = r.email(&en_gb, &id, &vars()).unwrap();
+        let m = r
+            .email(EmailKind::Invitation, &en_gb, &id, &vars())
+            .unwrap();
         assert!(m.text.starts_with("Hello Budi"), "{}", m.text);
         let fr = Locale::parse("fr").unwrap();
-        assert!(r.email(&fr, &id, &vars()).unwrap().text.starts_with("Halo"));
+        assert!(
+            r.email(EmailKind::Invitation, &fr, &id, &vars())
+                .unwrap()
+                .text
+                .starts_with("Halo")
+        );
+
+        // A reminder has its own words, with the same links.
+        let m = r.email(EmailKind::Reminder, &id, &id, &vars()).unwrap();
+        assert_eq!(
+            m.subject,
+            "Sekadar mengingatkan: bagaimana layanan kami bersama Sari & Co?"
+        );
+        assert!(
+            m.text.contains("Kami belum menerima jawaban Anda"),
+            "{}",
+            m.text
+        );
+        assert!(
+            m.text.contains("5: https://survey.example/s/abc?r=5"),
+            "{}",
+            m.text
+        );
+        assert!(m.html.contains("Halo Budi &lt;script&gt;,"), "{}", m.html);
+        let m = r.email(EmailKind::Reminder, &en_gb, &id, &vars()).unwrap();
+        assert!(m.subject.starts_with("A quick reminder"), "{}", m.subject);
     }
 
     #[test]
@@ -627,6 +681,9 @@ mod tests {
         std::fs::create_dir_all(&id).unwrap();
         std::fs::write(id.join("subject.hbs"), "Halo {{customer_name}}").unwrap();
         std::fs::write(id.join("body.txt.hbs"), "a\nb {{#if x}} never closed\n").unwrap();
+        for part in ["subject", "body.txt", "body.html"] {
+            std::fs::write(id.join(format!("reminder_{part}.hbs")), "{{survey_url}}").unwrap();
+        }
         let problems = Renderer::load(dir.path()).err().unwrap();
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].contains("body.txt.hbs: line"), "{problems:?}");
@@ -636,7 +693,9 @@ mod tests {
         std::fs::write(id.join("body.html.hbs"), "<p>{{survey_url}}</p>").unwrap();
         let r = Renderer::load(dir.path()).unwrap();
         let locale = Locale::parse("id").unwrap();
-        let err = r.email(&locale, &locale, &vars()).unwrap_err();
+        let err = r
+            .email(EmailKind::Invitation, &locale, &locale, &vars())
+            .unwrap_err();
         assert!(err.contains("email/id/body.txt.hbs: line 2:"), "{err}");
         assert!(err.contains("customer_nme"), "{err}");
     }

@@ -52,7 +52,7 @@ struct Candidate {
 
 /// Per channel, whether a customer has an address on it and has opted out of it.
 #[derive(sqlx::FromRow)]
-struct Reach {
+pub(super) struct Reach {
     has_email: bool,
     has_sms: bool,
     has_whatsapp: bool,
@@ -62,7 +62,7 @@ struct Reach {
 }
 
 impl Reach {
-    fn reachable(&self, channel: SurveyChannel) -> (bool, bool) {
+    pub(super) fn reachable(&self, channel: SurveyChannel) -> (bool, bool) {
         match channel {
             SurveyChannel::Email => (self.has_email, self.out_email),
             SurveyChannel::Sms => (self.has_sms, self.out_sms),
@@ -103,7 +103,8 @@ impl Store {
     /// per customer and none whose customer any campaign invited within the cap; with a
     /// sample, only the contacts in it.
     /// Each invitation gets its survey token's hash (made with `key`) and its expiry
-    /// (`closed_at + delay + expiry`). With `dry_run`, counts and writes nothing.
+    /// (`closed_at + delay + expiry`; sending it moves that to `expiry` after the send). With
+    /// `dry_run`, counts and writes nothing.
     pub async fn plan_invitations(
         &self,
         campaign: &Campaign,
@@ -297,6 +298,37 @@ impl StoreTx {
             .collect())
     }
 
+    /// Per invitation of `invitations`, whether its customer can be reached on `channels`.
+    pub(super) async fn reach_of(
+        &mut self,
+        invitations: &[i64],
+        channels: &[SurveyChannel],
+    ) -> Result<std::collections::HashMap<i64, Reach>, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: i64,
+            #[sqlx(flatten)]
+            reach: Reach,
+        }
+        let mut reach = std::collections::HashMap::with_capacity(invitations.len());
+        for chunk in invitations.chunks(ROWS_PER_STATEMENT) {
+            let rows: Vec<Row> = super::with_tx!(self, conn => {
+                let mut q = QueryBuilder::new(format!(
+                    "SELECT c.id, {} FROM invitations c JOIN customers cu ON cu.id = c.customer_id WHERE c.id IN (",
+                    reach_columns(channels)
+                ));
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+                q.build_query_as().persistent(cacheable(chunk)).fetch_all(&mut *conn).await?
+            });
+            reach.extend(rows.into_iter().map(|r| (r.id, r.reach)));
+        }
+        Ok(reach)
+    }
+
     /// Moves an invitation whose message failed for good to the first of `remaining` (the
     /// campaign's channels after the failed one) that the customer has an address for and
     /// has not opted out of, queueing its invitation there due `now`. Returns that channel,
@@ -310,16 +342,8 @@ impl StoreTx {
         if remaining.is_empty() {
             return Ok(None);
         }
-        let reach: Option<Reach> = super::with_tx!(self, conn => {
-            sqlx::query_as(&format!(
-                "SELECT {} FROM invitations c JOIN customers cu ON cu.id = c.customer_id WHERE c.id = $1",
-                reach_columns(remaining)
-            ))
-            .bind(invitation_id)
-            .fetch_optional(&mut *conn)
-            .await?
-        });
-        let Some(next) = reach.and_then(|r| {
+        let reach = self.reach_of(&[invitation_id], remaining).await?;
+        let Some(next) = reach.get(&invitation_id).and_then(|r| {
             remaining
                 .iter()
                 .copied()
@@ -327,6 +351,18 @@ impl StoreTx {
         }) else {
             return Ok(None);
         };
+        // The reminders of the failed channel's invitation give way to the new one's.
+        super::with_tx!(self, conn => {
+            sqlx::query(
+                "UPDATE deliveries SET status = 'cancelled', last_error = $1, updated_at = $2 \
+                 WHERE invitation_id = $3 AND kind = 'reminder' AND status = 'queued'",
+            )
+            .bind(format!("the invitation moved to {}", next.as_str()))
+            .bind(now)
+            .bind(invitation_id)
+            .execute(&mut *conn)
+            .await?;
+        });
         super::with_tx!(self, conn => {
             sqlx::query("UPDATE invitations SET channel = $1, state = 'planned', question = NULL WHERE id = $2")
                 .bind(next.as_str())

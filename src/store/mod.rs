@@ -22,7 +22,9 @@ pub use contacts::{TableCounts, UpsertCounts};
 pub use conversations::{ChatAnswer, ChatMessage, Conversation, StatusApplied};
 pub use inbox::{InboxEvent, InboxStatus, RawEvent};
 pub use invitations::{PlanCounts, SkipCounts};
-pub use outbox::{Claimed, FailedDelivery, FinalStatus, OutboxStatus, Outcome};
+pub use outbox::{
+    Claimed, FailedDelivery, FinalStatus, FollowUp, OutboxStatus, Outcome, ReminderDue,
+};
 pub use report::{GroupBy, GroupCounts};
 pub use responses::{OpenedInvitation, StoredAnswer};
 pub use runs::CampaignRun;

@@ -3,7 +3,10 @@
 //! the next claim after `lease_until` takes them over. On PostgreSQL claims skip rows another
 //! daemon has locked (`FOR UPDATE SKIP LOCKED`); on SQLite the single writer serialises them.
 
-use super::{Store, StoreError, push_typed, with_pool, with_tx};
+use super::{
+    ROWS_PER_STATEMENT, Store, StoreError, StoreTx, cacheable, push_typed, with_pool, with_tx,
+};
+use crate::campaign::SurveyChannel;
 use crate::config::Backend;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -34,6 +37,9 @@ pub struct Claimed {
     pub agent_name: Option<String>,
     pub category: Option<String>,
     pub closed_at: DateTime<Utc>,
+    /// The invitation's state (`planned`, `sent`, `answered`, `failed`…): a reminder goes
+    /// only while it is `sent`.
+    pub invitation_state: String,
     /// Opted out of the delivery's channel after the invitation was planned.
     pub opted_out: bool,
     pub expires_at: Option<DateTime<Utc>>,
@@ -44,11 +50,12 @@ pub struct Claimed {
 /// What became of one claimed delivery.
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    /// The provider accepted it.
+    /// The provider accepted it; `follow_up` says what else that changes.
     Sent {
         delivery_id: i64,
         invitation_id: i64,
         message_id: String,
+        follow_up: FollowUp,
     },
     /// A transient failure: try again at `due_at`.
     Retry {
@@ -72,6 +79,31 @@ pub enum Outcome {
         error: String,
         fallback: Vec<crate::campaign::SurveyChannel>,
     },
+}
+
+/// What a sent message changes beyond its own delivery.
+#[derive(Debug, Clone, Default)]
+pub enum FollowUp {
+    /// Nothing (a question, the thanks, a confirmation, an email reminder).
+    #[default]
+    Nothing,
+    /// The invitation went out: it can be answered until `expires_at`, and `reminders` are
+    /// queued for the case that it is not.
+    Invitation {
+        expires_at: DateTime<Utc>,
+        reminders: Vec<ReminderDue>,
+    },
+    /// A reminder went out on a chat channel: replies there belong to the invitation, so its
+    /// conversation moves to that channel.
+    ConversationOn(SurveyChannel),
+}
+
+/// A reminder to queue: due `due_at`, on the first of `channels` that reaches the customer
+/// (else on the last).
+#[derive(Debug, Clone)]
+pub struct ReminderDue {
+    pub due_at: DateTime<Utc>,
+    pub channels: Vec<SurveyChannel>,
 }
 
 /// How a delivery that was not sent ended.
@@ -162,7 +194,7 @@ impl Store {
             let mut q = QueryBuilder::new(
                 "SELECT d.id AS delivery_id, d.invitation_id, i.contact_id, i.customer_id, d.attempts, d.kind, d.channel, d.question, \
                  i.campaign, i.questionnaire, cu.name AS customer_name, cu.email, cu.phone, cu.whatsapp, cu.locale, \
-                 cu.time_zone, a.name AS agent_name, c.category, c.closed_at, \
+                 cu.time_zone, a.name AS agent_name, c.category, c.closed_at, i.state AS invitation_state, \
                  EXISTS (SELECT 1 FROM opt_outs o WHERE o.customer_id = i.customer_id \
                    AND o.channel = d.channel) AS opted_out, i.expires_at, i.last_inbound_at \
                  FROM deliveries d JOIN invitations i ON i.id = d.invitation_id \
@@ -192,14 +224,26 @@ impl Store {
             return Ok(());
         }
         let postgres = self.backend() == Backend::Postgres;
-        let sent: Vec<(i64, i64, &str)> = outcomes
+        let sent: Vec<(i64, i64, &str, Option<DateTime<Utc>>)> = outcomes
             .iter()
             .filter_map(|o| match o {
                 Outcome::Sent {
                     delivery_id,
                     invitation_id,
                     message_id,
-                } => Some((*delivery_id, *invitation_id, message_id.as_str())),
+                    follow_up,
+                } => {
+                    let expires_at = match follow_up {
+                        FollowUp::Invitation { expires_at, .. } => Some(*expires_at),
+                        _ => None,
+                    };
+                    Some((
+                        *delivery_id,
+                        *invitation_id,
+                        message_id.as_str(),
+                        expires_at,
+                    ))
+                }
                 _ => None,
             })
             .collect();
@@ -209,7 +253,7 @@ impl Store {
         with_tx!(&mut tx, conn => {
             if !sent.is_empty() {
                 let mut q = QueryBuilder::new("WITH v (id, message_id) AS (");
-                q.push_values(&sent, |mut row, (delivery, _, message_id)| {
+                q.push_values(&sent, |mut row, (delivery, _, message_id, _)| {
                     push_typed(&mut row, postgres, *delivery, "BIGINT");
                     push_typed(&mut row, postgres, *message_id, "TEXT");
                 });
@@ -228,13 +272,21 @@ impl Store {
                 }
                 q.build().persistent(false).execute(&mut *conn).await?;
 
-                let mut q = QueryBuilder::new("UPDATE invitations SET state = 'sent', sent_at = COALESCE(sent_at, ");
-                q.push_bind(now).push(") WHERE state IN ('planned', 'sent') AND id IN (");
-                let mut list = q.separated(", ");
-                for (_, invitation, _) in &sent {
-                    list.push_bind(*invitation);
+                // An invitation that went out can be answered until its new expiry.
+                let mut q = QueryBuilder::new("WITH v (id, expires_at) AS (");
+                q.push_values(&sent, |mut row, (_, invitation, _, expires_at)| {
+                    push_typed(&mut row, postgres, *invitation, "BIGINT");
+                    push_typed(&mut row, postgres, *expires_at, "TIMESTAMPTZ");
+                });
+                q.push(") UPDATE invitations SET state = 'sent', sent_at = COALESCE(sent_at, ")
+                    .push_bind(now)
+                    .push(
+                        "), expires_at = COALESCE(v.expires_at, invitations.expires_at) \
+                         FROM v WHERE invitations.id = v.id AND invitations.state IN ('planned', 'sent')",
+                    );
+                if !postgres {
+                    q.push(" AND invitations.id IN (SELECT id FROM v)");
                 }
-                q.push(")");
                 q.build().persistent(false).execute(&mut *conn).await?;
             }
             for outcome in outcomes {
@@ -289,6 +341,7 @@ impl Store {
                 }
             }
         });
+        tx.follow_up(outcomes, now).await?;
         for (invitation_id, status, fallback) in given_up {
             let moved = match status {
                 FinalStatus::Expired => None,
@@ -309,7 +362,6 @@ impl Store {
         tx.commit().await
     }
 
-    /// Deliveries by status at `now`.
     /// Messages sent on `channel` since `since` (any kind), and those being sent now.
     pub async fn sent_since(&self, channel: &str, since: DateTime<Utc>) -> Result<u64, StoreError> {
         let count: i64 = with_pool!(self, pool => {
@@ -325,6 +377,7 @@ impl Store {
         Ok(count as u64)
     }
 
+    /// Deliveries by status at `now`.
     pub async fn outbox_status(&self, now: DateTime<Utc>) -> Result<OutboxStatus, StoreError> {
         let rows: Vec<(String, i64)> = with_pool!(self, pool => {
             sqlx::query_as("SELECT status, COUNT(*) FROM deliveries GROUP BY status")
@@ -416,5 +469,88 @@ impl Store {
             )));
         }
         Ok(count)
+    }
+}
+
+impl StoreTx {
+    /// Queues the reminders of invitations that went out, and moves conversations to the chat
+    /// channel a reminder went on.
+    async fn follow_up(
+        &mut self,
+        outcomes: &[Outcome],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut reminders: Vec<(i64, &ReminderDue)> = Vec::new();
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Sent {
+                    invitation_id,
+                    follow_up: FollowUp::Invitation { reminders: due, .. },
+                    ..
+                } => reminders.extend(due.iter().map(|r| (*invitation_id, r))),
+                Outcome::Sent {
+                    invitation_id,
+                    follow_up: FollowUp::ConversationOn(channel),
+                    ..
+                } => {
+                    // A conversation starts afresh on the new channel (nothing was answered).
+                    with_tx!(self, conn => {
+                        sqlx::query(
+                            "UPDATE invitations SET channel = $1, question = NULL, reasked = FALSE \
+                             WHERE id = $2 AND channel <> $1",
+                        )
+                        .bind(channel.as_str())
+                        .bind(*invitation_id)
+                        .execute(&mut *conn)
+                        .await?;
+                    });
+                }
+                _ => {}
+            }
+        }
+        if reminders.is_empty() {
+            return Ok(());
+        }
+        // Where a reminder may go on more than one channel, the customer's addresses decide.
+        let choosing: Vec<i64> = reminders
+            .iter()
+            .filter(|(_, r)| r.channels.len() > 1)
+            .map(|(invitation, _)| *invitation)
+            .collect();
+        let reach = self.reach_of(&choosing, &SurveyChannel::ALL).await?;
+        let queued: Vec<(i64, SurveyChannel, DateTime<Utc>)> = reminders
+            .iter()
+            .filter_map(|(invitation, r)| {
+                let last = *r.channels.last()?;
+                let channel = reach
+                    .get(invitation)
+                    .and_then(|reach| {
+                        r.channels
+                            .iter()
+                            .copied()
+                            .find(|ch| reach.reachable(*ch) == (true, false))
+                    })
+                    .unwrap_or(last);
+                Some((*invitation, channel, r.due_at))
+            })
+            .collect();
+        for chunk in queued.chunks(ROWS_PER_STATEMENT) {
+            with_tx!(self, conn => {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO deliveries (invitation_id, channel, kind, status, due_at, created_at, updated_at) ",
+                );
+                q.push_values(chunk, |mut row, (invitation, channel, due)| {
+                    row.push_bind(*invitation)
+                        .push_bind(channel.as_str())
+                        .push_bind("reminder")
+                        .push_bind("queued")
+                        .push_bind(*due)
+                        .push_bind(now)
+                        .push_bind(now);
+                });
+                q.build().persistent(cacheable(chunk)).execute(&mut *conn).await?;
+            });
+        }
+        Ok(())
     }
 }
