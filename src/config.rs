@@ -38,6 +38,9 @@ pub struct Settings {
     /// The survey campaigns; a file that lists campaigns replaces the default ones.
     #[serde(default)]
     pub campaigns: Vec<crate::campaign::Campaign>,
+    /// Helpdesk databases read directly (`[[sources]]`), polled by the daemon.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<crate::intake::source::SourceSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -612,6 +615,8 @@ impl Settings {
             let reasons: Vec<String> = e.into_iter().map(describe).collect();
             ConfigError::Invalid(reasons.join("; "))
         })?;
+        crate::intake::source::check(&settings.sources)
+            .map_err(|problems| ConfigError::Invalid(problems.join("; ")))?;
         // Each campaign carries its effective cap.
         for campaign in &mut settings.campaigns {
             campaign

@@ -46,10 +46,7 @@ impl AppState {
             fallback: settings.defaults.locale.clone(),
         });
         let interpreter = Interpreter::new(questionnaires, &settings);
-        let parse_context = Arc::new(ParseContext {
-            time_zone: settings.defaults.time_zone,
-            country: settings.defaults.country.0,
-        });
+        let parse_context = Arc::new(ParseContext::of(&settings));
         let settings = Arc::new(settings);
         let inbox =
             webhooks::inbox::InboxWriter::start(store.clone(), Arc::clone(&settings), interpreter);

@@ -97,6 +97,43 @@ impl Schedule {
     }
 }
 
+/// The longest [`keep_looking`] sleeps between looks (a daemon that starts late catches up
+/// then).
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// Calls `look` until `shutdown`: again at the moment it returns, and at least every minute.
+/// A look that fails (the database does not answer) is logged and tried again at the next.
+pub async fn keep_looking<F, Fut>(
+    what: &str,
+    clock: &crate::clock::Clock,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    mut look: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<DateTime<Utc>>>>,
+{
+    while !*shutdown.borrow() {
+        let wait = match look().await {
+            Ok(Some(wake)) => (wake - clock.now())
+                .to_std()
+                .unwrap_or_default()
+                .clamp(Duration::from_secs(1), MAX_WAIT),
+            Ok(None) => MAX_WAIT,
+            Err(e) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "cannot look at {what}; trying again"
+                );
+                MAX_WAIT
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
 /// The latest tick at or before `now`.
 fn latest_tick(schedule: &cron::Schedule, now: DateTime<Utc>, zone: Tz) -> Option<DateTime<Utc>> {
     let just_after = (now + chrono::Duration::seconds(1)).with_timezone(&zone);

@@ -64,9 +64,6 @@ async fn plan_recorded(
     Ok(result)
 }
 
-/// The longest the loop sleeps between looks (a daemon that starts late catches up then).
-const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
-
 pub struct Scheduler {
     store: Store,
     campaigns: Vec<Campaign>,
@@ -139,28 +136,14 @@ impl Scheduler {
         Ok((done, wake))
     }
 
-    /// Looks until `shutdown`: at each due tick, and at least every minute. A database that
-    /// does not answer is tried again at the next look.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    /// Looks until `shutdown`: at each due tick, and at least every minute.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
         if self.campaigns.is_empty() {
             return;
         }
-        while !*shutdown.borrow() {
-            let wait = match self.tick().await {
-                Ok((_, Some(wake))) => (wake - self.clock.now())
-                    .to_std()
-                    .unwrap_or_default()
-                    .clamp(std::time::Duration::from_secs(1), MAX_WAIT),
-                Ok((_, None)) => MAX_WAIT,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot look at the schedules; trying again");
-                    MAX_WAIT
-                }
-            };
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
+        super::schedule::keep_looking("the schedules", &self.clock, shutdown, || async {
+            self.tick().await.map(|(_, wake)| wake)
+        })
+        .await;
     }
 }

@@ -69,10 +69,7 @@ pub async fn run(settings: Settings, command: ContactsCommand) -> anyhow::Result
                 rejects: rejects.clone(),
                 batch_size: settings.intake.batch_size.max(1),
                 rows_per_transaction: settings.intake.rows_per_transaction,
-                context: ParseContext {
-                    time_zone: settings.defaults.time_zone,
-                    country: settings.defaults.country.0,
-                },
+                context: ParseContext::of(&settings),
                 progress,
             };
             let report = import_file(&store, &file, options, &Clock::system()).await?;

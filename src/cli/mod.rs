@@ -10,6 +10,7 @@ mod migrate;
 mod outbox;
 mod report;
 mod serve;
+mod sources;
 mod templates;
 mod tokens;
 
@@ -42,6 +43,9 @@ enum Command {
     /// Import and list closed contacts.
     #[command(subcommand)]
     Contacts(contacts::ContactsCommand),
+    /// The SQL sources (helpdesk databases read directly): their state, and polling them.
+    #[command(subcommand)]
+    Sources(sources::SourcesCommand),
     /// Manage bearer tokens for the HTTP API.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
@@ -104,6 +108,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve::run(settings).await,
         Command::Migrate => migrate::run(settings).await,
         Command::Contacts(command) => contacts::run(settings, command).await,
+        Command::Sources(command) => sources::run(settings, command).await,
         Command::Tokens(command) => tokens::run(settings, command).await,
         Command::Campaign(command) => campaign::run(settings, command).await,
         Command::Dispatch { format } => dispatch::run(settings, format).await,

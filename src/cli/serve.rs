@@ -1,11 +1,13 @@
-//! `surveyd serve`: the daemon: the HTTP server, the dispatch workers and the planner of
-//! scheduled campaigns, stopped together by SIGINT/SIGTERM (requests and messages in hand
-//! finish first).
+//! `surveyd serve`: the daemon: the HTTP server, the dispatch workers, the planner of
+//! scheduled campaigns and the poller of SQL sources, stopped together by SIGINT/SIGTERM
+//! (requests and messages in hand finish first).
 
 use crate::campaign::scheduler::Scheduler;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::dispatch::{Dispatcher, Mode};
+use crate::intake::ParseContext;
+use crate::intake::source::SourcePoller;
 use crate::server::{AppState, Application, shutdown_signal};
 use std::sync::Arc;
 
@@ -21,6 +23,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         settings.defaults.time_zone.tz(),
         crate::dispatch::process_name(),
     );
+    let poller = SourcePoller::new(
+        store.clone(),
+        &settings.sources,
+        &ParseContext::of(&settings),
+        clock.clone(),
+        settings.defaults.time_zone.tz(),
+        crate::dispatch::process_name(),
+    )?;
     let state = AppState::new(store.clone(), settings, clock)?;
     let app = Application::bind(state.clone())
         .await
@@ -32,6 +42,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let workers = tokio::spawn(dispatcher.run(Mode::UntilShutdown, stopped.clone()));
     let planner = tokio::spawn(scheduler.run(stopped.clone()));
+    let sources = tokio::spawn(poller.run(stopped.clone()));
     let mut server_stopped = stopped;
     let server = app.run_until(async move {
         let _ = server_stopped.wait_for(|stop| *stop).await;
@@ -54,12 +65,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             };
             server.await??;
             planner.await?;
+            sources.await?;
             store.close().await;
             return Err(error);
         }
     };
     server.await??;
     planner.await?;
+    sources.await?;
     store.close().await;
     tracing::info!(?counts, "stopped");
     Ok(())

@@ -1,4 +1,5 @@
-//! Contacts in: the import format shared by files (CSV, JSONL) and the HTTP API.
+//! Contacts in: the import format shared by files (CSV, JSONL), the HTTP API and SQL sources
+//! (a helpdesk's database, polled).
 //!
 //! Every source turns its input into a [`RawContact`] (column → text) and calls
 //! [`RawContact::parse`], so the same row gets the same verdict wherever it comes from.
@@ -6,6 +7,7 @@
 mod file;
 mod http;
 mod record;
+pub mod source;
 
 pub use file::{FileFormat, ImportError, ImportOptions, ImportReport, import_file};
 pub use http::post_contacts;

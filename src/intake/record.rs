@@ -94,6 +94,16 @@ pub struct ParseContext {
     pub country: phonenumber::country::Id,
 }
 
+impl ParseContext {
+    /// The configured defaults (`defaults.time_zone`, `defaults.country`).
+    pub fn of(settings: &crate::config::Settings) -> ParseContext {
+        ParseContext {
+            time_zone: settings.defaults.time_zone,
+            country: settings.defaults.country.0,
+        }
+    }
+}
+
 /// Longest free text kept in a name, category or segment.
 const MAX_TEXT: usize = 500;
 

@@ -15,6 +15,7 @@ mod postgres;
 mod report;
 mod responses;
 mod runs;
+mod sources;
 mod sqlite;
 mod tokens;
 
@@ -28,6 +29,7 @@ pub use outbox::{
 pub use report::{GroupBy, GroupCounts};
 pub use responses::{OpenedInvitation, StoredAnswer};
 pub use runs::CampaignRun;
+pub use sources::{SourceCounts, SourceState};
 pub use tokens::ApiToken;
 
 use crate::config::{Backend, DatabaseUrl};

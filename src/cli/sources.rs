@@ -1,0 +1,164 @@
+//! `surveyd sources …`: the configured SQL sources (helpdesk databases read directly): where
+//! each stands, and polling them by hand.
+
+use super::{OutputFormat, open_store, print_rows};
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::intake::ParseContext;
+use crate::intake::source::{PollReport, SqlSource};
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub enum SourcesCommand {
+    /// Each source: its schedule, its cursor (the last row read), its last poll and counts.
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
+    },
+    /// Read the new rows of one source (or of all) now, as the daemon does on schedule.
+    Poll {
+        /// The source's name; all of them when left out.
+        name: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
+    },
+}
+
+pub async fn run(settings: Settings, command: SourcesCommand) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    let result = match command {
+        SourcesCommand::List { format } => {
+            let states = store.source_states().await?;
+            let rows: Vec<serde_json::Value> = settings
+                .sources
+                .iter()
+                .map(|s| {
+                    let state = states.iter().find(|st| st.source == s.name);
+                    serde_json::json!({
+                        "source": s.name,
+                        "url": s.url.to_string(),
+                        "schedule": s.schedule,
+                        "cursor": state.and_then(|st| st.cursor.as_deref())
+                            .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok()),
+                        "polled_at": state.and_then(|st| st.polled_at),
+                        "read": state.map_or(0, |st| st.read),
+                        "imported": state.map_or(0, |st| st.imported),
+                        "rejected": state.map_or(0, |st| st.rejected),
+                        "last_error": state.and_then(|st| st.last_error.clone()),
+                    })
+                })
+                .collect();
+            let text = |v: &serde_json::Value| match v {
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            print_rows(
+                format,
+                &[
+                    "source",
+                    "url",
+                    "schedule",
+                    "cursor",
+                    "polled at",
+                    "read",
+                    "imported",
+                    "rejected",
+                    "last error",
+                ],
+                &rows,
+                |r| {
+                    [
+                        "source",
+                        "url",
+                        "schedule",
+                        "cursor",
+                        "polled_at",
+                        "read",
+                        "imported",
+                        "rejected",
+                        "last_error",
+                    ]
+                    .iter()
+                    .map(|key| text(&r[*key]))
+                    .collect()
+                },
+            )
+        }
+        SourcesCommand::Poll { name, format } => {
+            poll(&settings, &store, name.as_deref(), format).await
+        }
+    };
+    store.close().await;
+    result
+}
+
+async fn poll(
+    settings: &Settings,
+    store: &crate::store::Store,
+    name: Option<&str>,
+    format: OutputFormat,
+) -> anyhow::Result<()> {
+    let chosen: Vec<_> = settings
+        .sources
+        .iter()
+        .filter(|s| name.is_none_or(|n| s.name == n))
+        .collect();
+    if chosen.is_empty() {
+        let known: Vec<&str> = settings.sources.iter().map(|s| s.name.as_str()).collect();
+        anyhow::bail!(
+            "no source {} is configured (known: {})",
+            name.map_or_else(String::new, |n| format!("`{n}`")),
+            if known.is_empty() {
+                "none; add [[sources]] to the configuration".to_owned()
+            } else {
+                known.join(", ")
+            }
+        );
+    }
+    let clock = Clock::system();
+    let owner = crate::dispatch::process_name();
+    let mut reports: Vec<PollReport> = Vec::new();
+    for s in chosen {
+        let source = SqlSource::new(s, ParseContext::of(settings))?;
+        reports.push(source.poll(store, &clock, &owner).await?);
+    }
+    if format == OutputFormat::Table {
+        for r in &reports {
+            for warning in &r.warnings {
+                println!("warning: source `{}`: {warning}", r.source);
+            }
+            for reject in &r.rejects {
+                println!("rejected: source `{}`: {reject}", r.source);
+            }
+        }
+    }
+    print_rows(
+        format,
+        &[
+            "source",
+            "read",
+            "inserted",
+            "updated",
+            "unchanged",
+            "rejected",
+            "note",
+        ],
+        &reports,
+        |r| {
+            vec![
+                r.source.clone(),
+                r.read.to_string(),
+                r.inserted.to_string(),
+                r.updated.to_string(),
+                r.unchanged.to_string(),
+                r.rejected.to_string(),
+                if r.held_elsewhere {
+                    "another daemon is polling it now".into()
+                } else {
+                    String::new()
+                },
+            ]
+        },
+    )
+}
