@@ -26,6 +26,7 @@ pub struct Settings {
     pub intake: IntakeSettings,
     pub templates: TemplateSettings,
     pub survey: SurveySettings,
+    pub scheduler: SchedulerSettings,
     pub dispatch: DispatchSettings,
     pub email: EmailSettings,
     pub channels: ChannelSettings,
@@ -119,6 +120,15 @@ pub struct SurveySettings {
     /// `key_file`, created on first use. Daemons sharing a database must share the key.
     pub key: Option<Secret<String>>,
     pub key_file: PathBuf,
+}
+
+/// The daemon's scheduled jobs: planning campaigns and polling sources.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerSettings {
+    /// How long a daemon holds a job it runs; another takes the job over after that.
+    #[serde(with = "humantime_serde")]
+    pub lease: std::time::Duration,
 }
 
 /// The workers that send queued deliveries.

@@ -16,6 +16,8 @@ use surveyd::intake::ParseContext;
 use surveyd::intake::source::{PollReport, SourcePoller, SourceSettings, SqlSource};
 
 const NOW: &str = "2026-11-20T12:00:00Z";
+/// How long a poll holds the source.
+const LEASE: std::time::Duration = std::time::Duration::from_secs(300);
 
 fn at(text: &str) -> DateTime<Utc> {
     text.parse().unwrap()
@@ -152,7 +154,7 @@ async fn each_closed_ticket_arrives_once(db: &TestDb, helpdesk: Helpdesk) {
         settle: std::time::Duration::from_secs(60),
     };
     let cx = ParseContext::of(&db.settings());
-    let source = SqlSource::new(&settings, cx).unwrap();
+    let source = SqlSource::new(&settings, cx, LEASE).unwrap();
     let poll = || async { source.poll(&db.store, &clock, "daemon-a").await.unwrap() };
     let counts = |r: &PollReport| (r.read, r.inserted, r.updated, r.unchanged, r.rejected);
 
@@ -286,7 +288,7 @@ async fn a_query_without_the_format_fails_with_the_reason(db: &TestDb) {
         batch_size: 100,
         settle: std::time::Duration::from_secs(60),
     };
-    let source = SqlSource::new(&settings, ParseContext::of(&db.settings())).unwrap();
+    let source = SqlSource::new(&settings, ParseContext::of(&db.settings()), LEASE).unwrap();
     let (clock, _hand) = Clock::manual(at(NOW));
     let err = source
         .poll(&db.store, &clock, "daemon-a")
@@ -319,15 +321,9 @@ async fn the_daemon_polls_on_schedule(db: &TestDb) {
         batch_size: 100,
         settle: std::time::Duration::from_secs(60),
     };
-    let poller = SourcePoller::new(
-        db.store.clone(),
-        &[settings],
-        &ParseContext::of(&db.settings()),
-        clock.clone(),
-        chrono_tz::Asia::Jakarta,
-        "daemon-a".into(),
-    )
-    .unwrap();
+    let mut daemon = db.settings();
+    daemon.sources = vec![settings];
+    let poller = SourcePoller::new(db.store.clone(), &daemon, clock.clone()).unwrap();
     let contacts = || async { db.store.table_counts().await.unwrap().contacts };
     helpdesk
         .add(1, at(NOW) - Duration::hours(1), "a@example.com", "closed")

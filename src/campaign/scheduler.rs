@@ -1,7 +1,7 @@
 //! The daemon's planner: plans each scheduled campaign when a tick of its schedule is due,
 //! recording each run. With several daemons on one database every daemon looks, one plans
-//! each tick (the run's row is the lock), and a tick whose planner died is taken over when
-//! its lease runs out.
+//! each tick (the run's row is the lock, held for `scheduler.lease`), and a tick whose
+//! planner died is taken over when its lease runs out: the others look again at that moment.
 
 use super::Campaign;
 use crate::auth::SurveyKey;
@@ -11,11 +11,8 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use tokio::sync::watch;
 
-/// How long a daemon holds a tick it plans; another may take the tick over after that.
-pub const LEASE: std::time::Duration = std::time::Duration::from_secs(300);
-
 /// Plans `campaign` by hand (`trigger`: `cli`, `api`), recording the run (a dry run is not
-/// recorded).
+/// recorded). Such a run holds no lease: nothing takes it over.
 pub async fn run_by_hand(
     store: &Store,
     campaign: &Campaign,
@@ -32,7 +29,7 @@ pub async fn run_by_hand(
     let now = clock.now();
     let owner = crate::dispatch::process_name();
     let run = store
-        .start_run(&campaign.name, trigger, now, &owner, now, now + LEASE)
+        .start_run(&campaign.name, trigger, now, &owner, now, now)
         .await?
         .ok_or_else(|| StoreError::Conflict("the run could not be recorded".into()))?;
     plan_recorded(store, campaign, run, key, clock).await?
@@ -72,6 +69,8 @@ pub struct Scheduler {
     zone: Tz,
     /// This daemon, in run records.
     owner: String,
+    /// How long this daemon holds a tick it plans.
+    lease: chrono::Duration,
 }
 
 impl Scheduler {
@@ -83,6 +82,7 @@ impl Scheduler {
         clock: Clock,
         zone: Tz,
         owner: String,
+        lease: std::time::Duration,
     ) -> Self {
         Scheduler {
             store,
@@ -95,6 +95,7 @@ impl Scheduler {
             clock,
             zone,
             owner,
+            lease: chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX),
         }
     }
 
@@ -109,10 +110,17 @@ impl Scheduler {
                 continue;
             };
             let now = self.clock.now();
-            let last = self.store.last_tick(&campaign.name, now).await?;
-            let run = match schedule.due(last, now, self.zone) {
+            let state = self.store.tick_state(&campaign.name, now).await?;
+            // A tick whose planner died is taken over first; else the schedule's next.
+            let due = match state.abandoned {
+                Some(abandoned) if state.last.is_none_or(|last| abandoned > last) => {
+                    Some(abandoned)
+                }
+                _ => schedule.due(state.last, now, self.zone),
+            };
+            let run = match due {
                 Some(tick) => {
-                    let (owner, lease_until) = (&self.owner, now + LEASE);
+                    let (owner, lease_until) = (&self.owner, now + self.lease);
                     self.store
                         .start_run(&campaign.name, "schedule", tick, owner, now, lease_until)
                         .await?
@@ -126,12 +134,14 @@ impl Scheduler {
                 done.push((campaign.name.clone(), counts));
             }
             let now = self.clock.now();
-            let after = self.store.last_tick(&campaign.name, now).await?;
-            let next = schedule.next(after, now, self.zone);
-            wake = match (wake, next) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let state = self.store.tick_state(&campaign.name, now).await?;
+            // Look again at the next tick, or when another daemon's lease would run out.
+            for next in [schedule.next(state.last, now, self.zone), state.held_until] {
+                wake = match (wake, next) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
         }
         Ok((done, wake))
     }

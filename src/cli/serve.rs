@@ -6,7 +6,6 @@ use crate::campaign::scheduler::Scheduler;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::dispatch::{Dispatcher, Mode};
-use crate::intake::ParseContext;
 use crate::intake::source::SourcePoller;
 use crate::server::{AppState, Application, shutdown_signal};
 use std::sync::Arc;
@@ -22,15 +21,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         clock.clone(),
         settings.defaults.time_zone.tz(),
         crate::dispatch::process_name(),
+        settings.scheduler.lease,
     );
-    let poller = SourcePoller::new(
-        store.clone(),
-        &settings.sources,
-        &ParseContext::of(&settings),
-        clock.clone(),
-        settings.defaults.time_zone.tz(),
-        crate::dispatch::process_name(),
-    )?;
+    let poller = SourcePoller::new(store.clone(), &settings, clock.clone())?;
     let state = AppState::new(store.clone(), settings, clock)?;
     let app = Application::bind(state.clone())
         .await

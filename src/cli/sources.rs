@@ -120,7 +120,7 @@ async fn poll(
     let owner = crate::dispatch::process_name();
     let mut reports: Vec<PollReport> = Vec::new();
     for s in chosen {
-        let source = SqlSource::new(s, ParseContext::of(settings))?;
+        let source = SqlSource::new(s, ParseContext::of(settings), settings.scheduler.lease)?;
         reports.push(source.poll(store, &clock, &owner).await?);
     }
     if format == OutputFormat::Table {

@@ -24,8 +24,6 @@ use sqlx::{Column as _, Row, TypeInfo, ValueRef};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// How long a daemon holds a source it polls (renewed with each batch).
-const LEASE: Duration = Duration::from_secs(300);
 /// How many rejected rows a poll report quotes (the log has them all).
 const REJECTS_QUOTED: usize = 20;
 
@@ -177,10 +175,17 @@ pub struct SqlSource {
     pub settings: SourceSettings,
     pool: Pool,
     cx: ParseContext,
+    /// How long a daemon holds the source while it polls (renewed with each batch).
+    lease: chrono::Duration,
 }
 
 impl SqlSource {
-    pub fn new(settings: &SourceSettings, cx: ParseContext) -> anyhow::Result<SqlSource> {
+    /// The source `settings` names, read against `cx`, held for `lease` while polled.
+    pub fn new(
+        settings: &SourceSettings,
+        cx: ParseContext,
+        lease: Duration,
+    ) -> anyhow::Result<SqlSource> {
         let place = || format!("source `{}`: url {}", settings.name, settings.url);
         let backend = settings
             .url
@@ -211,6 +216,7 @@ impl SqlSource {
             settings: settings.clone(),
             pool,
             cx,
+            lease: chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX),
         })
     }
 
@@ -228,7 +234,10 @@ impl SqlSource {
             ..PollReport::default()
         };
         let now = clock.now();
-        let Some(stored) = store.claim_source(name, owner, now, now + LEASE).await? else {
+        let Some(stored) = store
+            .claim_source(name, owner, now, now + self.lease)
+            .await?
+        else {
             report.held_elsewhere = true;
             return Ok(report);
         };
@@ -306,7 +315,7 @@ impl SqlSource {
                 let stored = tx.upsert_contacts(&contacts, now).await?;
                 if let Some(next) = next.as_ref().filter(|_| moved) {
                     let text = serde_json::to_string(next)?;
-                    tx.advance_source(name, owner, &text, counts, now + LEASE)
+                    tx.advance_source(name, owner, &text, counts, now + self.lease)
                         .await?;
                 }
                 tx.commit().await?;
@@ -568,23 +577,23 @@ pub struct SourcePoller {
 }
 
 impl SourcePoller {
+    /// The poller of the sources `settings` lists.
     pub fn new(
         store: Store,
-        settings: &[SourceSettings],
-        cx: &ParseContext,
+        settings: &crate::config::Settings,
         clock: Clock,
-        zone: chrono_tz::Tz,
-        owner: String,
     ) -> anyhow::Result<SourcePoller> {
+        let cx = ParseContext::of(settings);
         Ok(SourcePoller {
             store,
             sources: settings
+                .sources
                 .iter()
-                .map(|s| SqlSource::new(s, cx.clone()))
+                .map(|s| SqlSource::new(s, cx.clone(), settings.scheduler.lease))
                 .collect::<anyhow::Result<_>>()?,
             clock,
-            zone,
-            owner,
+            zone: settings.defaults.time_zone.tz(),
+            owner: crate::dispatch::process_name(),
         })
     }
 

@@ -28,7 +28,7 @@ pub use outbox::{
 };
 pub use report::{GroupBy, GroupCounts};
 pub use responses::{OpenedInvitation, StoredAnswer};
-pub use runs::CampaignRun;
+pub use runs::{CampaignRun, TickState};
 pub use sources::{SourceCounts, SourceState};
 pub use tokens::ApiToken;
 

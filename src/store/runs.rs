@@ -31,6 +31,17 @@ fn as_json<S: serde::Serializer>(text: &Option<String>, s: S) -> Result<S::Ok, S
         .serialize(s)
 }
 
+/// Where a campaign's scheduled ticks stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct TickState {
+    /// The latest tick planned, or being planned by a daemon whose lease holds.
+    pub last: Option<DateTime<Utc>>,
+    /// The latest tick left unfinished by a daemon whose lease ran out (it died).
+    pub abandoned: Option<DateTime<Utc>>,
+    /// When the earliest lease of a tick being planned runs out.
+    pub held_until: Option<DateTime<Utc>>,
+}
+
 impl Store {
     /// Starts a run of `campaign` by `trigger` for `scheduled_for`, held by `owner` until
     /// `lease_until`. A scheduled tick already started elsewhere is not started again unless
@@ -98,17 +109,19 @@ impl Store {
         Ok(())
     }
 
-    /// The latest tick of `campaign`'s schedule that was planned or is being planned at
-    /// `now` (a run left unfinished when its lease ran out does not count: it is due again).
-    pub async fn last_tick(
+    /// Where `campaign`'s scheduled ticks stand at `now`.
+    pub async fn tick_state(
         &self,
         campaign: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+    ) -> Result<TickState, StoreError> {
         Ok(with_pool!(self, pool => {
-            sqlx::query_scalar(
-                "SELECT MAX(scheduled_for) FROM campaign_runs WHERE campaign = $1 AND trigger = 'schedule' \
-                 AND (finished_at IS NOT NULL OR lease_until > $2)",
+            sqlx::query_as(
+                "SELECT \
+                 MAX(CASE WHEN finished_at IS NOT NULL OR lease_until > $2 THEN scheduled_for END) AS last, \
+                 MAX(CASE WHEN finished_at IS NULL AND lease_until <= $2 THEN scheduled_for END) AS abandoned, \
+                 MIN(CASE WHEN finished_at IS NULL AND lease_until > $2 THEN lease_until END) AS held_until \
+                 FROM campaign_runs WHERE campaign = $1 AND trigger = 'schedule'",
             )
             .bind(campaign)
             .bind(now)
