@@ -36,6 +36,12 @@ impl TokenHash {
 
 crate::domain::text_value!(TokenHash);
 
+/// The SHA-256 of a survey token, as invitations store it (32 bytes: half the size of hex in
+/// the unique index every planned invitation is added to).
+pub fn survey_token_digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
 /// A new random token (prefixed `sd_` so it is recognisable in a leaked file) and its hash.
 pub fn new_token() -> (String, TokenHash) {
     let bytes: [u8; 32] = rand::random();

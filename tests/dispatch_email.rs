@@ -7,7 +7,7 @@ mod support;
 use chrono::{DateTime, Utc};
 use mail_parser::{MessageParser, MimeHeaders};
 use support::{SmtpServer, SurveyLoop, TestDb};
-use surveyd::auth::TokenHash;
+use surveyd::auth::survey_token_digest;
 use surveyd::domain::{ContactRecord, ExternalId, Locale};
 use surveyd::store::GroupBy;
 
@@ -129,7 +129,7 @@ async fn the_email_loop_end_to_end(db: &TestDb) {
     let token = id_token.expect("the Indonesian customer's message");
     let invitation = db
         .store
-        .invitation_by_token(TokenHash::of(&token).as_str())
+        .invitation_by_token(&survey_token_digest(&token))
         .await
         .unwrap()
         .expect("the token opens its invitation");

@@ -9,7 +9,7 @@ use mail_parser::MessageParser;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::{SmtpServer, SurveyLoop, TestDb};
-use surveyd::auth::TokenHash;
+use surveyd::auth::survey_token_digest;
 use surveyd::domain::{ContactRecord, Locale};
 
 /// chromedriver on a free port, stopped when dropped.
@@ -136,7 +136,7 @@ async fn a_customer_answers_in_a_browser(db: &TestDb) {
 
     let invitation = db
         .store
-        .invitation_by_token(TokenHash::of(&token).as_str())
+        .invitation_by_token(&survey_token_digest(&token))
         .await
         .unwrap()
         .unwrap();

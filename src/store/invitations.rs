@@ -3,7 +3,7 @@
 //! code, keeps a contact from being invited twice, even by two planners at once.
 
 use super::{ROWS_PER_STATEMENT, Store, StoreError, StoreTx, cacheable, with_pool};
-use crate::auth::{SurveyKey, TokenHash};
+use crate::auth::{SurveyKey, survey_token_digest};
 use crate::campaign::{Campaign, SurveyChannel};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -211,14 +211,14 @@ impl Store {
                      token_sha256, expires_at, created_at) ",
                 );
                 q.push_values(chunk, |mut row, (c, channel)| {
-                    let token = TokenHash::of(&key.token(&campaign.name, c.id));
+                    let token = survey_token_digest(&key.token(&campaign.name, c.id));
                     row.push_bind(campaign.name.as_str())
                         .push_bind(c.id)
                         .push_bind(c.customer_id)
                         .push_bind(campaign.questionnaire.as_str())
                         .push_bind(channel.as_str())
                         .push_bind("planned")
-                        .push_bind(token.as_str().to_owned())
+                        .push_bind(token.to_vec())
                         .push_bind(c.closed_at + campaign.delay + campaign.expiry)
                         .push_bind(now);
                 });

@@ -47,7 +47,7 @@ impl Store {
     /// The invitation whose token has the SHA-256 `token_sha256`.
     pub async fn invitation_by_token(
         &self,
-        token_sha256: &str,
+        token_sha256: &[u8; 32],
     ) -> Result<Option<OpenedInvitation>, StoreError> {
         Ok(with_pool!(self, pool => {
             sqlx::query_as(
@@ -56,7 +56,7 @@ impl Store {
                  FROM invitations i JOIN customers cu ON cu.id = i.customer_id \
                  WHERE i.token_sha256 = $1",
             )
-            .bind(token_sha256)
+            .bind(token_sha256.as_slice())
             .fetch_optional(pool)
             .await?
         }))

@@ -5,7 +5,7 @@
 //!
 //! A GET never records anything: mail security scanners open every link in a message.
 
-use crate::auth::TokenHash;
+use crate::auth::survey_token_digest;
 use crate::campaign::SurveyChannel;
 use crate::domain::Locale;
 use crate::questionnaire::{Answer, Question, QuestionKind, Questionnaire};
@@ -86,7 +86,7 @@ async fn open<'a>(state: &'a AppState, token: &str, allow_expired: bool) -> Open
     };
     let invitation = match state
         .store
-        .invitation_by_token(TokenHash::of(token).as_str())
+        .invitation_by_token(&survey_token_digest(token))
         .await
     {
         Ok(Some(invitation)) => invitation,
