@@ -16,7 +16,7 @@ use support::{SmtpServer, TestApp, TestDb, survey_key};
 use surveyd::campaign::window::SendWindow;
 use surveyd::campaign::{Campaign, Reminder, ReminderChannel, SurveyChannel};
 use surveyd::clock::{Clock, ManualClock};
-use surveyd::config::{EmailTransport, Secret, Settings, SmtpTls};
+use surveyd::config::{EmailTransport, Settings, SmtpTls};
 use surveyd::dispatch::{DispatchCounts, Dispatcher, Mode};
 use surveyd::domain::{ContactRecord, Email, Phone, TimeZone};
 
@@ -61,12 +61,7 @@ impl Reminding {
         settings.email.smtp.port = smtp.port;
         settings.email.smtp.tls = SmtpTls::None;
         settings.email.smtp.timeout = std::time::Duration::from_secs(5);
-        settings.channels.sms = Some("twilio".into());
-        settings.twilio.base_url = twilio.base.parse().unwrap();
-        settings.twilio.account_sid = Some(support::twilio::ACCOUNT_SID.into());
-        settings.twilio.auth_token = Some(Secret::new(support::twilio::AUTH_TOKEN.into()));
-        settings.twilio.from = Some(support::twilio::FROM.into());
-        settings.twilio.rate_per_second = 0.0;
+        twilio.configure(&mut settings);
         settings.campaigns = vec![campaign];
         let app = TestApp::spawn_with_clock(db, settings.clone(), clock.clone()).await;
         Reminding {

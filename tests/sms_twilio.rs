@@ -12,7 +12,7 @@ use support::twilio::{Behaviour, TwilioEmulator};
 use support::{TestApp, TestDb, closed_contact, survey_key};
 use surveyd::campaign::{Campaign, SurveyChannel};
 use surveyd::clock::{Clock, ManualClock};
-use surveyd::config::{Secret, Settings};
+use surveyd::config::Settings;
 use surveyd::dispatch::{DispatchCounts, Dispatcher, Mode};
 use surveyd::domain::Phone;
 use surveyd::store::StoredAnswer;
@@ -40,12 +40,7 @@ impl Sms {
         let (clock, hand) = Clock::manual(at("2026-11-20T02:00:00Z"));
         let mut settings = db.settings();
         settings.survey.public_url = PUBLIC_URL.parse().unwrap();
-        settings.channels.sms = Some("twilio".into());
-        settings.twilio.base_url = twilio.base.parse().unwrap();
-        settings.twilio.account_sid = Some(support::twilio::ACCOUNT_SID.into());
-        settings.twilio.auth_token = Some(Secret::new(support::twilio::AUTH_TOKEN.into()));
-        settings.twilio.from = Some(support::twilio::FROM.into());
-        settings.twilio.rate_per_second = 0.0;
+        twilio.configure(&mut settings);
         settings.twilio.max_connections = 2;
         let base = settings.campaigns[0].clone();
         settings.campaigns = vec![Campaign {

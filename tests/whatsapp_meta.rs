@@ -214,7 +214,6 @@ async fn refused_on_whatsapp_then_sms_ends_on_email(db: &TestDb) {
     .await;
     let outbox = tempfile::tempdir().unwrap();
     let outbox_dir = outbox.path().to_owned();
-    let twilio_base = twilio.base.clone();
     let wa = Wa::start(
         db,
         vec![
@@ -223,13 +222,8 @@ async fn refused_on_whatsapp_then_sms_ends_on_email(db: &TestDb) {
             SurveyChannel::Email,
         ],
         None,
-        move |s| {
-            s.channels.sms = Some("twilio".into());
-            s.twilio.base_url = twilio_base.parse().unwrap();
-            s.twilio.account_sid = Some(support::twilio::ACCOUNT_SID.into());
-            s.twilio.auth_token = Some(Secret::new(support::twilio::AUTH_TOKEN.into()));
-            s.twilio.from = Some(support::twilio::FROM.into());
-            s.twilio.rate_per_second = 0.0;
+        |s| {
+            twilio.configure(s);
             s.email.outbox_dir = outbox_dir;
         },
     )

@@ -196,12 +196,7 @@ pub fn check(campaigns: &[Campaign], questionnaires: &[Questionnaire]) -> Result
     let mut names = BTreeSet::new();
     for c in campaigns {
         let place = format!("campaign `{}`", c.name);
-        if c.name.is_empty()
-            || !c
-                .name
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
-        {
+        if !is_name(&c.name) {
             problems.push(format!(
                 "{place}: the name must be letters, digits, `-` and `_`"
             ));
@@ -289,6 +284,15 @@ pub fn check(campaigns: &[Campaign], questionnaires: &[Questionnaire]) -> Result
     } else {
         Err(problems)
     }
+}
+
+/// Whether `name` may name a campaign or a source: letters, digits, `-` and `_` (it appears in
+/// URLs, commands and log lines).
+pub fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
 }
 
 /// A duration as people write it in configuration (`2h`, `7days`).

@@ -234,8 +234,14 @@ impl Dispatcher {
                     failures = 0;
                     batch
                 }
-                // The database may be restarting: keep trying in `serve`, give up in `dispatch`.
-                Err(e) if mode == Mode::UntilShutdown => {
+                // The database may be restarting: keep trying in `serve`, give up in `dispatch`
+                // (after a few tries when the database asked for one: a deadlock, a conflict).
+                Err(e)
+                    if mode == Mode::UntilShutdown
+                        || (failures < 3
+                            && e.downcast_ref::<crate::store::StoreError>()
+                                .is_some_and(crate::store::StoreError::is_retryable)) =>
+                {
                     failures += 1;
                     tracing::warn!(error = %e, failures, "cannot claim deliveries; trying again");
                     self.pause(shutdown, self.settings.poll_interval * failures.min(30))

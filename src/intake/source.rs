@@ -62,12 +62,7 @@ pub fn check(sources: &[SourceSettings]) -> Result<(), Vec<String>> {
     let mut names = std::collections::BTreeSet::new();
     for s in sources {
         let place = format!("source `{}`", s.name);
-        if s.name.is_empty()
-            || !s
-                .name
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
-        {
+        if !crate::campaign::is_name(&s.name) {
             problems.push(format!(
                 "{place}: the name must be letters, digits, `-` and `_`"
             ));

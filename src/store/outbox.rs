@@ -157,14 +157,21 @@ impl Store {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
-        // Claims whose lease ran out (their worker died) go back to the queue first, keeping
-        // their due time, so the ordered claim below takes them before newer ones.
+        // Another process's claims on this channel whose lease ran out (it died) go back to
+        // the queue first, keeping their due time, so the ordered claim below takes them
+        // before newer ones. This process's own come back through its recorder (sent, or
+        // released unsent when they waited past the lease): taking them here could send a
+        // message still on its way. (Each channel's claimer returns only its channel's: two
+        // returning the same rows at once could deadlock on PostgreSQL.)
         with_pool!(self, pool => {
             sqlx::query(
                 "UPDATE deliveries SET status = 'queued', lease_owner = NULL, lease_until = NULL, \
-                 updated_at = $1 WHERE status = 'sending' AND lease_until <= $1",
+                 updated_at = $1 WHERE status = 'sending' AND lease_until <= $1 AND channel = $2 \
+                 AND lease_owner <> $3",
             )
             .bind(now)
+            .bind(channel)
+            .bind(owner)
             .execute(pool)
             .await?;
         });

@@ -81,6 +81,16 @@ impl TwilioEmulator {
         }
     }
 
+    /// Points `settings` at this emulator for SMS: its URL and credentials, no rate limit.
+    pub fn configure(&self, settings: &mut surveyd::config::Settings) {
+        settings.channels.sms = Some("twilio".into());
+        settings.twilio.base_url = self.base.parse().unwrap();
+        settings.twilio.account_sid = Some(ACCOUNT_SID.into());
+        settings.twilio.auth_token = Some(surveyd::config::Secret::new(AUTH_TOKEN.into()));
+        settings.twilio.from = Some(FROM.into());
+        settings.twilio.rate_per_second = 0.0;
+    }
+
     pub fn accepted(&self) -> Vec<Accepted> {
         self.accepted.lock().unwrap().clone()
     }
