@@ -196,6 +196,81 @@ async fn tokens_are_found_by_hash_and_revoked(db: &TestDb) {
     ));
 }
 
+/// A survey link sent before migration 0007 (its token's hash stored as 64 hex digits) still
+/// opens its invitation after the upgrade, which stores the hashes as 32 bytes.
+async fn an_upgrade_keeps_the_links_already_sent(db: TestDb) {
+    let backend = if db.url.starts_with("sqlite") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    let before = tempfile::tempdir().unwrap();
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    for entry in std::fs::read_dir(&folder).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.as_str() < "0007" {
+            std::fs::copy(&path, before.path().join(name)).unwrap();
+        }
+    }
+    let up_to_0006 = sqlx::migrate::Migrator::new(before.path()).await.unwrap();
+    let now = Utc::now();
+    let token = support::survey_key().token("after-call", 1);
+    let hex_hash = TokenHash::of(&token).as_str().to_owned();
+    let insert = "INSERT INTO invitations (campaign, contact_id, customer_id, questionnaire, channel, \
+                  state, token_sha256, created_at) VALUES ('after-call', 1, 1, 'post-contact', 'email', 'sent', $1, $2)";
+    match &db.store {
+        surveyd::store::Store::Sqlite(pool) => up_to_0006.run(pool).await.unwrap(),
+        surveyd::store::Store::Postgres(pool) => up_to_0006.run(pool).await.unwrap(),
+    }
+    db.store
+        .upsert_contacts(&[contact("T-1", "C-1")], now)
+        .await
+        .unwrap();
+    match &db.store {
+        surveyd::store::Store::Sqlite(pool) => {
+            sqlx::query(insert)
+                .bind(&hex_hash)
+                .bind(now)
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        surveyd::store::Store::Postgres(pool) => {
+            sqlx::query(insert)
+                .bind(&hex_hash)
+                .bind(now)
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(db.store.migrate().await.unwrap(), 1);
+    let opened = db
+        .store
+        .invitation_by_token(&surveyd::auth::survey_token_digest(&token))
+        .await
+        .unwrap();
+    assert_eq!(
+        opened.map(|i| i.questionnaire).as_deref(),
+        Some("post-contact")
+    );
+}
+
+#[tokio::test]
+async fn sqlite_an_upgrade_keeps_the_links_already_sent() {
+    an_upgrade_keeps_the_links_already_sent(TestDb::sqlite_unmigrated().await).await;
+}
+
+#[tokio::test]
+async fn postgres_an_upgrade_keeps_the_links_already_sent() {
+    if let Some(db) = TestDb::postgres_unmigrated().await {
+        an_upgrade_keeps_the_links_already_sent(db).await;
+    }
+}
+
 on_both_backends!(
     upsert_inserts_then_changes_nothing,
     a_changed_record_is_updated,

@@ -60,6 +60,16 @@ impl Drop for Guard {
     }
 }
 
+/// The store at `url`, migrated or as it is.
+async fn connect(url: &str, connections: u32, migrated: bool) -> Store {
+    let url = DatabaseUrl::parse(url).unwrap();
+    if migrated {
+        Store::open(&url, connections).await.unwrap()
+    } else {
+        Store::connect(&url, connections).await.unwrap()
+    }
+}
+
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 fn unique_name() -> String {
@@ -80,11 +90,18 @@ impl TestDb {
     /// A migrated SQLite database in a fresh temporary folder (in a sub-folder that does not
     /// exist yet, to show it gets created).
     pub async fn sqlite() -> TestDb {
+        Self::new_sqlite(true).await
+    }
+
+    /// An SQLite database with no tables yet.
+    pub async fn sqlite_unmigrated() -> TestDb {
+        Self::new_sqlite(false).await
+    }
+
+    async fn new_sqlite(migrated: bool) -> TestDb {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/nested/surveyd.db", dir.path().display());
-        let store = Store::open(&DatabaseUrl::parse(&url).unwrap(), 4)
-            .await
-            .unwrap();
+        let store = connect(&url, 4, migrated).await;
         TestDb {
             url,
             store,
@@ -95,6 +112,15 @@ impl TestDb {
     /// A migrated PostgreSQL database of this test's own, or `None` (with a note) when
     /// `TEST_POSTGRES_URL` is not set.
     pub async fn postgres() -> Option<TestDb> {
+        Self::new_postgres(true).await
+    }
+
+    /// A PostgreSQL database of this test's own with no tables yet (or `None`).
+    pub async fn postgres_unmigrated() -> Option<TestDb> {
+        Self::new_postgres(false).await
+    }
+
+    async fn new_postgres(migrated: bool) -> Option<TestDb> {
         let Ok(admin_url) = std::env::var("TEST_POSTGRES_URL") else {
             eprintln!(
                 "skipped: TEST_POSTGRES_URL is not set, so the PostgreSQL variant did not run"
@@ -113,9 +139,7 @@ impl TestDb {
         let mut url = url::Url::parse(&admin_url).unwrap();
         url.set_path(&name);
         let url = url.to_string();
-        let store = Store::open(&DatabaseUrl::parse(&url).unwrap(), 8)
-            .await
-            .unwrap();
+        let store = connect(&url, 8, migrated).await;
         Some(TestDb {
             url,
             store,
