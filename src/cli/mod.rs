@@ -5,6 +5,7 @@ mod campaign;
 mod config;
 mod contacts;
 mod dispatch;
+mod export;
 mod inbox;
 mod migrate;
 mod outbox;
@@ -67,6 +68,9 @@ enum Command {
     /// Scores per agent, team, campaign or channel: sent, responses, response rate, CSAT and
     /// FCR with 95% intervals.
     Report(report::ReportArgs),
+    /// Answered invitations with their answers, one row each, for analysis elsewhere.
+    #[command(subcommand)]
+    Export(export::ExportCommand),
     /// Check the questionnaires and message templates.
     #[command(subcommand)]
     Templates(templates::TemplatesCommand),
@@ -115,6 +119,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Outbox(command) => outbox::run(settings, command).await,
         Command::Inbox(command) => inbox::run(settings, command).await,
         Command::Report(args) => report::run(settings, args).await,
+        Command::Export(command) => export::run(settings, command).await,
         Command::Templates(command) => templates::run(settings, command),
         Command::Config(command) => config::run(settings, command),
     }

@@ -8,6 +8,7 @@
 
 mod contacts;
 mod conversations;
+mod export;
 mod inbox;
 mod invitations;
 mod outbox;
@@ -21,6 +22,7 @@ mod tokens;
 
 pub use contacts::{TableCounts, UpsertCounts};
 pub use conversations::{ChatAnswer, ChatMessage, Conversation, StatusApplied};
+pub use export::AnsweredInvitation;
 pub use inbox::{InboxEvent, InboxStatus, RawEvent};
 pub use invitations::{PlanCounts, SkipCounts};
 pub use outbox::{

@@ -1,0 +1,145 @@
+//! `surveyd export responses`: one row per answered invitation — the campaign, channel, the
+//! contact's ids (contact, customer, agent, team), category, the times, and each question's
+//! answer — as CSV or JSON lines, streamed in pages so an export of millions stays small in
+//! memory. Names, addresses and phone numbers are not exported.
+
+use super::open_store;
+use crate::config::Settings;
+use crate::store::AnsweredInvitation;
+use clap::Subcommand;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Answered invitations read per page.
+const PAGE: i64 = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Jsonl,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// One row per answered invitation, with its answers (a column per question in CSV, an
+    /// `answers` object in JSON lines).
+    Responses {
+        #[arg(long, value_enum, default_value = "csv")]
+        format: ExportFormat,
+        /// Write here instead of to standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+/// The columns before the answers.
+const COLUMNS: [&str; 12] = [
+    "invitation_id",
+    "campaign",
+    "channel",
+    "contact_id",
+    "customer_id",
+    "agent_id",
+    "team",
+    "category",
+    "contact_channel",
+    "closed_at",
+    "sent_at",
+    "answered_at",
+];
+
+pub async fn run(settings: Settings, command: ExportCommand) -> anyhow::Result<()> {
+    let ExportCommand::Responses { format, output } = command;
+    let out: Box<dyn Write> = match &output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let store = open_store(&settings).await?;
+    let written = export(&store, format, out).await;
+    store.close().await;
+    let count = written?;
+    if let Some(path) = output {
+        eprintln!(
+            "{count} answered invitation(s) written to {}",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+async fn export(
+    store: &crate::store::Store,
+    format: ExportFormat,
+    mut out: Box<dyn Write>,
+) -> anyhow::Result<u64> {
+    let questions = match format {
+        ExportFormat::Csv => store.answered_questions().await?,
+        ExportFormat::Jsonl => Vec::new(),
+    };
+    if format == ExportFormat::Csv {
+        let mut writer = csv::Writer::from_writer(&mut out);
+        writer.write_record(
+            COLUMNS
+                .iter()
+                .copied()
+                .chain(questions.iter().map(String::as_str)),
+        )?;
+        writer.flush()?;
+    }
+    let mut after = 0;
+    let mut count = 0u64;
+    loop {
+        let page = store.answered_after(after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.invitation_id;
+        match format {
+            ExportFormat::Csv => {
+                let mut writer = csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .from_writer(&mut out);
+                for row in &page {
+                    writer.write_record(csv_record(row, &questions))?;
+                }
+                writer.flush()?;
+            }
+            ExportFormat::Jsonl => {
+                for row in &page {
+                    serde_json::to_writer(&mut out, row)?;
+                    out.write_all(b"\n")?;
+                }
+            }
+        }
+        count += page.len() as u64;
+    }
+    out.flush()?;
+    Ok(count)
+}
+
+fn csv_record(row: &AnsweredInvitation, questions: &[String]) -> Vec<String> {
+    let time =
+        |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_default();
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let mut record = vec![
+        row.invitation_id.to_string(),
+        row.campaign.clone(),
+        row.channel.clone(),
+        row.contact_id.clone(),
+        row.customer_id.clone(),
+        text(&row.agent_id),
+        text(&row.team),
+        text(&row.category),
+        text(&row.contact_channel),
+        time(Some(row.closed_at)),
+        time(row.sent_at),
+        time(Some(row.answered_at)),
+    ];
+    record.extend(questions.iter().map(|q| match row.answers.get(q) {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }));
+    record
+}
