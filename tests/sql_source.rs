@@ -305,6 +305,27 @@ async fn a_query_without_the_format_fails_with_the_reason(db: &TestDb) {
     );
     let state = &db.store.source_states().await.unwrap()[0];
     assert_eq!(state.last_error.as_deref(), Some(err.as_str()));
+
+    // A database that is not there is named as such.
+    let missing = SourceSettings {
+        name: "gone".into(),
+        url: DatabaseUrl::parse("sqlite:///nonexistent/helpdesk.db").unwrap(),
+        ..settings
+    };
+    let source = SqlSource::new(&missing, ParseContext::of(&db.settings()), LEASE).unwrap();
+    let err = format!(
+        "{:#}",
+        source
+            .poll(&db.store, &clock, "daemon-a")
+            .await
+            .unwrap_err()
+    );
+    assert!(
+        err.starts_with(
+            "source `gone`: cannot read the database sqlite:///nonexistent/helpdesk.db"
+        ),
+        "{err}"
+    );
     assert_eq!((state.cursor.as_deref(), state.read), (None, 0));
     assert_eq!(db.store.table_counts().await.unwrap().contacts, 0);
 }

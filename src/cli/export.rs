@@ -50,24 +50,44 @@ const COLUMNS: [&str; 12] = [
 
 pub async fn run(settings: Settings, command: ExportCommand) -> anyhow::Result<()> {
     let ExportCommand::Responses { format, output } = command;
-    let out: Box<dyn Write> = match &output {
-        Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path)
-                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
-        )),
+    let store = open_store(&settings).await?;
+    // A file is written beside its name and renamed when complete: a failed export leaves no
+    // file that looks whole.
+    let partial = output.as_ref().map(|path| {
+        let mut name = path.file_name().unwrap_or_default().to_owned();
+        name.push(".partial");
+        path.with_file_name(name)
+    });
+    let out: Box<dyn Write> = match &partial {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(file) => Box::new(std::io::BufWriter::new(file)),
+            Err(e) => {
+                store.close().await;
+                anyhow::bail!("cannot write {}: {e}", path.display());
+            }
+        },
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    let store = open_store(&settings).await?;
     let written = export(&store, format, out).await;
     store.close().await;
-    let count = written?;
-    if let Some(path) = output {
-        eprintln!(
-            "{count} answered invitation(s) written to {}",
-            path.display()
-        );
+    let (Some(path), Some(partial)) = (output, partial) else {
+        return written.map(|_| ());
+    };
+    match written {
+        Ok(count) => {
+            std::fs::rename(&partial, &path)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            eprintln!(
+                "{count} answered invitation(s) written to {}",
+                path.display()
+            );
+            Ok(())
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(e)
+        }
     }
-    Ok(())
 }
 
 async fn export(

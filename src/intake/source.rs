@@ -350,23 +350,40 @@ impl SqlSource {
     /// One batch of rows after `cursor`.
     async fn read(&self, cursor: Option<&Cursor>) -> anyhow::Result<Vec<SourceRow>> {
         let sql = self.statement(cursor.is_some());
-        let failed = "the query failed (it must return the import format, \
-                      with `closed_at` and `contact_id` among its columns)";
         let rows = match &self.pool {
-            Pool::Sqlite(pool) => fetch(pool, &sql, cursor)
-                .await
-                .context(failed)?
-                .iter()
-                .map(sqlite_row)
-                .collect::<Result<Vec<_>, _>>(),
-            Pool::Postgres(pool) => fetch(pool, &sql, cursor)
-                .await
-                .context(failed)?
-                .iter()
-                .map(postgres_row)
-                .collect::<Result<Vec<_>, _>>(),
+            Pool::Sqlite(pool) => {
+                drop(pool.acquire().await.map_err(|e| self.failed(e, true))?);
+                fetch(pool, &sql, cursor)
+                    .await
+                    .map_err(|e| self.failed(e, false))?
+                    .iter()
+                    .map(sqlite_row)
+                    .collect::<Result<Vec<_>, _>>()
+            }
+            Pool::Postgres(pool) => {
+                drop(pool.acquire().await.map_err(|e| self.failed(e, true))?);
+                fetch(pool, &sql, cursor)
+                    .await
+                    .map_err(|e| self.failed(e, false))?
+                    .iter()
+                    .map(postgres_row)
+                    .collect::<Result<Vec<_>, _>>()
+            }
         };
         rows.map_err(anyhow::Error::msg)
+    }
+
+    /// Why a read failed: the database could not be reached (`connecting`), or it refused the
+    /// query — then the usual cause is a query that does not return the import format.
+    fn failed(&self, e: sqlx::Error, connecting: bool) -> anyhow::Error {
+        let why = if connecting {
+            format!("cannot read the database {}", self.settings.url)
+        } else {
+            "the query failed (it must return the import format, \
+             with `closed_at` and `contact_id` among its columns)"
+                .to_owned()
+        };
+        anyhow::Error::new(e).context(why)
     }
 
     /// A row in the import format, and the cursor it would leave (`None`: its closed_at or
