@@ -27,6 +27,7 @@ pub struct Settings {
     pub templates: TemplateSettings,
     pub survey: SurveySettings,
     pub scheduler: SchedulerSettings,
+    pub reports: ReportSettings,
     pub dispatch: DispatchSettings,
     pub email: EmailSettings,
     pub channels: ChannelSettings,
@@ -129,6 +130,70 @@ pub struct SchedulerSettings {
     /// How long a daemon holds a job it runs; another takes the job over after that.
     #[serde(with = "humantime_serde")]
     pub lease: std::time::Duration,
+}
+
+/// How reports count and present scores.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSettings {
+    /// The zone periods are counted in; `defaults.time_zone` when left out.
+    pub time_zone: Option<TimeZone>,
+    /// The period of a `period` breakdown when a report does not name one.
+    pub period: crate::store::Period,
+    /// Groups with fewer answers are "not enough answers" and never ranked.
+    pub min_answers: u64,
+    /// The lowest CSAT rating (1–5) that counts as satisfied.
+    pub csat_top_box: i16,
+    /// FCR from contact records: a contact the customer follows with another of the same
+    /// category within this time was not resolved at first contact.
+    #[serde(with = "humantime_serde")]
+    pub repeat_window: std::time::Duration,
+}
+
+impl ReportSettings {
+    /// The report of invitations sent in `[since, until)`, grouped `by`, as these settings
+    /// count it at `now` (`period` overrides the configured period).
+    pub fn query(
+        &self,
+        defaults: &Defaults,
+        by: Vec<crate::store::Breakdown>,
+        period: Option<crate::store::Period>,
+        (since, until): (
+            Option<chrono::DateTime<chrono::Utc>>,
+            Option<chrono::DateTime<chrono::Utc>>,
+        ),
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> crate::store::ReportQuery {
+        crate::store::ReportQuery {
+            by,
+            period: period.unwrap_or(self.period),
+            time_zone: self.time_zone(defaults),
+            since,
+            until,
+            csat_top_box: self.csat_top_box,
+            repeat_window: chrono::Duration::from_std(self.repeat_window)
+                .unwrap_or(chrono::Duration::MAX),
+            now,
+        }
+    }
+
+    /// The zone periods are counted in.
+    pub fn time_zone(&self, defaults: &Defaults) -> TimeZone {
+        self.time_zone.unwrap_or(defaults.time_zone)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.min_answers == 0 {
+            return Err("key `reports.min_answers`: must be at least 1".into());
+        }
+        if !(2..=5).contains(&self.csat_top_box) {
+            return Err("key `reports.csat_top_box`: must be a rating from 2 to 5".into());
+        }
+        if self.repeat_window.is_zero() {
+            return Err("key `reports.repeat_window`: must be longer than 0s".into());
+        }
+        Ok(())
+    }
 }
 
 /// The workers that send queued deliveries.
@@ -627,6 +692,7 @@ impl Settings {
         })?;
         crate::intake::source::check(&settings.sources)
             .map_err(|problems| ConfigError::Invalid(problems.join("; ")))?;
+        settings.reports.check().map_err(ConfigError::Invalid)?;
         // Each campaign carries its effective cap.
         for campaign in &mut settings.campaigns {
             campaign

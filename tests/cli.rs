@@ -587,18 +587,27 @@ fn the_quick_start_loop_from_the_command_line() {
 
     let report: serde_json::Value =
         serde_json::from_str(&ok(&["report", "--by", "agent", "--format", "json"])).unwrap();
-    let agents: Vec<(&str, u64)> = report
+    let agents: Vec<(&str, u64)> = report["rows"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["group"].as_str().unwrap(), r["sent"].as_u64().unwrap()))
+        .map(|r| {
+            (
+                r["keys"][0]["key"].as_str().unwrap(),
+                r["sent"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(agents, [("A-01", 2), ("A-02", 2), ("A-03", 1)]);
-    assert!(report[0]["csat"].is_null(), "no answers yet");
+    assert!(report["rows"][0]["csat"].is_null(), "no answers yet");
+    assert_eq!(report["rows"][0]["enough_answers"], false);
     let csv = ok(&["report", "--format", "csv"]);
     assert!(
-        csv.starts_with("group,name,sent,responses,response_rate,csat,"),
+        csv.starts_with("sent,responses,enough_answers,response_rate,response_rate_low,"),
         "{csv}"
     );
-    assert!(csv.contains("\nall,,5,0,0.0000,"), "{csv}");
+    assert!(csv.contains("\n5,0,false,0.0000,0.0000,"), "{csv}");
+    let (out, _, stderr) = run(dir.path(), &env, &["report", "--by", "agent,agent"]);
+    assert!(!out.status.success());
+    assert!(stderr.contains("`agent` is named twice"), "{stderr}");
 }

@@ -1,10 +1,13 @@
-//! `surveyd report`: invitations sent, responses, response rate, CSAT and FCR with their 95%
-//! intervals, per group, as a table, JSON or CSV.
+//! `surveyd report`: per group — agent, team, campaign, channel, category, contact channel,
+//! period, or two of them — invitations sent, response rate, CSAT, NPS, CES, FCR (survey and
+//! contact records) with their 95% intervals, the median time to answer, agents' shrunk CSAT
+//! and rank, and each period's change; as a table, JSON or CSV.
 
 use super::{DateArg, open_store};
+use crate::clock::Clock;
 use crate::config::Settings;
-use crate::scoring::{Proportion, ReportRow};
-use crate::store::GroupBy;
+use crate::scoring::{Change, Mean, Nps, Proportion, Report, ReportRow, Shrunk};
+use crate::store::{Breakdown, Period};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReportFormat {
@@ -15,10 +18,15 @@ pub enum ReportFormat {
 
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
-    /// One row per agent, team, campaign or channel (one row in all when left out).
+    /// One row per agent, team, campaign, channel, category, contact_channel or period, or
+    /// per pair of them (`team,period`); one row in all when left out.
+    #[arg(long, value_name = "BREAKDOWN[,BREAKDOWN]", value_parser = parse_by)]
+    by: Option<Breakdowns>,
+    /// The period of a `period` breakdown (default: `reports.period`).
     #[arg(long, value_enum)]
-    by: Option<GroupBy>,
-    /// Invitations sent from this date (YYYY-MM-DD in the default time zone, or RFC 3339).
+    period: Option<Period>,
+    /// Invitations sent (contacts closed) from this date (YYYY-MM-DD in the reports' time
+    /// zone, or RFC 3339).
     #[arg(long, value_name = "DATE")]
     since: Option<DateArg>,
     /// …and before this one.
@@ -29,107 +37,256 @@ pub struct ReportArgs {
 }
 
 pub async fn run(settings: Settings, args: ReportArgs) -> anyhow::Result<()> {
-    let tz = settings.defaults.time_zone;
+    let tz = settings.reports.time_zone(&settings.defaults);
     let since = args.since.map(|d| d.instant(tz)).transpose()?;
     let until = args.until.map(|d| d.instant(tz)).transpose()?;
+    let query = settings.reports.query(
+        &settings.defaults,
+        args.by.map(|b| b.0).unwrap_or_default(),
+        args.period,
+        (since, until),
+        Clock::system().now(),
+    );
     let store = open_store(&settings).await?;
-    let counts = store.report_counts(args.by, since, until).await;
+    let report = Report::run(&store, &query, settings.reports.min_answers).await;
     store.close().await;
-    let rows: Vec<ReportRow> = counts?.into_iter().map(ReportRow::from).collect();
+    let report = report?;
     match args.format {
-        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-        ReportFormat::Csv => print_csv(&rows)?,
-        ReportFormat::Table => print_table(&rows),
+        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        ReportFormat::Csv => print_csv(&report)?,
+        ReportFormat::Table => print_table(&report),
     }
     Ok(())
 }
 
-fn print_table(rows: &[ReportRow]) {
-    let mut table = comfy_table::Table::new();
-    table.set_header([
-        "group",
-        "name",
-        "sent",
-        "responses",
-        "response rate",
-        "CSAT (95% CI)",
-        "n",
-        "FCR (95% CI)",
-        "n",
+/// `--by`'s breakdowns.
+#[derive(Debug, Clone)]
+struct Breakdowns(Vec<Breakdown>);
+
+fn parse_by(text: &str) -> Result<Breakdowns, String> {
+    Breakdown::parse_list(text).map(Breakdowns)
+}
+
+/// "84.0% (76.5–89.4)".
+fn share(p: &Proportion) -> String {
+    format!(
+        "{:.1}% ({:.1}–{:.1})",
+        p.value * 100.0,
+        p.low * 100.0,
+        p.high * 100.0
+    )
+}
+
+fn shrunk(s: &Shrunk) -> String {
+    format!(
+        "{:.1}% ({:.1}–{:.1})",
+        s.value * 100.0,
+        s.low * 100.0,
+        s.high * 100.0
+    )
+}
+
+/// "+32 (18–45)".
+fn nps(n: &Nps) -> String {
+    format!("{:+.0} ({:+.0}–{:+.0})", n.value, n.low, n.high)
+}
+
+fn mean(m: &Mean) -> String {
+    format!("{:.2} ({:.2}–{:.2})", m.value, m.low, m.high)
+}
+
+/// "2h 5m", to the minute beyond an hour.
+fn duration(seconds: f64) -> String {
+    let seconds = seconds.round() as u64;
+    let rounded = if seconds >= 3600 {
+        seconds / 60 * 60
+    } else {
+        seconds
+    };
+    humantime::format_duration(std::time::Duration::from_secs(rounded)).to_string()
+}
+
+/// "+4.2 ▲" when larger than the noise, "+1.0 ~" when not.
+fn change(c: &Change, scale: f64) -> String {
+    let mark = match (c.significant, c.change > 0.0) {
+        (false, _) => "~",
+        (true, true) => "▲",
+        (true, false) => "▼",
+    };
+    format!("{:+.1} {mark}", c.change * scale)
+}
+
+/// A table column: its header and its cell per row; left out when no row has a value.
+type Column = (String, Box<dyn Fn(&ReportRow) -> Option<String>>);
+
+fn print_table(report: &Report) {
+    let mut columns: Vec<Column> = Vec::new();
+    for (i, by) in report.by.iter().enumerate() {
+        columns.push((
+            by.as_ref().replace('_', " "),
+            Box::new(move |r: &ReportRow| {
+                let k = &r.keys[i];
+                Some(match &k.name {
+                    Some(name) => format!("{} {name}", k.key),
+                    None if k.key.is_empty() => "(none)".into(),
+                    None => k.key.clone(),
+                })
+            }),
+        ));
+    }
+    let n = |p: Option<u64>| p.map(|n| n.to_string());
+    columns.extend::<Vec<Column>>(vec![
+        ("sent".into(), Box::new(|r| Some(r.sent.to_string()))),
+        (
+            "answered".into(),
+            Box::new(|r| Some(r.responses.to_string())),
+        ),
+        (
+            "response rate".into(),
+            Box::new(|r| r.response_rate.as_ref().map(share)),
+        ),
+        (
+            "".into(),
+            Box::new(|r| (!r.enough_answers).then(|| "not enough answers".into())),
+        ),
+        (
+            "CSAT (95% CI)".into(),
+            Box::new(|r| r.csat.as_ref().map(share)),
+        ),
+        ("n".into(), Box::new(move |r| n(r.csat.map(|p| p.n)))),
+        (
+            "CSAT shrunk".into(),
+            Box::new(|r| r.csat_shrunk.as_ref().map(shrunk)),
+        ),
+        ("rank".into(), Box::new(|r| r.rank.map(|n| n.to_string()))),
+        ("NPS (95% CI)".into(), Box::new(|r| r.nps.as_ref().map(nps))),
+        ("n".into(), Box::new(move |r| n(r.nps.map(|p| p.n)))),
+        (
+            "CES (95% CI)".into(),
+            Box::new(|r| r.ces.as_ref().map(mean)),
+        ),
+        ("n".into(), Box::new(move |r| n(r.ces.map(|p| p.n)))),
+        ("FCR survey".into(), Box::new(|r| r.fcr.as_ref().map(share))),
+        ("n".into(), Box::new(move |r| n(r.fcr.map(|p| p.n)))),
+        (
+            "FCR contacts".into(),
+            Box::new(|r| r.fcr_contacts.as_ref().map(share)),
+        ),
+        (
+            "n".into(),
+            Box::new(move |r| n(r.fcr_contacts.map(|p| p.n))),
+        ),
+        (
+            "median answer".into(),
+            Box::new(|r| r.median_answer_seconds.map(duration)),
+        ),
+        (
+            "CSAT change".into(),
+            Box::new(|r| r.trend.as_ref()?.csat.as_ref().map(|c| change(c, 100.0))),
+        ),
+        (
+            "NPS change".into(),
+            Box::new(|r| r.trend.as_ref()?.nps.as_ref().map(|c| change(c, 1.0))),
+        ),
     ]);
-    for row in rows {
-        let n = |p: &Option<Proportion>| p.map(|p| p.n.to_string()).unwrap_or_else(|| "0".into());
-        table.add_row(vec![
-            row.group.clone(),
-            row.name.clone().unwrap_or_default(),
-            row.sent.to_string(),
-            row.responses.to_string(),
-            row.response_rate
-                .map(|p| percent(p.value))
-                .unwrap_or_else(|| "–".into()),
-            with_interval(&row.csat),
-            n(&row.csat),
-            with_interval(&row.fcr),
-            n(&row.fcr),
-        ]);
+    let cells: Vec<Vec<Option<String>>> = report
+        .rows
+        .iter()
+        .map(|row| columns.iter().map(|(_, cell)| cell(row)).collect())
+        .collect();
+    let shown: Vec<usize> = (0..columns.len())
+        .filter(|&c| cells.iter().any(|row| row[c].is_some()) || c < report.by.len() + 2)
+        .collect();
+    let mut table = comfy_table::Table::new();
+    table.set_header(shown.iter().map(|&c| columns[c].0.clone()));
+    for row in &cells {
+        table.add_row(
+            shown
+                .iter()
+                .map(|&c| row[c].clone().unwrap_or_else(|| "–".into())),
+        );
     }
     println!("{table}");
+    println!(
+        "95% intervals; CSAT counts ratings from {} in the top box; groups under {} answers \
+         are not ranked; ▲▼ a change larger than the noise (5% test), ~ within it.",
+        report.csat_top_box, report.min_answers
+    );
 }
 
-fn percent(share: f64) -> String {
-    format!("{:.1}%", share * 100.0)
-}
-
-/// "84.0% (76.5–89.4)", or "–" with no answers.
-fn with_interval(p: &Option<Proportion>) -> String {
-    match p {
-        Some(p) => format!(
-            "{} ({:.1}–{:.1})",
-            percent(p.value),
-            p.low * 100.0,
-            p.high * 100.0
-        ),
-        None => "–".into(),
-    }
-}
-
-fn print_csv(rows: &[ReportRow]) -> anyhow::Result<()> {
+fn print_csv(report: &Report) -> anyhow::Result<()> {
     let mut out = csv::Writer::from_writer(std::io::stdout().lock());
-    out.write_record([
-        "group",
-        "name",
-        "sent",
-        "responses",
-        "response_rate",
-        "csat",
-        "csat_low",
-        "csat_high",
-        "csat_n",
-        "fcr",
-        "fcr_low",
-        "fcr_high",
-        "fcr_n",
-    ])?;
-    for row in rows {
-        let mut record = vec![
-            row.group.clone(),
-            row.name.clone().unwrap_or_default(),
+    let mut header: Vec<String> = Vec::new();
+    for by in &report.by {
+        header.push(by.as_ref().to_owned());
+        header.push(format!("{}_name", by.as_ref()));
+    }
+    let interval = |name: &str| {
+        [
+            name.to_owned(),
+            format!("{name}_low"),
+            format!("{name}_high"),
+            format!("{name}_n"),
+        ]
+    };
+    header.extend(["sent".into(), "responses".into(), "enough_answers".into()]);
+    header.extend(interval("response_rate"));
+    header.extend(interval("csat"));
+    header.extend([
+        "csat_shrunk".into(),
+        "csat_shrunk_low".into(),
+        "csat_shrunk_high".into(),
+        "rank".into(),
+    ]);
+    header.extend(interval("nps"));
+    header.extend(interval("ces"));
+    header.extend(interval("fcr"));
+    header.extend(interval("fcr_contacts"));
+    header.push("median_answer_seconds".into());
+    header.push("previous_period".into());
+    for metric in ["response_rate", "csat", "nps"] {
+        header.push(format!("{metric}_change"));
+        header.push(format!("{metric}_change_significant"));
+    }
+    out.write_record(&header)?;
+    let number = |v: f64| format!("{v:.4}");
+    let estimate = |v: Option<(f64, f64, f64, u64)>| match v {
+        Some((value, low, high, n)) => [number(value), number(low), number(high), n.to_string()],
+        None => [String::new(), String::new(), String::new(), "0".into()],
+    };
+    let share = |p: &Option<Proportion>| estimate(p.map(|p| (p.value, p.low, p.high, p.n)));
+    for row in &report.rows {
+        let mut record: Vec<String> = Vec::new();
+        for key in &row.keys {
+            record.push(key.key.clone());
+            record.push(key.name.clone().unwrap_or_default());
+        }
+        record.extend([
             row.sent.to_string(),
             row.responses.to_string(),
-            row.response_rate
-                .map(|p| format!("{:.4}", p.value))
-                .unwrap_or_default(),
-        ];
-        for p in [&row.csat, &row.fcr] {
-            match p {
-                Some(p) => record.extend([
-                    format!("{:.4}", p.value),
-                    format!("{:.4}", p.low),
-                    format!("{:.4}", p.high),
-                    p.n.to_string(),
-                ]),
-                None => record.extend(["".into(), "".into(), "".into(), "0".into()]),
-            }
+            row.enough_answers.to_string(),
+        ]);
+        record.extend(share(&row.response_rate));
+        record.extend(share(&row.csat));
+        match &row.csat_shrunk {
+            Some(s) => record.extend([number(s.value), number(s.low), number(s.high)]),
+            None => record.extend([String::new(), String::new(), String::new()]),
+        }
+        record.push(row.rank.map(|r| r.to_string()).unwrap_or_default());
+        record.extend(estimate(row.nps.map(|p| (p.value, p.low, p.high, p.n))));
+        record.extend(estimate(row.ces.map(|p| (p.value, p.low, p.high, p.n))));
+        record.extend(share(&row.fcr));
+        record.extend(share(&row.fcr_contacts));
+        record.push(row.median_answer_seconds.map(number).unwrap_or_default());
+        let trend = row.trend.as_ref();
+        record.push(trend.map(|t| t.previous_period.clone()).unwrap_or_default());
+        for c in [
+            trend.and_then(|t| t.response_rate),
+            trend.and_then(|t| t.csat),
+            trend.and_then(|t| t.nps),
+        ] {
+            record.push(c.map(|c| number(c.change)).unwrap_or_default());
+            record.push(c.map(|c| c.significant.to_string()).unwrap_or_default());
         }
         out.write_record(&record)?;
     }

@@ -7,6 +7,7 @@
 use super::{ROWS_PER_STATEMENT, StoreError, StoreTx, cacheable, with_tx};
 use crate::campaign::SurveyChannel;
 use crate::replies::ProviderStatus;
+use crate::scoring::AnswerTime;
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
@@ -21,6 +22,7 @@ pub struct Conversation {
     /// first question) and after the last one.
     pub question: Option<String>,
     pub reasked: bool,
+    pub sent_at: Option<DateTime<Utc>>,
     pub answered_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
 }
@@ -74,7 +76,7 @@ const STATUS_RANK: &str = "CASE provider_status WHEN 'sent' THEN 1 WHEN 'deliver
      WHEN 'read' THEN 3 WHEN 'failed' THEN 4 WHEN 'undelivered' THEN 4 ELSE 0 END";
 
 const CONVERSATION_COLUMNS: &str = "i.id AS invitation_id, i.customer_id, i.questionnaire, \
-     i.channel, i.question, i.reasked, i.answered_at, i.expires_at";
+     i.channel, i.question, i.reasked, i.sent_at, i.answered_at, i.expires_at";
 
 impl StoreTx {
     /// The invitation a reply on `channel` belongs to: the one whose message it replies to
@@ -146,12 +148,19 @@ impl StoreTx {
                 .filter(|a| a.metric == Some(metric))
                 .and_then(|a| a.number)
         };
+        // The time to answer counts to the first answer, as `answered_at` does.
+        let wait = conversation
+            .sent_at
+            .map(|sent_at| AnswerTime::between(sent_at, now));
         let open = with_tx!(self, conn => {
             sqlx::query(
                 "UPDATE invitations SET question = $1, reasked = FALSE, last_inbound_at = $2, \
                  state = CASE WHEN $3 THEN 'answered' ELSE state END, \
+                 answer_seconds = CASE WHEN $3 AND answered_at IS NULL THEN $9 ELSE answer_seconds END, \
+                 answer_band = CASE WHEN $3 AND answered_at IS NULL THEN $10 ELSE answer_band END, \
                  answered_at = CASE WHEN $3 THEN COALESCE(answered_at, $2) ELSE answered_at END, \
-                 csat = COALESCE($4, csat), fcr = COALESCE($5, fcr) \
+                 csat = COALESCE($4, csat), fcr = COALESCE($5, fcr), \
+                 nps = COALESCE($7, nps), ces = COALESCE($8, ces) \
                  WHERE id = $6 AND (expires_at IS NULL OR expires_at > $2)",
             )
             .bind(next)
@@ -160,6 +169,10 @@ impl StoreTx {
             .bind(score("csat"))
             .bind(score("fcr"))
             .bind(conversation.invitation_id)
+            .bind(score("nps"))
+            .bind(score("ces"))
+            .bind(wait.map(|w| w.seconds))
+            .bind(wait.map(|w| w.band))
             .execute(&mut *conn)
             .await?
             .rows_affected()

@@ -28,7 +28,9 @@ pub use invitations::{PlanCounts, SkipCounts};
 pub use outbox::{
     Claimed, FailedDelivery, FinalStatus, FollowUp, OutboxStatus, Outcome, ReminderDue,
 };
-pub use report::{GroupBy, GroupCounts};
+pub use report::{
+    BandCounts, Breakdown, GroupCounts, GroupKeys, Period, RepeatCounts, ReportQuery, Tallies,
+};
 pub use responses::{OpenedInvitation, StoredAnswer};
 pub use runs::{CampaignRun, TickState};
 pub use sources::{SourceCounts, SourceState};

@@ -1,103 +1,514 @@
-//! Counts behind the reports: per group, invitations sent in a period, how many were
-//! answered, and the CSAT and FCR tallies of their answers.
+//! The tallies behind the reports, counted by the database in one pass each: per group (one
+//! or two breakdowns), the invitations sent in a period and their answers' scores; the answers
+//! per time-to-answer band (for medians); and the contacts closed in a period with those that
+//! the same customer followed with another contact of the same category (FCR from the data).
 
 use super::{Store, StoreError, with_pool};
-use chrono::{DateTime, Utc};
+use crate::domain::TimeZone;
+use chrono::{DateTime, SecondsFormat, Utc};
 
-/// How report rows are grouped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+/// One way of grouping report rows.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, strum::EnumString, strum::AsRefStr,
+)]
 #[serde(rename_all = "snake_case")]
-pub enum GroupBy {
+#[strum(serialize_all = "snake_case")]
+pub enum Breakdown {
+    /// The contact's agent.
     Agent,
+    /// The contact's team.
     Team,
+    /// The invitation's campaign.
     Campaign,
+    /// The channel the invitation went on (email, sms, whatsapp).
     Channel,
+    /// The contact's category.
+    Category,
+    /// The channel the customer contacted the service on.
+    ContactChannel,
+    /// The day, week or month the invitation was sent (the contact closed, for FCR from the
+    /// data), in the report's time zone.
+    Period,
 }
 
-impl GroupBy {
-    /// How a group is found: the column grouped on (`gid`), and how the outer query turns
-    /// `g.gid` into the group's key and name (joining the names after the counting, so the
-    /// big scan groups on small integers).
-    fn sql(by: Option<GroupBy>) -> GroupSql {
-        let (gid, join, key, name) = match by {
-            None => ("0", "", "'all'", "NULL"),
-            Some(GroupBy::Agent) => (
-                "c.agent_id",
-                "LEFT JOIN agents a ON a.id = g.gid",
-                "COALESCE(a.external_id, '')",
-                "a.name",
-            ),
-            Some(GroupBy::Team) => (
-                "c.team_id",
-                "LEFT JOIN teams t ON t.id = g.gid",
-                "COALESCE(t.external_id, '')",
-                "t.name",
-            ),
-            Some(GroupBy::Campaign) => ("i.campaign", "", "g.gid", "NULL"),
-            Some(GroupBy::Channel) => ("i.channel", "", "g.gid", "NULL"),
-        };
-        GroupSql {
-            gid,
-            join,
-            key,
-            name,
+impl Breakdown {
+    /// One or two breakdowns written with a comma: `agent`, `team,period`.
+    pub fn parse_list(text: &str) -> Result<Vec<Breakdown>, String> {
+        let mut by = Vec::new();
+        for word in text.split(',').map(str::trim) {
+            let breakdown: Breakdown = word.parse().map_err(|_| {
+                format!(
+                    "`{word}` is not a breakdown; use agent, team, campaign, channel, category, \
+                     contact_channel or period"
+                )
+            })?;
+            if by.contains(&breakdown) {
+                return Err(format!("`{word}` is named twice"));
+            }
+            by.push(breakdown);
         }
+        if by.len() > 2 {
+            return Err(format!("`{text}`: at most two breakdowns at once"));
+        }
+        Ok(by)
+    }
+
+    /// Whether contacts alone (without invitations) have this key.
+    fn of_contacts(self) -> bool {
+        !matches!(self, Breakdown::Campaign | Breakdown::Channel)
     }
 }
 
-struct GroupSql {
-    gid: &'static str,
-    join: &'static str,
-    key: &'static str,
-    name: &'static str,
+/// The length of a reporting period.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::EnumString,
+    strum::AsRefStr,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Period {
+    /// `2026-11-23`
+    Day,
+    /// Named by its Monday: `2026-11-23`.
+    Week,
+    /// `2026-11`
+    Month,
 }
 
-/// The tallies of one group.
+/// What to count.
+#[derive(Debug, Clone)]
+pub struct ReportQuery {
+    /// At most two breakdowns; none counts everything in one group.
+    pub by: Vec<Breakdown>,
+    pub period: Period,
+    pub time_zone: TimeZone,
+    /// Invitations sent (contacts closed) in `[since, until)`.
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// The lowest CSAT rating that counts as satisfied.
+    pub csat_top_box: i16,
+    /// A contact followed by another of the same customer and category within this time is
+    /// not resolved at first contact; contacts closed less than this before `now` are not
+    /// counted yet.
+    pub repeat_window: chrono::Duration,
+    pub now: DateTime<Utc>,
+}
+
+/// A group's keys: its breakdowns' values (an agent's or team's external id, a campaign, a
+/// period's label…), empty for contacts without an agent, team or category.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct GroupKeys {
+    pub key1: String,
+    pub name1: Option<String>,
+    pub key2: String,
+    pub name2: Option<String>,
+    /// With an agent breakdown: the agent's team, which their score is shrunk toward.
+    pub team: Option<String>,
+}
+
+/// The survey tallies of one group.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct GroupCounts {
-    /// The group's key (an agent's or team's external id, a campaign, a channel); empty for
-    /// contacts without an agent or team.
-    pub key: String,
-    pub name: Option<String>,
+    #[sqlx(flatten)]
+    pub keys: GroupKeys,
     pub sent: i64,
     pub responses: i64,
-    /// CSAT answers, and those that were 4 or 5.
+    /// CSAT answers, and those in the top box.
     pub csat_n: i64,
     pub csat_top: i64,
     /// Answers to the resolution question, and the "yes" ones.
     pub fcr_n: i64,
     pub fcr_yes: i64,
+    /// NPS answers, the 9–10s and the 0–6s.
+    pub nps_n: i64,
+    pub nps_promoters: i64,
+    pub nps_detractors: i64,
+    /// CES answers, their sum and their sum of squares.
+    pub ces_n: i64,
+    pub ces_sum: i64,
+    pub ces_sum_sq: i64,
+}
+
+/// Answers of one group in one time-to-answer band.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct BandCounts {
+    #[sqlx(flatten)]
+    pub keys: GroupKeys,
+    pub band: i64,
+    pub answers: i64,
+}
+
+/// Contacts of one group, and those followed by a repeat contact.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RepeatCounts {
+    #[sqlx(flatten)]
+    pub keys: GroupKeys,
+    pub contacts: i64,
+    pub repeated: i64,
+}
+
+/// Everything a report is computed from.
+#[derive(Debug, Clone, Default)]
+pub struct Tallies {
+    pub groups: Vec<GroupCounts>,
+    pub bands: Vec<BandCounts>,
+    /// `None` when a breakdown is not one of contacts (campaign, channel).
+    pub repeats: Option<Vec<RepeatCounts>>,
+}
+
+/// What a grouped query scans.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scan {
+    /// Sent invitations `i`, with their contacts `c` when a breakdown needs them.
+    Invitations,
+    /// Contacts `c`.
+    Contacts,
+}
+
+impl Scan {
+    fn time_column(self) -> &'static str {
+        match self {
+            Scan::Invitations => "i.sent_at",
+            Scan::Contacts => "c.closed_at",
+        }
+    }
+}
+
+/// How one breakdown is counted: `inner` is grouped on in the scan (small integers for agents
+/// and teams), and the outer query turns `g.g{n}` into the key and name, joining the names
+/// after the counting.
+struct KeySql {
+    inner: String,
+    key: String,
+    name: String,
+    join: String,
 }
 
 impl Store {
-    /// Tallies per group of the invitations sent in `[since, until)`.
-    pub async fn report_counts(
-        &self,
-        by: Option<GroupBy>,
-        since: Option<DateTime<Utc>>,
-        until: Option<DateTime<Utc>>,
-    ) -> Result<Vec<GroupCounts>, StoreError> {
-        let GroupSql {
-            gid,
-            join,
-            key,
-            name,
-        } = GroupBy::sql(by);
-        // The scores of an answered invitation sit on the invitation itself (`csat`, `fcr`),
-        // so the counting is one pass over invitations and contacts.
-        let sql = format!(
-            "SELECT {key} AS key, CAST({name} AS TEXT) AS name, g.sent, g.responses, g.csat_n, \
-             g.csat_top, g.fcr_n, g.fcr_yes FROM (\
-               SELECT {gid} AS gid, COUNT(*) AS sent, COUNT(i.answered_at) AS responses, \
-               COUNT(i.csat) AS csat_n, COALESCE(SUM(CASE WHEN i.csat >= 4 THEN 1 ELSE 0 END), 0) AS csat_top, \
-               COUNT(i.fcr) AS fcr_n, COALESCE(SUM(CASE WHEN i.fcr = 1 THEN 1 ELSE 0 END), 0) AS fcr_yes \
-               FROM invitations i JOIN contacts c ON c.id = i.contact_id \
-               WHERE i.sent_at IS NOT NULL AND ($1 IS NULL OR i.sent_at >= $1) AND ($2 IS NULL OR i.sent_at < $2) \
-               GROUP BY 1) g {join} \
-             WHERE g.sent > 0 ORDER BY 1"
+    /// Counts everything a report of `query` needs.
+    pub async fn report_tallies(&self, query: &ReportQuery) -> Result<Tallies, StoreError> {
+        assert!(query.by.len() <= 2, "at most two breakdowns");
+        let period = if query.by.contains(&Breakdown::Period) {
+            Some(self.period_labels(query).await?)
+        } else {
+            None
+        };
+        let keys = |scan: Scan| -> Vec<KeySql> {
+            query
+                .by
+                .iter()
+                .enumerate()
+                .map(|(i, b)| key_sql(*b, i + 1, scan, period.as_ref()))
+                .collect()
+        };
+        let needs_contacts = query
+            .by
+            .iter()
+            .any(|b| b.of_contacts() && *b != Breakdown::Period);
+        let from = if needs_contacts {
+            "invitations i JOIN contacts c ON c.id = i.contact_id"
+        } else {
+            "invitations i"
+        };
+        let sent = "i.sent_at IS NOT NULL AND ($1 IS NULL OR i.sent_at >= $1) AND ($2 IS NULL OR i.sent_at < $2)";
+        let groups_sql = grouped(
+            &query.by,
+            &keys(Scan::Invitations),
+            &format!(
+                "COUNT(*) AS sent, COUNT(i.answered_at) AS responses, \
+                 COUNT(i.csat) AS csat_n, COALESCE(SUM(CASE WHEN i.csat >= $3 THEN 1 ELSE 0 END), 0) AS csat_top, \
+                 COUNT(i.fcr) AS fcr_n, COALESCE(SUM(CASE WHEN i.fcr = 1 THEN 1 ELSE 0 END), 0) AS fcr_yes, \
+                 COUNT(i.nps) AS nps_n, COALESCE(SUM(CASE WHEN i.nps >= 9 THEN 1 ELSE 0 END), 0) AS nps_promoters, \
+                 COALESCE(SUM(CASE WHEN i.nps <= 6 THEN 1 ELSE 0 END), 0) AS nps_detractors, \
+                 COUNT(i.ces) AS ces_n, COALESCE(SUM(i.ces), 0) AS ces_sum, COALESCE(SUM(i.ces * i.ces), 0) AS ces_sum_sq \
+                 FROM {from} WHERE {sent}"
+            ),
+            "g.sent, g.responses, g.csat_n, g.csat_top, g.fcr_n, g.fcr_yes, g.nps_n, \
+             g.nps_promoters, g.nps_detractors, g.ces_n, g.ces_sum, g.ces_sum_sq",
+            false,
         );
+        let bands_sql = grouped(
+            &query.by,
+            &keys(Scan::Invitations),
+            &format!(
+                "i.answer_band AS band, COUNT(*) AS answers FROM {from} \
+                 WHERE {sent} AND i.answer_band IS NOT NULL"
+            ),
+            "g.band, g.answers",
+            true,
+        );
+        // The next contact of the same customer and category, by close; a contact counts once
+        // its window has passed. Contacts before `since` cannot follow one in the period, and
+        // those after `until` plus the window cannot follow one in time.
+        let within = match self {
+            Store::Sqlite(_) => "julianday(c.next_at) - julianday(c.closed_at) <= $5",
+            Store::Postgres(_) => "c.next_at - c.closed_at <= $5 * INTERVAL '1 day'",
+        };
+        let repeats_sql = query.by.iter().all(|b| b.of_contacts()).then(|| {
+            grouped(
+                &query.by,
+                &keys(Scan::Contacts),
+                &format!(
+                    "COUNT(*) AS contacts, \
+                     COALESCE(SUM(CASE WHEN c.next_at IS NOT NULL AND {within} THEN 1 ELSE 0 END), 0) AS repeated \
+                     FROM (SELECT c.*, LEAD(COALESCE(c.opened_at, c.closed_at)) OVER (\
+                       PARTITION BY c.customer_id, c.category ORDER BY c.closed_at, c.id) AS next_at \
+                       FROM contacts c WHERE ($1 IS NULL OR c.closed_at >= $1) AND ($4 IS NULL OR c.closed_at < $4)) c \
+                     WHERE c.closed_at <= $3 AND ($2 IS NULL OR c.closed_at < $2)"
+                ),
+                "g.contacts, g.repeated",
+                false,
+            )
+        });
+        let window_days = query.repeat_window.num_seconds() as f64 / 86_400.0;
+        let settled = query.now - query.repeat_window;
+        let read_until = query.until.map(|u| u + query.repeat_window);
         Ok(with_pool!(self, pool => {
-            sqlx::query_as(&sql).bind(since).bind(until).fetch_all(pool).await?
+            let groups = sqlx::query_as(&groups_sql)
+                .bind(query.since)
+                .bind(query.until)
+                .bind(query.csat_top_box)
+                .fetch_all(pool)
+                .await?;
+            let bands = sqlx::query_as(&bands_sql)
+                .bind(query.since)
+                .bind(query.until)
+                .fetch_all(pool)
+                .await?;
+            let repeats = match &repeats_sql {
+                Some(sql) => Some(
+                    sqlx::query_as(sql)
+                        .bind(query.since)
+                        .bind(query.until)
+                        .bind(settled)
+                        .bind(read_until)
+                        .bind(window_days)
+                        .fetch_all(pool)
+                        .await?,
+                ),
+                None => None,
+            };
+            Tallies { groups, bands, repeats }
         }))
+    }
+
+    /// How the database names the period an instant falls in, in the report's time zone.
+    /// PostgreSQL knows the zones; SQLite is given the zone's UTC offsets over the span of the
+    /// stored data (one stretch for zones without daylight saving, such as Indonesia's).
+    async fn period_labels(&self, query: &ReportQuery) -> Result<PeriodSql, StoreError> {
+        let tz = query.time_zone;
+        match self {
+            Store::Postgres(_) => {
+                let name = tz.as_str();
+                // IANA names are letters, digits, `/`, `_`, `+` and `-`: safe to quote inline.
+                assert!(
+                    name.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c))
+                );
+                Ok(PeriodSql::Postgres {
+                    period: query.period,
+                    zone: name.to_owned(),
+                })
+            }
+            Store::Sqlite(pool) => {
+                let (first, last): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = sqlx::query_as(
+                    "SELECT MIN(t), MAX(t) FROM (\
+                           SELECT MIN(sent_at) AS t FROM invitations UNION ALL \
+                           SELECT MAX(sent_at) FROM invitations UNION ALL \
+                           SELECT MIN(closed_at) FROM contacts UNION ALL \
+                           SELECT MAX(closed_at) FROM contacts)",
+                )
+                .fetch_one(pool)
+                .await?;
+                let from = query.since.or(first).unwrap_or(query.now);
+                let to = query.until.or(last).unwrap_or(query.now).max(from);
+                Ok(PeriodSql::Sqlite {
+                    period: query.period,
+                    offsets: offset_stretches(tz, from, to),
+                })
+            }
+        }
+    }
+}
+
+/// The per-backend way of naming periods.
+enum PeriodSql {
+    Postgres {
+        period: Period,
+        zone: String,
+    },
+    /// The zone's UTC offset (minutes) until each change, the last one open-ended.
+    Sqlite {
+        period: Period,
+        offsets: Vec<(Option<DateTime<Utc>>, i32)>,
+    },
+}
+
+impl PeriodSql {
+    fn label(&self, column: &str) -> String {
+        match self {
+            PeriodSql::Postgres { period, zone } => match period {
+                Period::Day => format!("to_char({column} AT TIME ZONE '{zone}', 'YYYY-MM-DD')"),
+                Period::Week => format!(
+                    "to_char(date_trunc('week', {column} AT TIME ZONE '{zone}'), 'YYYY-MM-DD')"
+                ),
+                Period::Month => format!("to_char({column} AT TIME ZONE '{zone}', 'YYYY-MM')"),
+            },
+            PeriodSql::Sqlite { period, offsets } => {
+                let local = |minutes: i32| match period {
+                    Period::Day => format!("date({column}, '{minutes:+} minutes')"),
+                    Period::Week => {
+                        format!("date({column}, '{minutes:+} minutes', '-6 days', 'weekday 1')")
+                    }
+                    Period::Month => format!("strftime('%Y-%m', {column}, '{minutes:+} minutes')"),
+                };
+                match offsets.as_slice() {
+                    [(_, minutes)] => local(*minutes),
+                    _ => {
+                        let mut sql = String::from("CASE");
+                        for (until, minutes) in offsets {
+                            match until {
+                                Some(until) => sql.push_str(&format!(
+                                    " WHEN {column} < '{}' THEN {}",
+                                    until.to_rfc3339_opts(SecondsFormat::AutoSi, false),
+                                    local(*minutes)
+                                )),
+                                None => sql.push_str(&format!(" ELSE {}", local(*minutes))),
+                            }
+                        }
+                        sql + " END"
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The UTC offsets (minutes) of `tz` between `from` and `to`: each with the instant it ends,
+/// the last with `None`. Offsets change on the quarter hour at the finest.
+fn offset_stretches(
+    tz: TimeZone,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<(Option<DateTime<Utc>>, i32)> {
+    use chrono::{Offset, TimeZone as _};
+    let offset = |t: DateTime<Utc>| {
+        tz.tz()
+            .offset_from_utc_datetime(&t.naive_utc())
+            .fix()
+            .local_minus_utc()
+            / 60
+    };
+    let step = chrono::Duration::minutes(15);
+    let mut stretches = Vec::new();
+    let mut current = offset(from);
+    let mut t = from;
+    while t < to {
+        let next = t + step;
+        let after = offset(next);
+        if after != current {
+            stretches.push((Some(next), current));
+            current = after;
+        }
+        t = next;
+    }
+    stretches.push((None, current));
+    stretches
+}
+
+fn key_sql(by: Breakdown, n: usize, scan: Scan, period: Option<&PeriodSql>) -> KeySql {
+    let text = |inner: &str| KeySql {
+        inner: inner.to_owned(),
+        key: format!("g.g{n}"),
+        name: "NULL".into(),
+        join: String::new(),
+    };
+    let named = |column: &str, table: &str, alias: &str| KeySql {
+        inner: format!("c.{column}"),
+        key: format!("COALESCE({alias}{n}.external_id, '')"),
+        name: format!("{alias}{n}.name"),
+        join: format!(" LEFT JOIN {table} {alias}{n} ON {alias}{n}.id = g.g{n}"),
+    };
+    match by {
+        Breakdown::Agent => named("agent_id", "agents", "a"),
+        Breakdown::Team => named("team_id", "teams", "t"),
+        Breakdown::Campaign => text("i.campaign"),
+        Breakdown::Channel => text("i.channel"),
+        Breakdown::Category => text("COALESCE(c.category, '')"),
+        Breakdown::ContactChannel => text("COALESCE(c.contact_channel, '')"),
+        Breakdown::Period => text(
+            &period
+                .expect("period labels are read for a period breakdown")
+                .label(scan.time_column()),
+        ),
+    }
+}
+
+/// `SELECT` of tallies grouped by the breakdowns: `inner` is the counting (its `FROM` and
+/// `WHERE` included) grouped on the keys (and, `by_band`, on its first column too), `outer`
+/// the tallies as the outer query passes them on.
+fn grouped(by: &[Breakdown], keys: &[KeySql], inner: &str, outer: &str, by_band: bool) -> String {
+    let key = |i: usize| keys.get(i);
+    let g1 = key(0).map_or("0", |k| k.inner.as_str());
+    let g2 = key(1).map_or("0", |k| k.inner.as_str());
+    let key1 = key(0).map_or("'all'", |k| k.key.as_str());
+    let key2 = key(1).map_or("''", |k| k.key.as_str());
+    let name1 = key(0).map_or("NULL", |k| k.name.as_str());
+    let name2 = key(1).map_or("NULL", |k| k.name.as_str());
+    let mut joins: String = keys.iter().map(|k| k.join.as_str()).collect();
+    let team = match by.iter().position(|b| *b == Breakdown::Agent) {
+        Some(i) => {
+            let n = i + 1;
+            joins.push_str(&format!(" LEFT JOIN teams at ON at.id = a{n}.team_id"));
+            "COALESCE(at.external_id, '')"
+        }
+        None => "NULL",
+    };
+    let extra_group = if by_band { ", 3" } else { "" };
+    format!(
+        "SELECT {key1} AS key1, CAST({name1} AS TEXT) AS name1, {key2} AS key2, \
+         CAST({name2} AS TEXT) AS name2, CAST({team} AS TEXT) AS team, {outer} FROM (\
+           SELECT {g1} AS g1, {g2} AS g2, {inner} GROUP BY 1, 2{extra_group}) g{joins}"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offset_stretches_follow_daylight_saving() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let jakarta = TimeZone::parse("Asia/Jakarta").unwrap();
+        assert_eq!(
+            offset_stretches(
+                jakarta,
+                at("2025-01-01T00:00:00Z"),
+                at("2026-12-31T00:00:00Z")
+            ),
+            [(None, 420)]
+        );
+        // New York: EST until 2026-03-08 07:00 UTC, EDT until 2026-11-01 06:00 UTC.
+        let new_york = TimeZone::parse("America/New_York").unwrap();
+        assert_eq!(
+            offset_stretches(
+                new_york,
+                at("2026-01-01T00:00:00Z"),
+                at("2026-12-01T00:00:00Z")
+            ),
+            [
+                (Some(at("2026-03-08T07:00:00Z")), -300),
+                (Some(at("2026-11-01T06:00:00Z")), -240),
+                (None, -300)
+            ]
+        );
     }
 }

@@ -3,6 +3,7 @@
 
 use super::{Store, StoreError, with_pool, with_tx};
 use crate::campaign::SurveyChannel;
+use crate::scoring::AnswerTime;
 use chrono::{DateTime, Utc};
 
 /// An invitation as its survey page needs it.
@@ -75,7 +76,7 @@ impl Store {
     }
 
     /// Records `answers` as the invitation's answers, replacing any earlier ones (and its
-    /// CSAT and FCR scores), unless the invitation expired by `now`. Returns false when it
+    /// scores and time to answer), unless the invitation expired by `now`. Returns false when it
     /// had expired.
     pub async fn save_answers(
         &self,
@@ -87,18 +88,29 @@ impl Store {
         let mut tx = self.begin().await?;
         let open = with_tx!(&mut tx, conn => {
             // Marking it answered first takes the write lock and checks the expiry in one step.
-            let open = sqlx::query(
-                "UPDATE invitations SET state = 'answered', answered_at = $1, csat = $3, fcr = $4 \
-                 WHERE id = $2 AND (expires_at IS NULL OR expires_at > $1)",
+            let sent_at: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(
+                "UPDATE invitations SET state = 'answered', answered_at = $1, csat = $3, fcr = $4, \
+                 nps = $5, ces = $6 WHERE id = $2 AND (expires_at IS NULL OR expires_at > $1) \
+                 RETURNING sent_at",
             )
             .bind(now)
             .bind(invitation_id)
             .bind(score(answers, "csat"))
             .bind(score(answers, "fcr"))
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-                == 1;
+            .bind(score(answers, "nps"))
+            .bind(score(answers, "ces"))
+            .fetch_optional(&mut *conn)
+            .await?;
+            let open = sent_at.is_some();
+            if let Some(Some(sent_at)) = sent_at {
+                let wait = AnswerTime::between(sent_at, now);
+                sqlx::query("UPDATE invitations SET answer_seconds = $1, answer_band = $2 WHERE id = $3")
+                    .bind(wait.seconds)
+                    .bind(wait.band)
+                    .bind(invitation_id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
             if open {
                 sqlx::query("DELETE FROM responses WHERE invitation_id = $1")
                     .bind(invitation_id)
