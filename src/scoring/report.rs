@@ -122,7 +122,7 @@ impl Report {
             bands
                 .entry(key_of(&b.keys))
                 .or_default()
-                .push((b.band as i16, count(b.answers)));
+                .push((b.band, count(b.answers)));
         }
         let mut rows: Vec<(Option<String>, ReportRow)> = groups
             .into_iter()

@@ -32,12 +32,21 @@ impl Proportion {
         let denominator = 1.0 + z2 / nf;
         let centre = (p + z2 / (2.0 * nf)) / denominator;
         let half = Z95 * (p * (1.0 - p) / nf + z2 / (4.0 * nf * nf)).sqrt() / denominator;
+        // At 0 or n the interval ends exactly at 0 or 1 (rounding would miss it slightly).
         Some(Proportion {
             n,
             count,
             value: p,
-            low: (centre - half).max(0.0),
-            high: (centre + half).min(1.0),
+            low: if count == 0 {
+                0.0
+            } else {
+                (centre - half).max(0.0)
+            },
+            high: if count == n {
+                1.0
+            } else {
+                (centre + half).min(1.0)
+            },
         })
     }
 
@@ -210,8 +219,9 @@ impl AnswerTime {
         AnswerTime { seconds, band }
     }
 
-    /// The median of answers counted per band (`(band, count)` in any order), interpolated
-    /// geometrically inside the band where the middle answer falls; `None` without answers.
+    /// The median of answers counted per band (`(band, count)` in any order): the middle
+    /// answer (the mean of the middle two), each placed inside its band by its rank there;
+    /// `None` without answers.
     pub fn median(bands: &[(i16, u64)]) -> Option<f64> {
         let mut bands = bands.to_vec();
         bands.sort_unstable();
@@ -219,23 +229,29 @@ impl AnswerTime {
         if total == 0 {
             return None;
         }
-        let middle = total as f64 / 2.0;
-        let mut below = 0.0;
-        for (band, count) in bands {
-            let count = count as f64;
-            if below + count >= middle && count > 0.0 {
-                let within = (middle - below) / count;
-                let high = BAND_RATIO.powi(i32::from(band) + 1);
-                return Some(if band == 0 {
-                    high * within
-                } else {
-                    let low = BAND_RATIO.powi(i32::from(band));
-                    low * (high / low).powf(within)
-                });
+        // The answer of 1-based rank `rank`, spread evenly (on a log scale) over its band.
+        let at = |rank: u64| {
+            let mut below = 0;
+            for &(band, count) in &bands {
+                if rank <= below + count {
+                    let within = ((rank - below) as f64 - 0.5) / count as f64;
+                    let high = BAND_RATIO.powi(i32::from(band) + 1);
+                    return if band == 0 {
+                        high * within
+                    } else {
+                        let low = BAND_RATIO.powi(i32::from(band));
+                        low * (high / low).powf(within)
+                    };
+                }
+                below += count;
             }
-            below += count;
-        }
-        None
+            unreachable!("rank {rank} is within the {total} answers")
+        };
+        Some(if total % 2 == 1 {
+            at(total.div_ceil(2))
+        } else {
+            (at(total / 2) + at(total / 2 + 1)) / 2.0
+        })
     }
 }
 

@@ -142,7 +142,7 @@ pub struct GroupCounts {
 pub struct BandCounts {
     #[sqlx(flatten)]
     pub keys: GroupKeys,
-    pub band: i64,
+    pub band: i16,
     pub answers: i64,
 }
 

@@ -1,0 +1,216 @@
+"""Reference values for surveyd's reports, computed independently of surveyd.
+
+Reads a data set as JSON on stdin (invitations with their answers, contacts, the report's
+settings) and writes, as JSON, the expected rows of the reports the test asks for. Intervals
+come from statsmodels (Wilson, the two-proportion z test) and scipy (t and beta quantiles);
+the NPS interval is the adjusted-Wald interval (Sauro & Lewis: ¾ promoter, ¾ detractor and
+3 answers added), the shrinkage the beta-binomial method of moments.
+"""
+
+import json
+import math
+import sys
+from collections import defaultdict
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from scipy import stats
+from statsmodels.stats.proportion import proportion_confint, proportions_ztest
+
+Z = stats.norm.ppf(0.975)
+
+
+def ts(text):
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def wilson(x, n):
+    if n == 0:
+        return None
+    low, high = proportion_confint(x, n, alpha=0.05, method="wilson")
+    return [x / n, low, high, n]
+
+
+def nps_se(p, d, n):
+    pa, da = (p + 0.75) / (n + 3), (d + 0.75) / (n + 3)
+    return pa - da, math.sqrt((pa + da - (pa - da) ** 2) / (n + 3))
+
+
+def nps(scores):
+    n = len(scores)
+    if n == 0:
+        return None
+    p = sum(1 for s in scores if s >= 9)
+    d = sum(1 for s in scores if s <= 6)
+    centre, se = nps_se(p, d, n)
+    return [100 * (p - d) / n, 100 * max(-1, centre - Z * se), 100 * min(1, centre + Z * se), n, p, d]
+
+
+def ces(scores):
+    n = len(scores)
+    if n == 0:
+        return None
+    mean = float(np.mean(scores))
+    if n == 1:
+        return [mean, 1.0, 7.0, 1]
+    low, high = stats.t.interval(0.95, n - 1, loc=mean, scale=stats.sem(scores))
+    if not math.isfinite(low):  # no spread at all
+        low = high = mean
+    return [mean, max(1.0, low), min(7.0, high), n]
+
+
+def prior(tallies):
+    tallies = [(x, n) for x, n in tallies if n > 0]
+    k = len(tallies)
+    if k < 2:
+        return None
+    xs = np.array([x for x, _ in tallies], dtype=float)
+    ns = np.array([n for _, n in tallies], dtype=float)
+    total = ns.sum()
+    mu = xs.sum() / total
+    spread = float((ns * (xs / ns - mu) ** 2).sum())
+    between = (spread - mu * (1 - mu) * (k - 1)) / (total - (ns**2).sum() / total)
+    weight = min(max(mu * (1 - mu) / between - 1, 1.0), 1e4) if between > 0 else 1e4
+    return mu * weight, (1 - mu) * weight
+
+
+def shrink(pr, x, n):
+    a, b = max(x + pr[0], 1e-9), max(n - x + pr[1], 1e-9)
+    return [a / (a + b), stats.beta.ppf(0.025, a, b), stats.beta.ppf(0.975, a, b)]
+
+
+def period_label(t, zone, period):
+    local = t.astimezone(zone)
+    if period == "day":
+        return local.strftime("%Y-%m-%d")
+    if period == "week":
+        return (local.date() - timedelta(days=local.weekday())).isoformat()
+    return local.strftime("%Y-%m")
+
+
+def previous_label(label, period):
+    if period == "day":
+        return (datetime.fromisoformat(label) - timedelta(days=1)).date().isoformat()
+    if period == "week":
+        return (datetime.fromisoformat(label) - timedelta(days=7)).date().isoformat()
+    y, m = map(int, label.split("-"))
+    return f"{y - 1}-12" if m == 1 else f"{y}-{m - 1:02d}"
+
+
+def repeats(data):
+    """Per contact index: None (not settled yet) or whether it was followed by a repeat."""
+    window = timedelta(days=data["repeat_days"])
+    now = ts(data["now"])
+    by_pair = defaultdict(list)
+    for i, c in enumerate(data["contacts"]):
+        by_pair[(c["customer"], c["category"])].append(i)
+    result = {}
+    for indexes in by_pair.values():
+        indexes.sort(key=lambda i: (ts(data["contacts"][i]["closed_at"]), i))
+        for j, i in enumerate(indexes):
+            c = data["contacts"][i]
+            closed = ts(c["closed_at"])
+            if closed > now - window:
+                result[i] = None
+                continue
+            repeated = False
+            if j + 1 < len(indexes):
+                n = data["contacts"][indexes[j + 1]]
+                start = ts(n["opened_at"] or n["closed_at"])
+                repeated = start - closed <= window
+            result[i] = repeated
+    return result
+
+
+def report(data, keys, zone_name, period):
+    zone = ZoneInfo(zone_name)
+    top = data["top_box"]
+
+    def key_of(item, time_field):
+        out = []
+        for k in keys:
+            if k == "period":
+                out.append(period_label(ts(item[time_field]), zone, period))
+            else:
+                out.append(item[k] or "")
+        return tuple(out)
+
+    groups = defaultdict(list)
+    for inv in data["invitations"]:
+        groups[key_of(inv, "sent_at")].append(inv)
+    contact_groups = defaultdict(list)
+    settled = repeats(data)
+    for i, c in enumerate(data["contacts"]):
+        if settled[i] is not None:
+            contact_groups[key_of(c, "closed_at")].append(settled[i])
+
+    rows = {}
+    for key in set(groups) | set(contact_groups):
+        invs = groups.get(key, [])
+        answered = [i for i in invs if i["answered"]]
+        csat = [i["csat"] for i in answered if i["csat"] is not None]
+        fcr = [i["fcr"] for i in answered if i["fcr"] is not None]
+        reps = contact_groups.get(key, [])
+        rows[key] = {
+            "team": invs[0]["team"] if invs else None,
+            "sent": len(invs),
+            "responses": len(answered),
+            "response_rate": wilson(len(answered), len(invs)),
+            "csat": wilson(sum(1 for s in csat if s >= top), len(csat)),
+            "nps": nps([i["nps"] for i in answered if i["nps"] is not None]),
+            "ces": ces([i["ces"] for i in answered if i["ces"] is not None]),
+            "fcr": wilson(sum(fcr), len(fcr)),
+            "fcr_contacts": wilson(sum(1 for r in reps if not r), len(reps)),
+            "median": float(np.median([i["delay"] for i in answered])) if answered else None,
+            "enough": len(answered) >= data["min_answers"],
+        }
+
+    if "agent" in keys:
+        at = keys.index("agent")
+        context = lambda k: tuple(v for i, v in enumerate(k) if i != at)
+        tallies = defaultdict(list)
+        everyone = defaultdict(list)
+        for k, r in rows.items():
+            if r["csat"]:
+                tallies[(context(k), r["team"])].append((round(r["csat"][0] * r["csat"][3]), r["csat"][3]))
+                everyone[context(k)].append((round(r["csat"][0] * r["csat"][3]), r["csat"][3]))
+        for k, r in rows.items():
+            if r["csat"]:
+                pr = prior(tallies[(context(k), r["team"])]) or prior(everyone[context(k)])
+                x, n = round(r["csat"][0] * r["csat"][3]), r["csat"][3]
+                r["csat_shrunk"] = shrink(pr, x, n) if pr else None
+
+    if "period" in keys:
+        at = keys.index("period")
+        for k, r in rows.items():
+            before = list(k)
+            before[at] = previous_label(k[at], period)
+            p = rows.get(tuple(before))
+            if p is None:
+                continue
+            trend = {"previous_period": before[at]}
+            if r["csat"] and p["csat"]:
+                x1, n1 = round(r["csat"][0] * r["csat"][3]), r["csat"][3]
+                x2, n2 = round(p["csat"][0] * p["csat"][3]), p["csat"][3]
+                z, _ = proportions_ztest([x1, x2], [n1, n2])
+                # Both at 0% or both at 100%: no change, and no spread to measure it by.
+                trend["csat"] = [r["csat"][0] - p["csat"][0], 0.0 if math.isnan(z) else float(z)]
+            if r["nps"] and p["nps"]:
+                _, se1 = nps_se(r["nps"][4], r["nps"][5], r["nps"][3])
+                _, se2 = nps_se(p["nps"][4], p["nps"][5], p["nps"][3])
+                change = r["nps"][0] - p["nps"][0]
+                trend["nps"] = [change, change / (100 * math.sqrt(se1**2 + se2**2))]
+            r["trend"] = trend
+    return {"|".join(k): v for k, v in rows.items()}
+
+
+def main():
+    data = json.load(sys.stdin)
+    out = {}
+    for name, spec in data["reports"].items():
+        out[name] = report(data, spec["by"], spec["time_zone"], spec["period"])
+    json.dump(out, sys.stdout, indent=1, default=float)
+
+
+main()

@@ -1,0 +1,495 @@
+//! Report values against values computed independently: a fixed data set (agents of two
+//! teams with different satisfaction, an agent with one answer, one with 500, one with only 5s,
+//! one never answered; repeat contacts; answers over two weeks either side of midnight in
+//! Jakarta) goes through the store's real paths (import, planning, send, answers), and every
+//! number of `--by agent`, `--by team,period` (weeks in Asia/Jakarta, days in New York across
+//! the end of daylight saving) and the overall report is checked against
+//! `tests/reference/reports.py` (statsmodels, scipy, numpy) — on SQLite and PostgreSQL.
+
+mod support;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use support::{TestDb, closed_contact, survey_key};
+use surveyd::domain::ExternalId;
+use surveyd::scoring::{Report, ReportRow};
+use surveyd::store::{Breakdown, FollowUp, Outcome, Period, ReportQuery, StoredAnswer};
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().unwrap()
+}
+
+/// A small deterministic generator (xorshift), so the data set is the same on every run.
+struct Dice(u64);
+
+impl Dice {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        (self.next() % 1_000_000) as f64 / 1_000_000.0 < p
+    }
+}
+
+/// One invitation of the data set, as the reference script reads it.
+struct Planned {
+    agent: &'static str,
+    team: &'static str,
+    customer: String,
+    category: Option<&'static str>,
+    closed_at: DateTime<Utc>,
+    opened_at: Option<DateTime<Utc>>,
+    answer: Option<Answers>,
+}
+
+#[derive(Clone, Copy)]
+struct Answers {
+    delay: i64,
+    csat: Option<i16>,
+    nps: Option<i16>,
+    ces: Option<i16>,
+    fcr: Option<i16>,
+}
+
+/// Agents: (id, team, invitations, answer rate, chance of a 4–5).
+const AGENTS: [(&str, &str, usize, f64, f64); 12] = [
+    ("A01", "T1", 90, 0.7, 0.95),
+    ("A02", "T1", 90, 0.7, 0.90),
+    ("A03", "T1", 90, 0.6, 0.85),
+    ("A04", "T1", 90, 0.7, 0.80),
+    ("A05", "T1", 90, 0.8, 0.75),
+    ("A06", "T1", 90, 0.7, 0.70),
+    ("A07", "T1", 90, 0.5, 0.60),
+    ("A08", "T1", 90, 0.7, 0.50),
+    ("A-ONE", "T1", 1, 1.0, 1.0),
+    ("A-BIG", "T1", 700, 0.72, 0.55),
+    ("A20", "T2", 30, 1.0, 1.0),
+    ("A21", "T2", 10, 0.0, 0.0),
+];
+
+fn data_set() -> Vec<Planned> {
+    let mut dice = Dice(0x5eed_1234_abcd_0001);
+    let start = at("2026-11-01T00:00:00Z");
+    let categories = [Some("billing"), Some("delivery"), None];
+    let mut planned = Vec::new();
+    for (agent, team, count, rate, top) in AGENTS {
+        for _ in 0..count {
+            // Closed any minute over two weeks; many near midnight in Jakarta (17:00 UTC).
+            let minute = dice.below(14 * 24 * 60) as i64;
+            let closed_at = start + Duration::minutes(minute);
+            let answered = dice.chance(rate);
+            let all_fives = agent == "A20";
+            let answer = answered.then(|| Answers {
+                delay: 30 + dice.below(3 * 86_400) as i64,
+                csat: (all_fives || !dice.chance(0.05)).then(|| {
+                    if all_fives {
+                        5
+                    } else if dice.chance(top) {
+                        4 + dice.below(2) as i16
+                    } else {
+                        1 + dice.below(3) as i16
+                    }
+                }),
+                nps: (all_fives || dice.chance(0.8))
+                    .then(|| if all_fives { 10 } else { dice.below(11) as i16 }),
+                ces: (all_fives || dice.chance(0.6)).then(|| {
+                    if all_fives {
+                        1
+                    } else {
+                        1 + dice.below(7) as i16
+                    }
+                }),
+                fcr: dice.chance(0.9).then(|| dice.below(10).min(1) as i16),
+            });
+            planned.push(Planned {
+                agent,
+                team,
+                // 400 customers: many contact more than once, some in the same category.
+                customer: format!("C{}", dice.below(400)),
+                category: categories[dice.below(3) as usize],
+                closed_at,
+                opened_at: dice
+                    .chance(0.8)
+                    .then(|| closed_at - Duration::minutes(5 + dice.below(60 * 24 * 3) as i64)),
+                answer,
+            });
+        }
+    }
+    planned.sort_by_key(|p| p.closed_at);
+    planned
+}
+
+/// Stores the data set through the store's own paths: import, planning, the send recorded
+/// at its time, the answers saved at theirs.
+async fn store_data_set(db: &TestDb, planned: &[Planned]) -> Vec<Value> {
+    let now = at("2026-11-16T00:00:00Z");
+    let contacts: Vec<_> = planned
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut c = closed_contact(
+                &format!("T-{i:05}"),
+                &p.customer,
+                Some(&format!("{}@example.com", p.customer.to_lowercase())),
+                p.closed_at,
+            );
+            c.opened_at = p.opened_at;
+            c.agent_id = Some(ExternalId::parse(p.agent).unwrap());
+            c.agent_name = Some(format!("Agent {}", p.agent));
+            c.team = Some(ExternalId::parse(p.team).unwrap());
+            c.category = p.category.map(str::to_owned);
+            c
+        })
+        .collect();
+    db.store.upsert_contacts(&contacts, now).await.unwrap();
+    let mut campaign = db.settings().campaigns[0].clone();
+    campaign.audience.lookback = std::time::Duration::from_secs(30 * 86_400);
+    let counts = db
+        .store
+        .plan_invitations(&campaign, now, false, &survey_key())
+        .await
+        .unwrap();
+    assert_eq!(counts.invited as usize, planned.len());
+    let claimed = db
+        .store
+        .claim_due("email", "test", now, now + Duration::hours(1), 10_000)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), planned.len());
+    let mut invitations = Vec::new();
+    for c in claimed {
+        // Contact ids were given in `planned` order.
+        let p = &planned[c.contact_id as usize - 1];
+        assert_eq!(p.closed_at, c.closed_at);
+        let sent_at = p.closed_at + Duration::hours(2);
+        let sent = Outcome::Sent {
+            delivery_id: c.delivery_id,
+            invitation_id: c.invitation_id,
+            message_id: format!("m{}", c.delivery_id),
+            follow_up: FollowUp::Nothing,
+        };
+        db.store
+            .record_outcomes("test", sent_at, &[sent])
+            .await
+            .unwrap();
+        if let Some(a) = p.answer {
+            let answer = |question: &str, metric: &str, number: Option<i16>| {
+                number.map(|n| StoredAnswer {
+                    question: question.into(),
+                    metric: Some(metric.into()),
+                    number: Some(n),
+                    text: None,
+                })
+            };
+            let answers: Vec<StoredAnswer> = [
+                answer("csat", "csat", a.csat),
+                answer("recommend", "nps", a.nps),
+                answer("effort", "ces", a.ces),
+                answer("resolved", "fcr", a.fcr),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            let answered_at = sent_at + Duration::seconds(a.delay);
+            assert!(
+                db.store
+                    .save_answers(c.invitation_id, &answers, "email", answered_at)
+                    .await
+                    .unwrap()
+            );
+        }
+        invitations.push(json!({
+            "agent": p.agent,
+            "team": p.team,
+            "sent_at": sent_at,
+            "answered": p.answer.is_some(),
+            "delay": p.answer.map(|a| a.delay),
+            "csat": p.answer.and_then(|a| a.csat),
+            "nps": p.answer.and_then(|a| a.nps),
+            "ces": p.answer.and_then(|a| a.ces),
+            "fcr": p.answer.and_then(|a| a.fcr),
+        }));
+    }
+    invitations
+}
+
+const NOW: &str = "2026-11-17T00:00:00Z";
+
+/// The reports checked, as the reference script and surveyd each name them.
+fn reports() -> [(&'static str, Vec<Breakdown>, &'static str, Period); 4] {
+    [
+        ("all", vec![], "Asia/Jakarta", Period::Week),
+        (
+            "agent",
+            vec![Breakdown::Agent],
+            "Asia/Jakarta",
+            Period::Week,
+        ),
+        (
+            "team,period",
+            vec![Breakdown::Team, Breakdown::Period],
+            "Asia/Jakarta",
+            Period::Week,
+        ),
+        (
+            "agent,period (New York days)",
+            vec![Breakdown::Agent, Breakdown::Period],
+            "America/New_York",
+            Period::Day,
+        ),
+    ]
+}
+
+fn reference(planned: &[Planned], invitations: Vec<Value>) -> Value {
+    let contacts: Vec<Value> = planned
+        .iter()
+        .map(|p| {
+            json!({
+                "agent": p.agent,
+                "team": p.team,
+                "customer": p.customer,
+                "category": p.category,
+                "opened_at": p.opened_at,
+                "closed_at": p.closed_at,
+            })
+        })
+        .collect();
+    let specs: serde_json::Map<String, Value> = reports()
+        .into_iter()
+        .map(|(name, by, tz, period)| {
+            let by: Vec<&str> = by.iter().map(|b| b.as_ref()).collect();
+            (
+                name.to_owned(),
+                json!({ "by": by, "time_zone": tz, "period": period.as_ref() }),
+            )
+        })
+        .collect();
+    let input = json!({
+        "now": NOW,
+        "top_box": 4,
+        "repeat_days": 7,
+        "min_answers": 10,
+        "invitations": invitations,
+        "contacts": contacts,
+        "reports": specs,
+    });
+    if let Ok(path) = std::env::var("REPORTS_REFERENCE_INPUT") {
+        std::fs::write(path, input.to_string()).unwrap();
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/reports.py");
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs the reference script");
+    serde_json::to_writer(child.stdin.take().unwrap(), &input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the reference script failed");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn close(what: &str, ours: f64, theirs: &Value, tolerance: f64) {
+    let theirs = theirs
+        .as_f64()
+        .unwrap_or_else(|| panic!("{what}: {theirs}"));
+    assert!(
+        (ours - theirs).abs() <= tolerance,
+        "{what}: surveyd {ours}, reference {theirs}"
+    );
+}
+
+/// An estimate `[value, low, high, n]` (the reference's) against ours.
+fn estimate(what: &str, ours: Option<(f64, f64, f64, u64)>, theirs: &Value) {
+    match (ours, theirs.as_array()) {
+        (None, None) => {}
+        (Some((value, low, high, n)), Some(t)) => {
+            close(&format!("{what} value"), value, &t[0], 1e-9);
+            close(&format!("{what} low"), low, &t[1], 1e-6);
+            close(&format!("{what} high"), high, &t[2], 1e-6);
+            assert_eq!(Some(n), t[3].as_u64(), "{what} n");
+        }
+        (ours, _) => panic!("{what}: surveyd {ours:?}, reference {theirs}"),
+    }
+}
+
+fn check_row(what: &str, row: &ReportRow, expected: &Value) {
+    assert_eq!(Some(row.sent), expected["sent"].as_u64(), "{what} sent");
+    assert_eq!(
+        Some(row.responses),
+        expected["responses"].as_u64(),
+        "{what} responses"
+    );
+    assert_eq!(
+        Some(row.enough_answers),
+        expected["enough"].as_bool(),
+        "{what} enough"
+    );
+    let share = |p: &Option<surveyd::scoring::Proportion>| p.map(|p| (p.value, p.low, p.high, p.n));
+    estimate(
+        &format!("{what} response rate"),
+        share(&row.response_rate),
+        &expected["response_rate"],
+    );
+    estimate(&format!("{what} CSAT"), share(&row.csat), &expected["csat"]);
+    estimate(&format!("{what} FCR"), share(&row.fcr), &expected["fcr"]);
+    estimate(
+        &format!("{what} FCR contacts"),
+        share(&row.fcr_contacts),
+        &expected["fcr_contacts"],
+    );
+    estimate(
+        &format!("{what} NPS"),
+        row.nps.map(|p| (p.value, p.low, p.high, p.n)),
+        &expected["nps"],
+    );
+    estimate(
+        &format!("{what} CES"),
+        row.ces.map(|p| (p.value, p.low, p.high, p.n)),
+        &expected["ces"],
+    );
+    match (row.median_answer_seconds, expected["median"].as_f64()) {
+        (None, None) => {}
+        // Medians come from 10% bands.
+        (Some(ours), Some(theirs)) => assert!(
+            (ours / theirs - 1.0).abs() <= 0.1,
+            "{what} median: surveyd {ours}, reference {theirs}"
+        ),
+        (ours, theirs) => panic!("{what} median: surveyd {ours:?}, reference {theirs:?}"),
+    }
+    if let Some(s) = expected.get("csat_shrunk").and_then(Value::as_array) {
+        let ours = row
+            .csat_shrunk
+            .unwrap_or_else(|| panic!("{what}: no shrunk CSAT"));
+        close(&format!("{what} shrunk"), ours.value, &s[0], 1e-9);
+        close(&format!("{what} shrunk low"), ours.low, &s[1], 1e-6);
+        close(&format!("{what} shrunk high"), ours.high, &s[2], 1e-6);
+    }
+    match (&row.trend, expected.get("trend")) {
+        (None, None) => {}
+        (Some(ours), Some(theirs)) => {
+            assert_eq!(
+                ours.previous_period,
+                theirs["previous_period"].as_str().unwrap()
+            );
+            for (name, change, scale) in [("csat", ours.csat, 1.0), ("nps", ours.nps, 1.0)] {
+                match (change, theirs.get(name)) {
+                    (None, None) => {}
+                    (Some(c), Some(t)) => {
+                        close(
+                            &format!("{what} {name} change"),
+                            c.change * scale,
+                            &t[0],
+                            1e-9,
+                        );
+                        close(&format!("{what} {name} z"), c.z, &t[1], 1e-6);
+                        assert_eq!(c.significant, t[1].as_f64().unwrap().abs() > 1.959964);
+                    }
+                    (c, t) => panic!("{what} {name} change: surveyd {c:?}, reference {t:?}"),
+                }
+            }
+        }
+        (ours, theirs) => panic!("{what} trend: surveyd {ours:?}, reference {theirs:?}"),
+    }
+}
+
+async fn reports_match_the_reference(db: &TestDb) {
+    let planned = data_set();
+    let invitations = store_data_set(db, &planned).await;
+    let expected = reference(&planned, invitations);
+    let settings = db.settings();
+    for (name, by, tz, period) in reports() {
+        let query = ReportQuery {
+            by: by.clone(),
+            period,
+            time_zone: surveyd::domain::TimeZone::parse(tz).unwrap(),
+            since: None,
+            until: None,
+            csat_top_box: settings.reports.csat_top_box,
+            repeat_window: Duration::days(7),
+            now: at(NOW),
+        };
+        let report = Report::run(&db.store, &query, 10).await.unwrap();
+        let expected = expected[name].as_object().unwrap();
+        let ours: BTreeMap<String, &ReportRow> = report
+            .rows
+            .iter()
+            .map(|r| {
+                let key: Vec<&str> = r.keys.iter().map(|k| k.key.as_str()).collect();
+                (key.join("|"), r)
+            })
+            .collect();
+        assert_eq!(
+            ours.keys().collect::<Vec<_>>(),
+            expected.keys().collect::<Vec<_>>(),
+            "{name}: the groups"
+        );
+        for (key, row) in &ours {
+            check_row(&format!("{name} [{key}]"), row, &expected[key.as_str()]);
+        }
+        if by == [Breakdown::Agent] {
+            agent_leaderboard(&report, expected);
+        }
+    }
+}
+
+/// The leaderboard ranks agents with enough answers by shrunk CSAT; shrinking moves the
+/// one-answer agent near the team's mean and leaves the 500-answer one near its own.
+fn agent_leaderboard(report: &Report, expected: &serde_json::Map<String, Value>) {
+    let row = |agent: &str| report.rows.iter().find(|r| r.keys[0].key == agent).unwrap();
+    let team_mean = {
+        let (x, n) = report
+            .rows
+            .iter()
+            .filter(|r| expected[&r.keys[0].key]["team"] == "T1")
+            .filter_map(|r| r.csat)
+            .fold((0, 0), |(x, n), p| (x + p.count, n + p.n));
+        x as f64 / n as f64
+    };
+    let one = row("A-ONE");
+    assert_eq!(one.csat.unwrap().value, 1.0);
+    let shrunk = one.csat_shrunk.unwrap().value;
+    assert!(
+        (shrunk - team_mean).abs() <= 0.2 * (1.0 - team_mean),
+        "one answer moves most of the way to the team: shrunk {shrunk}, team mean {team_mean}"
+    );
+    assert!(!one.enough_answers && one.rank.is_none());
+    let big = row("A-BIG");
+    assert!(big.csat.unwrap().n >= 450);
+    let (raw, shrunk) = (big.csat.unwrap().value, big.csat_shrunk.unwrap().value);
+    assert!(
+        (shrunk - raw).abs() <= 0.1 * (raw - team_mean).abs(),
+        "500 answers stay near their own: raw {raw}, shrunk {shrunk}, team mean {team_mean}"
+    );
+    // Edge cases: never answered; only 5s.
+    let none = row("A21");
+    assert!(none.csat.is_none() && none.nps.is_none() && none.rank.is_none());
+    assert_eq!(none.response_rate.unwrap().value, 0.0);
+    let fives = row("A20");
+    assert_eq!(fives.csat.unwrap().high, 1.0);
+    assert_eq!(fives.nps.unwrap().value, 100.0);
+    // Ranked rows come first, by shrunk CSAT.
+    let ranked: Vec<&ReportRow> = report.rows.iter().filter(|r| r.rank.is_some()).collect();
+    assert_eq!(
+        ranked.iter().map(|r| r.rank.unwrap()).collect::<Vec<_>>(),
+        (1..=ranked.len() as u32).collect::<Vec<_>>()
+    );
+    assert!(
+        ranked
+            .windows(2)
+            .all(|w| w[0].csat_shrunk.unwrap().value >= w[1].csat_shrunk.unwrap().value)
+    );
+    assert_eq!(report.rows[..ranked.len()].len(), ranked.len());
+    assert!(report.rows[..ranked.len()].iter().all(|r| r.rank.is_some()));
+}
+
+on_both_backends!(reports_match_the_reference);
