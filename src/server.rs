@@ -73,6 +73,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/campaigns/{name}/runs",
             post(crate::campaign::http::post_run),
         )
+        .route("/v1/reports/scores", get(crate::scoring::http::get_scores))
         .route("/s/{token}", get(survey::show).post(survey::submit))
         .route(
             "/u/{token}",

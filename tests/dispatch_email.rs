@@ -9,7 +9,7 @@ use mail_parser::{MessageParser, MimeHeaders};
 use support::{SmtpServer, SurveyLoop, TestDb};
 use surveyd::auth::survey_token_digest;
 use surveyd::domain::{ContactRecord, ExternalId, Locale};
-use surveyd::store::GroupBy;
+use surveyd::store::Breakdown;
 
 fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).unwrap().to_utc()
@@ -188,42 +188,33 @@ async fn the_email_loop_end_to_end(db: &TestDb) {
         .collect();
     assert_eq!(numbers, [("csat", Some(2)), ("resolved", Some(0))]);
 
-    let rows = db
-        .store
-        .report_counts(Some(GroupBy::Agent), None, None)
-        .await
-        .unwrap();
+    let rows = support::report_rows(db, &[Breakdown::Agent], None, None).await;
     assert_eq!(rows.len(), 1);
     let row = &rows[0];
     assert_eq!(
-        (row.key.as_str(), row.name.as_deref()),
+        (row.keys[0].key.as_str(), row.keys[0].name.as_deref()),
         ("A-1", Some("Sari Wijaya"))
     );
     assert_eq!((row.sent, row.responses), (2, 1));
+    let tally = |p: Option<surveyd::scoring::Proportion>| p.map(|p| (p.n, p.count));
     assert_eq!(
-        (row.csat_n, row.csat_top, row.fcr_n, row.fcr_yes),
-        (1, 0, 1, 0)
+        (tally(row.csat), tally(row.fcr)),
+        (Some((1, 0)), Some((1, 0)))
     );
-    let all = db.store.report_counts(None, None, None).await.unwrap();
+    let all = support::report_rows(db, &[], None, None).await;
+    assert_eq!((all[0].sent, all[0].responses), (2, 1));
+    let by_team = support::report_rows(db, &[Breakdown::Team], None, None).await;
     assert_eq!(
-        (all[0].key.as_str(), all[0].sent, all[0].responses),
-        ("all", 2, 1)
+        (by_team[0].keys[0].key.as_str(), by_team[0].sent),
+        ("Billing", 2)
     );
-    let by_team = db
-        .store
-        .report_counts(Some(GroupBy::Team), None, None)
-        .await
-        .unwrap();
-    assert_eq!((by_team[0].key.as_str(), by_team[0].sent), ("Billing", 2));
     // The period is [since, until) over the time sent (03:00).
     let sent = at("2026-11-20T03:00:00Z");
     let count = |since, until| async move {
-        let rows = db
-            .store
-            .report_counts(Some(GroupBy::Campaign), since, until)
-            .await
-            .unwrap();
-        rows.first().map(|r| (r.key.clone(), r.sent))
+        let rows = support::report_rows(db, &[Breakdown::Campaign], since, until).await;
+        rows.iter()
+            .find(|r| r.sent > 0)
+            .map(|r| (r.keys[0].key.clone(), r.sent))
     };
     assert_eq!(count(None, Some(sent)).await, None);
     assert_eq!(

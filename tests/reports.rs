@@ -11,7 +11,10 @@ mod support;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use support::{TestDb, closed_contact, survey_key};
+use support::{TestApp, TestDb, closed_contact, survey_key};
+use surveyd::auth::TokenHash;
+use surveyd::clock::Clock;
+use surveyd::config::{ConfiguredToken, Secret};
 use surveyd::domain::ExternalId;
 use surveyd::scoring::{Report, ReportRow};
 use surveyd::store::{Breakdown, FollowUp, Outcome, Period, ReportQuery, StoredAnswer};
@@ -492,4 +495,61 @@ fn agent_leaderboard(report: &Report, expected: &serde_json::Map<String, Value>)
     assert!(report.rows[..ranked.len()].iter().all(|r| r.rank.is_some()));
 }
 
-on_both_backends!(reports_match_the_reference);
+/// `GET /v1/reports/scores` serves the report the library computes, for a bearer token only.
+async fn the_api_serves_reports(db: &TestDb) {
+    let planned = data_set();
+    store_data_set(db, &planned).await;
+    let mut settings = db.settings();
+    settings.api.tokens = vec![ConfiguredToken {
+        name: "bi".into(),
+        sha256: Secret::new(TokenHash::of(TOKEN)),
+    }];
+    let (clock, _hand) = Clock::manual(at(NOW));
+    let app = TestApp::spawn_with_clock(db, settings.clone(), clock).await;
+    let client = reqwest::Client::new();
+    let url = app.url("/v1/reports/scores?by=team,period&period=week&since=2026-11-02");
+    let anonymous = client.get(&url).send().await.unwrap();
+    assert_eq!(anonymous.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let served: Value = client
+        .get(&url)
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let query = settings.reports.query(
+        &settings.defaults,
+        vec![Breakdown::Team, Breakdown::Period],
+        Some(Period::Week),
+        // Midnight in Jakarta.
+        (Some(at("2026-11-01T17:00:00Z")), None),
+        at(NOW),
+    );
+    let computed = Report::run(&db.store, &query, settings.reports.min_answers)
+        .await
+        .unwrap();
+    // Both through JSON text, as served.
+    let computed: Value = serde_json::from_str(&serde_json::to_string(&computed).unwrap()).unwrap();
+    assert!(served == computed, "served {served}\n\ncomputed {computed}");
+    assert_eq!(
+        served["rows"].as_array().unwrap().len(),
+        4,
+        "two teams, two weeks"
+    );
+    let bad = client
+        .get(app.url("/v1/reports/scores?by=team,shoe"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), reqwest::StatusCode::BAD_REQUEST);
+    let error = bad.json::<Value>().await.unwrap()["error"].to_string();
+    assert!(error.contains("`by`: `shoe` is not a breakdown"), "{error}");
+    app.stop().await;
+}
+
+const TOKEN: &str = "reports-token";
+
+on_both_backends!(reports_match_the_reference, the_api_serves_reports);

@@ -15,7 +15,7 @@ use surveyd::clock::{Clock, ManualClock};
 use surveyd::config::Settings;
 use surveyd::dispatch::{DispatchCounts, Dispatcher, Mode};
 use surveyd::domain::Phone;
-use surveyd::store::StoredAnswer;
+use surveyd::store::{Breakdown, StoredAnswer};
 
 const PUBLIC_URL: &str = "https://surveys.example.co.id";
 const CUSTOMER: &str = "+6281234567890";
@@ -357,14 +357,10 @@ async fn a_failed_channel_moves_the_invitation_to_the_next(db: &TestDb) {
     sms.dispatch(db).await;
     assert_eq!(emails(outbox.path()), 3);
     // Each invitation ended on email.
-    let by_channel = db
-        .store
-        .report_counts(Some(surveyd::store::GroupBy::Channel), None, None)
-        .await
-        .unwrap();
+    let by_channel = support::report_rows(db, &[Breakdown::Channel], None, None).await;
     let channels: Vec<_> = by_channel
         .iter()
-        .map(|r| (r.key.as_str(), r.sent))
+        .map(|r| (r.keys[0].key.as_str(), r.sent))
         .collect();
     assert_eq!(channels, [("email", 3)]);
     // The undelivered SMS's reminder gave way to the email's: every reminder goes by email.

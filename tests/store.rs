@@ -197,7 +197,8 @@ async fn tokens_are_found_by_hash_and_revoked(db: &TestDb) {
 }
 
 /// A survey link sent before migration 0007 (its token's hash stored as 64 hex digits) still
-/// opens its invitation after the upgrade, which stores the hashes as 32 bytes.
+/// opens its invitation after the upgrade, which stores the hashes as 32 bytes; an answer
+/// given before migration 0008 gets its NPS and time to answer filled in for reports.
 async fn an_upgrade_keeps_the_links_already_sent(db: TestDb) {
     let backend = if db.url.starts_with("sqlite") {
         "sqlite"
@@ -219,8 +220,12 @@ async fn an_upgrade_keeps_the_links_already_sent(db: TestDb) {
     let now = Utc::now();
     let token = support::survey_key().token("after-call", 1);
     let hex_hash = TokenHash::of(&token).as_str().to_owned();
+    let answered = now + chrono::Duration::hours(3);
     let insert = "INSERT INTO invitations (campaign, contact_id, customer_id, questionnaire, channel, \
-                  state, token_sha256, created_at) VALUES ('after-call', 1, 1, 'post-contact', 'email', 'sent', $1, $2)";
+                  state, token_sha256, created_at, sent_at, answered_at) \
+                  VALUES ('after-call', 1, 1, 'post-contact', 'email', 'answered', $1, $2, $2, $3)";
+    let answer = "INSERT INTO responses (invitation_id, question, metric, number, channel, received_at) \
+                  VALUES (1, 'recommend', 'nps', 9, 'email', $1)";
     match &db.store {
         surveyd::store::Store::Sqlite(pool) => up_to_0006.run(pool).await.unwrap(),
         surveyd::store::Store::Postgres(pool) => up_to_0006.run(pool).await.unwrap(),
@@ -234,6 +239,12 @@ async fn an_upgrade_keeps_the_links_already_sent(db: TestDb) {
             sqlx::query(insert)
                 .bind(&hex_hash)
                 .bind(now)
+                .bind(answered)
+                .execute(pool)
+                .await
+                .unwrap();
+            sqlx::query(answer)
+                .bind(answered)
                 .execute(pool)
                 .await
                 .unwrap();
@@ -242,12 +253,22 @@ async fn an_upgrade_keeps_the_links_already_sent(db: TestDb) {
             sqlx::query(insert)
                 .bind(&hex_hash)
                 .bind(now)
+                .bind(answered)
+                .execute(pool)
+                .await
+                .unwrap();
+            sqlx::query(answer)
+                .bind(answered)
                 .execute(pool)
                 .await
                 .unwrap();
         }
     }
-    assert_eq!(db.store.migrate().await.unwrap(), 1);
+    assert_eq!(db.store.migrate().await.unwrap(), 2);
+    let all = &support::report_rows(&db, &[], None, None).await[0];
+    assert_eq!(all.nps.map(|n| (n.n, n.promoters)), Some((1, 1)));
+    let median = all.median_answer_seconds.unwrap();
+    assert!((median / 10_800.0 - 1.0).abs() <= 0.1, "{median}");
     let opened = db
         .store
         .invitation_by_token(&surveyd::auth::survey_token_digest(&token))

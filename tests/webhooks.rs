@@ -266,15 +266,19 @@ async fn an_sms_survey_is_a_conversation(db: &TestDb) {
     assert_eq!(answers(db, invitation).await.len(), 3);
 
     // The invitation counts as answered in the report, with its scores.
-    let report = db
-        .store
-        .report_counts(Some(surveyd::store::GroupBy::Campaign), None, None)
-        .await
+    let report = support::report_rows(db, &[surveyd::store::Breakdown::Campaign], None, None).await;
+    let row = report
+        .iter()
+        .find(|r| r.keys[0].key == "post-contact-sms")
         .unwrap();
-    let row = report.iter().find(|r| r.key == "post-contact-sms").unwrap();
     assert_eq!(
-        (row.sent, row.responses, row.csat_top, row.fcr_yes),
-        (1, 1, 1, 0)
+        (
+            row.sent,
+            row.responses,
+            row.csat.map(|p| p.count),
+            row.fcr.map(|p| p.count)
+        ),
+        (1, 1, Some(1), Some(0))
     );
 
     assert_eq!(

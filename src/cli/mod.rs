@@ -16,6 +16,7 @@ mod templates;
 mod tokens;
 
 use crate::config::{LogFormat, Settings};
+pub use crate::domain::DateArg;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -174,38 +175,4 @@ fn print_rows<T: serde::Serialize>(
         }
     }
     Ok(())
-}
-
-/// A date on the command line: `YYYY-MM-DD` (midnight in the configured time zone) or an RFC
-/// 3339 instant.
-#[derive(Debug, Clone, Copy)]
-pub enum DateArg {
-    Day(chrono::NaiveDate),
-    Instant(chrono::DateTime<chrono::Utc>),
-}
-
-impl std::str::FromStr for DateArg {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-            return Ok(DateArg::Day(day));
-        }
-        chrono::DateTime::parse_from_rfc3339(text)
-            .map(|t| DateArg::Instant(t.to_utc()))
-            .map_err(|_| format!("`{text}` is neither YYYY-MM-DD nor an RFC 3339 time"))
-    }
-}
-
-impl DateArg {
-    /// The instant it stands for; a day starts at midnight in `time_zone`.
-    pub fn instant(
-        self,
-        time_zone: crate::domain::TimeZone,
-    ) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
-        match self {
-            DateArg::Instant(t) => Ok(t),
-            DateArg::Day(day) => Ok(time_zone.to_utc(day.and_time(chrono::NaiveTime::MIN))?),
-        }
-    }
 }

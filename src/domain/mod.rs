@@ -13,7 +13,7 @@ pub use contact::{ContactChannel, ContactRecord, ExternalId, Resolution};
 pub use email::Email;
 pub use locale::Locale;
 pub use phone::{Phone, parse_region};
-pub use time_zone::TimeZone;
+pub use time_zone::{DateArg, TimeZone};
 
 /// `text` as both databases can store it: NUL, which PostgreSQL's text cannot hold, as
 /// U+FFFD (the mark invalid UTF-8 already gets).

@@ -40,6 +40,37 @@ impl TimeZone {
 
 text_value!(TimeZone);
 
+/// A date as people write it on the command line or in a query string: `YYYY-MM-DD`
+/// (midnight in a time zone) or an RFC 3339 instant.
+#[derive(Debug, Clone, Copy)]
+pub enum DateArg {
+    Day(chrono::NaiveDate),
+    Instant(chrono::DateTime<chrono::Utc>),
+}
+
+impl std::str::FromStr for DateArg {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            return Ok(DateArg::Day(day));
+        }
+        chrono::DateTime::parse_from_rfc3339(text)
+            .map(|t| DateArg::Instant(t.to_utc()))
+            .map_err(|_| format!("`{text}` is neither YYYY-MM-DD nor an RFC 3339 time"))
+    }
+}
+
+impl DateArg {
+    /// The instant it stands for; a day starts at midnight in `time_zone`.
+    pub fn instant(self, time_zone: TimeZone) -> Result<DateTime<Utc>, ParseError> {
+        match self {
+            DateArg::Instant(t) => Ok(t),
+            DateArg::Day(day) => time_zone.to_utc(day.and_time(chrono::NaiveTime::MIN)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -206,25 +206,12 @@ fn row_of(
 fn shrink_and_rank(rows: &mut [(Option<String>, ReportRow)], other: usize) {
     let context = |row: &ReportRow| row.keys.get(other).map(|k| k.key.clone());
     let tally = |row: &ReportRow| row.csat.map(|p| (p.count, p.n));
-    let mut by_team: HashMap<(Option<String>, Option<String>), Vec<(u64, u64)>> = HashMap::new();
-    let mut by_context: HashMap<Option<String>, Vec<(u64, u64)>> = HashMap::new();
-    for (team, row) in rows.iter() {
-        if let Some(t) = tally(row) {
-            by_team
-                .entry((context(row), team.clone()))
-                .or_default()
-                .push(t);
-            by_context.entry(context(row)).or_default().push(t);
-        }
-    }
-    let team_priors: HashMap<_, _> = by_team
-        .into_iter()
-        .filter_map(|(k, v)| Prior::fit(&v).map(|p| (k, p)))
-        .collect();
-    let context_priors: HashMap<_, _> = by_context
-        .into_iter()
-        .filter_map(|(k, v)| Prior::fit(&v).map(|p| (k, p)))
-        .collect();
+    let tallies = || {
+        rows.iter()
+            .filter_map(|(team, row)| Some((team.clone(), context(row), tally(row)?)))
+    };
+    let team_priors = priors(tallies().map(|(team, context, t)| ((context, team), t)));
+    let context_priors = priors(tallies().map(|(_, context, t)| (context, t)));
     for (team, row) in rows.iter_mut() {
         let prior = team_priors
             .get(&(context(row), team.clone()))
@@ -263,6 +250,20 @@ fn shrink_and_rank(rows: &mut [(Option<String>, ReportRow)], other: usize) {
             .then(a.rank.cmp(&b.rank))
             .then(a.keys.cmp_keys(&b.keys))
     });
+}
+
+/// A prior per key, fitted to the `(count, n)` tallies of that key.
+fn priors<K: std::hash::Hash + Eq>(
+    tallies: impl Iterator<Item = (K, (u64, u64))>,
+) -> HashMap<K, Prior> {
+    let mut grouped: HashMap<K, Vec<(u64, u64)>> = HashMap::new();
+    for (key, tally) in tallies {
+        grouped.entry(key).or_default().push(tally);
+    }
+    grouped
+        .into_iter()
+        .filter_map(|(key, tallies)| Prior::fit(&tallies).map(|prior| (key, prior)))
+        .collect()
 }
 
 trait KeyOrder {

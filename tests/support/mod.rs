@@ -464,3 +464,25 @@ pub fn closed_contact(
         attributes: Default::default(),
     }
 }
+
+/// The rows of the report grouped `by` over invitations sent in `[since, until)`, counted now
+/// with the default report settings.
+pub async fn report_rows(
+    db: &TestDb,
+    by: &[surveyd::store::Breakdown],
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+) -> Vec<surveyd::scoring::ReportRow> {
+    let settings = db.settings();
+    let query = settings.reports.query(
+        &settings.defaults,
+        by.to_vec(),
+        None,
+        (since, until),
+        chrono::Utc::now(),
+    );
+    surveyd::scoring::Report::run(&db.store, &query, settings.reports.min_answers)
+        .await
+        .unwrap()
+        .rows
+}
