@@ -28,6 +28,7 @@ pub struct Settings {
     pub survey: SurveySettings,
     pub scheduler: SchedulerSettings,
     pub reports: ReportSettings,
+    pub alerts: AlertSettings,
     pub dispatch: DispatchSettings,
     pub email: EmailSettings,
     pub channels: ChannelSettings,
@@ -191,6 +192,67 @@ impl ReportSettings {
         }
         if self.repeat_window.is_zero() {
             return Err("key `reports.repeat_window`: must be longer than 0s".into());
+        }
+        Ok(())
+    }
+}
+
+/// Detractor alerts: when an answer raises one, and where it goes.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSettings {
+    /// A CSAT rating at or below this raises an alert (0: never).
+    pub csat_at_most: i16,
+    /// An NPS answer at or below this raises an alert (-1: never).
+    pub nps_at_most: i16,
+    /// Whether "no" to the resolution question raises an alert.
+    pub unresolved: bool,
+    /// Who gets an alert by email when its team has no lead below.
+    pub email: Vec<String>,
+    /// The lead's email address per team (as the contacts name teams).
+    pub team_leads: std::collections::BTreeMap<String, String>,
+    /// An endpoint every alert is posted to as signed JSON.
+    pub webhook: Option<AlertWebhook>,
+}
+
+/// Where alerts are posted, and the key their HMAC-SHA256 signature is made with.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertWebhook {
+    pub url: url::Url,
+    pub secret: Secret<String>,
+    /// How long a post may take before it counts as failed (and is retried).
+    #[serde(with = "humantime_serde", default = "default_webhook_timeout")]
+    pub timeout: std::time::Duration,
+}
+
+fn default_webhook_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(10)
+}
+
+impl AlertSettings {
+    fn check(&self) -> Result<(), String> {
+        let addresses = self
+            .email
+            .iter()
+            .map(|a| ("alerts.email".to_owned(), a))
+            .chain(
+                self.team_leads
+                    .iter()
+                    .map(|(team, a)| (format!("alerts.team_leads.{team}"), a)),
+            );
+        for (key, address) in addresses {
+            address
+                .parse::<lettre::message::Mailbox>()
+                .map_err(|e| format!("key `{key}`: `{address}` is not an email address ({e})"))?;
+        }
+        if let Some(webhook) = &self.webhook {
+            if !matches!(webhook.url.scheme(), "http" | "https") {
+                return Err("key `alerts.webhook.url`: must be an http or https URL".into());
+            }
+            if webhook.secret.expose().len() < 16 {
+                return Err("key `alerts.webhook.secret`: use at least 16 characters".into());
+            }
         }
         Ok(())
     }
@@ -693,6 +755,7 @@ impl Settings {
         crate::intake::source::check(&settings.sources)
             .map_err(|problems| ConfigError::Invalid(problems.join("; ")))?;
         settings.reports.check().map_err(ConfigError::Invalid)?;
+        settings.alerts.check().map_err(ConfigError::Invalid)?;
         // Each campaign carries its effective cap.
         for campaign in &mut settings.campaigns {
             campaign
@@ -712,7 +775,7 @@ impl Settings {
 /// key are joined by the first underscore, and by the second for the nested sections
 /// (`EMAIL_SMTP_HOST` is `email.smtp.host`).
 fn env_key(name: &str) -> String {
-    const NESTED: [&str; 1] = ["email_smtp_"];
+    const NESTED: [&str; 2] = ["email_smtp_", "alerts_webhook_"];
     match NESTED.iter().find(|prefix| name.starts_with(*prefix)) {
         Some(prefix) => format!("{}{}", prefix.replace('_', "."), &name[prefix.len()..]),
         None => name.replacen('_', ".", 1),

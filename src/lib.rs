@@ -14,13 +14,16 @@
 //! - [`webhooks`]: provider callbacks (replies, delivery statuses), verified by signature.
 //! - [`replies`]: answers and opt-out keywords read from chat and SMS replies.
 //! - [`survey`]: the survey and unsubscribe pages a customer opens from a message.
-//! - [`scoring`]: scores from the answers (response rate, CSAT, FCR) with 95% intervals.
+//! - [`scoring`]: reports from the answers: CSAT, NPS, CES, FCR, response rate and time to
+//!   answer with their intervals, agents shrunk toward their team, trends between periods.
+//! - [`alerts`]: detractor alerts: which answers raise one, and the messages that carry it.
 //! - [`api`]: what HTTP API routes share: bearer-token auth and the error response.
 //! - [`server`]: the axum app, health checks and graceful shutdown.
 //! - [`cli`]: the `surveyd` command and its subcommands.
 //! - [`auth`]: API tokens, kept only as hashes.
 //! - [`clock`]: the injected time source.
 
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod campaign;

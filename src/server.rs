@@ -30,6 +30,8 @@ pub struct AppState {
     pub survey_key: crate::auth::SurveyKey,
     /// Stores and interprets webhook events (replies, statuses).
     pub inbox: webhooks::inbox::InboxWriter,
+    /// Which answers on the survey page raise a detractor alert.
+    pub alerts: Arc<crate::alerts::AlertRule>,
 }
 
 impl AppState {
@@ -47,6 +49,7 @@ impl AppState {
         });
         let interpreter = Interpreter::new(questionnaires, &settings);
         let parse_context = Arc::new(ParseContext::of(&settings));
+        let alerts = Arc::new(crate::alerts::AlertRule::new(&settings.alerts));
         let settings = Arc::new(settings);
         let inbox =
             webhooks::inbox::InboxWriter::start(store.clone(), Arc::clone(&settings), interpreter);
@@ -58,6 +61,7 @@ impl AppState {
             survey,
             survey_key,
             inbox,
+            alerts,
         })
     }
 }
@@ -74,6 +78,15 @@ pub fn router(state: AppState) -> Router {
             post(crate::campaign::http::post_run),
         )
         .route("/v1/reports/scores", get(crate::scoring::http::get_scores))
+        .route("/v1/alerts", get(crate::alerts::http::list))
+        .route(
+            "/v1/alerts/{id}/acknowledge",
+            post(crate::alerts::http::acknowledge),
+        )
+        .route(
+            "/v1/alerts/{id}/resolve",
+            post(crate::alerts::http::resolve),
+        )
         .route("/s/{token}", get(survey::show).post(survey::submit))
         .route(
             "/u/{token}",

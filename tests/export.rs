@@ -4,6 +4,8 @@
 
 mod support;
 
+use surveyd::alerts::AlertRule;
+
 use chrono::{DateTime, Utc};
 use std::process::Command;
 use support::{TestDb, closed_contact, survey_key};
@@ -79,11 +81,16 @@ async fn answered_invitations_are_exported(db: &TestDb) {
         answer("resolved", Some("fcr"), Some(1), None),
         answer("comment", None, None, Some(COMMENT)),
     ];
-    assert!(db.store.save_answers(1, &full, "email", now).await.unwrap());
+    assert!(
+        db.store
+            .save_answers(1, &full, "email", now, &AlertRule::default())
+            .await
+            .unwrap()
+    );
     let short = [answer("csat", Some("csat"), Some(2), None)];
     assert!(
         db.store
-            .save_answers(2, &short, "email", now)
+            .save_answers(2, &short, "email", now, &AlertRule::default())
             .await
             .unwrap()
     );
@@ -190,7 +197,7 @@ async fn every_page_is_exported(db: &TestDb) {
     for id in 1..=1001 {
         assert!(
             db.store
-                .save_answers(id, &rating, "email", now)
+                .save_answers(id, &rating, "email", now, &AlertRule::default())
                 .await
                 .unwrap()
         );

@@ -8,6 +8,8 @@
 
 mod support;
 
+use surveyd::alerts::AlertRule;
+
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -205,7 +207,13 @@ async fn store_data_set(db: &TestDb, planned: &[Planned]) -> Vec<Value> {
             let answered_at = sent_at + Duration::seconds(a.delay);
             assert!(
                 db.store
-                    .save_answers(c.invitation_id, &answers, "email", answered_at)
+                    .save_answers(
+                        c.invitation_id,
+                        &answers,
+                        "email",
+                        answered_at,
+                        &AlertRule::default()
+                    )
                     .await
                     .unwrap()
             );

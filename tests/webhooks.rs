@@ -280,6 +280,10 @@ async fn an_sms_survey_is_a_conversation(db: &TestDb) {
         ),
         (1, 1, Some(1), Some(0))
     );
+    // The "no" to the resolution question raised a detractor alert with the reply.
+    let alerts = db.store.alerts(None, 10).await.unwrap();
+    let reasons: Vec<&str> = alerts.iter().map(|a| a.reasons.as_str()).collect();
+    assert_eq!(reasons, ["unresolved"]);
 
     assert_eq!(
         outcomes(db).await,

@@ -24,12 +24,13 @@ use tokio::net::TcpStream;
 #[derive(Debug, Clone)]
 pub struct Email {
     pub delivery_id: i64,
-    pub to: Mailbox,
+    pub to: Vec<Mailbox>,
     pub subject: String,
     pub text: String,
-    pub html: String,
-    /// The HTTPS link that unsubscribes with one POST (RFC 8058).
-    pub unsubscribe_url: String,
+    /// The HTML alternative, if any.
+    pub html: Option<String>,
+    /// The HTTPS link that unsubscribes with one POST (RFC 8058); customers' emails have one.
+    pub unsubscribe_url: Option<String>,
 }
 
 /// Where emails go, shared by all senders.
@@ -112,28 +113,36 @@ impl EmailChannel {
 
     /// The message as it goes on the wire.
     pub fn message(&self, email: &Email) -> Result<Message, SendError> {
-        let unsubscribe = HeaderValue::dangerous_new_pre_encoded(
-            HeaderName::new_from_ascii_str("List-Unsubscribe"),
-            email.unsubscribe_url.clone(),
-            format!("<{}>", email.unsubscribe_url),
-        );
-        let one_click = HeaderValue::dangerous_new_pre_encoded(
-            HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
-            "List-Unsubscribe=One-Click".into(),
-            "List-Unsubscribe=One-Click".into(),
-        );
-        Message::builder()
+        let mut builder = Message::builder()
             .message_id(Some(self.message_id(email.delivery_id)))
             .from(self.0.from.clone())
-            .to(email.to.clone())
-            .subject(email.subject.clone())
-            .raw_header(unsubscribe)
-            .raw_header(one_click)
-            .multipart(MultiPart::alternative_plain_html(
+            .subject(email.subject.clone());
+        for to in &email.to {
+            builder = builder.to(to.clone());
+        }
+        if let Some(url) = &email.unsubscribe_url {
+            builder = builder
+                .raw_header(HeaderValue::dangerous_new_pre_encoded(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                    url.clone(),
+                    format!("<{url}>"),
+                ))
+                .raw_header(HeaderValue::dangerous_new_pre_encoded(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                    "List-Unsubscribe=One-Click".into(),
+                    "List-Unsubscribe=One-Click".into(),
+                ));
+        }
+        match &email.html {
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(
                 email.text.clone(),
-                email.html.clone(),
-            ))
-            .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))
+                html.clone(),
+            )),
+            None => builder
+                .header(lettre::message::header::ContentType::TEXT_PLAIN)
+                .body(email.text.clone()),
+        }
+        .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))
     }
 }
 
@@ -345,11 +354,11 @@ mod tests {
         let channel = channel(dir.path());
         let email = Email {
             delivery_id: 42,
-            to: "Budi <budi@example.co.id>".parse().unwrap(),
+            to: vec!["Budi <budi@example.co.id>".parse().unwrap()],
             subject: "Bagaimana layanan kami?".into(),
             text: "Halo Budi".into(),
-            html: "<p>Halo Budi</p>".into(),
-            unsubscribe_url: "https://survey.example.com/u/abc".into(),
+            html: Some("<p>Halo Budi</p>".into()),
+            unsubscribe_url: Some("https://survey.example.com/u/abc".into()),
         };
         let id = channel.sender().send(&email).await.unwrap();
         assert_eq!(id, "<delivery-42@survey.example.com>");

@@ -1,6 +1,7 @@
 //! The command line: one file per command group. Each command loads the settings, opens what
 //! it needs, and prints for people (tables) or for programs (`--format json`).
 
+mod alerts;
 mod campaign;
 mod config;
 mod contacts;
@@ -66,9 +67,13 @@ enum Command {
     /// those that failed.
     #[command(subcommand)]
     Inbox(inbox::InboxCommand),
-    /// Scores per agent, team, campaign or channel: sent, responses, response rate, CSAT and
-    /// FCR with 95% intervals.
+    /// Scores per agent, team, campaign, channel, category, contact channel or period (or two
+    /// of them): response rate, CSAT, NPS, CES, FCR with 95% intervals, time to answer,
+    /// agents ranked by CSAT shrunk toward their team, changes from the previous period.
     Report(report::ReportArgs),
+    /// Detractor alerts: list them, acknowledge and resolve them.
+    #[command(subcommand)]
+    Alerts(alerts::AlertsCommand),
     /// Answered invitations with their answers, one row each, for analysis elsewhere.
     #[command(subcommand)]
     Export(export::ExportCommand),
@@ -114,6 +119,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => migrate::run(settings).await,
         Command::Contacts(command) => contacts::run(settings, command).await,
         Command::Sources(command) => sources::run(settings, command).await,
+        Command::Alerts(command) => alerts::run(settings, command).await,
         Command::Tokens(command) => tokens::run(settings, command).await,
         Command::Campaign(command) => campaign::run(settings, command).await,
         Command::Dispatch { format } => dispatch::run(settings, format).await,

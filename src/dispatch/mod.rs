@@ -1,5 +1,5 @@
-//! Dispatch: the worker pool that empties the outbox. Each channel (email, SMS, WhatsApp)
-//! has its own lane: a claimer takes that channel's due deliveries in batches under a lease
+//! Dispatch: the worker pool that empties the outbox. Each channel (email, SMS, WhatsApp,
+//! and the alert webhook when one is configured) has its own lane: a claimer takes that channel's due deliveries in batches under a lease
 //! and hands them to the lane's senders (one per allowed connection); senders render and
 //! send, and one recorder writes the outcomes of all lanes in batches. No database
 //! transaction is open while a message is on its way, and a slow provider holds up only its
@@ -14,12 +14,13 @@
 
 pub mod breaker;
 
+use crate::alerts;
 use crate::auth::SurveyKey;
 use crate::campaign::{Campaign, SurveyChannel};
 use crate::channels::email::{Email, EmailChannel, EmailSender};
-use crate::channels::{ChatOption, ChatOutbound, ChatProvider, SendError};
+use crate::channels::{ChatOption, ChatOutbound, ChatProvider, HttpApi, SendError};
 use crate::clock::Clock;
-use crate::config::{DispatchSettings, Settings};
+use crate::config::{AlertSettings, DispatchSettings, Settings};
 use crate::domain::{Locale, TimeZone};
 use crate::questionnaire::Questionnaire;
 use crate::render::{ChatVars, EmailKind, EmailVars, Invitee, QuestionVars, Renderer, SurveyLinks};
@@ -73,8 +74,11 @@ pub struct Dispatcher {
     email: EmailChannel,
     sms: Option<Arc<ChatProvider>>,
     whatsapp: Option<Arc<ChatProvider>>,
-    /// Per channel (email, SMS, WhatsApp): its provider's circuit breaker.
-    breakers: [Breaker; 3],
+    /// Where detractor alerts go; the webhook's client when one is configured.
+    alerts: AlertSettings,
+    webhook: Option<HttpApi>,
+    /// Per lane (email, SMS, WhatsApp, webhook): its provider's circuit breaker.
+    breakers: [Breaker; 4],
     /// This process's name on its leases.
     owner: String,
 }
@@ -84,6 +88,31 @@ pub struct Dispatcher {
 enum Sender {
     Email(Box<EmailSender>),
     Chat(Option<Arc<ChatProvider>>),
+    Webhook(HttpApi),
+}
+
+/// What a lane sends: one survey channel's messages, or alerts to the webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    Survey(SurveyChannel),
+    Webhook,
+}
+
+impl Lane {
+    /// Every lane, by its channel as stored (`email`, `sms`, `whatsapp`, `webhook`).
+    const ALL: [Lane; 4] = [
+        Lane::Survey(SurveyChannel::Email),
+        Lane::Survey(SurveyChannel::Sms),
+        Lane::Survey(SurveyChannel::Whatsapp),
+        Lane::Webhook,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Lane::Survey(channel) => channel.as_str(),
+            Lane::Webhook => alerts::WEBHOOK,
+        }
+    }
 }
 
 /// A claimed delivery, the token its links carry, and until when the claim holds.
@@ -105,6 +134,10 @@ impl Dispatcher {
         let email = EmailChannel::new(&settings.email, &settings.survey.public_url)?;
         let sms = ChatProvider::for_channel(settings, SurveyChannel::Sms)?.map(Arc::new);
         let whatsapp = ChatProvider::for_channel(settings, SurveyChannel::Whatsapp)?.map(Arc::new);
+        let webhook = match &settings.alerts.webhook {
+            Some(w) => Some(HttpApi::new("alerts.webhook", w.timeout, 4, 0.0)?),
+            None => None,
+        };
         Ok(Dispatcher {
             store,
             clock,
@@ -123,7 +156,9 @@ impl Dispatcher {
             email,
             sms,
             whatsapp,
-            breakers: [(); 3].map(|()| {
+            alerts: settings.alerts.clone(),
+            webhook,
+            breakers: [(); 4].map(|()| {
                 Breaker::new(
                     settings.dispatch.breaker_failures,
                     settings.dispatch.breaker_cool_down,
@@ -141,8 +176,9 @@ impl Dispatcher {
     ) -> anyhow::Result<DispatchCounts> {
         let (outcome_tx, outcome_rx) = mpsc::unbounded_channel::<Outcome>();
         let recorder = tokio::spawn(Arc::clone(&self).record(outcome_rx));
-        let lanes: Vec<_> = SurveyChannel::ALL
+        let lanes: Vec<_> = Lane::ALL
             .into_iter()
+            .filter(|lane| *lane != Lane::Webhook || self.webhook.is_some())
             .map(|channel| {
                 tokio::spawn(Arc::clone(&self).lane(
                     channel,
@@ -167,25 +203,28 @@ impl Dispatcher {
     /// One channel's claimer and senders, until nothing of it is due (or shutdown).
     async fn lane(
         self: Arc<Self>,
-        channel: SurveyChannel,
+        channel: Lane,
         mode: Mode,
         outcomes: mpsc::UnboundedSender<Outcome>,
         mut shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
         let senders = match channel {
-            SurveyChannel::Email => self.email.concurrency(),
+            Lane::Survey(SurveyChannel::Email) => self.email.concurrency(),
             // Without a provider one sender suffices: it fails each delivery with the reason.
-            SurveyChannel::Sms | SurveyChannel::Whatsapp => {
-                self.provider(channel).map_or(1, |p| p.concurrency())
-            }
+            Lane::Survey(chat) => self.provider(chat).map_or(1, |p| p.concurrency()),
+            Lane::Webhook => self.webhook.as_ref().map_or(1, HttpApi::concurrency),
         };
         let (job_tx, job_rx) = mpsc::channel::<Job>(self.settings.batch_size.max(1));
         let job_rx = Arc::new(Mutex::new(job_rx));
         let mut workers = Vec::with_capacity(senders);
         for _ in 0..senders {
-            let sender = match channel {
-                SurveyChannel::Email => Sender::Email(Box::new(self.email.sender())),
-                _ => Sender::Chat(self.provider(channel).cloned()),
+            let sender = match (channel, &self.webhook) {
+                (Lane::Survey(SurveyChannel::Email), _) => {
+                    Sender::Email(Box::new(self.email.sender()))
+                }
+                (Lane::Survey(chat), _) => Sender::Chat(self.provider(chat).cloned()),
+                (Lane::Webhook, Some(api)) => Sender::Webhook(api.clone()),
+                (Lane::Webhook, None) => Sender::Chat(None),
             };
             workers.push(tokio::spawn(Arc::clone(&self).work(
                 sender,
@@ -202,11 +241,12 @@ impl Dispatcher {
         claimed
     }
 
-    /// The circuit breaker of the provider of `channel` (as stored: `email`, `sms`, `whatsapp`).
+    /// The circuit breaker of the provider of `channel` (as stored: `email`, `sms`,
+    /// `whatsapp`, `webhook`).
     fn breaker(&self, channel: &str) -> &Breaker {
-        let lane = SurveyChannel::ALL
+        let lane = Lane::ALL
             .iter()
-            .position(|c| c.as_str() == channel)
+            .position(|lane| lane.as_str() == channel)
             .unwrap_or(0);
         &self.breakers[lane]
     }
@@ -222,7 +262,7 @@ impl Dispatcher {
     /// Claims batches of `channel` until nothing is due (or shutdown), feeding the senders.
     async fn claim_loop(
         &self,
-        channel: SurveyChannel,
+        channel: Lane,
         mode: Mode,
         jobs: &mpsc::Sender<Job>,
         shutdown: &mut watch::Receiver<bool>,
@@ -278,11 +318,15 @@ impl Dispatcher {
     /// One claim on `channel`: the deliveries, each with the token its links carry. Under a
     /// daily cap, invitations past the day's remaining budget are held for the next day
     /// (messages of conversations already under way still go).
-    async fn claim(&self, channel: SurveyChannel) -> anyhow::Result<Vec<Job>> {
+    async fn claim(&self, channel: Lane) -> anyhow::Result<Vec<Job>> {
         let now = self.clock.now();
         let lease_until = now + self.settings.lease;
         // Counted before claiming: what this claim takes is not sent yet.
-        let mut budget = match self.settings.daily_caps.get(&channel) {
+        let cap = match channel {
+            Lane::Survey(survey) => self.settings.daily_caps.get(&survey),
+            Lane::Webhook => None,
+        };
+        let mut budget = match cap {
             Some(cap) => {
                 let (today, tomorrow) = day_around(now, self.default_time_zone.tz());
                 let sent = self.store.sent_since(channel.as_str(), today).await?;
@@ -370,9 +414,10 @@ impl Dispatcher {
             error,
             fallback: fallback.clone(),
         };
-        // Confirmations and "this survey has closed" answer the customer's own message: they
-        // go even to a customer who just opted out, and after the expiry.
-        let answers_customer = matches!(c.kind.as_str(), "opt_out" | "opt_in" | "closed");
+        // Confirmations and "this survey has closed" answer the customer's own message, and
+        // alerts go to the team: they go even when the customer just opted out, and after the
+        // expiry.
+        let answers_customer = matches!(c.kind.as_str(), "opt_out" | "opt_in" | "closed" | "alert");
         if c.opted_out && !answers_customer {
             return give_up(
                 FinalStatus::Cancelled,
@@ -413,6 +458,7 @@ impl Dispatcher {
             };
         }
         let result = match sender {
+            _ if c.kind == "alert" => self.send_alert(sender, c).await,
             Sender::Email(email) => match self.email_for(job) {
                 Ok(message) => email.send(&message).await,
                 Err(reason) => Err(SendError::Permanent(reason)),
@@ -425,6 +471,7 @@ impl Dispatcher {
                 "no provider is configured for {0} (channels.{0})",
                 c.channel
             ))),
+            Sender::Webhook(_) => Err(SendError::Permanent("only alerts go to the webhook".into())),
         };
         breaker.record(
             matches!(
@@ -579,6 +626,55 @@ impl Dispatcher {
         })
     }
 
+    /// Sends the alert of `c`'s invitation as it stands now: by email to its team's lead, or
+    /// posted to the webhook.
+    async fn send_alert(&self, sender: &mut Sender, c: &Claimed) -> Result<String, SendError> {
+        let alert = match self.store.alert_of_invitation(c.invitation_id).await {
+            Ok(alert) => alert,
+            Err(e @ crate::store::StoreError::NotFound(_)) => {
+                return Err(SendError::Permanent(e.to_string()));
+            }
+            Err(e) => return Err(SendError::Transient(format!("cannot read the alert: {e}"))),
+        };
+        match sender {
+            Sender::Email(email) => {
+                let to = alerts::recipients(&self.alerts, &alert)
+                    .iter()
+                    .map(|a| a.parse())
+                    .collect::<Result<Vec<lettre::message::Mailbox>, _>>()
+                    .map_err(|e| SendError::Permanent(format!("alert recipient: {e}")))?;
+                if to.is_empty() {
+                    return Err(SendError::Permanent(format!(
+                        "no alerts.team_leads entry for team `{}` and no alerts.email",
+                        alert.team.as_deref().unwrap_or("")
+                    )));
+                }
+                let (subject, text) = alerts::email_text(&alert, &self.public_url);
+                email
+                    .send(&Email {
+                        delivery_id: c.delivery_id,
+                        to,
+                        subject,
+                        text,
+                        html: None,
+                        unsubscribe_url: None,
+                    })
+                    .await
+            }
+            Sender::Webhook(api) => match &self.alerts.webhook {
+                Some(webhook) => {
+                    alerts::post(api, webhook, &alert, c.delivery_id, self.clock.now()).await
+                }
+                None => Err(SendError::Permanent(
+                    "alerts.webhook is not configured".into(),
+                )),
+            },
+            Sender::Chat(_) => Err(SendError::Permanent(
+                "alerts go by email or to the webhook".into(),
+            )),
+        }
+    }
+
     /// The invitation email for a claimed delivery, in the customer's language.
     fn email_for(&self, job: &Job) -> Result<Email, String> {
         let c = &job.claimed;
@@ -613,11 +709,11 @@ impl Dispatcher {
             .email(kind, &locale, &self.default_locale, &vars)?;
         Ok(Email {
             delivery_id: c.delivery_id,
-            to,
+            to: vec![to],
             subject: message.subject,
             text: message.text,
-            html: message.html,
-            unsubscribe_url: links.unsubscribe,
+            html: Some(message.html),
+            unsubscribe_url: Some(links.unsubscribe),
         })
     }
 

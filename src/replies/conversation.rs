@@ -34,6 +34,8 @@ pub struct Interpreter {
     pub campaigns: Arc<HashMap<String, Campaign>>,
     /// Numbers written without a country code are read in this country.
     pub country: phonenumber::country::Id,
+    /// Which answers raise a detractor alert.
+    pub alerts: crate::alerts::AlertRule,
 }
 
 impl Interpreter {
@@ -52,6 +54,7 @@ impl Interpreter {
                     .collect(),
             ),
             country: settings.defaults.country.0,
+            alerts: crate::alerts::AlertRule::new(&settings.alerts),
         }
     }
 
@@ -203,7 +206,7 @@ impl Interpreter {
             .map(|q| q.id.as_str())
             .find(|id| Some(*id) != filled);
         if tx
-            .record_chat_answer(&conversation, stored, next, now)
+            .record_chat_answer(&conversation, stored, next, now, &self.alerts)
             .await?
         {
             Ok(outcome)

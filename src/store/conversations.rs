@@ -5,6 +5,7 @@
 //! records.
 
 use super::{ROWS_PER_STATEMENT, StoreError, StoreTx, cacheable, with_tx};
+use crate::alerts::AlertRule;
 use crate::campaign::SurveyChannel;
 use crate::replies::ProviderStatus;
 use crate::scoring::AnswerTime;
@@ -134,13 +135,15 @@ impl StoreTx {
 
     /// Records an answer (or, with `answer` `None`, a skipped optional question), moves the
     /// conversation to `next` (`None`: it is over) and queues that question or the thanks,
-    /// due `now`. Returns false, recording nothing, when the invitation expired by `now`.
+    /// due `now`; an answer crossing a threshold of `alerts` raises the invitation's alert.
+    /// Returns false, recording nothing, when the invitation expired by `now`.
     pub async fn record_chat_answer(
         &mut self,
         conversation: &Conversation,
         answer: Option<ChatAnswer<'_>>,
         next: Option<&str>,
         now: DateTime<Utc>,
+        alerts: &AlertRule,
     ) -> Result<bool, StoreError> {
         let score = |metric: &str| {
             answer
@@ -178,6 +181,20 @@ impl StoreTx {
             .rows_affected()
                 == 1
         });
+        if let (true, Some(reason)) = (
+            open,
+            answer
+                .as_ref()
+                .and_then(|a| alerts.reason(a.metric, a.number)),
+        ) {
+            self.raise_alert(
+                conversation.invitation_id,
+                &[reason],
+                alerts.channels(),
+                now,
+            )
+            .await?;
+        }
         if let (true, Some(a)) = (open, &answer) {
             self.deferred.responses.push(DeferredResponse {
                 invitation_id: conversation.invitation_id,

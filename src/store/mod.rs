@@ -6,6 +6,7 @@
 //! `IS DISTINCT FROM`). Where the backends differ (connecting, migrations), `sqlite.rs` and
 //! `postgres.rs` hold the difference.
 
+mod alerts;
 mod contacts;
 mod conversations;
 mod export;
@@ -20,6 +21,7 @@ mod sources;
 mod sqlite;
 mod tokens;
 
+pub use alerts::{Alert, AlertAction};
 pub use contacts::{TableCounts, UpsertCounts};
 pub use conversations::{ChatAnswer, ChatMessage, Conversation, StatusApplied};
 pub use export::AnsweredInvitation;

@@ -2,6 +2,7 @@
 //! the earlier one), and the opt-out an unsubscribe link records.
 
 use super::{Store, StoreError, with_pool, with_tx};
+use crate::alerts::AlertRule;
 use crate::campaign::SurveyChannel;
 use crate::scoring::AnswerTime;
 use chrono::{DateTime, Utc};
@@ -27,7 +28,7 @@ impl OpenedInvitation {
 }
 
 /// One answer as stored.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct StoredAnswer {
     pub question: String,
     /// The score the question feeds (`csat`, `fcr`, `nps`, `ces`), if any.
@@ -78,12 +79,15 @@ impl Store {
     /// Records `answers` as the invitation's answers, replacing any earlier ones (and its
     /// scores and time to answer), unless the invitation expired by `now`. Returns false when it
     /// had expired.
+    /// An answer that crosses a threshold of `alerts` raises the invitation's alert in the same
+    /// transaction.
     pub async fn save_answers(
         &self,
         invitation_id: i64,
         answers: &[StoredAnswer],
         channel: &str,
         now: DateTime<Utc>,
+        alerts: &AlertRule,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
         let open = with_tx!(&mut tx, conn => {
@@ -134,6 +138,14 @@ impl Store {
             }
             open
         });
+        let reasons: Vec<&str> = answers
+            .iter()
+            .filter_map(|a| alerts.reason(a.metric.as_deref(), a.number))
+            .collect();
+        if open && !reasons.is_empty() {
+            tx.raise_alert(invitation_id, &reasons, alerts.channels(), now)
+                .await?;
+        }
         tx.commit().await?;
         Ok(open)
     }

@@ -381,6 +381,15 @@ pub struct SurveyLoop {
 
 impl SurveyLoop {
     pub async fn start(db: &TestDb, smtp_port: u16) -> SurveyLoop {
+        Self::start_with(db, smtp_port, |_| {}).await
+    }
+
+    /// The loop with settings changed by `configure` before the app starts.
+    pub async fn start_with(
+        db: &TestDb,
+        smtp_port: u16,
+        configure: impl FnOnce(&mut Settings),
+    ) -> SurveyLoop {
         let (clock, hand) = Clock::manual(chrono::Utc::now());
         let mut settings = db.settings();
         settings.email.transport = EmailTransport::Smtp;
@@ -388,6 +397,7 @@ impl SurveyLoop {
         settings.email.smtp.tls = SmtpTls::None;
         settings.email.smtp.max_connections = 4;
         settings.email.smtp.timeout = std::time::Duration::from_secs(5);
+        configure(&mut settings);
         let app = TestApp::spawn_with_clock(db, settings.clone(), clock.clone()).await;
         settings.survey.public_url = app.base.parse().unwrap();
         SurveyLoop {
