@@ -114,6 +114,16 @@ impl SurveyKey {
         }
     }
 
+    /// A key for another purpose (`dashboard session`), derived from this one: daemons that
+    /// share the survey key share it too.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(b"surveyd key\0");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// The token of the invitation of `campaign` for contact `contact_id` (there is one such
     /// invitation, ever): HMAC-SHA256 of the pair, the first 128 bits, URL-safe base64 (22
     /// characters).

@@ -29,6 +29,7 @@ pub struct Settings {
     pub scheduler: SchedulerSettings,
     pub reports: ReportSettings,
     pub alerts: AlertSettings,
+    pub dashboard: DashboardSettings,
     pub dispatch: DispatchSettings,
     pub email: EmailSettings,
     pub channels: ChannelSettings,
@@ -192,6 +193,45 @@ impl ReportSettings {
         }
         if self.repeat_window.is_zero() {
             return Err("key `reports.repeat_window`: must be longer than 0s".into());
+        }
+        Ok(())
+    }
+}
+
+/// The dashboard at `/dashboard`: who may sign in, and for how long.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardSettings {
+    /// The accounts, each with its password's Argon2id hash (`surveyd dashboard
+    /// hash-password`); no accounts, no sign-in.
+    pub users: Vec<DashboardUser>,
+    /// How long a sign-in lasts.
+    #[serde(with = "humantime_serde")]
+    pub session: std::time::Duration,
+    /// How many weeks the charts show.
+    pub weeks: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardUser {
+    pub name: String,
+    pub password_hash: Secret<String>,
+}
+
+impl DashboardSettings {
+    fn check(&self) -> Result<(), String> {
+        for user in &self.users {
+            argon2::PasswordHash::new(user.password_hash.expose()).map_err(|e| {
+                format!(
+                    "key `dashboard.users` ({}): the password_hash is not a PHC hash ({e}); \
+                     make one with `surveyd dashboard hash-password`",
+                    user.name
+                )
+            })?;
+        }
+        if !(1..=104).contains(&self.weeks) {
+            return Err("key `dashboard.weeks`: from 1 to 104".into());
         }
         Ok(())
     }
@@ -756,6 +796,7 @@ impl Settings {
             .map_err(|problems| ConfigError::Invalid(problems.join("; ")))?;
         settings.reports.check().map_err(ConfigError::Invalid)?;
         settings.alerts.check().map_err(ConfigError::Invalid)?;
+        settings.dashboard.check().map_err(ConfigError::Invalid)?;
         // Each campaign carries its effective cap.
         for campaign in &mut settings.campaigns {
             campaign

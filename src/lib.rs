@@ -17,6 +17,7 @@
 //! - [`scoring`]: reports from the answers: CSAT, NPS, CES, FCR, response rate and time to
 //!   answer with their intervals, agents shrunk toward their team, trends between periods.
 //! - [`alerts`]: detractor alerts: which answers raise one, and the messages that carry it.
+//! - [`dashboard`]: the signed-in dashboard: charts with intervals, leaderboard, alerts.
 //! - [`api`]: what HTTP API routes share: bearer-token auth and the error response.
 //! - [`server`]: the axum app, health checks and graceful shutdown.
 //! - [`cli`]: the `surveyd` command and its subcommands.
@@ -31,6 +32,7 @@ pub mod channels;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod dashboard;
 pub mod dispatch;
 pub mod domain;
 pub mod intake;

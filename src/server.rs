@@ -32,6 +32,8 @@ pub struct AppState {
     pub inbox: webhooks::inbox::InboxWriter,
     /// Which answers on the survey page raise a detractor alert.
     pub alerts: Arc<crate::alerts::AlertRule>,
+    /// The dashboard's page templates.
+    pub dashboard: Arc<crate::dashboard::Views>,
 }
 
 impl AppState {
@@ -62,6 +64,7 @@ impl AppState {
             survey_key,
             inbox,
             alerts,
+            dashboard: Arc::new(crate::dashboard::Views::new()),
         })
     }
 }
@@ -87,6 +90,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/alerts/{id}/resolve",
             post(crate::alerts::http::resolve),
         )
+        .merge(crate::dashboard::routes())
         .route("/s/{token}", get(survey::show).post(survey::submit))
         .route(
             "/u/{token}",

@@ -4,47 +4,13 @@
 
 mod support;
 
-use fantoccini::{ClientBuilder, Locator};
+use fantoccini::Locator;
 use mail_parser::MessageParser;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::browser::Driver;
 use support::{SmtpServer, SurveyLoop, TestDb};
 use surveyd::auth::survey_token_digest;
 use surveyd::domain::{ContactRecord, Locale};
-
-/// chromedriver on a free port, stopped when dropped.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Driver {
-    fn start() -> Driver {
-        let port = support::free_port();
-        let child = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver runs (Debian's chromium-driver package)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Driver {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn a_customer_answers_in_a_browser(db: &TestDb) {
     let smtp = SmtpServer::start();
@@ -79,22 +45,7 @@ async fn a_customer_answers_in_a_browser(db: &TestDb) {
         .to_owned();
 
     let driver = Driver::start();
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
-        }),
-    );
-    // Two rustls providers are linked in (ring and aws-lc-rs): choose one for the client.
-    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
-    let browser = ClientBuilder::rustls()
-        .expect("a TLS provider")
-        .capabilities(capabilities)
-        .connect(&driver.url)
-        .await
-        .expect("a Chromium session");
+    let browser = driver.browser().await;
     let answered = async {
         browser.goto(&link).await?;
         let four = browser

@@ -5,6 +5,7 @@ mod alerts;
 mod campaign;
 mod config;
 mod contacts;
+mod dashboard;
 mod dispatch;
 mod export;
 mod inbox;
@@ -71,6 +72,9 @@ enum Command {
     /// of them): response rate, CSAT, NPS, CES, FCR with 95% intervals, time to answer,
     /// agents ranked by CSAT shrunk toward their team, changes from the previous period.
     Report(report::ReportArgs),
+    /// The dashboard's accounts: hashing a password for `dashboard.users`.
+    #[command(subcommand)]
+    Dashboard(dashboard::DashboardCommand),
     /// Detractor alerts: list them, acknowledge and resolve them.
     #[command(subcommand)]
     Alerts(alerts::AlertsCommand),
@@ -120,6 +124,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Contacts(command) => contacts::run(settings, command).await,
         Command::Sources(command) => sources::run(settings, command).await,
         Command::Alerts(command) => alerts::run(settings, command).await,
+        Command::Dashboard(command) => dashboard::run(command),
         Command::Tokens(command) => tokens::run(settings, command).await,
         Command::Campaign(command) => campaign::run(settings, command).await,
         Command::Dispatch { format } => dispatch::run(settings, format).await,

@@ -5,15 +5,14 @@
 //! is the team's pooled share μ, and its spread the variance between agents τ² that is left
 //! after taking out what sampling alone explains,
 //! `τ² = (Σ nᵢ(pᵢ − μ)² − μ(1 − μ)(k − 1)) / (N − Σ nᵢ² / N)` over k agents with N answers;
-//! then `α + β = μ(1 − μ) / τ² − 1`. An agent with x of n is shrunk to the posterior mean
+//! then `α + β = μ(1 − μ) / τ² − 1`, at most N: the prior knows no more than the answers it
+//! was fitted to (when the agents differ no more than chance explains, τ² ≤ 0, it weighs N,
+//! and every agent sits near the team's mean with the team's uncertainty). An agent with x of n is shrunk to the posterior mean
 //! `(x + α) / (n + α + β)`, with the posterior's 2.5% and 97.5% quantiles as its interval.
 
 use serde::Serialize;
 use statrs::distribution::{Beta, ContinuousCDF};
 
-/// The prior's weight, in answers, when the agents differ no more than chance explains (the
-/// estimate of τ² is zero or less): every agent then sits at the team's mean.
-const MAX_WEIGHT: f64 = 10_000.0;
 /// The least weight a prior gets, in answers, when the agents differ widely.
 const MIN_WEIGHT: f64 = 1.0;
 
@@ -51,9 +50,9 @@ impl Prior {
         let squares: f64 = agents.iter().map(|(_, n)| n * n).sum();
         let between = (spread - mean * (1.0 - mean) * (k - 1.0)) / (total - squares / total);
         let weight = if between > 0.0 {
-            (mean * (1.0 - mean) / between - 1.0).clamp(MIN_WEIGHT, MAX_WEIGHT)
+            (mean * (1.0 - mean) / between - 1.0).clamp(MIN_WEIGHT, total.max(MIN_WEIGHT))
         } else {
-            MAX_WEIGHT
+            total
         };
         Some(Prior {
             alpha: mean * weight,

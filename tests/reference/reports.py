@@ -71,7 +71,7 @@ def prior(tallies):
     mu = xs.sum() / total
     spread = float((ns * (xs / ns - mu) ** 2).sum())
     between = (spread - mu * (1 - mu) * (k - 1)) / (total - (ns**2).sum() / total)
-    weight = min(max(mu * (1 - mu) / between - 1, 1.0), 1e4) if between > 0 else 1e4
+    weight = min(max(mu * (1 - mu) / between - 1, 1.0), max(total, 1.0)) if between > 0 else total
     return mu * weight, (1 - mu) * weight
 
 

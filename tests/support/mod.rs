@@ -3,6 +3,7 @@
 //! pointing at it, and the app served on port 0.
 #![allow(dead_code)] // each test binary uses its own part of these helpers
 
+pub mod browser;
 pub mod gateway;
 pub mod meta;
 pub mod qontak;

@@ -1,0 +1,519 @@
+//! The dashboard at `/dashboard`: server-rendered pages with inline SVG charts and nothing
+//! loaded from elsewhere — CSAT and NPS by week with their interval bands, the agent
+//! leaderboard by shrunk CSAT, response rate by channel, and the open detractor alerts with
+//! buttons to acknowledge and resolve them.
+//!
+//! Sign-in is by a configured account whose password is kept as an Argon2id hash. A session
+//! is a cookie (`HttpOnly`, `SameSite=Strict`, `Secure` behind HTTPS) holding the name and
+//! expiry signed with a key derived from the survey key, so every daemon sharing that key
+//! accepts it; forms carry a token derived from the session against cross-site posts.
+
+pub mod charts;
+
+use crate::scoring::{Report, ReportRow};
+use crate::server::AppState;
+use crate::store::{Alert, AlertAction, Breakdown, Period, StoreError};
+use axum::Router;
+use axum::extract::{Form, FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use charts::{Estimate, IntervalBars, LineChart};
+use handlebars::Handlebars;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+const COOKIE: &str = "surveyd_session";
+
+/// The dashboard's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/dashboard", get(show))
+        .route("/dashboard/login", get(login_page).post(login))
+        .route("/dashboard/logout", post(logout))
+        .route("/dashboard/alerts/{id}/{action}", post(move_alert))
+}
+
+/// The page templates, compiled into the binary.
+pub struct Views(Handlebars<'static>);
+
+impl Views {
+    pub fn new() -> Views {
+        let mut registry = Handlebars::new();
+        registry.set_strict_mode(true);
+        for (name, source) in [
+            ("layout", include_str!("templates/layout.hbs")),
+            ("login", include_str!("templates/login.hbs")),
+            ("line_chart", include_str!("templates/line_chart.hbs")),
+            ("bars", include_str!("templates/bars.hbs")),
+            ("dashboard", include_str!("templates/dashboard.hbs")),
+        ] {
+            registry
+                .register_template_string(name, source)
+                .expect("the dashboard templates compile");
+        }
+        Views(registry)
+    }
+
+    fn render(&self, name: &str, data: &impl Serialize) -> Response {
+        match self.0.render(name, data) {
+            Ok(html) => Html(html).into_response(),
+            Err(e) => {
+                tracing::error!(error = %e, template = name, "cannot render the dashboard");
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            }
+        }
+    }
+}
+
+impl Default for Views {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A signed-in person, and the token their forms carry.
+pub struct Session {
+    user: String,
+    csrf: String,
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = Redirect;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Redirect> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let value = jar.get(COOKIE).map(|c| c.value().to_owned());
+        value
+            .and_then(|v| session_of(state, &v))
+            .ok_or_else(|| Redirect::to("/dashboard/login"))
+    }
+}
+
+fn mac(state: &AppState, purpose: &str, parts: &[&str]) -> Hmac<Sha256> {
+    let key = state.survey_key.derive("dashboard session");
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key length");
+    mac.update(purpose.as_bytes());
+    for part in parts {
+        mac.update(b"\0");
+        mac.update(part.as_bytes());
+    }
+    mac
+}
+
+/// The cookie value of `user`'s session until `expires` (Unix seconds): `name.expires.mac`,
+/// the name in hex (it may hold any character).
+fn session_cookie(state: &AppState, user: &str, expires: i64) -> String {
+    let name = hex::encode(user);
+    let expires = expires.to_string();
+    let signature = mac(state, "session", &[&name, &expires])
+        .finalize()
+        .into_bytes();
+    format!("{name}.{expires}.{}", hex::encode(signature))
+}
+
+/// The session a cookie value stands for: its signature holds, it has not expired, and its
+/// user is still configured.
+fn session_of(state: &AppState, value: &str) -> Option<Session> {
+    let mut fields = value.split('.');
+    let (name, expires, signature) = (fields.next()?, fields.next()?, fields.next()?);
+    mac(state, "session", &[name, expires])
+        .verify_slice(&hex::decode(signature).ok()?)
+        .ok()?;
+    if expires.parse::<i64>().ok()? <= state.clock.now().timestamp() {
+        return None;
+    }
+    let user = String::from_utf8(hex::decode(name).ok()?).ok()?;
+    if !state
+        .settings
+        .dashboard
+        .users
+        .iter()
+        .any(|u| u.name == user)
+    {
+        return None;
+    }
+    let csrf = hex::encode(mac(state, "csrf", &[value]).finalize().into_bytes());
+    Some(Session { user, csrf })
+}
+
+#[derive(Serialize)]
+struct LoginPage<'a> {
+    title: &'a str,
+    error: Option<&'a str>,
+    name: &'a str,
+}
+
+async fn login_page(State(state): State<AppState>) -> Response {
+    state.dashboard.render(
+        "login",
+        &LoginPage {
+            title: "Sign in",
+            error: None,
+            name: "",
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    name: String,
+    password: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<Credentials>,
+) -> Response {
+    let hash = state
+        .settings
+        .dashboard
+        .users
+        .iter()
+        .find(|u| u.name == form.name)
+        .map(|u| u.password_hash.expose().clone());
+    let known = hash.is_some();
+    let password = form.password;
+    // An unknown name costs the same work as a wrong password, so timing does not tell them apart.
+    let hash = hash.unwrap_or_else(|| DECOY.get_or_init(decoy_hash).clone());
+    let verified = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .unwrap_or(false);
+    if !(known && verified) {
+        tracing::warn!(user = %form.name, "dashboard sign-in refused");
+        let mut page = state.dashboard.render(
+            "login",
+            &LoginPage {
+                title: "Sign in",
+                error: Some("Wrong name or password."),
+                name: &form.name,
+            },
+        );
+        *page.status_mut() = StatusCode::UNAUTHORIZED;
+        return page;
+    }
+    tracing::info!(user = %form.name, "dashboard sign-in");
+    let lifetime = state.settings.dashboard.session;
+    let expires = state.clock.now().timestamp() + lifetime.as_secs() as i64;
+    let cookie = Cookie::build((COOKIE, session_cookie(&state, &form.name, expires)))
+        .path("/dashboard")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(state.settings.survey.public_url.scheme() == "https")
+        .max_age(time::Duration::seconds(lifetime.as_secs() as i64))
+        .build();
+    (jar.add(cookie), Redirect::to("/dashboard")).into_response()
+}
+
+static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn decoy_hash() -> String {
+    hash_password("not a password anyone has").expect("hashing works")
+}
+
+/// The Argon2id hash of `password` in PHC form, with a fresh salt.
+pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
+    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+    let salt = SaltString::generate(&mut OsRng);
+    Ok(argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)?
+        .to_string())
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+impl Session {
+    /// Whether `form` came from a page of this session.
+    fn posted(&self, form: &CsrfForm) -> bool {
+        use subtle::ConstantTimeEq;
+        self.csrf.as_bytes().ct_eq(form.csrf.as_bytes()).into()
+    }
+}
+
+fn out_of_date() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        "the form is out of date: reload the page",
+    )
+        .into_response()
+}
+
+async fn logout(session: Session, jar: CookieJar, Form(form): Form<CsrfForm>) -> Response {
+    if !session.posted(&form) {
+        return out_of_date();
+    }
+    let gone = Cookie::build((COOKIE, "")).path("/dashboard").build();
+    (jar.remove(gone), Redirect::to("/dashboard/login")).into_response()
+}
+
+async fn move_alert(
+    State(state): State<AppState>,
+    session: Session,
+    Path((id, action)): Path<(i64, String)>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !session.posted(&form) {
+        return out_of_date();
+    }
+    let Ok(action) = action.parse::<AlertAction>() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match state
+        .store
+        .move_alert(id, action, &session.user, None, state.clock.now())
+        .await
+    {
+        // Moved, or already moved by someone else: either way back to the list.
+        Ok(_) | Err(StoreError::Conflict(_)) => {
+            tracing::info!(alert = id, action = action.as_ref(), by = %session.user, "alert moved");
+            Redirect::to("/dashboard#alerts").into_response()
+        }
+        Err(StoreError::NotFound(_)) => StatusCode::NOT_FOUND.into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot move the alert");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct DashboardPage {
+    title: &'static str,
+    user: String,
+    csrf: String,
+    weeks: u32,
+    since: String,
+    time_zone: String,
+    min_answers: u64,
+    alert_count: usize,
+    alerts: Vec<AlertView>,
+    csat: LineChart,
+    nps: LineChart,
+    leaderboard: IntervalBars,
+    unranked: usize,
+    channels: IntervalBars,
+}
+
+#[derive(Serialize)]
+struct AlertView {
+    id: i64,
+    state: String,
+    open: bool,
+    raised: String,
+    reasons: String,
+    customer: String,
+    contact: String,
+    agent: String,
+    reach: String,
+    acknowledged_by: Option<String>,
+    note: Option<String>,
+    answers: Vec<AnswerView>,
+}
+
+#[derive(Serialize)]
+struct AnswerView {
+    question: String,
+    value: String,
+}
+
+impl AlertView {
+    fn of(alert: Alert, tz: chrono_tz::Tz) -> AlertView {
+        AlertView {
+            open: alert.state == "open",
+            raised: alert
+                .created_at
+                .with_timezone(&tz)
+                .format("%Y-%m-%d %H:%M")
+                .to_string(),
+            reasons: alert.reasons.replace(',', ", "),
+            customer: match &alert.customer_name {
+                Some(name) => format!("{name} ({})", alert.customer_id),
+                None => alert.customer_id.clone(),
+            },
+            contact: format!(
+                "{}{}",
+                alert.contact_id,
+                alert
+                    .category
+                    .as_ref()
+                    .map(|c| format!(" · {c}"))
+                    .unwrap_or_default()
+            ),
+            agent: [
+                alert.agent_name.clone().or(alert.agent_id.clone()),
+                alert.team.clone(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" · "),
+            reach: [alert.customer_email.clone(), alert.customer_phone.clone()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" · "),
+            answers: alert
+                .answers
+                .iter()
+                .map(|a| AnswerView {
+                    question: a.question.clone(),
+                    value: match (&a.number, &a.text) {
+                        (Some(n), _) => n.to_string(),
+                        (None, Some(t)) => t.clone(),
+                        (None, None) => "–".into(),
+                    },
+                })
+                .collect(),
+            id: alert.id,
+            state: alert.state,
+            acknowledged_by: alert.acknowledged_by,
+            note: alert.note,
+        }
+    }
+}
+
+fn percent(v: f64) -> String {
+    format!("{:.0}%", v * 100.0)
+}
+
+fn points(v: f64) -> String {
+    format!("{v:+.0}")
+}
+
+fn label(row: &ReportRow) -> String {
+    row.keys
+        .first()
+        .map(|k| k.name.clone().unwrap_or_else(|| k.key.clone()))
+        .unwrap_or_default()
+}
+
+async fn show(State(state): State<AppState>, session: Session) -> Response {
+    match dashboard(&state, session).await {
+        Ok(page) => state.dashboard.render("dashboard", &page),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the dashboard");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+async fn dashboard(state: &AppState, session: Session) -> Result<DashboardPage, StoreError> {
+    let settings = &state.settings;
+    let tz = settings.reports.time_zone(&settings.defaults);
+    let now = state.clock.now();
+    let weeks = settings.dashboard.weeks;
+    // From the Monday `weeks - 1` weeks before this week's.
+    let today = now.with_timezone(&tz.tz()).date_naive();
+    let monday = today
+        - chrono::Days::new(u64::from(
+            chrono::Datelike::weekday(&today).num_days_from_monday(),
+        ));
+    let first = monday - chrono::Days::new(7 * u64::from(weeks - 1));
+    let since = tz
+        .to_utc(first.and_time(chrono::NaiveTime::MIN))
+        .unwrap_or(now);
+    let periods: Vec<String> = (0..weeks)
+        .map(|w| (first + chrono::Days::new(7 * u64::from(w))).to_string())
+        .collect();
+    let report = |by: Breakdown| {
+        let query = settings.reports.query(
+            &settings.defaults,
+            vec![by],
+            Some(Period::Week),
+            (Some(since), None),
+            now,
+        );
+        async move { Report::run(&state.store, &query, settings.reports.min_answers).await }
+    };
+    let by_week = report(Breakdown::Period).await?;
+    let by_agent = report(Breakdown::Agent).await?;
+    let by_channel = report(Breakdown::Channel).await?;
+    let estimate = |row: &ReportRow, (value, low, high, n): (f64, f64, f64, u64)| Estimate {
+        label: row.keys.first().map(|k| k.key.clone()).unwrap_or_default(),
+        value,
+        low,
+        high,
+        n,
+    };
+    let csat: Vec<Estimate> = by_week
+        .rows
+        .iter()
+        .filter_map(|r| r.csat.map(|p| estimate(r, (p.value, p.low, p.high, p.n))))
+        .collect();
+    let nps: Vec<Estimate> = by_week
+        .rows
+        .iter()
+        .filter_map(|r| r.nps.map(|p| estimate(r, (p.value, p.low, p.high, p.n))))
+        .collect();
+    let leaderboard: Vec<(Estimate, String)> = by_agent
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let (rank, raw, shrunk) = (r.rank?, r.csat?, r.csat_shrunk?);
+            let bar = Estimate {
+                label: format!("{rank}. {}", label(r)),
+                value: shrunk.value,
+                low: shrunk.low,
+                high: shrunk.high,
+                n: raw.n,
+            };
+            let figures = format!(
+                "{} · raw {} · n {}",
+                percent(shrunk.value),
+                percent(raw.value),
+                raw.n
+            );
+            Some((bar, figures))
+        })
+        .collect();
+    let unranked = by_agent.rows.iter().filter(|r| r.rank.is_none()).count();
+    let channels: Vec<(Estimate, String)> = by_channel
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let rate = r.response_rate?;
+            let figures = format!("{} · {} of {}", percent(rate.value), rate.count, rate.n);
+            Some((
+                estimate(r, (rate.value, rate.low, rate.high, rate.n)),
+                figures,
+            ))
+        })
+        .collect();
+    let mut alerts = state.store.alerts(Some("open"), 100).await?;
+    alerts.extend(state.store.alerts(Some("acknowledged"), 100).await?);
+    Ok(DashboardPage {
+        title: "Customer feedback",
+        user: session.user,
+        csrf: session.csrf,
+        weeks,
+        since: first.to_string(),
+        time_zone: tz.as_str().to_owned(),
+        min_answers: settings.reports.min_answers,
+        alert_count: alerts.len(),
+        alerts: alerts
+            .into_iter()
+            .map(|a| AlertView::of(a, tz.tz()))
+            .collect(),
+        csat: charts::line_chart(&periods, &csat, (0.0, 1.0), percent),
+        nps: charts::line_chart(&periods, &nps, (-100.0, 100.0), points),
+        leaderboard: charts::interval_bars(&leaderboard),
+        unranked,
+        channels: charts::interval_bars(&channels),
+    })
+}
