@@ -209,11 +209,14 @@ async fn an_upgrade_keeps_the_links_already_sent(db: TestDb) {
     let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("migrations")
         .join(backend);
+    let mut pending = 0;
     for entry in std::fs::read_dir(&folder).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_str().unwrap().to_owned();
         if name.as_str() < "0007" {
             std::fs::copy(&path, before.path().join(name)).unwrap();
+        } else {
+            pending += 1;
         }
     }
     let up_to_0006 = sqlx::migrate::Migrator::new(before.path()).await.unwrap();
@@ -264,7 +267,7 @@ async fn an_upgrade_keeps_the_links_already_sent(db: TestDb) {
                 .unwrap();
         }
     }
-    assert_eq!(db.store.migrate().await.unwrap(), 2);
+    assert_eq!(db.store.migrate().await.unwrap(), pending);
     let all = &support::report_rows(&db, &[], None, None).await[0];
     assert_eq!(all.nps.map(|n| (n.n, n.promoters)), Some((1, 1)));
     let median = all.median_answer_seconds.unwrap();
