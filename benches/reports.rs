@@ -140,14 +140,14 @@ async fn seed(url: &str, answers: u64) {
                     .to_owned(),
                 format!(
                     "INSERT INTO customers (id, external_id, created_at, updated_at) \
-                     SELECT i, 'C' || i, now(), now() FROM generate_series(1, {customers}) i"
+                     SELECT i, 'C' || i, now(), now() FROM generate_series(1::bigint, {customers}) i"
                 ),
                 format!(
                     "INSERT INTO contacts (id, external_id, customer_id, agent_id, team_id, contact_channel, \
                      category, opened_at, closed_at, created_at, updated_at) \
                      SELECT i, 'T' || i, 1 + (i * 7919) % {customers}, 1 + i % 200, 1 + (i % 200) % 20, \
                      CASE i % 3 WHEN 0 THEN 'phone' WHEN 1 THEN 'chat' ELSE 'email' END, \
-                     'category-' || (i * 31 % 5), {}, {}, now(), now() FROM generate_series(1, {answers}) i",
+                     'category-' || (i * 31 % 5), {}, {}, now(), now() FROM generate_series(1::bigint, {answers}) i",
                     time("- 1800"),
                     time("")
                 ),

@@ -173,8 +173,9 @@ impl ReportSettings {
             since,
             until,
             csat_top_box: self.csat_top_box,
-            repeat_window: chrono::Duration::from_std(self.repeat_window)
-                .unwrap_or(chrono::Duration::MAX),
+            repeat_window: Some(
+                chrono::Duration::from_std(self.repeat_window).unwrap_or(chrono::Duration::MAX),
+            ),
             now,
         }
     }

@@ -426,7 +426,7 @@ async fn reports_match_the_reference(db: &TestDb) {
             since: None,
             until: None,
             csat_top_box: settings.reports.csat_top_box,
-            repeat_window: Duration::days(7),
+            repeat_window: Some(Duration::days(7)),
             now: at(NOW),
         };
         let report = Report::run(&db.store, &query, 10).await.unwrap();

@@ -432,13 +432,15 @@ async fn dashboard(state: &AppState, session: Session) -> Result<DashboardPage, 
         .map(|w| (first + chrono::Days::new(7 * u64::from(w))).to_string())
         .collect();
     let report = |by: Breakdown| {
-        let query = settings.reports.query(
+        let mut query = settings.reports.query(
             &settings.defaults,
             vec![by],
             Some(Period::Week),
             (Some(since), None),
             now,
         );
+        // The dashboard shows no FCR from the contacts: that pass is left out.
+        query.repeat_window = None;
         async move { Report::run(&state.store, &query, settings.reports.min_answers).await }
     };
     let by_week = report(Breakdown::Period).await?;

@@ -97,8 +97,8 @@ pub struct ReportQuery {
     pub csat_top_box: i16,
     /// A contact followed by another of the same customer and category within this time is
     /// not resolved at first contact; contacts closed less than this before `now` are not
-    /// counted yet.
-    pub repeat_window: chrono::Duration,
+    /// counted yet. `None`: FCR from the contacts is not counted (a pass saved).
+    pub repeat_window: Option<chrono::Duration>,
     pub now: DateTime<Utc>,
 }
 
@@ -160,7 +160,7 @@ pub struct RepeatCounts {
 pub struct Tallies {
     pub groups: Vec<GroupCounts>,
     pub bands: Vec<BandCounts>,
-    /// `None` when a breakdown is not one of contacts (campaign, channel).
+    /// `None` when not counted, or a breakdown is not one of contacts (campaign, channel).
     pub repeats: Option<Vec<RepeatCounts>>,
 }
 
@@ -252,7 +252,10 @@ impl Store {
             Store::Sqlite(_) => "julianday(c.next_at) - julianday(c.closed_at) <= $5",
             Store::Postgres(_) => "c.next_at - c.closed_at <= $5 * INTERVAL '1 day'",
         };
-        let repeats_sql = query.by.iter().all(|b| b.of_contacts()).then(|| {
+        let repeat_window = query
+            .repeat_window
+            .filter(|_| query.by.iter().all(|b| b.of_contacts()));
+        let repeats_sql = repeat_window.map(|_| {
             grouped(
                 &query.by,
                 &keys(Scan::Contacts),
@@ -268,9 +271,10 @@ impl Store {
                 false,
             )
         });
-        let window_days = query.repeat_window.num_seconds() as f64 / 86_400.0;
-        let settled = query.now - query.repeat_window;
-        let read_until = query.until.map(|u| u + query.repeat_window);
+        let window = repeat_window.unwrap_or_default();
+        let window_days = window.num_seconds() as f64 / 86_400.0;
+        let settled = query.now - window;
+        let read_until = query.until.map(|u| u + window);
         Ok(with_pool!(self, pool => {
             let groups = sqlx::query_as(&groups_sql)
                 .bind(query.since)
