@@ -9,12 +9,12 @@ mod support;
 use chrono::{DateTime, Duration, Utc};
 use fantoccini::Locator;
 use support::browser::Driver;
-use support::{TestApp, TestDb, closed_contact, survey_key};
+use support::{TestApp, TestDb, closed_contact};
 use surveyd::alerts::AlertRule;
 use surveyd::clock::Clock;
 use surveyd::config::{DashboardUser, Secret};
 use surveyd::domain::ExternalId;
-use surveyd::store::{FollowUp, Outcome, StoredAnswer};
+use surveyd::store::StoredAnswer;
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -62,30 +62,11 @@ async fn seed(db: &TestDb, settings: &surveyd::config::Settings) -> usize {
         })
         .collect();
     db.store.upsert_contacts(&records, now).await.unwrap();
-    let mut campaign = settings.campaigns[0].clone();
-    campaign.audience.lookback = std::time::Duration::from_secs(30 * 86_400);
-    db.store
-        .plan_invitations(&campaign, now, false, &survey_key())
-        .await
-        .unwrap();
-    let claimed = db
-        .store
-        .claim_due("email", "test", now, now + Duration::hours(1), 1000)
-        .await
-        .unwrap();
+    let sent_at = |c: &surveyd::store::Claimed| contacts[c.contact_id as usize - 1].1;
+    let claimed = support::plan_and_send(db, settings, now, sent_at).await;
     let rule = AlertRule::new(&settings.alerts);
     for c in claimed {
-        let (_, sent) = contacts[c.contact_id as usize - 1];
-        let outcome = Outcome::Sent {
-            delivery_id: c.delivery_id,
-            invitation_id: c.invitation_id,
-            message_id: format!("m{}", c.delivery_id),
-            follow_up: FollowUp::Nothing,
-        };
-        db.store
-            .record_outcomes("test", sent, &[outcome])
-            .await
-            .unwrap();
+        let sent = sent_at(&c);
         let n = c.contact_id as i16;
         let csat = if c.contact_id == 1 { 1 } else { 3 + n % 3 };
         let answers = [("csat", "csat", csat), ("recommend", "nps", 7 + n % 4)].map(|(q, m, v)| {

@@ -13,13 +13,13 @@ use surveyd::alerts::AlertRule;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use support::{TestApp, TestDb, closed_contact, survey_key};
+use support::{TestApp, TestDb, closed_contact};
 use surveyd::auth::TokenHash;
 use surveyd::clock::Clock;
 use surveyd::config::{ConfiguredToken, Secret};
 use surveyd::domain::ExternalId;
 use surveyd::scoring::{Report, ReportRow};
-use surveyd::store::{Breakdown, FollowUp, Outcome, Period, ReportQuery, StoredAnswer};
+use surveyd::store::{Breakdown, Period, ReportQuery, StoredAnswer};
 
 fn at(text: &str) -> DateTime<Utc> {
     text.parse().unwrap()
@@ -156,36 +156,18 @@ async fn store_data_set(db: &TestDb, planned: &[Planned]) -> Vec<Value> {
         })
         .collect();
     db.store.upsert_contacts(&contacts, now).await.unwrap();
-    let mut campaign = db.settings().campaigns[0].clone();
-    campaign.audience.lookback = std::time::Duration::from_secs(30 * 86_400);
-    let counts = db
-        .store
-        .plan_invitations(&campaign, now, false, &survey_key())
-        .await
-        .unwrap();
-    assert_eq!(counts.invited as usize, planned.len());
-    let claimed = db
-        .store
-        .claim_due("email", "test", now, now + Duration::hours(1), 10_000)
-        .await
-        .unwrap();
+    // Contact ids were given in `planned` order; each is sent two hours after its close.
+    let planned_of = |c: &surveyd::store::Claimed| &planned[c.contact_id as usize - 1];
+    let claimed = support::plan_and_send(db, &db.settings(), now, |c| {
+        planned_of(c).closed_at + Duration::hours(2)
+    })
+    .await;
     assert_eq!(claimed.len(), planned.len());
     let mut invitations = Vec::new();
     for c in claimed {
-        // Contact ids were given in `planned` order.
-        let p = &planned[c.contact_id as usize - 1];
+        let p = planned_of(&c);
         assert_eq!(p.closed_at, c.closed_at);
         let sent_at = p.closed_at + Duration::hours(2);
-        let sent = Outcome::Sent {
-            delivery_id: c.delivery_id,
-            invitation_id: c.invitation_id,
-            message_id: format!("m{}", c.delivery_id),
-            follow_up: FollowUp::Nothing,
-        };
-        db.store
-            .record_outcomes("test", sent_at, &[sent])
-            .await
-            .unwrap();
         if let Some(a) = p.answer {
             let answer = |question: &str, metric: &str, number: Option<i16>| {
                 number.map(|n| StoredAnswer {

@@ -497,3 +497,45 @@ pub async fn report_rows(
         .unwrap()
         .rows
 }
+
+/// A history written by the store's own paths: plans the settings' first campaign at `now`
+/// over the contacts closed in the 30 days before, claims every invitation, and records each
+/// sent at `sent_at` of it. Returns the claimed deliveries.
+pub async fn plan_and_send(
+    db: &TestDb,
+    settings: &Settings,
+    now: chrono::DateTime<chrono::Utc>,
+    sent_at: impl Fn(&surveyd::store::Claimed) -> chrono::DateTime<chrono::Utc>,
+) -> Vec<surveyd::store::Claimed> {
+    use surveyd::store::{FollowUp, Outcome};
+    let mut campaign = settings.campaigns[0].clone();
+    campaign.audience.lookback = std::time::Duration::from_secs(30 * 86_400);
+    db.store
+        .plan_invitations(&campaign, now, false, &survey_key())
+        .await
+        .unwrap();
+    let claimed = db
+        .store
+        .claim_due(
+            "email",
+            "test",
+            now,
+            now + chrono::Duration::hours(1),
+            100_000,
+        )
+        .await
+        .unwrap();
+    for c in &claimed {
+        let sent = Outcome::Sent {
+            delivery_id: c.delivery_id,
+            invitation_id: c.invitation_id,
+            message_id: format!("m{}", c.delivery_id),
+            follow_up: FollowUp::Nothing,
+        };
+        db.store
+            .record_outcomes("test", sent_at(c), &[sent])
+            .await
+            .unwrap();
+    }
+    claimed
+}
