@@ -127,9 +127,9 @@ fn print_table(report: &Report) {
             Box::new(move |r: &ReportRow| {
                 let k = &r.keys[i];
                 Some(match &k.name {
-                    Some(name) => format!("{} {name}", k.key),
-                    None if k.key.is_empty() => "(none)".into(),
-                    None => k.key.clone(),
+                    Some(name) if *name != k.key => format!("{} {name}", k.key),
+                    _ if k.key.is_empty() => "(none)".into(),
+                    _ => k.key.clone(),
                 })
             }),
         ));

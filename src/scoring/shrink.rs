@@ -2,7 +2,7 @@
 //! few answers is judged mostly by the team's mean, one with many mostly by their own.
 //!
 //! The prior Beta(α, β) of a team is fitted to its agents by the method of moments: its mean
-//! is the team's pooled share μ, and its spread the variance between agents τ² that is left
+//! is the team's pooled share μ (with half an answer added each way), and its spread the variance between agents τ² that is left
 //! after taking out what sampling alone explains,
 //! `τ² = (Σ nᵢ(pᵢ − μ)² − μ(1 − μ)(k − 1)) / (N − Σ nᵢ² / N)` over k agents with N answers;
 //! then `α + β = μ(1 − μ) / τ² − 1`, at most N: the prior knows no more than the answers it
@@ -45,7 +45,9 @@ impl Prior {
             return None;
         }
         let total: f64 = agents.iter().map(|(_, n)| n).sum();
-        let mean = agents.iter().map(|(x, _)| x).sum::<f64>() / total;
+        // Half an answer each way keeps the mean off 0% and 100%, where the prior would be
+        // certain (every agent 0 of a few would be shrunk to exactly 0%).
+        let mean = (agents.iter().map(|(x, _)| x).sum::<f64>() + 0.5) / (total + 1.0);
         let spread: f64 = agents.iter().map(|(x, n)| n * (x / n - mean).powi(2)).sum();
         let squares: f64 = agents.iter().map(|(_, n)| n * n).sum();
         let between = (spread - mean * (1.0 - mean) * (k - 1.0)) / (total - squares / total);

@@ -68,7 +68,7 @@ def prior(tallies):
     xs = np.array([x for x, _ in tallies], dtype=float)
     ns = np.array([n for _, n in tallies], dtype=float)
     total = ns.sum()
-    mu = xs.sum() / total
+    mu = (xs.sum() + 0.5) / (total + 1)
     spread = float((ns * (xs / ns - mu) ** 2).sum())
     between = (spread - mu * (1 - mu) * (k - 1)) / (total - (ns**2).sum() / total)
     weight = min(max(mu * (1 - mu) / between - 1, 1.0), max(total, 1.0)) if between > 0 else total
