@@ -90,8 +90,10 @@ impl Nps {
             passives: n - promoters - detractors,
             detractors,
             value: value * 100.0,
-            low: (adjusted - Z95 * se).max(-1.0) * 100.0,
-            high: (adjusted + Z95 * se).min(1.0) * 100.0,
+            // Centred on the adjusted difference, the interval can pass the observed score at
+            // the ends of the scale (one promoter: +100); it is widened to take it in.
+            low: (adjusted - Z95 * se).max(-1.0).min(value) * 100.0,
+            high: (adjusted + Z95 * se).min(1.0).max(value) * 100.0,
         })
     }
 
@@ -280,5 +282,56 @@ mod tests {
             assert!(close(p.value, x as f64 / n as f64));
         }
         assert_eq!(Proportion::wilson(0, 0), None);
+    }
+
+    #[test]
+    fn nothing_to_score_is_none_and_one_answer_is_not_a_point() {
+        assert_eq!(Nps::estimate(0, 0, 0), None);
+        assert_eq!(Mean::estimate(0, 0.0, 0.0, (1.0, 7.0)), None);
+        assert_eq!(AnswerTime::median(&[]), None);
+        let one = Nps::estimate(1, 0, 1).unwrap();
+        assert_eq!(one.value, 100.0);
+        assert!(one.low < 0.0 && one.high == 100.0, "{one:?}");
+        let none = Nps::estimate(0, 3, 3).unwrap();
+        assert_eq!((none.value, none.low), (-100.0, -100.0), "{none:?}");
+        let mean = Mean::estimate(1, 3.0, 9.0, (1.0, 7.0)).unwrap();
+        assert_eq!((mean.value, mean.low, mean.high), (3.0, 1.0, 7.0));
+    }
+
+    #[test]
+    fn bands_hold_their_seconds_and_the_median_stays_inside() {
+        let at = |s: i64| {
+            let t = chrono::DateTime::UNIX_EPOCH;
+            AnswerTime::between(t, t + chrono::Duration::seconds(s))
+        };
+        assert_eq!(at(0).band, 0);
+        assert_eq!(
+            at(-5).seconds,
+            0,
+            "an answer before the send counts as at once"
+        );
+        for s in [2, 59, 3600, 86_400, 604_800] {
+            let band = at(s).band;
+            let low = BAND_RATIO.powi(i32::from(band));
+            assert!(
+                low <= s as f64 && (s as f64) < low * BAND_RATIO,
+                "{s} in band {band}"
+            );
+            let median = AnswerTime::median(&[(band, 3)]).unwrap();
+            assert!((median / s as f64 - 1.0).abs() < 0.1, "{s}: {median}");
+        }
+    }
+
+    #[test]
+    fn no_change_without_spread_is_no_signal() {
+        let all = Proportion::wilson(10, 10).unwrap();
+        let change = all.change_from(&all);
+        assert_eq!(
+            (change.change, change.z, change.significant),
+            (0.0, 0.0, false)
+        );
+        let before = Proportion::wilson(20, 100).unwrap();
+        let after = Proportion::wilson(60, 100).unwrap();
+        assert!(after.change_from(&before).significant);
     }
 }

@@ -44,7 +44,10 @@ def nps(scores):
     p = sum(1 for s in scores if s >= 9)
     d = sum(1 for s in scores if s <= 6)
     centre, se = nps_se(p, d, n)
-    return [100 * (p - d) / n, 100 * max(-1, centre - Z * se), 100 * min(1, centre + Z * se), n, p, d]
+    value = (p - d) / n
+    low = min(max(-1, centre - Z * se), value)
+    high = max(min(1, centre + Z * se), value)
+    return [100 * value, 100 * low, 100 * high, n, p, d]
 
 
 def ces(scores):
