@@ -540,6 +540,82 @@ async fn the_api_serves_reports(db: &TestDb) {
     app.stop().await;
 }
 
+/// FCR from the contact records follows imports in any order: a contact imported later, of the
+/// same customer and category and opened within the window, makes an earlier one a repeat;
+/// another category or a later opening does not.
+async fn a_later_import_makes_an_earlier_contact_a_repeat(db: &TestDb) {
+    let contact = |id: &str, category: &str, closed: &str, opened: &str| {
+        let mut c = closed_contact(id, "C-1", Some("c1@example.co.id"), at(closed));
+        c.category = Some(category.into());
+        c.opened_at = Some(at(opened));
+        c
+    };
+    let fcr = || async {
+        let query = ReportQuery {
+            by: vec![],
+            period: Period::Week,
+            time_zone: surveyd::domain::TimeZone::parse("Asia/Jakarta").unwrap(),
+            since: None,
+            until: Some(at("2026-11-02T00:00:00Z")),
+            csat_top_box: 4,
+            repeat_window: Some(Duration::days(7)),
+            now: at(NOW),
+        };
+        let report = Report::run(&db.store, &query, 10).await.unwrap();
+        report.rows[0].fcr_contacts.map(|p| (p.count, p.n))
+    };
+    let now = at("2026-11-16T00:00:00Z");
+    let first = contact(
+        "T-1",
+        "billing",
+        "2026-11-01T10:00:00Z",
+        "2026-11-01T09:00:00Z",
+    );
+    db.store.upsert_contacts(&[first], now).await.unwrap();
+    assert_eq!(
+        fcr().await,
+        Some((1, 1)),
+        "alone, it was resolved at first contact"
+    );
+    let elsewhere = contact(
+        "T-2",
+        "delivery",
+        "2026-11-03T10:00:00Z",
+        "2026-11-03T09:00:00Z",
+    );
+    let too_late = contact(
+        "T-3",
+        "billing",
+        "2026-11-09T10:00:00Z",
+        "2026-11-08T11:00:00Z",
+    );
+    db.store
+        .upsert_contacts(&[elsewhere, too_late], now)
+        .await
+        .unwrap();
+    assert_eq!(
+        fcr().await,
+        Some((1, 1)),
+        "another category, or eight days on"
+    );
+    let repeat = contact(
+        "T-4",
+        "billing",
+        "2026-11-05T10:00:00Z",
+        "2026-11-05T09:00:00Z",
+    );
+    db.store.upsert_contacts(&[repeat], now).await.unwrap();
+    assert_eq!(
+        fcr().await,
+        Some((0, 1)),
+        "opened four days after it closed"
+    );
+}
+
 const TOKEN: &str = "reports-token";
 
-on_both_backends!(reports_match_the_reference, the_api_serves_reports);
+on_both_backends!(
+    reports_match_the_reference,
+    the_api_serves_reports,
+    a_later_import_makes_an_earlier_contact_a_repeat
+);

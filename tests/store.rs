@@ -229,43 +229,38 @@ async fn an_upgrade_keeps_the_links_already_sent(db: TestDb) {
                   VALUES ('after-call', 1, 1, 'post-contact', 'email', 'answered', $1, $2, $2, $3)";
     let answer = "INSERT INTO responses (invitation_id, question, metric, number, channel, received_at) \
                   VALUES (1, 'recommend', 'nps', 9, 'email', $1)";
-    match &db.store {
-        surveyd::store::Store::Sqlite(pool) => up_to_0006.run(pool).await.unwrap(),
-        surveyd::store::Store::Postgres(pool) => up_to_0006.run(pool).await.unwrap(),
+    // The rows as surveyd wrote them at schema 0006: a contact, its invitation sent and
+    // answered, and the answer.
+    let customer =
+        "INSERT INTO customers (id, external_id, created_at, updated_at) VALUES (1, 'C-1', $1, $1)";
+    let contact = "INSERT INTO contacts (id, external_id, customer_id, closed_at, created_at, updated_at) \
+                   VALUES (1, 'T-1', 1, $1, $1, $1)";
+    macro_rules! at_0006 {
+        ($pool:expr) => {{
+            up_to_0006.run($pool).await.unwrap();
+            sqlx::query(customer)
+                .bind(now)
+                .execute($pool)
+                .await
+                .unwrap();
+            sqlx::query(contact).bind(now).execute($pool).await.unwrap();
+            sqlx::query(insert)
+                .bind(&hex_hash)
+                .bind(now)
+                .bind(answered)
+                .execute($pool)
+                .await
+                .unwrap();
+            sqlx::query(answer)
+                .bind(answered)
+                .execute($pool)
+                .await
+                .unwrap();
+        }};
     }
-    db.store
-        .upsert_contacts(&[contact("T-1", "C-1")], now)
-        .await
-        .unwrap();
     match &db.store {
-        surveyd::store::Store::Sqlite(pool) => {
-            sqlx::query(insert)
-                .bind(&hex_hash)
-                .bind(now)
-                .bind(answered)
-                .execute(pool)
-                .await
-                .unwrap();
-            sqlx::query(answer)
-                .bind(answered)
-                .execute(pool)
-                .await
-                .unwrap();
-        }
-        surveyd::store::Store::Postgres(pool) => {
-            sqlx::query(insert)
-                .bind(&hex_hash)
-                .bind(now)
-                .bind(answered)
-                .execute(pool)
-                .await
-                .unwrap();
-            sqlx::query(answer)
-                .bind(answered)
-                .execute(pool)
-                .await
-                .unwrap();
-        }
+        surveyd::store::Store::Sqlite(pool) => at_0006!(pool),
+        surveyd::store::Store::Postgres(pool) => at_0006!(pool),
     }
     assert_eq!(db.store.migrate().await.unwrap(), pending);
     let all = &support::report_rows(&db, &[], None, None).await[0];

@@ -102,7 +102,8 @@ def previous_label(label, period):
 
 
 def repeats(data):
-    """Per contact index: None (not settled yet) or whether it was followed by a repeat."""
+    """Per contact index: None (not settled yet) or whether another contact of the same customer
+    and category opened (or, without an opening time, closed) within the window after it closed."""
     window = timedelta(days=data["repeat_days"])
     now = ts(data["now"])
     by_pair = defaultdict(list)
@@ -110,19 +111,18 @@ def repeats(data):
         by_pair[(c["customer"], c["category"])].append(i)
     result = {}
     for indexes in by_pair.values():
-        indexes.sort(key=lambda i: (ts(data["contacts"][i]["closed_at"]), i))
-        for j, i in enumerate(indexes):
-            c = data["contacts"][i]
-            closed = ts(c["closed_at"])
+        for i in indexes:
+            closed = ts(data["contacts"][i]["closed_at"])
             if closed > now - window:
                 result[i] = None
                 continue
-            repeated = False
-            if j + 1 < len(indexes):
-                n = data["contacts"][indexes[j + 1]]
-                start = ts(n["opened_at"] or n["closed_at"])
-                repeated = start - closed <= window
-            result[i] = repeated
+            starts = [
+                ts(data["contacts"][j]["opened_at"] or data["contacts"][j]["closed_at"])
+                for j in indexes
+                if j != i
+            ]
+            gaps = [s - closed for s in starts if s >= closed]
+            result[i] = bool(gaps) and min(gaps) <= window
     return result
 
 
