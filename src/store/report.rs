@@ -346,15 +346,31 @@ enum PeriodSql {
 }
 
 impl PeriodSql {
+    /// What the group's label is made of in the outer query: the grouped value itself, or
+    /// (PostgreSQL) the truncated local time written as the label.
+    fn key(&self, n: usize) -> String {
+        match self {
+            PeriodSql::Postgres { period, .. } => {
+                let format = match period {
+                    Period::Day | Period::Week => "YYYY-MM-DD",
+                    Period::Month => "YYYY-MM",
+                };
+                format!("to_char(g.g{n}, '{format}')")
+            }
+            PeriodSql::Sqlite { .. } => format!("g.g{n}"),
+        }
+    }
+
+    /// What the scan groups on for the period of `column`.
     fn label(&self, column: &str) -> String {
         match self {
-            PeriodSql::Postgres { period, zone } => match period {
-                Period::Day => format!("to_char({column} AT TIME ZONE '{zone}', 'YYYY-MM-DD')"),
-                Period::Week => format!(
-                    "to_char(date_trunc('week', {column} AT TIME ZONE '{zone}'), 'YYYY-MM-DD')"
-                ),
-                Period::Month => format!("to_char({column} AT TIME ZONE '{zone}', 'YYYY-MM')"),
-            },
+            // The scan groups on the truncated local time; the label is written per group.
+            PeriodSql::Postgres { period, zone } => {
+                format!(
+                    "date_trunc('{}', {column} AT TIME ZONE '{zone}')",
+                    period.as_ref()
+                )
+            }
             PeriodSql::Sqlite { period, offsets } => {
                 let local = |minutes: i32| match period {
                     Period::Day => format!("date({column}, '{minutes:+} minutes')"),
@@ -437,11 +453,13 @@ fn key_sql(by: Breakdown, n: usize, scan: Scan, period: Option<&PeriodSql>) -> K
         Breakdown::Channel => text("i.channel"),
         Breakdown::Category => text("COALESCE(c.category, '')"),
         Breakdown::ContactChannel => text("COALESCE(c.contact_channel, '')"),
-        Breakdown::Period => text(
-            &period
-                .expect("period labels are read for a period breakdown")
-                .label(scan.time_column()),
-        ),
+        Breakdown::Period => {
+            let period = period.expect("period labels are read for a period breakdown");
+            KeySql {
+                key: period.key(n),
+                ..text(&period.label(scan.time_column()))
+            }
+        }
     }
 }
 
