@@ -281,23 +281,6 @@ impl Store {
     }
 }
 
-/// The update of the repeat gaps of the contacts of some customers (by external id, the list
-/// and two closing parentheses to follow): the seconds from each contact's close to the
-/// opening of the next contact of the same customer in the same category.
-fn repeat_update(postgres: bool) -> String {
-    let gap = if postgres {
-        "CAST(EXTRACT(EPOCH FROM (COALESCE(n.opened_at, n.closed_at) - contacts.closed_at)) AS BIGINT)"
-    } else {
-        "CAST(round((julianday(COALESCE(n.opened_at, n.closed_at)) - julianday(contacts.closed_at)) * 86400) AS INTEGER)"
-    };
-    format!(
-        "UPDATE contacts SET repeat_after = (SELECT MIN({gap}) FROM contacts n \
-         WHERE n.customer_id = contacts.customer_id AND n.category IS NOT DISTINCT FROM contacts.category \
-         AND n.id <> contacts.id AND COALESCE(n.opened_at, n.closed_at) >= contacts.closed_at) \
-         WHERE customer_id IN (SELECT id FROM customers WHERE external_id IN ("
-    )
-}
-
 impl StoreTx {
     /// Inserts or updates `records` within this transaction (see [`Store::upsert_contacts`]).
     pub async fn upsert_contacts(
@@ -312,7 +295,6 @@ impl StoreTx {
         let customer_merge = merge_clause("customers", &CUSTOMER_COLUMNS);
         let agent_merge = merge_clause("agents", &["name", "team_id"]);
         let contact_replace = replace_clause("contacts", &CONTACT_COLUMNS);
-        let repeats = repeat_update(self.is_postgres());
 
         let (existing, changed): (HashSet<String>, HashSet<String>) = with_tx!(self, tx => {
 
@@ -403,26 +385,6 @@ impl StoreTx {
                 q.push(&contact_replace);
                 q.push(" RETURNING external_id");
                 changed.extend(q.build_query_scalar::<String>().persistent(cacheable(contacts)).fetch_all(&mut *tx).await?);
-            }
-
-            // The customers whose contacts changed: each of their contacts' repeat gap again
-            // (a contact imported late can be the repeat of an earlier one).
-            let changed_ids: HashSet<&str> = changed.iter().map(String::as_str).collect();
-            let touched: std::collections::BTreeSet<&str> = batch
-                .contacts
-                .iter()
-                .filter(|c| changed_ids.contains(c.contact_id.as_str()))
-                .map(|c| c.customer_id.as_str())
-                .collect();
-            let touched: Vec<&str> = touched.into_iter().collect();
-            for customers in touched.chunks(ROWS_PER_STATEMENT) {
-                let mut q = QueryBuilder::new(&repeats);
-                let mut ids = q.separated(", ");
-                for id in customers {
-                    ids.push_bind(*id);
-                }
-                q.push("))");
-                q.build().persistent(cacheable(customers)).execute(&mut *tx).await?;
             }
 
             (existing.into_iter().collect(), changed.into_iter().collect())

@@ -1,8 +1,7 @@
 //! The tallies behind the reports, counted by the database in one pass each: per group (one
 //! or two breakdowns), the invitations sent in a period and their answers' scores; the answers
 //! per time-to-answer band (for medians); and the contacts closed in a period with those that
-//! the same customer followed with another contact of the same category within the repeat
-//! window (FCR from the data, from the gap each import keeps on the contact).
+//! the same customer followed with another contact of the same category (FCR from the data).
 
 use super::{Store, StoreError, with_pool};
 use crate::domain::TimeZone;
@@ -246,8 +245,13 @@ impl Store {
             "g.band, g.answers",
             true,
         );
-        // A contact counts once its window has passed; `repeat_after` (kept by imports) is
-        // the seconds to the next contact of the same customer and category.
+        // The next contact of the same customer and category, by close; a contact counts once
+        // its window has passed. Contacts before `since` cannot follow one in the period, and
+        // those after `until` plus the window cannot follow one in time.
+        let within = match self {
+            Store::Sqlite(_) => "julianday(c.next_at) - julianday(c.closed_at) <= $5",
+            Store::Postgres(_) => "c.next_at - c.closed_at <= $5 * INTERVAL '1 day'",
+        };
         let repeat_window = query
             .repeat_window
             .filter(|_| query.by.iter().all(|b| b.of_contacts()));
@@ -255,16 +259,22 @@ impl Store {
             grouped(
                 &query.by,
                 &keys(Scan::Contacts),
-                "COUNT(*) AS contacts, \
-                 COALESCE(SUM(CASE WHEN c.repeat_after <= $4 THEN 1 ELSE 0 END), 0) AS repeated \
-                 FROM contacts c WHERE c.closed_at <= $3 AND ($1 IS NULL OR c.closed_at >= $1) \
-                 AND ($2 IS NULL OR c.closed_at < $2)",
+                &format!(
+                    "COUNT(*) AS contacts, \
+                     COALESCE(SUM(CASE WHEN c.next_at IS NOT NULL AND {within} THEN 1 ELSE 0 END), 0) AS repeated \
+                     FROM (SELECT c.*, LEAD(COALESCE(c.opened_at, c.closed_at)) OVER (\
+                       PARTITION BY c.customer_id, c.category ORDER BY c.closed_at, c.id) AS next_at \
+                       FROM contacts c WHERE ($1 IS NULL OR c.closed_at >= $1) AND ($4 IS NULL OR c.closed_at < $4)) c \
+                     WHERE c.closed_at <= $3 AND ($2 IS NULL OR c.closed_at < $2)"
+                ),
                 "g.contacts, g.repeated",
                 false,
             )
         });
         let window = repeat_window.unwrap_or_default();
+        let window_days = window.num_seconds() as f64 / 86_400.0;
         let settled = query.now - window;
+        let read_until = query.until.map(|u| u + window);
         Ok(with_pool!(self, pool => {
             let groups = sqlx::query_as(&groups_sql)
                 .bind(query.since)
@@ -283,7 +293,8 @@ impl Store {
                         .bind(query.since)
                         .bind(query.until)
                         .bind(settled)
-                        .bind(window.num_seconds())
+                        .bind(read_until)
+                        .bind(window_days)
                         .fetch_all(pool)
                         .await?,
                 ),

@@ -102,8 +102,7 @@ def previous_label(label, period):
 
 
 def repeats(data):
-    """Per contact index: None (not settled yet) or whether another contact of the same customer
-    and category opened (or, without an opening time, closed) within the window after it closed."""
+    """Per contact index: None (not settled yet) or whether it was followed by a repeat."""
     window = timedelta(days=data["repeat_days"])
     now = ts(data["now"])
     by_pair = defaultdict(list)
@@ -111,18 +110,19 @@ def repeats(data):
         by_pair[(c["customer"], c["category"])].append(i)
     result = {}
     for indexes in by_pair.values():
-        for i in indexes:
-            closed = ts(data["contacts"][i]["closed_at"])
+        indexes.sort(key=lambda i: (ts(data["contacts"][i]["closed_at"]), i))
+        for j, i in enumerate(indexes):
+            c = data["contacts"][i]
+            closed = ts(c["closed_at"])
             if closed > now - window:
                 result[i] = None
                 continue
-            starts = [
-                ts(data["contacts"][j]["opened_at"] or data["contacts"][j]["closed_at"])
-                for j in indexes
-                if j != i
-            ]
-            gaps = [s - closed for s in starts if s >= closed]
-            result[i] = bool(gaps) and min(gaps) <= window
+            repeated = False
+            if j + 1 < len(indexes):
+                n = data["contacts"][indexes[j + 1]]
+                start = ts(n["opened_at"] or n["closed_at"])
+                repeated = start - closed <= window
+            result[i] = repeated
     return result
 
 
