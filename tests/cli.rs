@@ -610,4 +610,14 @@ fn the_quick_start_loop_from_the_command_line() {
     let (out, _, stderr) = run(dir.path(), &env, &["report", "--by", "agent,agent"]);
     assert!(!out.status.success());
     assert!(stderr.contains("`agent` is named twice"), "{stderr}");
+    let (out, _, stderr) = run(
+        dir.path(),
+        &env,
+        &["report", "--by", "team", "--period", "day"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("--period: a period of a day needs a `period` breakdown"),
+        "{stderr}"
+    );
 }

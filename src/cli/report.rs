@@ -40,9 +40,11 @@ pub async fn run(settings: Settings, args: ReportArgs) -> anyhow::Result<()> {
     let tz = settings.reports.time_zone(&settings.defaults);
     let since = args.since.map(|d| d.instant(tz)).transpose()?;
     let until = args.until.map(|d| d.instant(tz)).transpose()?;
+    let by = args.by.map(|b| b.0).unwrap_or_default();
+    Breakdown::check_period(&by, args.period).map_err(|e| anyhow::anyhow!("--period: {e}"))?;
     let query = settings.reports.query(
         &settings.defaults,
-        args.by.map(|b| b.0).unwrap_or_default(),
+        by,
         args.period,
         (since, until),
         Clock::system().now(),

@@ -44,6 +44,8 @@ pub async fn get_scores(
         }
         None => Vec::new(),
     };
+    Breakdown::check_period(&by, params.period)
+        .map_err(|e| ApiError::BadRequest(format!("`period`: {e}")))?;
     let query = settings.reports.query(
         &settings.defaults,
         by,

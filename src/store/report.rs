@@ -53,6 +53,17 @@ impl Breakdown {
         Ok(by)
     }
 
+    /// Refuses a period length given without a `period` breakdown (it would change nothing).
+    pub fn check_period(by: &[Breakdown], period: Option<Period>) -> Result<(), String> {
+        match period {
+            Some(p) if !by.contains(&Breakdown::Period) => Err(format!(
+                "a period of a {} needs a `period` breakdown, e.g. `team,period`",
+                p.as_ref()
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Whether contacts alone (without invitations) have this key.
     fn of_contacts(self) -> bool {
         !matches!(self, Breakdown::Campaign | Breakdown::Channel)
