@@ -1,6 +1,6 @@
 //! `surveyd serve`: the daemon: the HTTP server, the dispatch workers, the planner of
-//! scheduled campaigns and the poller of SQL sources, stopped together by SIGINT/SIGTERM
-//! (requests and messages in hand finish first).
+//! scheduled campaigns, the poller of SQL sources and (on SQLite) the checkpointer, stopped
+//! together by SIGINT/SIGTERM (requests and messages in hand finish first).
 
 use crate::campaign::scheduler::Scheduler;
 use crate::clock::Clock;
@@ -36,6 +36,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let workers = tokio::spawn(dispatcher.run(Mode::UntilShutdown, stopped.clone()));
     let planner = tokio::spawn(scheduler.run(stopped.clone()));
     let sources = tokio::spawn(poller.run(stopped.clone()));
+    let checkpoints = tokio::spawn(checkpoint(store.clone(), stopped.clone()));
     let mut server_stopped = stopped;
     let server = app.run_until(async move {
         let _ = server_stopped.wait_for(|stop| *stop).await;
@@ -59,6 +60,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             server.await??;
             planner.await?;
             sources.await?;
+            checkpoints.await?;
             store.close().await;
             return Err(error);
         }
@@ -66,7 +68,26 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     server.await??;
     planner.await?;
     sources.await?;
+    checkpoints.await?;
     store.close().await;
     tracing::info!(?counts, "stopped");
     Ok(())
+}
+
+/// On SQLite, checkpoints the write-ahead log four times a second in the background: commits then
+/// find little to copy (the WAL is checkpointed on commit only every 64 MiB, for bulk writes),
+/// so a webhook's answer never waits for a large checkpoint.
+async fn checkpoint(store: crate::store::Store, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    if !matches!(store, crate::store::Store::Sqlite(_)) {
+        return;
+    }
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
+            _ = stopped.wait_for(|stop| *stop) => return,
+        }
+        if let Err(e) = store.checkpoint().await {
+            tracing::warn!(error = %e, "cannot checkpoint the database");
+        }
+    }
 }
