@@ -173,11 +173,22 @@ impl ReportSettings {
             since,
             until,
             csat_top_box: self.csat_top_box,
-            repeat_window: Some(
-                chrono::Duration::from_std(self.repeat_window).unwrap_or(chrono::Duration::MAX),
-            ),
+            repeat_window: Some(self.repeat_window()),
             now,
         }
+    }
+
+    /// How the per-day summary reports read is counted.
+    pub fn summary(&self, defaults: &Defaults) -> crate::store::SummarySettings {
+        crate::store::SummarySettings {
+            time_zone: self.time_zone(defaults),
+            repeat_window: self.repeat_window(),
+            csat_top_box: self.csat_top_box,
+        }
+    }
+
+    fn repeat_window(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.repeat_window).unwrap_or(chrono::Duration::MAX)
     }
 
     /// The zone periods are counted in.

@@ -19,7 +19,9 @@ use surveyd::clock::Clock;
 use surveyd::config::{ConfiguredToken, Secret};
 use surveyd::domain::ExternalId;
 use surveyd::scoring::{Report, ReportRow};
-use surveyd::store::{Breakdown, Period, ReportQuery, StoredAnswer};
+use surveyd::store::{
+    Breakdown, Parts, Period, ReportQuery, StoredAnswer, SummarySettings, Tallies,
+};
 
 fn at(text: &str) -> DateTime<Utc> {
     text.parse().unwrap()
@@ -133,6 +135,22 @@ fn data_set() -> Vec<Planned> {
     planned
 }
 
+/// The `i`th planned contact as imported.
+fn contact_of(i: usize, p: &Planned) -> surveyd::domain::ContactRecord {
+    let mut c = closed_contact(
+        &format!("T-{i:05}"),
+        &p.customer,
+        Some(&format!("{}@example.com", p.customer.to_lowercase())),
+        p.closed_at,
+    );
+    c.opened_at = p.opened_at;
+    c.agent_id = Some(ExternalId::parse(p.agent).unwrap());
+    c.agent_name = Some(format!("Agent {}", p.agent));
+    c.team = Some(ExternalId::parse(p.team).unwrap());
+    c.category = p.category.map(str::to_owned);
+    c
+}
+
 /// Stores the data set through the store's own paths: import, planning, the send recorded
 /// at its time, the answers saved at theirs.
 async fn store_data_set(db: &TestDb, planned: &[Planned]) -> Vec<Value> {
@@ -140,20 +158,7 @@ async fn store_data_set(db: &TestDb, planned: &[Planned]) -> Vec<Value> {
     let contacts: Vec<_> = planned
         .iter()
         .enumerate()
-        .map(|(i, p)| {
-            let mut c = closed_contact(
-                &format!("T-{i:05}"),
-                &p.customer,
-                Some(&format!("{}@example.com", p.customer.to_lowercase())),
-                p.closed_at,
-            );
-            c.opened_at = p.opened_at;
-            c.agent_id = Some(ExternalId::parse(p.agent).unwrap());
-            c.agent_name = Some(format!("Agent {}", p.agent));
-            c.team = Some(ExternalId::parse(p.team).unwrap());
-            c.category = p.category.map(str::to_owned);
-            c
-        })
+        .map(|(i, p)| contact_of(i, p))
         .collect();
     db.store.upsert_contacts(&contacts, now).await.unwrap();
     // Contact ids were given in `planned` order; each is sent two hours after its close.
@@ -411,27 +416,60 @@ async fn reports_match_the_reference(db: &TestDb) {
             repeat_window: Some(Duration::days(7)),
             now: at(NOW),
         };
-        let report = Report::run(&db.store, &query, 10).await.unwrap();
-        let expected = expected[name].as_object().unwrap();
-        let ours: BTreeMap<String, &ReportRow> = report
-            .rows
-            .iter()
-            .map(|r| {
-                let key: Vec<&str> = r.keys.iter().map(|k| k.key.as_str()).collect();
-                (key.join("|"), r)
-            })
-            .collect();
-        assert_eq!(
-            ours.keys().collect::<Vec<_>>(),
-            expected.keys().collect::<Vec<_>>(),
-            "{name}: the groups"
-        );
-        for (key, row) in &ours {
-            check_row(&format!("{name} [{key}]"), row, &expected[key.as_str()]);
+        // From the rows, then from the per-day summary counted in the report's zone.
+        for from_summary in [false, true] {
+            let tallies = if from_summary {
+                db.store
+                    .refresh_report_days(&summary_settings(&query))
+                    .await
+                    .unwrap();
+                db.store.report_tallies(&query).await.unwrap()
+            } else {
+                db.store
+                    .report_tallies_from_rows(&query, Parts::All)
+                    .await
+                    .unwrap()
+            };
+            let label = format!("{name} ({})", if from_summary { "summary" } else { "rows" });
+            check_report(
+                &Report::new(&query, tallies, 10),
+                &expected[name],
+                &label,
+                &by,
+            );
         }
-        if by == [Breakdown::Agent] {
-            agent_leaderboard(&report, expected);
-        }
+    }
+}
+
+/// The summary settings a query reads.
+fn summary_settings(query: &ReportQuery) -> SummarySettings {
+    SummarySettings {
+        time_zone: query.time_zone,
+        repeat_window: query.repeat_window.unwrap(),
+        csat_top_box: query.csat_top_box,
+    }
+}
+
+fn check_report(report: &Report, expected: &Value, name: &str, by: &[Breakdown]) {
+    let expected = expected.as_object().unwrap();
+    let ours: BTreeMap<String, &ReportRow> = report
+        .rows
+        .iter()
+        .map(|r| {
+            let key: Vec<&str> = r.keys.iter().map(|k| k.key.as_str()).collect();
+            (key.join("|"), r)
+        })
+        .collect();
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>(),
+        "{name}: the groups"
+    );
+    for (key, row) in &ours {
+        check_row(&format!("{name} [{key}]"), row, &expected[key.as_str()]);
+    }
+    if by == [Breakdown::Agent] {
+        agent_leaderboard(report, expected);
     }
 }
 
@@ -561,8 +599,16 @@ async fn a_later_import_makes_an_earlier_contact_a_repeat(db: &TestDb) {
             repeat_window: Some(Duration::days(7)),
             now: at(NOW),
         };
-        let report = Report::run(&db.store, &query, 10).await.unwrap();
-        report.rows[0].fcr_contacts.map(|p| (p.count, p.n))
+        // With the import noted but not yet in the summary, then with the summary refreshed.
+        let pending = Report::run(&db.store, &query, 10).await.unwrap();
+        db.store
+            .refresh_report_days(&summary_settings(&query))
+            .await
+            .unwrap();
+        let refreshed = Report::run(&db.store, &query, 10).await.unwrap();
+        let fcr = |r: &Report| r.rows[0].fcr_contacts.map(|p| (p.count, p.n));
+        assert_eq!(fcr(&pending), fcr(&refreshed));
+        fcr(&refreshed)
     };
     let now = at("2026-11-16T00:00:00Z");
     let first = contact(
@@ -612,10 +658,133 @@ async fn a_later_import_makes_an_earlier_contact_a_repeat(db: &TestDb) {
     );
 }
 
+/// Tallies in key order, to compare.
+fn sorted(mut t: Tallies) -> Tallies {
+    t.groups
+        .sort_by(|a, b| (&a.keys.key1, &a.keys.key2).cmp(&(&b.keys.key1, &b.keys.key2)));
+    t.bands.sort_by(|a, b| {
+        (&a.keys.key1, &a.keys.key2, a.band).cmp(&(&b.keys.key1, &b.keys.key2, b.band))
+    });
+    if let Some(r) = t.repeats.as_mut() {
+        r.sort_by(|a, b| (&a.keys.key1, &a.keys.key2).cmp(&(&b.keys.key1, &b.keys.key2)));
+    }
+    t
+}
+
+/// Every kind of report the summary serves counts the same from it as from the rows: one
+/// breakdown or none, with periods of each length, over ranges that start and end mid-day or
+/// at midnight or inside one day — with the summary fresh, with changes noted but not yet
+/// counted (a contact moved to another agent, a new contact making an earlier one a repeat),
+/// and refreshed again.
+async fn the_summary_counts_what_the_rows_count(db: &TestDb) {
+    let planned = data_set();
+    store_data_set(db, &planned).await;
+    let jakarta = surveyd::domain::TimeZone::parse("Asia/Jakarta").unwrap();
+    let settings = SummarySettings {
+        time_zone: jakarta,
+        repeat_window: Duration::days(7),
+        csat_top_box: 4,
+    };
+    let days = db.store.refresh_report_days(&settings).await.unwrap();
+    assert!(days >= 15, "two weeks of sends and closes: {days} days");
+    let compare = |stage: &'static str| async move {
+        let some = |t: &str| Some(at(t));
+        let ranges = [
+            (None, None),
+            // Mid-day in Jakarta at both ends, then only one end.
+            (some("2026-11-05T05:17:00Z"), some("2026-11-12T13:00:00Z")),
+            (some("2026-11-05T05:17:00Z"), None),
+            (None, some("2026-11-12T13:00:00Z")),
+            // Jakarta midnights; and inside one day.
+            (some("2026-11-04T17:00:00Z"), some("2026-11-10T17:00:00Z")),
+            (some("2026-11-06T01:00:00Z"), some("2026-11-06T09:00:00Z")),
+        ];
+        let mut by_lists: Vec<(Vec<Breakdown>, Period)> = [
+            Breakdown::Agent,
+            Breakdown::Team,
+            Breakdown::Campaign,
+            Breakdown::Channel,
+            Breakdown::Category,
+            Breakdown::ContactChannel,
+        ]
+        .into_iter()
+        .flat_map(|b| {
+            [
+                (vec![b], Period::Week),
+                (vec![b, Breakdown::Period], Period::Day),
+            ]
+        })
+        .collect();
+        by_lists.push((vec![], Period::Week));
+        for period in [Period::Day, Period::Week, Period::Month] {
+            by_lists.push((vec![Breakdown::Period], period));
+            by_lists.push((vec![Breakdown::Period, Breakdown::Team], period));
+        }
+        for (since, until) in ranges {
+            for (by, period) in &by_lists {
+                let query = ReportQuery {
+                    by: by.clone(),
+                    period: *period,
+                    time_zone: jakarta,
+                    since,
+                    until,
+                    csat_top_box: 4,
+                    repeat_window: Some(Duration::days(7)),
+                    now: at(NOW),
+                };
+                let summary = sorted(db.store.report_tallies(&query).await.unwrap());
+                let rows = sorted(
+                    db.store
+                        .report_tallies_from_rows(&query, Parts::All)
+                        .await
+                        .unwrap(),
+                );
+                let what = format!("{stage}: {by:?} by {period:?} from {since:?} to {until:?}");
+                assert!(
+                    !rows.groups.is_empty() || since.is_some(),
+                    "{what}: no data"
+                );
+                assert_eq!(summary.groups, rows.groups, "{what}: tallies");
+                assert_eq!(summary.bands, rows.bands, "{what}: bands");
+                assert_eq!(summary.repeats, rows.repeats, "{what}: repeats");
+            }
+        }
+    };
+    compare("fresh").await;
+
+    // Changes noted, not counted: a contact moves to another agent and team; a new contact
+    // follows an earlier one of the same customer and category a day after it closed.
+    let now = at("2026-11-16T00:00:00Z");
+    let moved = planned
+        .iter()
+        .position(|p| p.agent == "A01" && p.answer.is_some())
+        .unwrap();
+    let mut record = contact_of(moved, &planned[moved]);
+    record.agent_id = Some(ExternalId::parse("A21").unwrap());
+    record.team = Some(ExternalId::parse("T2").unwrap());
+    let earlier = &planned[40];
+    let mut follow_up = contact_of(planned.len(), earlier);
+    follow_up.opened_at = Some(earlier.closed_at + Duration::days(1));
+    follow_up.closed_at = earlier.closed_at + Duration::days(1) + Duration::hours(1);
+    db.store
+        .upsert_contacts(&[record, follow_up], now)
+        .await
+        .unwrap();
+    compare("changes noted").await;
+    let recounted = db.store.refresh_report_days(&settings).await.unwrap();
+    assert!(
+        (1..=6).contains(&recounted),
+        "only the days the changes touch are counted again: {recounted}"
+    );
+    compare("refreshed").await;
+    assert_eq!(db.store.refresh_report_days(&settings).await.unwrap(), 0);
+}
+
 const TOKEN: &str = "reports-token";
 
 on_both_backends!(
     reports_match_the_reference,
+    the_summary_counts_what_the_rows_count,
     the_api_serves_reports,
     a_later_import_makes_an_earlier_contact_a_repeat
 );

@@ -50,7 +50,14 @@ pub async fn run(settings: Settings, args: ReportArgs) -> anyhow::Result<()> {
         Clock::system().now(),
     );
     let store = open_store(&settings).await?;
-    let report = Report::run(&store, &query, settings.reports.min_answers).await;
+    // The summary first (quick when `serve` keeps it), so this and later reports read it.
+    let report = match store
+        .refresh_report_days(&settings.reports.summary(&settings.defaults))
+        .await
+    {
+        Ok(_) => Report::run(&store, &query, settings.reports.min_answers).await,
+        Err(e) => Err(e),
+    };
     store.close().await;
     let report = report?;
     match args.format {

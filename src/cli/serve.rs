@@ -1,6 +1,7 @@
 //! `surveyd serve`: the daemon: the HTTP server, the dispatch workers, the planner of
-//! scheduled campaigns, the poller of SQL sources and (on SQLite) the checkpointer, stopped
-//! together by SIGINT/SIGTERM (requests and messages in hand finish first).
+//! scheduled campaigns, the poller of SQL sources, the keeper of the reports' per-day summary
+//! and (on SQLite) the checkpointer, stopped together by SIGINT/SIGTERM (requests and messages
+//! in hand finish first).
 
 use crate::campaign::scheduler::Scheduler;
 use crate::clock::Clock;
@@ -24,6 +25,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         settings.scheduler.lease,
     );
     let poller = SourcePoller::new(store.clone(), &settings, clock.clone())?;
+    let summary = settings.reports.summary(&settings.defaults);
     let state = AppState::new(store.clone(), settings, clock)?;
     let app = Application::bind(state.clone())
         .await
@@ -37,6 +39,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let planner = tokio::spawn(scheduler.run(stopped.clone()));
     let sources = tokio::spawn(poller.run(stopped.clone()));
     let checkpoints = tokio::spawn(checkpoint(store.clone(), stopped.clone()));
+    let summaries = tokio::spawn(keep_summary(store.clone(), summary, stopped.clone()));
     let mut server_stopped = stopped;
     let server = app.run_until(async move {
         let _ = server_stopped.wait_for(|stop| *stop).await;
@@ -61,6 +64,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             planner.await?;
             sources.await?;
             checkpoints.await?;
+            summaries.await?;
             store.close().await;
             return Err(error);
         }
@@ -69,6 +73,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     planner.await?;
     sources.await?;
     checkpoints.await?;
+    summaries.await?;
     store.close().await;
     tracing::info!(?counts, "stopped");
     Ok(())
@@ -88,6 +93,30 @@ async fn checkpoint(store: crate::store::Store, mut stopped: tokio::sync::watch:
         }
         if let Err(e) = store.checkpoint().await {
             tracing::warn!(error = %e, "cannot checkpoint the database");
+        }
+    }
+}
+
+/// Keeps the reports' per-day summary up to date: every few seconds, counts again the days
+/// changed since (reports are exact without it, but read changed days from the rows).
+async fn keep_summary(
+    store: crate::store::Store,
+    settings: crate::store::SummarySettings,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        // Each day is counted in its own transaction: stopping mid-way loses nothing.
+        tokio::select! {
+            refreshed = store.refresh_report_days(&settings) => match refreshed {
+                Ok(0) => {}
+                Ok(days) => tracing::debug!(days, "report summary refreshed"),
+                Err(e) => tracing::warn!(error = %e, "cannot refresh the report summary"),
+            },
+            _ = stopped.wait_for(|stop| *stop) => return,
+        }
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            _ = stopped.wait_for(|stop| *stop) => return,
         }
     }
 }

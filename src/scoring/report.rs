@@ -5,7 +5,7 @@
 use super::shrink::{Prior, Shrunk};
 use super::stats::{AnswerTime, Change, Mean, Nps, Proportion};
 use crate::store::{
-    Breakdown, GroupCounts, GroupKeys, Period, ReportQuery, Store, StoreError, Tallies,
+    Breakdown, GroupKeys, Period, ReportQuery, Store, StoreError, SurveyCounts, Tallies,
 };
 use chrono::{DateTime, Months, NaiveDate, Utc};
 use serde::Serialize;
@@ -107,9 +107,9 @@ impl Report {
     /// The report of `query` from its tallies.
     pub fn new(query: &ReportQuery, tallies: Tallies, min_answers: u64) -> Report {
         let by = &query.by;
-        let mut groups: BTreeMap<Key, (GroupKeys, Option<GroupCounts>)> = BTreeMap::new();
+        let mut groups: BTreeMap<Key, (GroupKeys, Option<SurveyCounts>)> = BTreeMap::new();
         for g in tallies.groups {
-            groups.insert(key_of(&g.keys), (g.keys.clone(), Some(g)));
+            groups.insert(key_of(&g.keys), (g.keys, Some(g.counts)));
         }
         let mut repeats = HashMap::new();
         for r in tallies.repeats.unwrap_or_default() {
@@ -159,7 +159,7 @@ impl Report {
 fn row_of(
     by: &[Breakdown],
     keys: &GroupKeys,
-    counts: Option<&GroupCounts>,
+    counts: Option<&SurveyCounts>,
     min_answers: u64,
 ) -> ReportRow {
     let group_keys = by
@@ -171,7 +171,7 @@ fn row_of(
             name: name.clone().filter(|n| !n.is_empty()),
         })
         .collect();
-    let c = |f: fn(&GroupCounts) -> i64| counts.map_or(0, |g| count(f(g)));
+    let c = |f: fn(&SurveyCounts) -> i64| counts.map_or(0, |g| count(f(g)));
     let responses = c(|g| g.responses);
     ReportRow {
         keys: group_keys,

@@ -15,6 +15,7 @@ mod invitations;
 mod outbox;
 mod postgres;
 mod report;
+mod report_days;
 mod responses;
 mod runs;
 mod sources;
@@ -31,8 +32,10 @@ pub use outbox::{
     Claimed, FailedDelivery, FinalStatus, FollowUp, OutboxStatus, Outcome, ReminderDue,
 };
 pub use report::{
-    BandCounts, Breakdown, GroupCounts, GroupKeys, Period, RepeatCounts, ReportQuery, Tallies,
+    BandCounts, Breakdown, GroupCounts, GroupKeys, Parts, Period, RepeatCounts, ReportQuery,
+    SurveyCounts, Tallies,
 };
+pub use report_days::SummarySettings;
 pub use responses::{OpenedInvitation, StoredAnswer};
 pub use runs::{CampaignRun, TickState};
 pub use sources::{SourceCounts, SourceState};
@@ -270,6 +273,17 @@ impl Store {
     pub async fn begin(&self) -> Result<StoreTx, StoreError> {
         Ok(match self {
             Store::Sqlite(pool) => StoreTx::new(TxConn::Sqlite(pool.begin().await?)),
+            Store::Postgres(pool) => StoreTx::new(TxConn::Postgres(pool.begin().await?)),
+        })
+    }
+
+    /// Starts a transaction that writes from its first statement: on SQLite it takes the write
+    /// lock at once (`BEGIN IMMEDIATE`), so what it reads first is still current when it writes.
+    pub async fn begin_write(&self) -> Result<StoreTx, StoreError> {
+        Ok(match self {
+            Store::Sqlite(pool) => {
+                StoreTx::new(TxConn::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?))
+            }
             Store::Postgres(pool) => StoreTx::new(TxConn::Postgres(pool.begin().await?)),
         })
     }

@@ -1,7 +1,8 @@
-//! The tallies behind the reports, counted by the database in one pass each: per group (one
-//! or two breakdowns), the invitations sent in a period and their answers' scores; the answers
-//! per time-to-answer band (for medians); and the contacts closed in a period with those that
-//! the same customer followed with another contact of the same category (FCR from the data).
+//! The tallies behind the reports, counted by the database from the rows in one pass each: per
+//! group (one or two breakdowns), the invitations sent in a period and their answers' scores;
+//! the answers per time-to-answer band (for medians); and the contacts closed in a period with
+//! those that the same customer followed with another contact of the same category (FCR from
+//! the data). `report_days` reads whole days from the per-day summary and the rest from here.
 
 use super::{Store, StoreError, with_pool};
 use crate::domain::TimeZone;
@@ -65,7 +66,7 @@ impl Breakdown {
     }
 
     /// Whether contacts alone (without invitations) have this key.
-    fn of_contacts(self) -> bool {
+    pub(super) fn of_contacts(self) -> bool {
         !matches!(self, Breakdown::Campaign | Breakdown::Channel)
     }
 }
@@ -130,6 +131,13 @@ pub struct GroupKeys {
 pub struct GroupCounts {
     #[sqlx(flatten)]
     pub keys: GroupKeys,
+    #[sqlx(flatten)]
+    pub counts: SurveyCounts,
+}
+
+/// Invitations sent and their answers' tallies.
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct SurveyCounts {
     pub sent: i64,
     pub responses: i64,
     /// CSAT answers, and those in the top box.
@@ -146,6 +154,24 @@ pub struct GroupCounts {
     pub ces_n: i64,
     pub ces_sum: i64,
     pub ces_sum_sq: i64,
+}
+
+impl SurveyCounts {
+    /// Adds `other`'s tallies to these.
+    pub fn add(&mut self, other: &SurveyCounts) {
+        self.sent += other.sent;
+        self.responses += other.responses;
+        self.csat_n += other.csat_n;
+        self.csat_top += other.csat_top;
+        self.fcr_n += other.fcr_n;
+        self.fcr_yes += other.fcr_yes;
+        self.nps_n += other.nps_n;
+        self.nps_promoters += other.nps_promoters;
+        self.nps_detractors += other.nps_detractors;
+        self.ces_n += other.ces_n;
+        self.ces_sum += other.ces_sum;
+        self.ces_sum_sq += other.ces_sum_sq;
+    }
 }
 
 /// Answers of one group in one time-to-answer band.
@@ -203,9 +229,62 @@ struct KeySql {
     join: String,
 }
 
+/// The [`SurveyCounts`] of invitations `i` as SQL, CSAT from the rating `top_box` (a parameter).
+pub(super) fn survey_counts(top_box: &str) -> String {
+    format!(
+        "COUNT(*) AS sent, COUNT(i.answered_at) AS responses, \
+         COUNT(i.csat) AS csat_n, COALESCE(SUM(CASE WHEN i.csat >= {top_box} THEN 1 ELSE 0 END), 0) AS csat_top, \
+         COUNT(i.fcr) AS fcr_n, COALESCE(SUM(CASE WHEN i.fcr = 1 THEN 1 ELSE 0 END), 0) AS fcr_yes, \
+         COUNT(i.nps) AS nps_n, COALESCE(SUM(CASE WHEN i.nps >= 9 THEN 1 ELSE 0 END), 0) AS nps_promoters, \
+         COALESCE(SUM(CASE WHEN i.nps <= 6 THEN 1 ELSE 0 END), 0) AS nps_detractors, \
+         COUNT(i.ces) AS ces_n, COALESCE(SUM(i.ces), 0) AS ces_sum, COALESCE(SUM(i.ces * i.ces), 0) AS ces_sum_sq"
+    )
+}
+
+/// The first and last time reports count: sends and closes.
+pub(super) const DATA_SPAN: &str = "SELECT MIN(t), MAX(t) FROM (\
+       SELECT MIN(sent_at) AS t FROM invitations UNION ALL \
+       SELECT MAX(sent_at) FROM invitations UNION ALL \
+       SELECT MIN(closed_at) FROM contacts UNION ALL \
+       SELECT MAX(closed_at) FROM contacts) span";
+
+/// Which of a report's tallies to count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parts {
+    /// The invitations sent (their tallies and time-to-answer bands) and the contacts closed.
+    All,
+    /// The invitations only.
+    Invitations,
+    /// The contacts only.
+    Contacts,
+}
+
+/// The time the next contact of `c`'s customer in `c`'s category (by close) was opened.
+pub(super) const NEXT_CONTACT_OPENED: &str = "(SELECT COALESCE(n.opened_at, n.closed_at) FROM contacts n \
+     WHERE n.customer_id = c.customer_id \
+       AND (n.category = c.category OR (n.category IS NULL AND c.category IS NULL)) \
+       AND (n.closed_at > c.closed_at OR (n.closed_at = c.closed_at AND n.id > c.id)) \
+     ORDER BY n.closed_at, n.id LIMIT 1)";
+
 impl Store {
-    /// Counts everything a report of `query` needs.
-    pub async fn report_tallies(&self, query: &ReportQuery) -> Result<Tallies, StoreError> {
+    /// Whether a contact closed at `c.closed_at` whose next contact opened at `c.next_at` was
+    /// followed within the repeat window, `$days` days (the parameter named).
+    pub(super) fn repeat_within(&self, days: &str) -> String {
+        match self {
+            Store::Sqlite(_) => {
+                format!("julianday(c.next_at) - julianday(c.closed_at) <= {days}")
+            }
+            Store::Postgres(_) => format!("c.next_at - c.closed_at <= {days} * INTERVAL '1 day'"),
+        }
+    }
+
+    /// Counts `parts` of the report of `query` from the invitations and contacts themselves
+    /// (every row in its range).
+    pub async fn report_tallies_from_rows(
+        &self,
+        query: &ReportQuery,
+        parts: Parts,
+    ) -> Result<Tallies, StoreError> {
         assert!(query.by.len() <= 2, "at most two breakdowns");
         let period = if query.by.contains(&Breakdown::Period) {
             Some(self.period_labels(query).await?)
@@ -233,15 +312,7 @@ impl Store {
         let groups_sql = grouped(
             &query.by,
             &keys(Scan::Invitations),
-            &format!(
-                "COUNT(*) AS sent, COUNT(i.answered_at) AS responses, \
-                 COUNT(i.csat) AS csat_n, COALESCE(SUM(CASE WHEN i.csat >= $3 THEN 1 ELSE 0 END), 0) AS csat_top, \
-                 COUNT(i.fcr) AS fcr_n, COALESCE(SUM(CASE WHEN i.fcr = 1 THEN 1 ELSE 0 END), 0) AS fcr_yes, \
-                 COUNT(i.nps) AS nps_n, COALESCE(SUM(CASE WHEN i.nps >= 9 THEN 1 ELSE 0 END), 0) AS nps_promoters, \
-                 COALESCE(SUM(CASE WHEN i.nps <= 6 THEN 1 ELSE 0 END), 0) AS nps_detractors, \
-                 COUNT(i.ces) AS ces_n, COALESCE(SUM(i.ces), 0) AS ces_sum, COALESCE(SUM(i.ces * i.ces), 0) AS ces_sum_sq \
-                 FROM {from} WHERE {sent}"
-            ),
+            &format!("{} FROM {from} WHERE {sent}", survey_counts("$3")),
             "g.sent, g.responses, g.csat_n, g.csat_top, g.fcr_n, g.fcr_yes, g.nps_n, \
              g.nps_promoters, g.nps_detractors, g.ces_n, g.ces_sum, g.ces_sum_sq",
             false,
@@ -256,13 +327,7 @@ impl Store {
             "g.band, g.answers",
             true,
         );
-        // The next contact of the same customer and category, by close; a contact counts once
-        // its window has passed. Contacts before `since` cannot follow one in the period, and
-        // those after `until` plus the window cannot follow one in time.
-        let within = match self {
-            Store::Sqlite(_) => "julianday(c.next_at) - julianday(c.closed_at) <= $5",
-            Store::Postgres(_) => "c.next_at - c.closed_at <= $5 * INTERVAL '1 day'",
-        };
+        // A contact counts once its window has passed: closed before `now` less the window.
         let repeat_window = query
             .repeat_window
             .filter(|_| query.by.iter().all(|b| b.of_contacts()));
@@ -272,11 +337,11 @@ impl Store {
                 &keys(Scan::Contacts),
                 &format!(
                     "COUNT(*) AS contacts, \
-                     COALESCE(SUM(CASE WHEN c.next_at IS NOT NULL AND {within} THEN 1 ELSE 0 END), 0) AS repeated \
-                     FROM (SELECT c.*, LEAD(COALESCE(c.opened_at, c.closed_at)) OVER (\
-                       PARTITION BY c.customer_id, c.category ORDER BY c.closed_at, c.id) AS next_at \
-                       FROM contacts c WHERE ($1 IS NULL OR c.closed_at >= $1) AND ($4 IS NULL OR c.closed_at < $4)) c \
-                     WHERE c.closed_at <= $3 AND ($2 IS NULL OR c.closed_at < $2)"
+                     COALESCE(SUM(CASE WHEN c.next_at IS NOT NULL AND {} THEN 1 ELSE 0 END), 0) AS repeated \
+                     FROM (SELECT c.*, {NEXT_CONTACT_OPENED} AS next_at FROM contacts c \
+                       WHERE ($1 IS NULL OR c.closed_at >= $1) AND ($2 IS NULL OR c.closed_at < $2) \
+                         AND c.closed_at < $3) c",
+                    self.repeat_within("$4")
                 ),
                 "g.contacts, g.repeated",
                 false,
@@ -285,33 +350,35 @@ impl Store {
         let window = repeat_window.unwrap_or_default();
         let window_days = window.num_seconds() as f64 / 86_400.0;
         let settled = query.now - window;
-        let read_until = query.until.map(|u| u + window);
+        let invitations = parts != Parts::Contacts;
+        let contacts = parts != Parts::Invitations;
         Ok(with_pool!(self, pool => {
-            let groups = sqlx::query_as(&groups_sql)
-                .bind(query.since)
-                .bind(query.until)
-                .bind(query.csat_top_box)
-                .fetch_all(pool)
-                .await?;
-            let bands = sqlx::query_as(&bands_sql)
-                .bind(query.since)
-                .bind(query.until)
-                .fetch_all(pool)
-                .await?;
-            let repeats = match &repeats_sql {
-                Some(sql) => Some(
+            let mut tallies = Tallies::default();
+            if invitations {
+                tallies.groups = sqlx::query_as(&groups_sql)
+                    .bind(query.since)
+                    .bind(query.until)
+                    .bind(query.csat_top_box)
+                    .fetch_all(pool)
+                    .await?;
+                tallies.bands = sqlx::query_as(&bands_sql)
+                    .bind(query.since)
+                    .bind(query.until)
+                    .fetch_all(pool)
+                    .await?;
+            }
+            if let (Some(sql), true) = (&repeats_sql, contacts) {
+                tallies.repeats = Some(
                     sqlx::query_as(sql)
                         .bind(query.since)
                         .bind(query.until)
                         .bind(settled)
-                        .bind(read_until)
                         .bind(window_days)
                         .fetch_all(pool)
                         .await?,
-                ),
-                None => None,
-            };
-            Tallies { groups, bands, repeats }
+                );
+            }
+            tallies
         }))
     }
 
@@ -334,15 +401,12 @@ impl Store {
                 })
             }
             Store::Sqlite(pool) => {
-                let (first, last): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = sqlx::query_as(
-                    "SELECT MIN(t), MAX(t) FROM (\
-                           SELECT MIN(sent_at) AS t FROM invitations UNION ALL \
-                           SELECT MAX(sent_at) FROM invitations UNION ALL \
-                           SELECT MIN(closed_at) FROM contacts UNION ALL \
-                           SELECT MAX(closed_at) FROM contacts)",
-                )
-                .fetch_one(pool)
-                .await?;
+                // The span of the data, unless the range is closed at both ends.
+                let (first, last): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) =
+                    match (query.since, query.until) {
+                        (Some(since), Some(until)) => (Some(since), Some(until)),
+                        _ => sqlx::query_as(DATA_SPAN).fetch_one(pool).await?,
+                    };
                 let from = query.since.or(first).unwrap_or(query.now);
                 let to = query.until.or(last).unwrap_or(query.now).max(from);
                 Ok(PeriodSql::Sqlite {
