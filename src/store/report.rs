@@ -259,12 +259,23 @@ pub enum Parts {
     Contacts,
 }
 
-/// The time the next contact of `c`'s customer in `c`'s category (by close) was opened.
-pub(super) const NEXT_CONTACT_OPENED: &str = "(SELECT COALESCE(n.opened_at, n.closed_at) FROM contacts n \
-     WHERE n.customer_id = c.customer_id \
-       AND (n.category = c.category OR (n.category IS NULL AND c.category IS NULL)) \
-       AND (n.closed_at > c.closed_at OR (n.closed_at = c.closed_at AND n.id > c.id)) \
-     ORDER BY n.closed_at, n.id LIMIT 1)";
+/// The time the next contact of `c`'s customer in `c`'s category (by close) was opened: one
+/// probe of `contacts_by_customer_category` (a missing category is a category of its own).
+pub(super) fn next_contact_opened() -> String {
+    let next = |category: &str| {
+        format!(
+            "(SELECT COALESCE(n.opened_at, n.closed_at) FROM contacts n \
+             WHERE n.customer_id = c.customer_id AND {category} \
+               AND (n.closed_at, n.id) > (c.closed_at, c.id) \
+             ORDER BY n.closed_at, n.id LIMIT 1)"
+        )
+    };
+    format!(
+        "CASE WHEN c.category IS NULL THEN {} ELSE {} END",
+        next("n.category IS NULL"),
+        next("n.category = c.category")
+    )
+}
 
 impl Store {
     /// Whether a contact closed at `c.closed_at` whose next contact opened at `c.next_at` was
@@ -338,10 +349,11 @@ impl Store {
                 &format!(
                     "COUNT(*) AS contacts, \
                      COALESCE(SUM(CASE WHEN c.next_at IS NOT NULL AND {} THEN 1 ELSE 0 END), 0) AS repeated \
-                     FROM (SELECT c.*, {NEXT_CONTACT_OPENED} AS next_at FROM contacts c \
+                     FROM (SELECT c.*, {next} AS next_at FROM contacts c \
                        WHERE ($1 IS NULL OR c.closed_at >= $1) AND ($2 IS NULL OR c.closed_at < $2) \
                          AND c.closed_at < $3) c",
-                    self.repeat_within("$4")
+                    self.repeat_within("$4"),
+                    next = next_contact_opened(),
                 ),
                 "g.contacts, g.repeated",
                 false,

@@ -6,7 +6,7 @@
 //! range's ends, the days changed since — from the rows, so a report is exact in any state of
 //! the summary and reads a few hundred rows a day instead of every answer.
 
-use super::report::{DATA_SPAN, NEXT_CONTACT_OPENED, survey_counts};
+use super::report::{DATA_SPAN, next_contact_opened, survey_counts};
 use super::{
     BandCounts, Breakdown, GroupCounts, GroupKeys, Parts, Period, ROWS_PER_STATEMENT, RepeatCounts,
     ReportQuery, Store, StoreError, SurveyCounts, Tallies, with_pool, with_tx,
@@ -257,89 +257,79 @@ fn period_label(day: NaiveDate, period: Period) -> String {
     }
 }
 
+/// One group's tallies added up from the rows and the summary.
+struct GroupTotals {
+    keys: GroupKeys,
+    counts: SurveyCounts,
+    bands: BTreeMap<i16, i64>,
+    contacts: i64,
+    repeated: i64,
+}
+
 /// Tallies added up by group from the rows and the summary.
 #[derive(Default)]
 struct Merged {
-    groups: HashMap<(String, String), GroupCounts>,
-    bands: HashMap<(String, String, i16), BandCounts>,
-    repeats: HashMap<(String, String), RepeatCounts>,
+    groups: HashMap<(String, String), GroupTotals>,
 }
 
 impl Merged {
-    fn add_counts(&mut self, keys: &GroupKeys, counts: &SurveyCounts) {
+    fn group(&mut self, keys: &GroupKeys) -> &mut GroupTotals {
         self.groups
             .entry((keys.key1.clone(), keys.key2.clone()))
-            .or_insert_with(|| GroupCounts {
+            .or_insert_with(|| GroupTotals {
                 keys: keys.clone(),
                 counts: SurveyCounts::default(),
-            })
-            .counts
-            .add(counts);
-    }
-
-    fn add_band(&mut self, keys: &GroupKeys, band: i16, answers: i64) {
-        self.bands
-            .entry((keys.key1.clone(), keys.key2.clone(), band))
-            .or_insert_with(|| BandCounts {
-                keys: keys.clone(),
-                band,
-                answers: 0,
-            })
-            .answers += answers;
-    }
-
-    fn add_repeats(&mut self, keys: &GroupKeys, contacts: i64, repeated: i64) {
-        let r = self
-            .repeats
-            .entry((keys.key1.clone(), keys.key2.clone()))
-            .or_insert_with(|| RepeatCounts {
-                keys: keys.clone(),
+                bands: BTreeMap::new(),
                 contacts: 0,
                 repeated: 0,
-            });
-        r.contacts += contacts;
-        r.repeated += repeated;
+            })
     }
 
     fn add(&mut self, tallies: Tallies) {
         for g in tallies.groups {
-            self.add_counts(&g.keys, &g.counts);
+            self.group(&g.keys).counts.add(&g.counts);
         }
         for b in tallies.bands {
-            self.add_band(&b.keys, b.band, b.answers);
+            *self.group(&b.keys).bands.entry(b.band).or_default() += b.answers;
         }
         for r in tallies.repeats.unwrap_or_default() {
-            self.add_repeats(&r.keys, r.contacts, r.repeated);
+            let group = self.group(&r.keys);
+            group.contacts += r.contacts;
+            group.repeated += r.repeated;
         }
     }
 
-    /// The tallies, groups in key order as the rows would give them.
+    /// The tallies in key order (`repeats`: whether contacts were counted).
     fn into_tallies(self, repeats: bool) -> Tallies {
-        let mut groups: Vec<GroupCounts> = self
-            .groups
-            .into_values()
-            .filter(|g| g.counts.sent > 0)
-            .collect();
+        let mut groups: Vec<GroupTotals> = self.groups.into_values().collect();
         groups.sort_by(|a, b| (&a.keys.key1, &a.keys.key2).cmp(&(&b.keys.key1, &b.keys.key2)));
-        let mut bands: Vec<BandCounts> =
-            self.bands.into_values().filter(|b| b.answers > 0).collect();
-        bands.sort_by(|a, b| {
-            (&a.keys.key1, &a.keys.key2, a.band).cmp(&(&b.keys.key1, &b.keys.key2, b.band))
-        });
-        let repeats = repeats.then(|| {
-            let mut repeats: Vec<RepeatCounts> = self
-                .repeats
-                .into_values()
-                .filter(|r| r.contacts > 0)
-                .collect();
-            repeats.sort_by(|a, b| (&a.keys.key1, &a.keys.key2).cmp(&(&b.keys.key1, &b.keys.key2)));
-            repeats
-        });
-        Tallies {
-            groups,
-            bands,
-            repeats,
+        let mut tallies = Tallies {
+            repeats: repeats.then(Vec::new),
+            ..Tallies::default()
+        };
+        for g in groups {
+            for (&band, &answers) in g.bands.iter().filter(|(_, n)| **n > 0) {
+                tallies.bands.push(BandCounts {
+                    keys: g.keys.clone(),
+                    band,
+                    answers,
+                });
+            }
+            if let Some(repeats) = tallies.repeats.as_mut().filter(|_| g.contacts > 0) {
+                repeats.push(RepeatCounts {
+                    keys: g.keys.clone(),
+                    contacts: g.contacts,
+                    repeated: g.repeated,
+                });
+            }
+            if g.counts.sent > 0 {
+                tallies.groups.push(GroupCounts {
+                    keys: g.keys,
+                    counts: g.counts,
+                });
+            }
         }
+        tallies
     }
 }
 
@@ -411,15 +401,16 @@ impl Store {
             if dirty.contains(&row.day) {
                 continue;
             }
-            let keys = summary_keys(query, &names, &row.day, &row.value);
+            let group = merged.group(&summary_keys(query, &names, &row.day, &row.value));
             if invitations.holds(row.day) {
-                merged.add_counts(&keys, &row.counts);
+                group.counts.add(&row.counts);
                 for (band, answers) in decode_bands(&row.bands) {
-                    merged.add_band(&keys, band, answers);
+                    *group.bands.entry(band).or_default() += answers;
                 }
             }
             if contacts.as_ref().is_some_and(|c| c.holds(row.day)) {
-                merged.add_repeats(&keys, row.contacts, row.repeated);
+                group.contacts += row.contacts;
+                group.repeated += row.repeated;
             }
         }
         Ok(merged.into_tallies(repeats.is_some()))
@@ -583,10 +574,11 @@ impl Store {
             "SELECT c.agent_id, c.team_id, CAST(NULL AS TEXT) AS campaign, CAST(NULL AS TEXT) AS channel, \
              c.category, c.contact_channel, COUNT(*) AS contacts, \
              COALESCE(SUM(CASE WHEN c.next_at IS NOT NULL AND {} THEN 1 ELSE 0 END), 0) AS repeated \
-             FROM (SELECT c.*, {NEXT_CONTACT_OPENED} AS next_at FROM contacts c \
+             FROM (SELECT c.*, {} AS next_at FROM contacts c \
                WHERE c.closed_at >= $1 AND c.closed_at < $2) c \
              GROUP BY c.agent_id, c.team_id, c.category, c.contact_channel",
-            self.repeat_within("$3")
+            self.repeat_within("$3"),
+            next_contact_opened()
         );
         let (invitations, contacts): (Vec<InvitationCell>, Vec<ContactCell>) = with_pool!(self, pool => {(
             sqlx::query_as(&invitations_sql)
@@ -702,10 +694,14 @@ const CHANGED_TIMES: &str = "WITH batch AS (\
      SELECT b.id, b.at FROM batch b \
      UNION ALL \
      SELECT b.id, (SELECT p.closed_at FROM contacts p WHERE p.customer_id = b.customer_id \
-         AND (p.category = b.category OR (p.category IS NULL AND b.category IS NULL)) \
-         AND (p.closed_at < b.at OR (p.closed_at = b.at AND p.id < b.contact_id)) \
+         AND p.category = b.category AND (p.closed_at, p.id) < (b.at, b.contact_id) \
          ORDER BY p.closed_at DESC, p.id DESC LIMIT 1) \
-       FROM batch b WHERE b.customer_id IS NOT NULL \
+       FROM batch b WHERE b.customer_id IS NOT NULL AND b.category IS NOT NULL \
+     UNION ALL \
+     SELECT b.id, (SELECT p.closed_at FROM contacts p WHERE p.customer_id = b.customer_id \
+         AND p.category IS NULL AND (p.closed_at, p.id) < (b.at, b.contact_id) \
+         ORDER BY p.closed_at DESC, p.id DESC LIMIT 1) \
+       FROM batch b WHERE b.customer_id IS NOT NULL AND b.category IS NULL \
      UNION ALL \
      SELECT b.id, i.sent_at FROM batch b JOIN invitations i ON i.contact_id = b.contact_id \
        WHERE i.sent_at IS NOT NULL";
