@@ -261,9 +261,20 @@ fn period_label(day: NaiveDate, period: Period) -> String {
 struct GroupTotals {
     keys: GroupKeys,
     counts: SurveyCounts,
-    bands: BTreeMap<i16, i64>,
+    /// Answers by band (the index).
+    bands: Vec<i64>,
     contacts: i64,
     repeated: i64,
+}
+
+impl GroupTotals {
+    fn add_band(&mut self, band: i16, answers: i64) {
+        let band = usize::try_from(band).unwrap_or(0);
+        if self.bands.len() <= band {
+            self.bands.resize(band + 1, 0);
+        }
+        self.bands[band] += answers;
+    }
 }
 
 /// Tallies added up by group from the rows and the summary.
@@ -279,7 +290,7 @@ impl Merged {
             .or_insert_with(|| GroupTotals {
                 keys: keys.clone(),
                 counts: SurveyCounts::default(),
-                bands: BTreeMap::new(),
+                bands: Vec::new(),
                 contacts: 0,
                 repeated: 0,
             })
@@ -290,7 +301,7 @@ impl Merged {
             self.group(&g.keys).counts.add(&g.counts);
         }
         for b in tallies.bands {
-            *self.group(&b.keys).bands.entry(b.band).or_default() += b.answers;
+            self.group(&b.keys).add_band(b.band, b.answers);
         }
         for r in tallies.repeats.unwrap_or_default() {
             let group = self.group(&r.keys);
@@ -308,10 +319,10 @@ impl Merged {
             ..Tallies::default()
         };
         for g in groups {
-            for (&band, &answers) in g.bands.iter().filter(|(_, n)| **n > 0) {
+            for (band, &answers) in g.bands.iter().enumerate().filter(|(_, n)| **n > 0) {
                 tallies.bands.push(BandCounts {
                     keys: g.keys.clone(),
-                    band,
+                    band: band as i16,
                     answers,
                 });
             }
@@ -405,7 +416,7 @@ impl Store {
             if invitations.holds(row.day) {
                 group.counts.add(&row.counts);
                 for (band, answers) in decode_bands(&row.bands) {
-                    *group.bands.entry(band).or_default() += answers;
+                    group.add_band(band, answers);
                 }
             }
             if contacts.as_ref().is_some_and(|c| c.holds(row.day)) {
