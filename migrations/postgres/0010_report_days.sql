@@ -1,7 +1,7 @@
 -- Per-day report summaries: what reports read instead of every invitation and contact.
 --
--- `report_days` holds, per local day (in the summary's time zone) and per value of one
--- breakdown, the invitations sent that day with their answers' tallies, a histogram of
+-- `report_days` holds, per local day (in the summary's time zone) and per breakdown, for each
+-- of its values the invitations sent that day with their answers' tallies, a histogram of
 -- times to answer, and the contacts closed that day with those followed by a repeat contact.
 -- Triggers note every change to the rows reports count in `report_changes`; the summary's
 -- upkeep turns those into dirty days and counts them again. Reports read dirty days (and
@@ -14,26 +14,12 @@ CREATE TABLE report_summary (
 );
 
 CREATE TABLE report_days (
-    day            DATE NOT NULL,
-    dimension      TEXT NOT NULL,
-    value          TEXT NOT NULL,
-    sent           BIGINT NOT NULL,
-    responses      BIGINT NOT NULL,
-    csat_n         BIGINT NOT NULL,
-    csat_top       BIGINT NOT NULL,
-    fcr_n          BIGINT NOT NULL,
-    fcr_yes        BIGINT NOT NULL,
-    nps_n          BIGINT NOT NULL,
-    nps_promoters  BIGINT NOT NULL,
-    nps_detractors BIGINT NOT NULL,
-    ces_n          BIGINT NOT NULL,
-    ces_sum        BIGINT NOT NULL,
-    ces_sum_sq     BIGINT NOT NULL,
-    contacts       BIGINT NOT NULL,
-    repeated       BIGINT NOT NULL,
-    -- (band: i16, answers: u32) little-endian pairs, bands rising.
-    bands          BYTEA NOT NULL,
-    PRIMARY KEY (dimension, day, value)
+    day       DATE NOT NULL,
+    dimension TEXT NOT NULL,
+    -- Per value of the breakdown (agents and teams by row id): the invitations' tallies, the
+    -- contacts and repeats, answers per time-to-answer band; encoded with postcard.
+    tallies   BYTEA NOT NULL,
+    PRIMARY KEY (dimension, day)
 );
 
 -- Days to count again; `version` rises with each new change, so counting that read an older

@@ -1,7 +1,7 @@
 -- Per-day report summaries: what reports read instead of every invitation and contact.
 --
--- `report_days` holds, per local day (in the summary's time zone) and per value of one
--- breakdown, the invitations sent that day with their answers' tallies, a histogram of
+-- `report_days` holds, per local day (in the summary's time zone) and per breakdown, for each
+-- of its values the invitations sent that day with their answers' tallies, a histogram of
 -- times to answer, and the contacts closed that day with those followed by a repeat contact.
 -- Triggers note every change to the rows reports count in `report_changes`; the summary's
 -- upkeep turns those into dirty days and counts them again. Reports read dirty days (and
@@ -14,27 +14,13 @@ CREATE TABLE report_summary (
 );
 
 CREATE TABLE report_days (
-    day            TEXT NOT NULL,
-    dimension      TEXT NOT NULL,
-    value          TEXT NOT NULL,
-    sent           INTEGER NOT NULL,
-    responses      INTEGER NOT NULL,
-    csat_n         INTEGER NOT NULL,
-    csat_top       INTEGER NOT NULL,
-    fcr_n          INTEGER NOT NULL,
-    fcr_yes        INTEGER NOT NULL,
-    nps_n          INTEGER NOT NULL,
-    nps_promoters  INTEGER NOT NULL,
-    nps_detractors INTEGER NOT NULL,
-    ces_n          INTEGER NOT NULL,
-    ces_sum        INTEGER NOT NULL,
-    ces_sum_sq     INTEGER NOT NULL,
-    contacts       INTEGER NOT NULL,
-    repeated       INTEGER NOT NULL,
-    -- (band: i16, answers: u32) little-endian pairs, bands rising.
-    bands          BLOB NOT NULL,
-    PRIMARY KEY (dimension, day, value)
-) WITHOUT ROWID;
+    day       TEXT NOT NULL,
+    dimension TEXT NOT NULL,
+    -- Per value of the breakdown (agents and teams by row id): the invitations' tallies, the
+    -- contacts and repeats, answers per time-to-answer band; encoded with postcard.
+    tallies   BLOB NOT NULL,
+    PRIMARY KEY (dimension, day)
+);
 
 -- Days to count again; `version` rises with each new change, so counting that read an older
 -- version leaves the day dirty.

@@ -136,7 +136,9 @@ pub struct GroupCounts {
 }
 
 /// Invitations sent and their answers' tallies.
-#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize,
+)]
 pub struct SurveyCounts {
     pub sent: i64,
     pub responses: i64,
@@ -248,6 +250,20 @@ pub(super) const DATA_SPAN: &str = "SELECT MIN(t), MAX(t) FROM (\
        SELECT MIN(closed_at) FROM contacts UNION ALL \
        SELECT MAX(closed_at) FROM contacts) span";
 
+/// `column` within the query's `[since, until)`, bound as `$1` and `$2`; an open end is left
+/// out of the condition (`$n IS NULL`), so the database can read the column's index.
+fn within_range(query: &ReportQuery, column: &str) -> String {
+    let since = match query.since {
+        Some(_) => format!("{column} >= $1"),
+        None => "$1 IS NULL".to_owned(),
+    };
+    let until = match query.until {
+        Some(_) => format!("{column} < $2"),
+        None => "$2 IS NULL".to_owned(),
+    };
+    format!("{since} AND {until}")
+}
+
 /// Which of a report's tallies to count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Parts {
@@ -319,7 +335,10 @@ impl Store {
         } else {
             "invitations i"
         };
-        let sent = "i.sent_at IS NOT NULL AND ($1 IS NULL OR i.sent_at >= $1) AND ($2 IS NULL OR i.sent_at < $2)";
+        let sent = format!(
+            "i.sent_at IS NOT NULL AND {}",
+            within_range(query, "i.sent_at")
+        );
         let groups_sql = grouped(
             &query.by,
             &keys(Scan::Invitations),
@@ -350,10 +369,10 @@ impl Store {
                     "COUNT(*) AS contacts, \
                      COALESCE(SUM(CASE WHEN c.next_at IS NOT NULL AND {} THEN 1 ELSE 0 END), 0) AS repeated \
                      FROM (SELECT c.*, {next} AS next_at FROM contacts c \
-                       WHERE ($1 IS NULL OR c.closed_at >= $1) AND ($2 IS NULL OR c.closed_at < $2) \
-                         AND c.closed_at < $3) c",
+                       WHERE {range} AND c.closed_at < $3) c",
                     self.repeat_within("$4"),
                     next = next_contact_opened(),
+                    range = within_range(query, "c.closed_at"),
                 ),
                 "g.contacts, g.repeated",
                 false,
