@@ -460,10 +460,15 @@ impl Store {
 
     /// Empties the summary, records `settings` and marks every day with data dirty.
     async fn restart_summary(&self, settings: &SummarySettings) -> Result<(), StoreError> {
+        // PostgreSQL truncates: a deleted million changes would be read past until vacuumed.
+        let empty = match self {
+            Store::Sqlite(_) => "DELETE FROM",
+            Store::Postgres(_) => "TRUNCATE",
+        };
         let mut tx = self.begin_write().await?;
         let span: (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = with_tx!(tx, conn => {
             for table in ["report_days", "report_dirty_days", "report_changes"] {
-                sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *conn).await?;
+                sqlx::query(&format!("{empty} {table}")).execute(&mut *conn).await?;
             }
             sqlx::query(
                 "INSERT INTO report_summary (id, time_zone, repeat_window_seconds, csat_top_box) \
