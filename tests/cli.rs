@@ -299,6 +299,13 @@ fn tokens_are_shown_once_and_stored_hashed() {
 #[test]
 fn serve_answers_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/examples/contacts.csv"),
+        dir.path().join("contacts.csv"),
+    )
+    .unwrap();
+    let (out, _, stderr) = run(dir.path(), &[], &["contacts", "import", "contacts.csv"]);
+    assert!(out.status.success(), "{stderr}");
     let mut child = surveyd(
         dir.path(),
         &[
@@ -333,6 +340,30 @@ fn serve_answers_and_stops_on_sigterm() {
     let mut response = String::new();
     std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+
+    // The daemon counts the reports' per-day summary by itself: the imported contacts' days.
+    let db = format!("sqlite://{}", dir.path().join("data/surveyd.db").display());
+    let summarised = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (days, changes): (i64, i64) = sqlx::query_as(
+                "SELECT (SELECT COUNT(DISTINCT day) FROM report_days), \
+                 (SELECT COUNT(*) FROM report_changes) + (SELECT COUNT(*) FROM report_dirty_days)",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            if (days > 0 && changes == 0) || Instant::now() > deadline {
+                break (days, changes);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    assert!(
+        summarised.0 > 0 && summarised.1 == 0,
+        "days counted, changes left: {summarised:?}"
+    );
 
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

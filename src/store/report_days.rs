@@ -336,7 +336,7 @@ impl Store {
         };
         let tz = settings.time_zone;
         // Changes first, then dirty days: a change is always in one or the other.
-        let (_, mut dirty) = self.changed_days(tz, None).await?;
+        let (_, mut dirty) = self.begin().await?.changed_days(tz, None).await?;
         dirty.extend(self.dirty_days().await?.into_iter().map(|(day, _)| day));
         let repeats = query
             .repeat_window
@@ -516,21 +516,6 @@ impl Store {
         Ok(true)
     }
 
-    /// The ids of the noted changes (the first `limit`) and the local days they touch.
-    async fn changed_days(
-        &self,
-        tz: TimeZone,
-        limit: Option<i64>,
-    ) -> Result<(Vec<i64>, BTreeSet<NaiveDate>), StoreError> {
-        let touched = with_pool!(self, pool => {
-            sqlx::query_as(CHANGED_TIMES)
-                .bind(limit.unwrap_or(i64::MAX))
-                .fetch_all(pool)
-                .await?
-        });
-        Ok(days_touched(tz, touched))
-    }
-
     /// Agents' or teams' keys and names by row id, for a summary of that breakdown.
     async fn summary_names(&self, dimension: Option<Breakdown>) -> Result<Names, StoreError> {
         let sql = match dimension {
@@ -628,7 +613,20 @@ impl Store {
             let tallies = postcard::to_allocvec(&values).expect("tallies encode");
             rows.push((dimension_name(dimension), tallies));
         }
+        // Claim the day at the version read: if it changed since, or another process counted
+        // it meanwhile, write nothing (it stays dirty, or is counted already).
         let mut tx = self.begin_write().await?;
+        let claimed = with_tx!(tx, conn => {
+            sqlx::query("DELETE FROM report_dirty_days WHERE day = $1 AND version = $2")
+                .bind(day)
+                .bind(version)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+        });
+        if claimed == 0 {
+            return Ok(());
+        }
         with_tx!(tx, conn => {
             sqlx::query("DELETE FROM report_days WHERE day = $1")
                 .bind(day)
@@ -642,11 +640,6 @@ impl Store {
                     .execute(&mut *conn)
                     .await?;
             }
-            sqlx::query("DELETE FROM report_dirty_days WHERE day = $1 AND version = $2")
-                .bind(day)
-                .bind(version)
-                .execute(&mut *conn)
-                .await?;
         });
         tx.commit().await
     }
