@@ -221,6 +221,12 @@ async fn seed(url: &str, customers: usize) -> Store {
         )
         .await
         .unwrap();
+    // As a running daemon keeps it: the reports' summary counted.
+    let settings = surveyd::config::Settings::load(None).unwrap();
+    store
+        .refresh_report_days(&settings.reports.summary(&settings.defaults))
+        .await
+        .unwrap();
     // The seed's writes reach the disk now, not while the replies are measured.
     match &store {
         Store::Sqlite(pool) => sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -42,51 +42,74 @@ CREATE TABLE report_changes (
 
 CREATE INDEX invitations_by_contact ON invitations (contact_id);
 
-CREATE FUNCTION report_invitation_change() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Statement-level triggers with transition tables: one insert per statement, however many
+-- rows it writes (PostgreSQL allows one event per trigger with transition tables).
+CREATE FUNCTION report_invitations_added() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'UPDATE' AND OLD.sent_at IS NOT DISTINCT FROM NEW.sent_at
-        AND OLD.answered_at IS NOT DISTINCT FROM NEW.answered_at
-        AND OLD.csat IS NOT DISTINCT FROM NEW.csat AND OLD.fcr IS NOT DISTINCT FROM NEW.fcr
-        AND OLD.nps IS NOT DISTINCT FROM NEW.nps AND OLD.ces IS NOT DISTINCT FROM NEW.ces
-        AND OLD.answer_band IS NOT DISTINCT FROM NEW.answer_band
-        AND OLD.campaign = NEW.campaign AND OLD.channel = NEW.channel
-        AND OLD.contact_id = NEW.contact_id THEN
-        RETURN NULL;
-    END IF;
-    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.sent_at IS NOT NULL THEN
-        INSERT INTO report_changes (at) VALUES (OLD.sent_at);
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.sent_at IS NOT NULL
-        AND (TG_OP = 'INSERT' OR NEW.sent_at IS DISTINCT FROM OLD.sent_at) THEN
-        INSERT INTO report_changes (at) VALUES (NEW.sent_at);
-    END IF;
+    INSERT INTO report_changes (at) SELECT sent_at FROM new_rows WHERE sent_at IS NOT NULL;
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER report_invitation_change AFTER INSERT OR UPDATE OR DELETE ON invitations
-FOR EACH ROW EXECUTE FUNCTION report_invitation_change();
-
-CREATE FUNCTION report_contact_change() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION report_invitations_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'UPDATE' AND OLD.customer_id = NEW.customer_id
-        AND OLD.agent_id IS NOT DISTINCT FROM NEW.agent_id
-        AND OLD.team_id IS NOT DISTINCT FROM NEW.team_id
-        AND OLD.category IS NOT DISTINCT FROM NEW.category
-        AND OLD.contact_channel IS NOT DISTINCT FROM NEW.contact_channel
-        AND OLD.opened_at IS NOT DISTINCT FROM NEW.opened_at
-        AND OLD.closed_at = NEW.closed_at THEN
-        RETURN NULL;
-    END IF;
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        INSERT INTO report_changes (at, contact_id, customer_id, category)
-            VALUES (OLD.closed_at, OLD.id, OLD.customer_id, OLD.category);
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        INSERT INTO report_changes (at, contact_id, customer_id, category)
-            VALUES (NEW.closed_at, NEW.id, NEW.customer_id, NEW.category);
-    END IF;
+    INSERT INTO report_changes (at)
+    SELECT t.at FROM old_rows o JOIN new_rows n ON n.id = o.id
+        CROSS JOIN LATERAL (VALUES (o.sent_at), (n.sent_at)) AS t (at)
+    WHERE t.at IS NOT NULL AND (
+        o.sent_at IS DISTINCT FROM n.sent_at OR o.answered_at IS DISTINCT FROM n.answered_at
+        OR o.csat IS DISTINCT FROM n.csat OR o.fcr IS DISTINCT FROM n.fcr
+        OR o.nps IS DISTINCT FROM n.nps OR o.ces IS DISTINCT FROM n.ces
+        OR o.answer_band IS DISTINCT FROM n.answer_band OR o.campaign <> n.campaign
+        OR o.channel <> n.channel OR o.contact_id <> n.contact_id);
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER report_contact_change AFTER INSERT OR UPDATE OR DELETE ON contacts
-FOR EACH ROW EXECUTE FUNCTION report_contact_change();
+CREATE FUNCTION report_invitations_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO report_changes (at) SELECT sent_at FROM old_rows WHERE sent_at IS NOT NULL;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER report_invitations_added AFTER INSERT ON invitations
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION report_invitations_added();
+CREATE TRIGGER report_invitations_changed AFTER UPDATE ON invitations
+REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION report_invitations_changed();
+CREATE TRIGGER report_invitations_removed AFTER DELETE ON invitations
+REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION report_invitations_removed();
+
+CREATE FUNCTION report_contacts_added() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO report_changes (at, contact_id, customer_id, category)
+    SELECT closed_at, id, customer_id, category FROM new_rows;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION report_contacts_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO report_changes (at, contact_id, customer_id, category)
+    SELECT t.at, o.id, t.customer_id, t.category FROM old_rows o JOIN new_rows n ON n.id = o.id
+        CROSS JOIN LATERAL (VALUES (o.closed_at, o.customer_id, o.category),
+                                   (n.closed_at, n.customer_id, n.category))
+            AS t (at, customer_id, category)
+    WHERE o.customer_id <> n.customer_id OR o.agent_id IS DISTINCT FROM n.agent_id
+        OR o.team_id IS DISTINCT FROM n.team_id OR o.category IS DISTINCT FROM n.category
+        OR o.contact_channel IS DISTINCT FROM n.contact_channel
+        OR o.opened_at IS DISTINCT FROM n.opened_at OR o.closed_at <> n.closed_at;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION report_contacts_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO report_changes (at, contact_id, customer_id, category)
+    SELECT closed_at, id, customer_id, category FROM old_rows;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER report_contacts_added AFTER INSERT ON contacts
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION report_contacts_added();
+CREATE TRIGGER report_contacts_changed AFTER UPDATE ON contacts
+REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION report_contacts_changed();
+CREATE TRIGGER report_contacts_removed AFTER DELETE ON contacts
+REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION report_contacts_removed();

@@ -97,8 +97,9 @@ async fn checkpoint(store: crate::store::Store, mut stopped: tokio::sync::watch:
     }
 }
 
-/// Keeps the reports' per-day summary up to date: every few seconds, counts again the days
-/// changed since (reports are exact without it, but read changed days from the rows).
+/// Keeps the reports' per-day summary up to date: every half minute, counts again the days
+/// changed since (reports are exact without it, but read changed days from the rows; a busy
+/// day is counted twice a minute rather than after every reply).
 async fn keep_summary(
     store: crate::store::Store,
     settings: crate::store::SummarySettings,
@@ -115,7 +116,7 @@ async fn keep_summary(
             _ = stopped.wait_for(|stop| *stop) => return,
         }
         tokio::select! {
-            () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            () = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
             _ = stopped.wait_for(|stop| *stop) => return,
         }
     }

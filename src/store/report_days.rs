@@ -495,11 +495,17 @@ impl Store {
 
     /// Turns a batch of noted changes into dirty days; whether there were any.
     async fn mark_changed_days(&self, tz: TimeZone) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let (ids, days) = tx.changed_days(tz, Some(CHANGES_PER_BATCH)).await?;
+        // Read outside the write lock; the write marks the days and removes exactly the
+        // changes read (another process doing the same at once marks them twice, harmlessly).
+        let (ids, days) = self
+            .begin()
+            .await?
+            .changed_days(tz, Some(CHANGES_PER_BATCH))
+            .await?;
         if ids.is_empty() {
             return Ok(false);
         }
+        let mut tx = self.begin_write().await?;
         tx.mark_dirty(&days.into_iter().collect::<Vec<_>>()).await?;
         with_tx!(tx, conn => {
             for chunk in ids.chunks(ROWS_PER_STATEMENT) {
