@@ -112,12 +112,21 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Ready when the database answers.
-async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready"),
+async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
+    let unavailable = |reason: String| (StatusCode::SERVICE_UNAVAILABLE, reason);
+    if let Err(e) = state.store.ping().await {
+        tracing::warn!(error = %e, "not ready: the database does not answer");
+        return unavailable("database unreachable".into());
+    }
+    match state.store.pending_migrations().await {
+        Ok(0) => (StatusCode::OK, "ready".into()),
+        Ok(pending) => {
+            tracing::warn!(pending, "not ready: database migrations are pending");
+            unavailable(format!("{pending} database migrations pending"))
+        }
         Err(e) => {
-            tracing::warn!(error = %e, "not ready: the database does not answer");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+            tracing::warn!(error = %e, "not ready: cannot read the database's migrations");
+            unavailable("database migrations unknown".into())
         }
     }
 }

@@ -184,6 +184,33 @@ on_both_backends!(
 );
 
 #[tokio::test]
+async fn readiness_fails_while_migrations_are_pending() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::spawn(&db, db.settings()).await;
+    let surveyd::store::Store::Sqlite(pool) = &db.store else {
+        unreachable!("an SQLite test database")
+    };
+    // The database as it was before the newest migration was recorded.
+    for sql in [
+        "CREATE TABLE newest AS SELECT * FROM _sqlx_migrations \
+         WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)",
+        "DELETE FROM _sqlx_migrations WHERE version IN (SELECT version FROM newest)",
+    ] {
+        sqlx::query(sql).execute(pool).await.unwrap();
+    }
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.text().await.unwrap(), "1 database migrations pending");
+    sqlx::query("INSERT INTO _sqlx_migrations SELECT * FROM newest")
+        .execute(pool)
+        .await
+        .unwrap();
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "ready once it is applied");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn readiness_fails_when_the_database_is_gone() {
     let db = TestDb::sqlite().await;
     let app = TestApp::spawn(&db, db.settings()).await;

@@ -259,6 +259,16 @@ impl Store {
         Ok(self.applied_migrations().await? - before)
     }
 
+    /// How many of the migrations this binary carries the database has not applied (it is
+    /// being upgraded by another process, or was restored from before an upgrade).
+    pub async fn pending_migrations(&self) -> Result<usize, StoreError> {
+        let known = match self {
+            Store::Sqlite(_) => sqlite::MIGRATOR.iter().count(),
+            Store::Postgres(_) => postgres::MIGRATOR.iter().count(),
+        };
+        Ok(known.saturating_sub(self.applied_migrations().await?))
+    }
+
     async fn applied_migrations(&self) -> Result<usize, StoreError> {
         // The table does not exist before the first migration.
         let count: Result<i64, sqlx::Error> = with_pool!(self, pool => {
