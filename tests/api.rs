@@ -40,6 +40,24 @@ async fn health_and_readiness(db: &TestDb) {
     let r = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.text().await.unwrap(), "ready");
+    // Pages (here the survey page of an unknown link) run no script, load nothing from
+    // elsewhere, cannot be framed and send no referrer.
+    let r = app
+        .client
+        .get(app.url("/s/not-a-token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let header = |name: &str| r.headers()[name].to_str().unwrap().to_owned();
+    let csp = header("content-security-policy");
+    assert!(csp.starts_with("default-src 'none';"), "{csp}");
+    assert!(
+        csp.contains("frame-ancestors 'none'") && !csp.contains("script-src"),
+        "{csp}"
+    );
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    assert_eq!(header("referrer-policy"), "no-referrer");
     app.stop().await;
 }
 
