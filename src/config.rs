@@ -61,6 +61,9 @@ pub struct HttpSettings {
     pub listen: SocketAddr,
     /// Largest request body accepted, in bytes; larger ones get 413.
     pub max_body_bytes: usize,
+    /// A request not answered within this (its body included) gets 408.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: std::time::Duration,
 }
 
 /// What applies to a customer whose record does not say.

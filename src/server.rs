@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 /// Headers on every response: pages run no script at all and load nothing from elsewhere
@@ -83,7 +84,7 @@ impl AppState {
     }
 }
 
-/// The routes, with body limits, security headers and request tracing.
+/// The routes, with body limits, request timeouts, security headers and request tracing.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.http.max_body_bytes;
     let router = Router::new()
@@ -120,7 +121,11 @@ pub fn router(state: AppState) -> Router {
             "/webhooks/gateways/{name}",
             post(webhooks::gateway_callback),
         )
-        .layer(DefaultBodyLimit::max(body_limit));
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            state.settings.http.request_timeout,
+        ));
     let router = SECURITY_HEADERS
         .into_iter()
         .fold(router, |router, (name, value)| {

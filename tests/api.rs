@@ -201,6 +201,39 @@ on_both_backends!(
     bodies_over_the_limit_and_bad_json_are_refused,
 );
 
+/// A sender that stops halfway through its body holds nothing: `http.request_timeout` answers
+/// 408 and closes.
+#[tokio::test]
+async fn a_body_that_never_ends_times_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let db = TestDb::sqlite().await;
+    let mut settings = settings_with_token(&db);
+    settings.http.request_timeout = std::time::Duration::from_millis(500);
+    let app = TestApp::spawn(&db, settings).await;
+    let addr = app.url("").replace("http://", "");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            format!(
+                "POST /v1/contacts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n[{{\"contact_id\":"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_string(&mut response),
+    )
+    .await
+    .expect("answered within the deadline")
+    .unwrap();
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn readiness_fails_while_migrations_are_pending() {
     let db = TestDb::sqlite().await;
