@@ -38,6 +38,7 @@ pub struct Settings {
     /// Generic HTTP gateways (Fonnte, Zenziva, Wablas, Qontak…) by name.
     #[serde(default)]
     pub gateways: std::collections::BTreeMap<String, GatewaySettings>,
+    pub retention: RetentionSettings,
     pub log: LogSettings,
     /// The survey campaigns; a file that lists campaigns replaces the default ones.
     #[serde(default)]
@@ -64,6 +65,80 @@ pub struct HttpSettings {
     /// A request not answered within this (its body included) gets 408.
     #[serde(with = "humantime_serde")]
     pub request_timeout: std::time::Duration,
+    pub rate_limit: RateLimitSettings,
+}
+
+/// How long personal data is kept (see [`crate::store::Store::apply_retention`]).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Personal data of closed invitations is erased this long after; `0s` keeps it.
+    #[serde(with = "humantime_serde")]
+    pub personal_data: std::time::Duration,
+    /// How often the daemon applies retention.
+    #[serde(with = "humantime_serde")]
+    pub every: std::time::Duration,
+}
+
+impl RetentionSettings {
+    /// The moment before which personal data is erased at `now`; `None` when it is kept.
+    pub fn cutoff(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        if self.personal_data.is_zero() {
+            return None;
+        }
+        Some(now - chrono::Duration::from_std(self.personal_data).unwrap_or(chrono::Duration::MAX))
+    }
+
+    /// A retention shorter than a campaign's lookback, delay and expiry together would erase
+    /// customers' addresses before they are surveyed.
+    fn check(&self, campaigns: &[crate::campaign::Campaign]) -> Result<(), String> {
+        if self.personal_data.is_zero() {
+            return Ok(());
+        }
+        if self.every.is_zero() {
+            return Err("retention.every must be longer than 0s".into());
+        }
+        for campaign in campaigns {
+            let needed = campaign.audience.lookback + campaign.delay + campaign.expiry;
+            if self.personal_data <= needed {
+                return Err(format!(
+                    "retention.personal_data ({}) must be longer than campaign `{}`'s lookback, \
+                     delay and expiry together ({}), or its customers are erased before they are \
+                     surveyed",
+                    humantime::format_duration(self.personal_data),
+                    campaign.name,
+                    humantime::format_duration(needed)
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Requests allowed from one client address on the public routes.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Survey and unsubscribe pages, and the dashboard's pages.
+    pub pages: RequestRate,
+    /// Provider callbacks under `/webhooks/`.
+    pub webhooks: RequestRate,
+    /// Sign-in attempts at the dashboard.
+    pub sign_in: RequestRate,
+    /// Count the client by the last `X-Forwarded-For` address (behind a reverse proxy that
+    /// writes it); otherwise by the connection's address.
+    pub forwarded_for: bool,
+}
+
+/// A bucket of `burst` requests refilled at `per_second` (fractions allowed; 0: no limit).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestRate {
+    pub per_second: f64,
+    pub burst: u32,
 }
 
 /// What applies to a customer whose record does not say.
@@ -812,6 +887,12 @@ impl Settings {
         settings.reports.check().map_err(ConfigError::Invalid)?;
         settings.alerts.check().map_err(ConfigError::Invalid)?;
         settings.dashboard.check().map_err(ConfigError::Invalid)?;
+        settings
+            .retention
+            .check(&settings.campaigns)
+            .map_err(ConfigError::Invalid)?;
+        crate::ratelimit::Limits::new(&settings.http.rate_limit)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         // Each campaign carries its effective cap.
         for campaign in &mut settings.campaigns {
             campaign

@@ -20,6 +20,8 @@
 //! - [`dashboard`]: the signed-in dashboard: charts with intervals, leaderboard, alerts.
 //! - [`api`]: what HTTP API routes share: bearer-token auth and the error response.
 //! - [`server`]: the axum app, health checks and graceful shutdown.
+//! - [`ratelimit`]: per-address request limits on the public routes.
+//! - [`telemetry`]: the Prometheus metrics at `GET /metrics`.
 //! - [`cli`]: the `surveyd` command and its subcommands.
 //! - [`auth`]: API tokens, kept only as hashes.
 //! - [`clock`]: the injected time source.
@@ -37,10 +39,12 @@ pub mod dispatch;
 pub mod domain;
 pub mod intake;
 pub mod questionnaire;
+pub mod ratelimit;
 pub mod render;
 pub mod replies;
 pub mod scoring;
 pub mod server;
 pub mod store;
 pub mod survey;
+pub mod telemetry;
 pub mod webhooks;

@@ -3,6 +3,7 @@
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::intake::{ParseContext, post_contacts};
+use crate::ratelimit;
 use crate::render::page::Pages;
 use crate::replies::conversation::Interpreter;
 use crate::store::Store;
@@ -49,12 +50,16 @@ pub struct AppState {
     pub alerts: Arc<crate::alerts::AlertRule>,
     /// The dashboard's page templates.
     pub dashboard: Arc<crate::dashboard::Views>,
+    /// Per-address request limits of the public routes.
+    pub limits: ratelimit::Limits,
 }
 
 impl AppState {
     /// The state for `settings`: loads the questionnaires and page templates they name, and
     /// starts the inbox writer (on the current tokio runtime).
     pub fn new(store: Store, settings: Settings, clock: Clock) -> anyhow::Result<Self> {
+        // Counting starts with the server, before the first scrape.
+        crate::telemetry::recorder();
         let questionnaires = Arc::new(settings.load_campaigns()?);
         let survey_key = settings.survey_key()?;
         let pages = Pages::load(&settings.templates.dir)
@@ -67,6 +72,7 @@ impl AppState {
         let interpreter = Interpreter::new(questionnaires, &settings);
         let parse_context = Arc::new(ParseContext::of(&settings));
         let alerts = Arc::new(crate::alerts::AlertRule::new(&settings.alerts));
+        let limits = ratelimit::Limits::new(&settings.http.rate_limit)?;
         let settings = Arc::new(settings);
         let inbox =
             webhooks::inbox::InboxWriter::start(store.clone(), Arc::clone(&settings), interpreter);
@@ -80,16 +86,38 @@ impl AppState {
             inbox,
             alerts,
             dashboard: Arc::new(crate::dashboard::Views::new()),
+            limits,
         })
     }
 }
 
-/// The routes, with body limits, request timeouts, security headers and request tracing.
+/// The routes, with per-address limits on the public ones, body limits, request timeouts,
+/// security headers and request tracing.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.http.max_body_bytes;
+    let limits = &state.limits;
+    let pages = Router::new()
+        .route("/s/{token}", get(survey::show).post(survey::submit))
+        .route(
+            "/u/{token}",
+            get(survey::confirm_unsubscribe).post(survey::unsubscribe),
+        )
+        .merge(crate::dashboard::routes(&limits.sign_in));
+    let webhooks = Router::new()
+        .route("/webhooks/twilio/inbound", post(webhooks::twilio_inbound))
+        .route("/webhooks/twilio/status", post(webhooks::twilio_status))
+        .route(
+            "/webhooks/whatsapp",
+            get(webhooks::whatsapp_handshake).post(webhooks::whatsapp_events),
+        )
+        .route(
+            "/webhooks/gateways/{name}",
+            post(webhooks::gateway_callback),
+        );
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::telemetry::get_metrics))
         .route("/v1/contacts", post(post_contacts))
         .route(
             "/v1/campaigns/{name}/runs",
@@ -105,22 +133,8 @@ pub fn router(state: AppState) -> Router {
             "/v1/alerts/{id}/resolve",
             post(crate::alerts::http::resolve),
         )
-        .merge(crate::dashboard::routes())
-        .route("/s/{token}", get(survey::show).post(survey::submit))
-        .route(
-            "/u/{token}",
-            get(survey::confirm_unsubscribe).post(survey::unsubscribe),
-        )
-        .route("/webhooks/twilio/inbound", post(webhooks::twilio_inbound))
-        .route("/webhooks/twilio/status", post(webhooks::twilio_status))
-        .route(
-            "/webhooks/whatsapp",
-            get(webhooks::whatsapp_handshake).post(webhooks::whatsapp_events),
-        )
-        .route(
-            "/webhooks/gateways/{name}",
-            post(webhooks::gateway_callback),
-        )
+        .merge(ratelimit::apply(pages, &limits.pages))
+        .merge(ratelimit::apply(webhooks, &limits.webhooks))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -179,7 +193,8 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, router(self.state))
+        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await
     }

@@ -272,3 +272,72 @@ async fn readiness_fails_when_the_database_is_gone() {
     assert_eq!(r.status(), StatusCode::OK, "alive, just not ready");
     app.stop().await;
 }
+
+/// Past its burst, a client address gets 429 with Retry-After on the survey pages, the
+/// webhooks and the dashboard's sign-in, while another address (as a trusted proxy reports
+/// it) and the API are let through; the refusals are counted.
+#[tokio::test]
+async fn public_routes_limit_each_address() {
+    use surveyd::config::RequestRate;
+    let db = TestDb::sqlite().await;
+    let mut settings = settings_with_token(&db);
+    let slow = |burst| RequestRate {
+        per_second: 0.01,
+        burst,
+    };
+    settings.http.rate_limit.pages = slow(3);
+    settings.http.rate_limit.webhooks = slow(2);
+    settings.http.rate_limit.sign_in = slow(1);
+    settings.http.rate_limit.forwarded_for = true;
+    let app = TestApp::spawn(&db, settings).await;
+    // As a proxy writes it: the last address is the one it saw.
+    let from = |address: &'static str| {
+        move |request: reqwest::RequestBuilder| {
+            let request = request.header("X-Forwarded-For", format!("10.9.9.9, {address}"));
+            async move { request.send().await.unwrap() }
+        }
+    };
+    let (one, two) = (from("203.0.113.1"), from("203.0.113.2"));
+    let limited = r#"surveyd_rate_limited_total{routes="pages"}"#;
+    let before = support::counter(limited);
+
+    let page = || app.client.get(app.url("/s/no-such-token"));
+    for _ in 0..3 {
+        assert_eq!(one(page()).await.status(), 404);
+    }
+    let refused = one(page()).await;
+    assert_eq!(refused.status(), 429);
+    let wait: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=100).contains(&wait), "Retry-After: {wait}");
+    assert!(support::counter(limited) > before);
+    // Another address has its own bucket; the API is not limited by address.
+    assert_eq!(two(page()).await.status(), 404);
+    let api = app
+        .client
+        .get(app.url("/v1/alerts"))
+        .bearer_auth(TOKEN)
+        .header("X-Forwarded-For", "203.0.113.1");
+    assert_eq!(api.send().await.unwrap().status(), 200);
+
+    // Webhooks have their own bucket (the pages' is spent).
+    let webhook = || app.client.post(app.url("/webhooks/whatsapp")).body("{}");
+    for _ in 0..2 {
+        assert_ne!(one(webhook()).await.status(), 429);
+    }
+    assert_eq!(one(webhook()).await.status(), 429);
+
+    // One sign-in attempt from an address with page requests to spare, then 429.
+    let sign_in = || {
+        app.client
+            .post(app.url("/dashboard/login"))
+            .form(&[("name", "ops"), ("password", "guess")])
+    };
+    let three = from("203.0.113.3");
+    assert_ne!(three(sign_in()).await.status(), 429);
+    assert_eq!(three(sign_in()).await.status(), 429);
+    app.stop().await;
+}

@@ -139,6 +139,16 @@ fn a_bad_config_is_refused_with_key_and_reason() {
             "key `api.tokens.0.sha256`",
             "64 hex digits",
         ),
+        (
+            "[retention]\npersonal_data = \"10d\"\n",
+            "retention.personal_data (10days) must be longer than campaign `post-contact-email`",
+            "(21days 2h)",
+        ),
+        (
+            "[http.rate_limit]\npages = { per_second = 1, burst = 0 }\n",
+            "http.rate_limit.pages.burst",
+            "must be at least 1",
+        ),
     ];
     for (content, key, reason) in cases {
         std::fs::write(dir.path().join("site.toml"), content).unwrap();
@@ -304,17 +314,15 @@ fn serve_answers_and_stops_on_sigterm() {
         dir.path().join("contacts.csv"),
     )
     .unwrap();
+    let templates = (
+        "SURVEYD_TEMPLATES_DIR",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/templates"),
+    );
     let (out, _, stderr) = run(dir.path(), &[], &["contacts", "import", "contacts.csv"]);
     assert!(out.status.success(), "{stderr}");
     let mut child = surveyd(
         dir.path(),
-        &[
-            ("SURVEYD_HTTP_LISTEN", "127.0.0.1:0"),
-            (
-                "SURVEYD_TEMPLATES_DIR",
-                concat!(env!("CARGO_MANIFEST_DIR"), "/templates"),
-            ),
-        ],
+        &[("SURVEYD_HTTP_LISTEN", "127.0.0.1:0"), templates],
         &["serve"],
     )
     .stdout(Stdio::piped())
@@ -364,6 +372,55 @@ fn serve_answers_and_stops_on_sigterm() {
         summarised.0 > 0 && summarised.1 == 0,
         "days counted, changes left: {summarised:?}"
     );
+
+    // Five invitations for the daemon to send (the example contacts are of November 2026).
+    let args = [
+        "campaign",
+        "run",
+        "post-contact-email",
+        "--since",
+        "2026-11-01",
+    ];
+    let (out, _, stderr) = run(dir.path(), &[templates], &args);
+    assert!(out.status.success(), "{stderr}");
+    let (out, token, stderr) = run(dir.path(), &[], &["tokens", "create", "prometheus"]);
+    assert!(out.status.success(), "{stderr}");
+    let token = token.trim().to_owned();
+    // The metrics: the daemon's own sends, and the queue read from the database.
+    let get = |path: &str, token: Option<&str>| {
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
+        response
+    };
+    let unsigned = get("/metrics", None);
+    assert!(unsigned.starts_with("HTTP/1.1 401"), "{unsigned}");
+    let sent = r#"surveyd_deliveries_total{channel="email",provider="file",outcome="sent"} 5"#;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let metrics = get("/metrics", Some(&token));
+        if metrics.contains(sent) || Instant::now() > deadline {
+            break metrics;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    for line in [
+        sent,
+        r#"surveyd_queue_deliveries{channel="email",state="queued"} 0"#,
+        r#"surveyd_queue_deliveries{channel="sms",state="due"} 0"#,
+        r#"surveyd_queue_oldest_due_seconds{channel="email"} 0"#,
+        r#"surveyd_send_duration_seconds_count{channel="email",provider="file"} 5"#,
+        r#"surveyd_alerts{state="open"} 0"#,
+    ] {
+        assert!(metrics.contains(line), "no `{line}` in:\n{metrics}");
+    }
 
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -651,4 +708,84 @@ fn the_quick_start_loop_from_the_command_line() {
         stderr.contains("--period: a period of a day needs a `period` breakdown"),
         "{stderr}"
     );
+}
+
+/// `customers forget`: the customer's emails leave the file outbox, the counts are printed,
+/// and the audit log shows it; an unknown id is an error naming it.
+#[test]
+fn a_customer_is_forgotten_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/contacts.csv");
+    let templates = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
+    let env = [("SURVEYD_TEMPLATES_DIR", templates)];
+    let ok = |args: &[&str]| {
+        let (out, stdout, stderr) = run(dir.path(), &env, args);
+        assert!(out.status.success(), "{args:?}: {stdout}{stderr}");
+        stdout
+    };
+    ok(&["contacts", "import", examples]);
+    ok(&[
+        "campaign",
+        "run",
+        "post-contact-email",
+        "--since",
+        "2026-11-01",
+    ]);
+    ok(&["dispatch"]);
+    let outbox = dir.path().join("data/outbox");
+    let holding = |address: &str| {
+        std::fs::read_dir(&outbox)
+            .unwrap()
+            .filter(|e| {
+                std::fs::read_to_string(e.as_ref().unwrap().path())
+                    .unwrap()
+                    .contains(address)
+            })
+            .count()
+    };
+    assert_eq!(holding("budi@example.co.id"), 1);
+
+    let erased: serde_json::Value =
+        serde_json::from_str(&ok(&["customers", "forget", "C-001", "--format", "json"])).unwrap();
+    assert_eq!(erased[0]["customers"], 1);
+    assert_eq!(erased[0]["outbox_files"], 1);
+    assert_eq!(holding("budi@example.co.id"), 0);
+    assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), 4);
+
+    let audit: serde_json::Value =
+        serde_json::from_str(&ok(&["retention", "audit", "--format", "json"])).unwrap();
+    assert_eq!(audit[0]["action"], "customer.forget");
+    assert_eq!(audit[0]["actor"], "cli");
+
+    let (out, _, stderr) = run(dir.path(), &env, &["customers", "forget", "C-001"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("no customer has the id `C-001`"),
+        "{stderr}"
+    );
+    // Nothing here is older than a year: retention erases nothing.
+    let applied: serde_json::Value =
+        serde_json::from_str(&ok(&["retention", "apply", "--format", "json"])).unwrap();
+    assert_eq!(applied[0]["customers"], 0);
+}
+
+/// The production example loads as it is shipped, and its campaign checks against the
+/// templates.
+#[test]
+fn the_production_example_config_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/production.example.toml"
+    );
+    let templates = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
+    let env = [("SURVEYD_TEMPLATES_DIR", templates)];
+    let args = ["--config", config, "campaign", "list", "--format", "json"];
+    let (out, stdout, stderr) = run(dir.path(), &env, &args);
+    assert!(out.status.success(), "{stderr}");
+    let campaigns: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(campaigns[0]["name"], "post-contact-whatsapp");
+    let (out, stdout, stderr) = run(dir.path(), &env, &["--config", config, "config", "show"]);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("format = \"json\""), "{stdout}");
 }

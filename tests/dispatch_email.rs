@@ -270,6 +270,22 @@ async fn smtp_down_then_back(db: &TestDb) {
     assert_eq!((counts.sent, counts.retried), (0, 2));
     let status = db.store.outbox_status(run.clock.now()).await.unwrap();
     assert_eq!((status.queued, status.due), (2, 0), "queued for later");
+    // The metrics' view of the queue: two waiting on email, none due yet.
+    let queues = db.store.queue_depth(run.clock.now()).await.unwrap();
+    assert_eq!(queues.len(), 1, "{queues:?}");
+    assert_eq!(
+        (
+            queues[0].channel.as_str(),
+            queues[0].queued,
+            queues[0].due,
+            queues[0].sending
+        ),
+        ("email", 2, 0, 0)
+    );
+    assert!(queues[0].oldest_queued_due_at > Some(run.clock.now()));
+    let later = run.clock.now() + chrono::Duration::hours(2);
+    let late = db.store.queue_depth(later).await.unwrap();
+    assert_eq!(late[0].due, 2, "both due two hours on");
 
     let smtp = SmtpServer::start_on(port);
     run.hand.advance(chrono::Duration::hours(1));

@@ -255,9 +255,12 @@ async fn an_sms_survey_is_a_conversation(db: &TestDb) {
         ]
     );
 
-    // Twilio retries a callback: acknowledged, nothing changes.
+    // Twilio retries a callback: acknowledged, nothing changes (counted as a duplicate).
+    let duplicates = r#"surveyd_webhook_events_total{provider="twilio",outcome="duplicate"}"#;
+    let before = support::counter(duplicates);
     let retry = chat.sms_reply("SM4", "Agennya ramah, tapi lama").await;
     assert_eq!(retry.status(), 200);
+    assert!(support::counter(duplicates) > before);
     chat.send_due(db, &[]).await;
     assert_eq!(db.store.inbox_status().await.unwrap().total, 4);
 
@@ -354,6 +357,17 @@ async fn statuses_move_forward_only(db: &TestDb) {
 
 async fn bad_signatures_store_nothing(db: &TestDb) {
     let chat = Chat::start(db).await;
+    let refusals = [
+        (r#"{provider="twilio",reason="missing"}"#, 1.0),
+        (r#"{provider="twilio",reason="invalid"}"#, 4.0),
+        (r#"{provider="whatsapp",reason="missing"}"#, 1.0),
+        (r#"{provider="whatsapp",reason="invalid"}"#, 1.0),
+        (r#"{provider="gateway:fonnte",reason="invalid"}"#, 1.0),
+    ]
+    .map(|(labels, n)| {
+        let series = format!("surveyd_webhook_signature_failures_total{labels}");
+        (support::counter(&series), series, n)
+    });
     let form = [
         ("MessageSid", "SM1"),
         ("From", CUSTOMER_PHONE),
@@ -443,6 +457,11 @@ async fn bad_signatures_store_nothing(db: &TestDb) {
         .unwrap();
     assert_eq!(unknown.status(), 404);
     assert_eq!(db.store.inbox_status().await.unwrap().total, 0);
+    // Each refusal is counted (other tests of this binary may count more meanwhile).
+    for (before, series, n) in &refusals {
+        let after = support::counter(series);
+        assert!(after >= before + n, "{series}: {before} then {after}");
+    }
 
     // Unconfigured providers answer 404.
     let mut settings = chat.settings.clone();

@@ -7,6 +7,7 @@ use super::Campaign;
 use crate::auth::SurveyKey;
 use crate::clock::Clock;
 use crate::store::{PlanCounts, Store, StoreError};
+use crate::telemetry;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use tokio::sync::watch;
@@ -32,15 +33,16 @@ pub async fn run_by_hand(
         .start_run(&campaign.name, trigger, now, &owner, now, now)
         .await?
         .ok_or_else(|| StoreError::Conflict("the run could not be recorded".into()))?;
-    plan_recorded(store, campaign, run, key, clock).await?
+    plan_recorded(store, campaign, (run, trigger), key, clock).await?
 }
 
-/// Plans `campaign` as run `run` and records how it ended. The outer error: the record could
-/// not be written; the inner: planning failed (recorded).
+/// Plans `campaign` as run `run` (started by `trigger`) and records how it ended, in the
+/// database and the metrics. The outer error: the record could not be written; the inner:
+/// planning failed (recorded).
 async fn plan_recorded(
     store: &Store,
     campaign: &Campaign,
-    run: i64,
+    (run, trigger): (i64, &str),
     key: &SurveyKey,
     clock: &Clock,
 ) -> Result<Result<PlanCounts, StoreError>, StoreError> {
@@ -48,8 +50,17 @@ async fn plan_recorded(
         .plan_invitations(campaign, clock.now(), false, key)
         .await;
     let now = clock.now();
+    metrics::counter!(
+        telemetry::PLANNER_RUNS,
+        "campaign" => campaign.name.clone(),
+        "trigger" => trigger.to_owned(),
+        "outcome" => if result.is_ok() { "ok" } else { "error" },
+    )
+    .increment(1);
     match &result {
         Ok(counts) => {
+            metrics::counter!(telemetry::INVITATIONS_PLANNED, "campaign" => campaign.name.clone())
+                .increment(counts.invited);
             tracing::info!(campaign = %campaign.name, run, invited = counts.invited, "campaign run");
             store.finish_run(run, Ok(counts), now).await?;
         }
@@ -128,8 +139,14 @@ impl Scheduler {
                 None => None,
             };
             if let Some(run) = run
-                && let Ok(counts) =
-                    plan_recorded(&self.store, campaign, run, &self.key, &self.clock).await?
+                && let Ok(counts) = plan_recorded(
+                    &self.store,
+                    campaign,
+                    (run, "schedule"),
+                    &self.key,
+                    &self.clock,
+                )
+                .await?
             {
                 done.push((campaign.name.clone(), counts));
             }

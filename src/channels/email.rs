@@ -97,6 +97,14 @@ impl EmailChannel {
         }
     }
 
+    /// What carries the mail, as metrics name it: `smtp` or `file`.
+    pub fn provider(&self) -> &'static str {
+        match &self.0.transport {
+            Transport::File(_) => "file",
+            Transport::Smtp(_) => "smtp",
+        }
+    }
+
     /// A sender for one worker.
     pub fn sender(&self) -> EmailSender {
         EmailSender {
@@ -153,6 +161,11 @@ pub struct EmailSender {
 }
 
 impl EmailSender {
+    /// What carries the mail: `smtp` or `file`.
+    pub fn provider(&self) -> &'static str {
+        self.channel.provider()
+    }
+
     /// Sends `email`; returns its Message-ID.
     pub async fn send(&mut self, email: &Email) -> Result<String, SendError> {
         let message = self.channel.message(email)?;

@@ -28,6 +28,11 @@ pub struct Gateway {
 const URL: &str = "url";
 
 impl Gateway {
+    /// The gateway's name in `[gateways]`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Checks gateway `name`'s settings and compiles its templates.
     pub fn new(name: &str, settings: &GatewaySend) -> anyhow::Result<Self> {
         let place = format!("gateways.{name}.send");

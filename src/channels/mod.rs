@@ -122,6 +122,15 @@ impl ChatProvider {
         }
     }
 
+    /// The provider as `[channels]` names it: `twilio`, `meta` or `gateway:NAME`.
+    pub fn name(&self) -> String {
+        match self {
+            ChatProvider::Twilio(_) => "twilio".into(),
+            ChatProvider::Meta(_) => "meta".into(),
+            ChatProvider::Gateway(g) => format!("gateway:{}", g.name()),
+        }
+    }
+
     /// How many messages may be on their way at once.
     pub fn concurrency(&self) -> usize {
         match self {

@@ -5,6 +5,7 @@ mod alerts;
 mod campaign;
 mod config;
 mod contacts;
+mod customers;
 mod dashboard;
 mod dispatch;
 mod export;
@@ -12,6 +13,7 @@ mod inbox;
 mod migrate;
 mod outbox;
 mod report;
+mod retention;
 mod serve;
 mod sources;
 mod templates;
@@ -47,6 +49,12 @@ enum Command {
     /// Import and list closed contacts.
     #[command(subcommand)]
     Contacts(contacts::ContactsCommand),
+    /// A customer's right to be forgotten: erase one customer everywhere.
+    #[command(subcommand)]
+    Customers(customers::CustomersCommand),
+    /// Personal data kept no longer than `[retention]` allows, and the audit log of erasures.
+    #[command(subcommand)]
+    Retention(retention::RetentionCommand),
     /// The SQL sources (helpdesk databases read directly): their state, and polling them.
     #[command(subcommand)]
     Sources(sources::SourcesCommand),
@@ -123,6 +131,8 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => migrate::run(settings).await,
         Command::Contacts(command) => contacts::run(settings, command).await,
         Command::Sources(command) => sources::run(settings, command).await,
+        Command::Customers(command) => customers::run(settings, command).await,
+        Command::Retention(command) => retention::run(settings, command).await,
         Command::Alerts(command) => alerts::run(settings, command).await,
         Command::Dashboard(command) => dashboard::run(command),
         Command::Tokens(command) => tokens::run(settings, command).await,

@@ -1,6 +1,6 @@
 //! `surveyd serve`: the daemon: the HTTP server, the dispatch workers, the planner of
-//! scheduled campaigns, the poller of SQL sources, the keeper of the reports' per-day summary
-//! and (on SQLite) the checkpointer, stopped together by SIGINT/SIGTERM (requests and messages
+//! scheduled campaigns, the poller of SQL sources, the keeper of the reports' per-day summary,
+//! retention (erasing personal data past `[retention]`) and (on SQLite) the checkpointer, stopped together by SIGINT/SIGTERM (requests and messages
 //! in hand finish first).
 
 use crate::campaign::scheduler::Scheduler;
@@ -26,7 +26,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     );
     let poller = SourcePoller::new(store.clone(), &settings, clock.clone())?;
     let summary = settings.reports.summary(&settings.defaults);
-    let state = AppState::new(store.clone(), settings, clock)?;
+    let retention = settings.retention.clone();
+    let state = AppState::new(store.clone(), settings, clock.clone())?;
     let app = Application::bind(state.clone())
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", state.settings.http.listen))?;
@@ -40,6 +41,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let sources = tokio::spawn(poller.run(stopped.clone()));
     let checkpoints = tokio::spawn(checkpoint(store.clone(), stopped.clone()));
     let summaries = tokio::spawn(keep_summary(store.clone(), summary, stopped.clone()));
+    let retention = tokio::spawn(keep_retention(
+        store.clone(),
+        retention,
+        clock,
+        stopped.clone(),
+    ));
     let mut server_stopped = stopped;
     let server = app.run_until(async move {
         let _ = server_stopped.wait_for(|stop| *stop).await;
@@ -65,6 +72,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             sources.await?;
             checkpoints.await?;
             summaries.await?;
+            retention.await?;
             store.close().await;
             return Err(error);
         }
@@ -74,6 +82,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     sources.await?;
     checkpoints.await?;
     summaries.await?;
+    retention.await?;
     store.close().await;
     tracing::info!(?counts, "stopped");
     Ok(())
@@ -97,27 +106,65 @@ async fn checkpoint(store: crate::store::Store, mut stopped: tokio::sync::watch:
     }
 }
 
+/// Runs `job` at once and then every `period`, until the daemon stops (a job in progress is
+/// dropped then: each writes in short transactions, so stopping mid-way loses nothing).
+async fn every<F, Fut>(
+    period: std::time::Duration,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+    mut job: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    loop {
+        tokio::select! {
+            () = job() => {}
+            _ = stopped.wait_for(|stop| *stop) => return,
+        }
+        tokio::select! {
+            () = tokio::time::sleep(period) => {}
+            _ = stopped.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
 /// Keeps the reports' per-day summary up to date: every half minute, counts again the days
 /// changed since (reports are exact without it, but read changed days from the rows; a busy
 /// day is counted twice a minute rather than after every reply).
 async fn keep_summary(
     store: crate::store::Store,
     settings: crate::store::SummarySettings,
-    mut stopped: tokio::sync::watch::Receiver<bool>,
+    stopped: tokio::sync::watch::Receiver<bool>,
 ) {
-    loop {
-        // Each day is counted in its own transaction: stopping mid-way loses nothing.
-        tokio::select! {
-            refreshed = store.refresh_report_days(&settings) => match refreshed {
-                Ok(0) => {}
-                Ok(days) => tracing::debug!(days, "report summary refreshed"),
-                Err(e) => tracing::warn!(error = %e, "cannot refresh the report summary"),
-            },
-            _ = stopped.wait_for(|stop| *stop) => return,
+    every(std::time::Duration::from_secs(30), stopped, || async {
+        match store.refresh_report_days(&settings).await {
+            Ok(0) => {}
+            Ok(days) => tracing::debug!(days, "report summary refreshed"),
+            Err(e) => tracing::warn!(error = %e, "cannot refresh the report summary"),
         }
-        tokio::select! {
-            () = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
-            _ = stopped.wait_for(|stop| *stop) => return,
-        }
+    })
+    .await
+}
+
+/// Erases personal data past `[retention]`, every `retention.every` (not at all when it is
+/// kept).
+async fn keep_retention(
+    store: crate::store::Store,
+    settings: crate::config::RetentionSettings,
+    clock: Clock,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    if settings.personal_data.is_zero() {
+        return;
     }
+    every(settings.every, stopped, || async {
+        let now = clock.now();
+        let Some(cutoff) = settings.cutoff(now) else {
+            return;
+        };
+        if let Err(e) = store.apply_retention(cutoff, "daemon", now).await {
+            tracing::warn!(error = %e, "cannot apply retention; trying again later");
+        }
+    })
+    .await
 }

@@ -28,13 +28,20 @@ use sha2::Sha256;
 
 const COOKIE: &str = "surveyd_session";
 
-/// The dashboard's routes.
-pub fn routes() -> Router<AppState> {
+/// The dashboard's routes; sign-in attempts under the `sign_in` limit.
+pub fn routes(
+    sign_in: &Option<std::sync::Arc<crate::ratelimit::AddressLimit>>,
+) -> Router<AppState> {
+    let sign_in = crate::ratelimit::apply(
+        Router::new().route("/dashboard/login", post(login)),
+        sign_in,
+    );
     Router::new()
         .route("/dashboard", get(show))
-        .route("/dashboard/login", get(login_page).post(login))
+        .route("/dashboard/login", get(login_page))
         .route("/dashboard/logout", post(logout))
         .route("/dashboard/alerts/{id}/{action}", post(move_alert))
+        .merge(sign_in)
 }
 
 /// The page templates, compiled into the binary.

@@ -25,6 +25,7 @@ use crate::domain::{Locale, TimeZone};
 use crate::questionnaire::Questionnaire;
 use crate::render::{ChatVars, EmailKind, EmailVars, Invitee, QuestionVars, Renderer, SurveyLinks};
 use crate::store::{Claimed, FinalStatus, FollowUp, Outcome, ReminderDue, Store};
+use crate::telemetry;
 use breaker::{Breaker, Permit};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -216,6 +217,14 @@ impl Dispatcher {
         };
         let (job_tx, job_rx) = mpsc::channel::<Job>(self.settings.batch_size.max(1));
         let job_rx = Arc::new(Mutex::new(job_rx));
+        // Who carries this lane's messages, as metrics name it.
+        let provider: Arc<str> = match channel {
+            Lane::Survey(SurveyChannel::Email) => self.email.provider().into(),
+            Lane::Survey(chat) => self
+                .provider(chat)
+                .map_or("none".into(), |p| p.name().into()),
+            Lane::Webhook => alerts::WEBHOOK.into(),
+        };
         let mut workers = Vec::with_capacity(senders);
         for _ in 0..senders {
             let sender = match (channel, &self.webhook) {
@@ -228,6 +237,7 @@ impl Dispatcher {
             };
             workers.push(tokio::spawn(Arc::clone(&self).work(
                 sender,
+                Arc::clone(&provider),
                 Arc::clone(&job_rx),
                 outcomes.clone(),
                 shutdown.clone(),
@@ -372,6 +382,7 @@ impl Dispatcher {
     async fn work(
         self: Arc<Self>,
         mut sender: Sender,
+        provider: Arc<str>,
         jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
         outcomes: mpsc::UnboundedSender<Outcome>,
         shutdown: watch::Receiver<bool>,
@@ -387,8 +398,15 @@ impl Dispatcher {
                     until: job.held_until,
                 }
             } else {
-                self.deliver(&mut sender, &job).await
+                self.deliver(&mut sender, &provider, &job).await
             };
+            metrics::counter!(
+                telemetry::DELIVERIES,
+                "channel" => job.claimed.channel.clone(),
+                "provider" => provider.to_string(),
+                "outcome" => outcome_label(&outcome),
+            )
+            .increment(1);
             if outcomes.send(outcome).is_err() {
                 break;
             }
@@ -398,8 +416,15 @@ impl Dispatcher {
         }
     }
 
-    /// Renders and sends one delivery, and says what became of it.
-    async fn deliver(&self, sender: &mut Sender, job: &Job) -> Outcome {
+    /// Renders and sends one delivery (through `provider`), and says what became of it.
+    #[tracing::instrument(name = "deliver", skip_all, fields(
+        delivery = job.claimed.delivery_id,
+        invitation = job.claimed.invitation_id,
+        campaign = %job.claimed.campaign,
+        channel = %job.claimed.channel,
+        kind = %job.claimed.kind,
+    ))]
+    async fn deliver(&self, sender: &mut Sender, provider: &str, job: &Job) -> Outcome {
         let c = &job.claimed;
         let now = self.clock.now();
         // A failed invitation moves on to the campaign's next channels; other messages do not.
@@ -443,7 +468,7 @@ impl Dispatcher {
         ) {
             let opening = window.next_opening(now, self.customer_locale(c).1.tz());
             if opening > now {
-                tracing::debug!(delivery = c.delivery_id, %opening, "outside the send window");
+                tracing::debug!(%opening, "outside the send window");
                 return Outcome::Released {
                     delivery_id: c.delivery_id,
                     until: Some(opening),
@@ -457,6 +482,7 @@ impl Dispatcher {
                 until: Some(until),
             };
         }
+        let started = std::time::Instant::now();
         let result = match sender {
             _ if c.kind == "alert" => self.send_alert(sender, c).await,
             Sender::Email(email) => match self.email_for(job) {
@@ -473,6 +499,12 @@ impl Dispatcher {
             ))),
             Sender::Webhook(_) => Err(SendError::Permanent("only alerts go to the webhook".into())),
         };
+        metrics::histogram!(
+            telemetry::SEND_SECONDS,
+            "channel" => c.channel.clone(),
+            "provider" => provider.to_owned(),
+        )
+        .record(started.elapsed().as_secs_f64());
         breaker.record(
             matches!(
                 result,
@@ -482,13 +514,13 @@ impl Dispatcher {
         );
         let retry = |error: String, wait: chrono::Duration| {
             if c.attempts as u32 >= self.settings.max_attempts {
-                tracing::warn!(delivery = c.delivery_id, %error, "delivery failed, no attempts left");
+                tracing::warn!(%error, "delivery failed, no attempts left");
                 return give_up(
                     FinalStatus::Failed,
                     format!("gave up after {} attempts: {error}", c.attempts),
                 );
             }
-            tracing::info!(delivery = c.delivery_id, %error, retry_in = %wait, "delivery will be retried");
+            tracing::info!(%error, retry_in = %wait, "delivery will be retried");
             Outcome::Retry {
                 delivery_id: c.delivery_id,
                 due_at: now + wait,
@@ -510,11 +542,11 @@ impl Dispatcher {
                 }
             }
             Err(SendError::Permanent(error)) => {
-                tracing::warn!(delivery = c.delivery_id, %error, "delivery failed");
+                tracing::warn!(%error, "delivery failed");
                 give_up(FinalStatus::Failed, error)
             }
             Err(SendError::OptedOut(error)) => {
-                tracing::info!(delivery = c.delivery_id, %error, "the provider says the customer opted out");
+                tracing::info!(%error, "the provider says the customer opted out");
                 let channel = SurveyChannel::parse(&c.channel).unwrap_or(SurveyChannel::Email);
                 if let Err(e) = self
                     .store
@@ -806,6 +838,26 @@ impl Dispatcher {
 /// Whether a message of `kind` starts a conversation with the customer (an invitation or a
 /// reminder) rather than answering them: only those wait for the send window and count
 /// against a daily cap.
+/// An outcome as metrics count it: `sent`, `retried`, `released` (handed back: shutdown, a
+/// send window, a cap or an open breaker), `failed`, `expired` or `cancelled`.
+fn outcome_label(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Sent { .. } => "sent",
+        Outcome::Retry { .. } => "retried",
+        Outcome::Released { .. } => "released",
+        Outcome::Failed { status, .. } => match status {
+            FinalStatus::Failed => "failed",
+            FinalStatus::Expired => "expired",
+            FinalStatus::Cancelled => "cancelled",
+        },
+    }
+}
+
+/// The channels deliveries go on, as stored: `email`, `sms`, `whatsapp` and `webhook`.
+pub fn channels() -> impl Iterator<Item = &'static str> {
+    Lane::ALL.into_iter().map(Lane::as_str)
+}
+
 fn opens_conversation(kind: &str) -> bool {
     matches!(kind, "invite" | "reminder")
 }

@@ -55,6 +55,13 @@ impl Phone {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The national number's digits (`81234567890` of `+6281234567890`): what every way of
+    /// writing the number contains (`0812…`, `62812…`, `%2B62812…`).
+    pub fn national_digits(&self) -> Option<String> {
+        let number = phonenumber::parse(None, &self.0).ok()?;
+        Some(number.national().to_string())
+    }
 }
 
 text_value!(Phone);
@@ -97,6 +104,14 @@ mod tests {
         for bad in ["08123", "", "abc", "+62", "0812345678901234567", "+999 123"] {
             assert!(Phone::parse_in(bad, country::Id::ID).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn national_digits_are_in_every_spelling() {
+        let p = Phone::parse_in("0812-3456-7890", country::Id::ID).unwrap();
+        assert_eq!(p.national_digits().as_deref(), Some("81234567890"));
+        let italian = Phone::parse_in("+39 06 6982 0000", country::Id::IT).unwrap();
+        assert_eq!(italian.national_digits().as_deref(), Some("0669820000"));
     }
 
     #[test]

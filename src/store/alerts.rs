@@ -96,7 +96,19 @@ impl StoreTx {
     }
 }
 
+/// Every state an alert can be in, in order.
+pub const ALERT_STATES: [&str; 3] = ["open", "acknowledged", "resolved"];
+
 impl Store {
+    /// How many alerts are in each state (states with none left out).
+    pub async fn alert_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(with_pool!(self, pool => {
+            sqlx::query_as("SELECT state, COUNT(*) FROM alerts GROUP BY state")
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
     /// Alerts, newest first, in `state` if given.
     pub async fn alerts(&self, state: Option<&str>, limit: i64) -> Result<Vec<Alert>, StoreError> {
         let sql = format!(

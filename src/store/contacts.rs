@@ -158,8 +158,9 @@ impl<'a> Batch<'a> {
     }
 }
 
-/// `SET a = COALESCE(excluded.a, t.a), … WHERE excluded.a IS NOT NULL AND … IS DISTINCT FROM …`
-fn merge_clause(table: &str, columns: &[&str]) -> String {
+/// `SET a = COALESCE(excluded.a, t.a), … WHERE excluded.a IS NOT NULL AND … IS DISTINCT FROM …`,
+/// with `also` (`col = value, `) set too when a row changes.
+fn merge_clause(table: &str, columns: &[&str], also: &str) -> String {
     let set: Vec<String> = columns
         .iter()
         .map(|c| format!("{c} = COALESCE(excluded.{c}, {table}.{c})"))
@@ -171,7 +172,7 @@ fn merge_clause(table: &str, columns: &[&str]) -> String {
         })
         .collect();
     format!(
-        " ON CONFLICT (external_id) DO UPDATE SET {}, updated_at = excluded.updated_at WHERE {}",
+        " ON CONFLICT (external_id) DO UPDATE SET {}, {also}updated_at = excluded.updated_at WHERE {}",
         set.join(", "),
         changed.join(" OR ")
     )
@@ -292,8 +293,9 @@ impl StoreTx {
             return Ok(UpsertCounts::default());
         }
         let batch = Batch::new(records);
-        let customer_merge = merge_clause("customers", &CUSTOMER_COLUMNS);
-        let agent_merge = merge_clause("agents", &["name", "team_id"]);
+        // A customer whose data was erased and who is imported again is kept again.
+        let customer_merge = merge_clause("customers", &CUSTOMER_COLUMNS, "erased_at = NULL, ");
+        let agent_merge = merge_clause("agents", &["name", "team_id"], "");
         let contact_replace = replace_clause("contacts", &CONTACT_COLUMNS);
 
         let (existing, changed): (HashSet<String>, HashSet<String>) = with_tx!(self, tx => {

@@ -9,6 +9,7 @@
 mod alerts;
 mod contacts;
 mod conversations;
+mod erasure;
 mod export;
 mod inbox;
 mod invitations;
@@ -22,14 +23,15 @@ mod sources;
 mod sqlite;
 mod tokens;
 
-pub use alerts::{Alert, AlertAction};
+pub use alerts::{ALERT_STATES, Alert, AlertAction};
 pub use contacts::{TableCounts, UpsertCounts};
 pub use conversations::{ChatAnswer, ChatMessage, Conversation, StatusApplied};
+pub use erasure::{AuditEvent, Erased, Forgotten};
 pub use export::AnsweredInvitation;
 pub use inbox::{InboxEvent, InboxStatus, RawEvent};
 pub use invitations::{PlanCounts, SkipCounts};
 pub use outbox::{
-    Claimed, FailedDelivery, FinalStatus, FollowUp, OutboxStatus, Outcome, ReminderDue,
+    Claimed, FailedDelivery, FinalStatus, FollowUp, OutboxStatus, Outcome, QueueDepth, ReminderDue,
 };
 pub use report::{
     BandCounts, Breakdown, GroupCounts, GroupKeys, Parts, Period, RepeatCounts, ReportQuery,

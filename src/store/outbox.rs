@@ -129,6 +129,32 @@ pub struct OutboxStatus {
     pub oldest_due_at: Option<DateTime<Utc>>,
 }
 
+/// One channel's queue: what waits, what is due, what is on its way.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct QueueDepth {
+    pub channel: String,
+    pub queued: i64,
+    /// Of the queued ones, those due now.
+    pub due: i64,
+    /// Claimed by a worker, on their way.
+    pub sending: i64,
+    /// When the longest-waiting queued delivery fell due (late when in the past).
+    pub oldest_queued_due_at: Option<DateTime<Utc>>,
+}
+
+impl QueueDepth {
+    /// A channel with nothing queued or on its way.
+    pub fn empty(channel: &str) -> Self {
+        QueueDepth {
+            channel: channel.into(),
+            queued: 0,
+            due: 0,
+            sending: 0,
+            oldest_queued_due_at: None,
+        }
+    }
+}
+
 /// A delivery that was given up, with the reason.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct FailedDelivery {
@@ -382,6 +408,28 @@ impl Store {
             .await?
         });
         Ok(count as u64)
+    }
+
+    /// Each channel's queue at `now` (channels with nothing queued or sending left out). Reads
+    /// only queued and sending deliveries, through their partial indexes.
+    pub async fn queue_depth(&self, now: DateTime<Utc>) -> Result<Vec<QueueDepth>, StoreError> {
+        Ok(with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT channel, CAST(SUM(queued) AS BIGINT) AS queued, CAST(SUM(due) AS BIGINT) AS due, \
+                 CAST(SUM(sending) AS BIGINT) AS sending, \
+                 MIN(oldest) AS oldest_queued_due_at FROM ( \
+                   SELECT channel, COUNT(*) AS queued, \
+                   SUM(CASE WHEN due_at <= $1 THEN 1 ELSE 0 END) AS due, 0 AS sending, \
+                   MIN(due_at) AS oldest FROM deliveries WHERE status = 'queued' GROUP BY channel \
+                   UNION ALL \
+                   SELECT channel, 0, 0, COUNT(*), NULL FROM deliveries WHERE status = 'sending' \
+                   GROUP BY channel \
+                 ) AS queues GROUP BY channel ORDER BY channel",
+            )
+            .bind(now)
+            .fetch_all(pool)
+            .await?
+        }))
     }
 
     /// Deliveries by status at `now`.

@@ -17,6 +17,7 @@ use crate::config::{Backend, Settings};
 use crate::replies::Inbound;
 use crate::replies::conversation::{InterpretError, Interpreter};
 use crate::store::{InboxEvent, Store, StoreError, StoreTx};
+use crate::telemetry;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -139,7 +140,7 @@ async fn store_batch(
     let mut tx = store.begin().await?;
     let ids = tx.inbox_insert(&events).await?;
     let mut results = Vec::with_capacity(events.len());
-    for ((e, now), id) in events.iter().zip(ids) {
+    for ((e, now), id) in events.iter().zip(ids.iter().copied()) {
         if let Some(id) = id {
             let event = (e.provider.as_str(), e.kind, e.payload.as_str());
             let result = process(&mut tx, settings, interpreter, event, *now, containment).await?;
@@ -147,7 +148,34 @@ async fn store_batch(
         }
     }
     record(&mut tx, &results).await?;
-    tx.commit().await
+    tx.commit().await?;
+    count_events(&events, &ids, &results);
+    Ok(())
+}
+
+/// Counts committed events in [`telemetry::WEBHOOK_EVENTS`] by provider and outcome: what
+/// interpreting each did, `duplicate` (stored before), or `failed`.
+fn count_events(
+    events: &[(&RawEvent, DateTime<Utc>)],
+    ids: &[Option<i64>],
+    results: &[(i64, Result<&'static str, String>, DateTime<Utc>)],
+) {
+    let mut results = results.iter();
+    for ((event, _), id) in events.iter().zip(ids) {
+        let outcome = match id {
+            None => "duplicate",
+            Some(_) => match results.next() {
+                Some((_, Ok(outcome), _)) => outcome,
+                _ => "failed",
+            },
+        };
+        metrics::counter!(
+            telemetry::WEBHOOK_EVENTS,
+            "provider" => event.provider.clone(),
+            "outcome" => outcome,
+        )
+        .increment(1);
+    }
 }
 
 /// Events read, and interpreted in one transaction, per page of a replay.

@@ -17,6 +17,7 @@ use crate::config::Settings;
 use crate::replies::Inbound;
 use crate::server::AppState;
 pub use crate::store::RawEvent;
+use crate::telemetry;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
@@ -44,14 +45,24 @@ pub enum Rejection {
     BadSignature(String),
 }
 
-impl IntoResponse for Rejection {
-    fn into_response(self) -> Response {
-        let status = match self {
-            Rejection::NotConfigured => StatusCode::NOT_FOUND,
-            Rejection::Unsigned(_) => StatusCode::UNAUTHORIZED,
-            Rejection::BadSignature(_) => StatusCode::FORBIDDEN,
+impl Rejection {
+    /// The answer to `provider`'s refused call, logged and counted (signature failures in
+    /// [`telemetry::SIGNATURE_FAILURES`]).
+    fn refuse(self, provider: &str) -> Response {
+        let (status, reason) = match self {
+            Rejection::NotConfigured => (StatusCode::NOT_FOUND, None),
+            Rejection::Unsigned(_) => (StatusCode::UNAUTHORIZED, Some("missing")),
+            Rejection::BadSignature(_) => (StatusCode::FORBIDDEN, Some("invalid")),
         };
-        tracing::warn!(reason = %self, "webhook refused");
+        if let Some(reason) = reason {
+            metrics::counter!(
+                telemetry::SIGNATURE_FAILURES,
+                "provider" => provider.to_owned(),
+                "reason" => reason,
+            )
+            .increment(1);
+        }
+        tracing::warn!(provider, reason = %self, "webhook refused");
         (status, self.to_string()).into_response()
     }
 }
@@ -106,12 +117,12 @@ async fn twilio_callback(
     body: Bytes,
 ) -> Response {
     let Some(token) = &state.settings.twilio.auth_token else {
-        return Rejection::NotConfigured.into_response();
+        return Rejection::NotConfigured.refuse(twilio::PROVIDER);
     };
     let url = public_url(&state.settings, &uri);
     let event = match twilio::accept(token.expose(), &url, &headers, &body, kind) {
         Ok(event) => event,
-        Err(rejection) => return rejection.into_response(),
+        Err(rejection) => return rejection.refuse(twilio::PROVIDER),
     };
     match receive(&state, vec![event]).await {
         Ok(()) => ([(header::CONTENT_TYPE, "text/xml")], EMPTY_TWIML).into_response(),
@@ -155,7 +166,7 @@ pub async fn whatsapp_handshake(
     Query(q): Query<Handshake>,
 ) -> Response {
     let Some(expected) = &state.settings.whatsapp.verify_token else {
-        return Rejection::NotConfigured.into_response();
+        return Rejection::NotConfigured.refuse(whatsapp::PROVIDER);
     };
     let token_ok = q.verify_token.as_deref().is_some_and(|given| {
         use subtle::ConstantTimeEq;
@@ -165,7 +176,7 @@ pub async fn whatsapp_handshake(
         (Some("subscribe"), true, Some(challenge)) => {
             ([(header::CONTENT_TYPE, "text/plain")], challenge).into_response()
         }
-        _ => Rejection::BadSignature("hub.verify_token".into()).into_response(),
+        _ => Rejection::BadSignature("hub.verify_token".into()).refuse(whatsapp::PROVIDER),
     }
 }
 
@@ -176,11 +187,11 @@ pub async fn whatsapp_events(
     body: Bytes,
 ) -> Response {
     let Some(secret) = &state.settings.whatsapp.app_secret else {
-        return Rejection::NotConfigured.into_response();
+        return Rejection::NotConfigured.refuse(whatsapp::PROVIDER);
     };
     let events = match whatsapp::accept(secret.expose(), &headers, &body) {
         Ok(events) => events,
-        Err(rejection) => return rejection.into_response(),
+        Err(rejection) => return rejection.refuse(whatsapp::PROVIDER),
     };
     match receive(&state, events).await {
         Ok(()) => StatusCode::OK.into_response(),
@@ -201,11 +212,11 @@ pub async fn gateway_callback(
         .get(&name)
         .and_then(|g| g.inbound.as_ref())
     else {
-        return Rejection::NotConfigured.into_response();
+        return Rejection::NotConfigured.refuse(&format!("gateway:{name}"));
     };
     let event = match gateway::accept(&name, inbound, &headers, &body) {
         Ok(event) => event,
-        Err(rejection) => return rejection.into_response(),
+        Err(rejection) => return rejection.refuse(&format!("gateway:{name}")),
     };
     match receive(&state, vec![event]).await {
         Ok(()) => axum::Json(serde_json::json!({ "status": "ok" })).into_response(),

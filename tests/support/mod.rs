@@ -25,6 +25,16 @@ pub fn survey_key() -> surveyd::auth::SurveyKey {
     surveyd::auth::SurveyKey::parse(SURVEY_KEY).unwrap()
 }
 
+/// The value of a counter of this process's metrics (`name{labels}` as exposed), 0 when it
+/// has not been counted yet. Tests in one binary share the recorder: compare before and after.
+pub fn counter(series: &str) -> f64 {
+    surveyd::telemetry::recorder()
+        .render()
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// A database that exists for one test and is removed after it.
 pub struct TestDb {
     pub url: String,
@@ -155,6 +165,15 @@ impl TestDb {
         settings.http.listen = "127.0.0.1:0".parse().unwrap();
         settings.survey.key = Some(Secret::new(SURVEY_KEY.into()));
         settings
+    }
+
+    /// The first column of `sql`'s rows, as text (the query casts what is not text).
+    pub async fn texts(&self, sql: &str) -> Vec<Option<String>> {
+        match &self.store {
+            Store::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
+            Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
+        }
+        .unwrap()
     }
 
     /// Makes the database refuse inserts into `table` of rows for which `condition` (SQL over
@@ -340,6 +359,14 @@ impl SmtpServer {
             .iter()
             .map(|p| std::fs::read_to_string(p).unwrap())
             .collect()
+    }
+
+    /// Stops the server now (as a crash would: connections cut mid-message) and returns the
+    /// messages it had accepted.
+    pub fn stop(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.messages()
     }
 
     /// Waits (polling, up to `deadline`) until at least `count` messages have arrived.

@@ -1,0 +1,22 @@
+-- Data protection: personal data erased after the retention period or on a customer's
+-- request, while the anonymous scores stay; each erasure recorded as an audit event.
+
+-- When the customer's name and addresses were erased (by retention or on request).
+ALTER TABLE customers ADD COLUMN erased_at TIMESTAMPTZ;
+
+-- What was done to personal data, by whom (`cli`, `daemon`), and what it touched (counts as
+-- JSON; never the data itself).
+CREATE TABLE audit_events (
+    id      BIGSERIAL PRIMARY KEY,
+    at      TIMESTAMPTZ NOT NULL,
+    actor   TEXT NOT NULL,
+    action  TEXT NOT NULL,
+    subject TEXT,
+    detail  TEXT NOT NULL
+);
+
+-- How far retention has gone through rows that, once past it, stay past it (by id).
+CREATE TABLE retention_marks (
+    name    TEXT PRIMARY KEY,
+    done_id BIGINT NOT NULL
+);

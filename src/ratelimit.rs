@@ -1,0 +1,230 @@
+//! Per-address request limits on the public routes (survey pages, webhooks, the dashboard's
+//! sign-in): each client address has a bucket of `burst` requests refilled at `per_second`;
+//! past it the request gets `429 Too Many Requests` with `Retry-After`, and is counted in
+//! [`crate::telemetry::RATE_LIMITED`].
+//!
+//! The address is the connection's peer, or, with `http.rate_limit.forwarded_for` (behind a
+//! reverse proxy), the last address of `X-Forwarded-For` — the one the proxy wrote. IPv6
+//! clients are counted by their /64, which one subscriber usually holds whole.
+
+use crate::config::{RateLimitSettings, RequestRate};
+use crate::telemetry;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Requests between two sweeps of addresses whose buckets are full again (so idle
+/// addresses do not pile up in memory).
+const SWEEP_EVERY: u64 = 4096;
+
+/// The limits of each group of public routes (`None`: no limit).
+#[derive(Clone)]
+pub struct Limits {
+    pub pages: Option<Arc<AddressLimit>>,
+    pub webhooks: Option<Arc<AddressLimit>>,
+    pub sign_in: Option<Arc<AddressLimit>>,
+}
+
+impl Limits {
+    pub fn new(settings: &RateLimitSettings) -> anyhow::Result<Self> {
+        let forwarded_for = settings.forwarded_for;
+        Ok(Limits {
+            pages: AddressLimit::new("pages", &settings.pages, forwarded_for)?,
+            webhooks: AddressLimit::new("webhooks", &settings.webhooks, forwarded_for)?,
+            sign_in: AddressLimit::new("sign_in", &settings.sign_in, forwarded_for)?,
+        })
+    }
+}
+
+/// `router` with `limit` on each of its routes (as they are now).
+pub fn apply<S: Clone + Send + Sync + 'static>(
+    router: axum::Router<S>,
+    limit: &Option<Arc<AddressLimit>>,
+) -> axum::Router<S> {
+    match limit {
+        Some(limit) => router.layer(axum::middleware::from_fn_with_state(
+            Arc::clone(limit),
+            self::limit,
+        )),
+        None => router,
+    }
+}
+
+/// One group of routes' limit.
+pub struct AddressLimit {
+    /// What the routes are, in logs and metrics: `pages`, `webhooks`, `sign_in`.
+    routes: &'static str,
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    forwarded_for: bool,
+    requests: AtomicU64,
+}
+
+impl AddressLimit {
+    /// The limit `rate` on `routes`; `None` when the rate is 0 (no limit).
+    pub fn new(
+        routes: &'static str,
+        rate: &RequestRate,
+        forwarded_for: bool,
+    ) -> anyhow::Result<Option<Arc<Self>>> {
+        if rate.per_second == 0.0 {
+            return Ok(None);
+        }
+        let place = format!("http.rate_limit.{routes}");
+        anyhow::ensure!(
+            rate.per_second.is_finite() && rate.per_second > 0.0,
+            "{place}.per_second must be 0 (no limit) or positive, not {}",
+            rate.per_second
+        );
+        let burst = NonZeroU32::new(rate.burst)
+            .ok_or_else(|| anyhow::anyhow!("{place}.burst must be at least 1"))?;
+        let quota = Quota::with_period(std::time::Duration::from_secs_f64(1.0 / rate.per_second))
+            .ok_or_else(|| anyhow::anyhow!("{place}.per_second is too high"))?
+            .allow_burst(burst);
+        Ok(Some(Arc::new(AddressLimit {
+            routes,
+            limiter: RateLimiter::keyed(quota),
+            forwarded_for,
+            requests: AtomicU64::new(0),
+        })))
+    }
+
+    /// The client's address as this limit counts it.
+    fn client(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr> {
+        let forwarded = || {
+            let last = headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .next_back()?;
+            last.trim().parse().ok()
+        };
+        let address = match self.forwarded_for {
+            true => forwarded().or(peer.map(|p| p.ip())),
+            false => peer.map(|p| p.ip()),
+        }?;
+        Some(match address {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => {
+                    let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                    IpAddr::V6(Ipv6Addr::from(prefix))
+                }
+            },
+            v4 => v4,
+        })
+    }
+}
+
+/// The middleware: lets the request through, or answers 429.
+pub async fn limit(
+    State(limit): State<Arc<AddressLimit>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let Some(client) = limit.client(request.headers(), peer) else {
+        return next.run(request).await;
+    };
+    if limit.requests.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+        limit.limiter.retain_recent();
+    }
+    match limit.limiter.check_key(&client) {
+        Ok(()) => next.run(request).await,
+        Err(not_until) => {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            metrics::counter!(telemetry::RATE_LIMITED, "routes" => limit.routes).increment(1);
+            tracing::debug!(routes = limit.routes, "rate limited");
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)))],
+                "too many requests; try again later",
+            )
+                .into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit(forwarded_for: bool) -> Arc<AddressLimit> {
+        let rate = RequestRate {
+            per_second: 1.0,
+            burst: 2,
+        };
+        AddressLimit::new("pages", &rate, forwarded_for)
+            .unwrap()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_address_is_the_peer_unless_a_proxy_is_trusted() {
+        let mut headers = HeaderMap::new();
+        headers.append("x-forwarded-for", "203.0.113.9, 10.0.0.1".parse().unwrap());
+        headers.append("x-forwarded-for", "198.51.100.7".parse().unwrap());
+        let peer: SocketAddr = "192.0.2.1:4000".parse().unwrap();
+        assert_eq!(
+            limit(false).client(&headers, Some(peer)),
+            Some("192.0.2.1".parse().unwrap())
+        );
+        // The proxy's own entry (the last) is the one that cannot be forged.
+        assert_eq!(
+            limit(true).client(&headers, Some(peer)),
+            Some("198.51.100.7".parse().unwrap())
+        );
+        assert_eq!(
+            limit(true).client(&HeaderMap::new(), Some(peer)),
+            Some("192.0.2.1".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn ipv6_clients_count_by_their_64() {
+        let peer = |a: &str| Some(SocketAddr::new(a.parse().unwrap(), 1));
+        let limit = limit(false);
+        let headers = HeaderMap::new();
+        assert_eq!(
+            limit.client(&headers, peer("2001:db8:1:2:aaaa::1")),
+            limit.client(&headers, peer("2001:db8:1:2:bbbb::9"))
+        );
+        assert_ne!(
+            limit.client(&headers, peer("2001:db8:1:2::1")),
+            limit.client(&headers, peer("2001:db8:1:3::1"))
+        );
+        assert_eq!(
+            limit.client(&headers, peer("::ffff:192.0.2.1")),
+            Some("192.0.2.1".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn zero_is_no_limit_and_a_zero_burst_is_refused() {
+        let off = RequestRate {
+            per_second: 0.0,
+            burst: 0,
+        };
+        assert!(AddressLimit::new("pages", &off, false).unwrap().is_none());
+        let bad = RequestRate {
+            per_second: 1.0,
+            burst: 0,
+        };
+        let error = AddressLimit::new("webhooks", &bad, false)
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(error, "http.rate_limit.webhooks.burst must be at least 1");
+    }
+}
