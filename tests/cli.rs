@@ -451,9 +451,11 @@ fn serve_answers_and_stops_on_sigterm() {
 #[test]
 fn campaign_list_shows_the_default_campaign_and_names_bad_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let templates = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
-    let env = [("SURVEYD_TEMPLATES_DIR", templates)];
-    let (out, stdout, stderr) = run(dir.path(), &env, &["campaign", "list", "--format", "json"]);
+    let (out, stdout, stderr) = run(
+        dir.path(),
+        &SHIPPED,
+        &["campaign", "list", "--format", "json"],
+    );
     assert!(out.status.success(), "{stderr}");
     let campaigns: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(campaigns[0]["name"], "post-contact-email");
@@ -475,7 +477,7 @@ audience = { lookback = "7d", categories = ["refund"] }
     )
     .unwrap();
     let args = ["--config", file.to_str().unwrap(), "campaign", "list"];
-    let (out, stdout, stderr) = run(dir.path(), &env, &args);
+    let (out, stdout, stderr) = run(dir.path(), &SHIPPED, &args);
     assert!(!out.status.success(), "{stdout}");
     assert!(
         stderr.contains(
@@ -495,7 +497,7 @@ audience = { lookback = "7d", categories = ["refund"] }
             .replace("\"nps\"", "\"post-contact\""),
     )
     .unwrap();
-    let (out, stdout, stderr) = run(dir.path(), &env, &args);
+    let (out, stdout, stderr) = run(dir.path(), &SHIPPED, &args);
     assert!(out.status.success(), "{stderr}");
     assert!(
         stdout.contains("refunds") && stdout.contains("categories: refund"),
@@ -614,20 +616,29 @@ fn templates_check_names_file_and_line_and_locale_gaps() {
     );
 }
 
+/// The shipped templates, for commands run in a folder of their own.
+const SHIPPED: [(&str, &str); 1] = [(
+    "SURVEYD_TEMPLATES_DIR",
+    concat!(env!("CARGO_MANIFEST_DIR"), "/templates"),
+)];
+
+/// The README's example contacts.
+const EXAMPLE_CONTACTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/contacts.csv");
+
+/// Runs a command in `dir` with the shipped templates; it must succeed. Its standard output.
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let (out, stdout, stderr) = run(dir, &SHIPPED, args);
+    assert!(out.status.success(), "{args:?}: {stdout}{stderr}");
+    stdout
+}
+
 /// The README's walk-through on the embedded defaults: the example contacts, a backfill run,
 /// dispatch to the file outbox, the outbox and the report.
 #[test]
 fn the_quick_start_loop_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
-    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/contacts.csv");
-    let templates = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
-    let env = [("SURVEYD_TEMPLATES_DIR", templates)];
-    let ok = |args: &[&str]| {
-        let (out, stdout, stderr) = run(dir.path(), &env, args);
-        assert!(out.status.success(), "{args:?}: {stdout}{stderr}");
-        stdout
-    };
-    ok(&["contacts", "import", examples]);
+    let ok = |args: &[&str]| ok(dir.path(), args);
+    ok(&["contacts", "import", EXAMPLE_CONTACTS]);
     let planned: serde_json::Value = serde_json::from_str(&ok(&[
         "campaign",
         "run",
@@ -666,7 +677,7 @@ fn the_quick_start_loop_from_the_command_line() {
     let failed: serde_json::Value =
         serde_json::from_str(&ok(&["outbox", "failed", "--format", "json"])).unwrap();
     assert_eq!(failed.as_array().map(Vec::len), Some(0));
-    let (out, _, stderr) = run(dir.path(), &env, &["outbox", "retry", "999"]);
+    let (out, _, stderr) = run(dir.path(), &SHIPPED, &["outbox", "retry", "999"]);
     assert!(!out.status.success());
     assert!(
         stderr.contains("no failed, expired or cancelled delivery 999"),
@@ -695,12 +706,12 @@ fn the_quick_start_loop_from_the_command_line() {
         "{csv}"
     );
     assert!(csv.contains("\n5,0,false,0.0000,0.0000,"), "{csv}");
-    let (out, _, stderr) = run(dir.path(), &env, &["report", "--by", "agent,agent"]);
+    let (out, _, stderr) = run(dir.path(), &SHIPPED, &["report", "--by", "agent,agent"]);
     assert!(!out.status.success());
     assert!(stderr.contains("`agent` is named twice"), "{stderr}");
     let (out, _, stderr) = run(
         dir.path(),
-        &env,
+        &SHIPPED,
         &["report", "--by", "team", "--period", "day"],
     );
     assert!(!out.status.success());
@@ -715,15 +726,8 @@ fn the_quick_start_loop_from_the_command_line() {
 #[test]
 fn a_customer_is_forgotten_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
-    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/contacts.csv");
-    let templates = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
-    let env = [("SURVEYD_TEMPLATES_DIR", templates)];
-    let ok = |args: &[&str]| {
-        let (out, stdout, stderr) = run(dir.path(), &env, args);
-        assert!(out.status.success(), "{args:?}: {stdout}{stderr}");
-        stdout
-    };
-    ok(&["contacts", "import", examples]);
+    let ok = |args: &[&str]| ok(dir.path(), args);
+    ok(&["contacts", "import", EXAMPLE_CONTACTS]);
     ok(&[
         "campaign",
         "run",
@@ -757,7 +761,7 @@ fn a_customer_is_forgotten_from_the_command_line() {
     assert_eq!(audit[0]["action"], "customer.forget");
     assert_eq!(audit[0]["actor"], "cli");
 
-    let (out, _, stderr) = run(dir.path(), &env, &["customers", "forget", "C-001"]);
+    let (out, _, stderr) = run(dir.path(), &SHIPPED, &["customers", "forget", "C-001"]);
     assert!(!out.status.success());
     assert!(
         stderr.contains("no customer has the id `C-001`"),
@@ -778,14 +782,16 @@ fn the_production_example_config_is_valid() {
         env!("CARGO_MANIFEST_DIR"),
         "/config/production.example.toml"
     );
-    let templates = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
-    let env = [("SURVEYD_TEMPLATES_DIR", templates)];
     let args = ["--config", config, "campaign", "list", "--format", "json"];
-    let (out, stdout, stderr) = run(dir.path(), &env, &args);
+    let (out, stdout, stderr) = run(dir.path(), &SHIPPED, &args);
     assert!(out.status.success(), "{stderr}");
     let campaigns: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(campaigns[0]["name"], "post-contact-whatsapp");
-    let (out, stdout, stderr) = run(dir.path(), &env, &["--config", config, "config", "show"]);
+    let (out, stdout, stderr) = run(
+        dir.path(),
+        &SHIPPED,
+        &["--config", config, "config", "show"],
+    );
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("format = \"json\""), "{stdout}");
 }

@@ -7,7 +7,6 @@
 mod support;
 
 use chrono::Utc;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -108,20 +107,6 @@ impl Drop for Daemon {
     }
 }
 
-/// How often each Message-ID arrived.
-fn arrivals(messages: &[String]) -> HashMap<String, usize> {
-    let mut seen = HashMap::new();
-    for message in messages {
-        let id = message
-            .lines()
-            .find_map(|l| l.strip_prefix("Message-ID: "))
-            .expect("every message has a Message-ID")
-            .to_owned();
-        *seen.entry(id).or_insert(0) += 1;
-    }
-    seen
-}
-
 /// Polls until every delivery is recorded sent, for at most `deadline`; the last status.
 async fn wait_until_sent(
     store: &Store,
@@ -174,17 +159,12 @@ async fn daemons_killed_midway(daemons: usize) {
     for daemon in running {
         daemon.stop();
     }
-    let seen = arrivals(&smtp.wait_for(DELIVERIES, Duration::from_secs(10)));
-    assert_eq!(seen.len(), DELIVERIES, "every invitation's message arrived");
-    let duplicates: usize = seen.values().map(|n| n - 1).sum();
-    eprintln!(
-        "{daemons} daemons, one killed: {} sent before the kill, {} in flight, {duplicates} duplicate(s)",
-        at_kill.sent, at_kill.sending
-    );
-    assert!(
-        duplicates as u64 <= at_kill.sending,
-        "{duplicates} duplicates but only {} deliveries were in flight",
-        at_kill.sending
+    let seen = support::arrivals(&smtp.wait_for(DELIVERIES, Duration::from_secs(10)));
+    support::assert_crash_repeats(
+        &format!("{daemons} daemons, one killed"),
+        &seen,
+        DELIVERIES,
+        &at_kill,
     );
 }
 
@@ -357,9 +337,9 @@ async fn postgres_restarted_mid_dispatch_the_daemon_reconnects_and_finishes() {
     );
     store.close().await;
     daemon.stop();
-    let seen = arrivals(&smtp.wait_for(COUNT, Duration::from_secs(10)));
+    let seen = support::arrivals(&smtp.wait_for(COUNT, Duration::from_secs(10)));
     assert_eq!(seen.len(), COUNT, "every invitation's message arrived");
-    let duplicates: usize = seen.values().map(|n| n - 1).sum();
+    let duplicates = support::repeats(&seen);
     eprintln!("PostgreSQL restarted after {restarted_at} arrivals: {duplicates} duplicate(s)");
     // Sends finish while the database is away; their outcomes are written once it is back.
     assert_eq!(duplicates, 0);

@@ -75,20 +75,6 @@ fn finish(child: Child) {
     );
 }
 
-/// How often each Message-ID arrived.
-fn arrivals(smtp: &SmtpServer) -> HashMap<String, usize> {
-    let mut seen = HashMap::new();
-    for message in smtp.messages() {
-        let id = message
-            .lines()
-            .find_map(|l| l.strip_prefix("Message-ID: "))
-            .expect("every message has a Message-ID")
-            .to_owned();
-        *seen.entry(id).or_insert(0) += 1;
-    }
-    seen
-}
-
 async fn killed_midway_then_run_again(db: &TestDb) {
     seed(db, DELIVERIES).await;
     let smtp = SmtpServer::start();
@@ -123,17 +109,7 @@ async fn killed_midway_then_run_again(db: &TestDb) {
         assert!(Instant::now() < deadline, "not all sent: {status:?}");
     }
     let seen = smtp_settled(&smtp, DELIVERIES);
-    assert_eq!(seen.len(), DELIVERIES, "every invitation's message arrived");
-    let duplicates: usize = seen.values().map(|n| n - 1).sum();
-    eprintln!(
-        "crash test: {} sent before the kill, {} in flight at the kill, {duplicates} duplicate(s)",
-        at_kill.sent, at_kill.sending
-    );
-    assert!(
-        duplicates as u64 <= at_kill.sending,
-        "{duplicates} duplicates but only {} deliveries were in flight",
-        at_kill.sending
-    );
+    support::assert_crash_repeats("crash test", &seen, DELIVERIES, &at_kill);
 }
 
 async fn two_dispatchers_send_nothing_twice(db: &TestDb) {
@@ -160,7 +136,7 @@ fn smtp_settled(smtp: &SmtpServer, count: usize) -> HashMap<String, usize> {
         "{} of {count} arrived",
         messages.len()
     );
-    arrivals(smtp)
+    support::arrivals(&messages)
 }
 
 #[tokio::test]

@@ -15,14 +15,6 @@ use surveyd::campaign::{Campaign, SurveyChannel};
 const EMAILS: usize = 400;
 const TEXTS: usize = 60;
 
-fn message_id(message: &str) -> String {
-    message
-        .lines()
-        .find_map(|l| l.strip_prefix("Message-ID: "))
-        .expect("every message has a Message-ID")
-        .to_owned()
-}
-
 async fn the_smtp_server_dies_mid_run_and_comes_back(db: &TestDb) {
     let smtp = SmtpServer::start();
     let port = smtp.port;
@@ -91,13 +83,10 @@ async fn the_smtp_server_dies_mid_run_and_comes_back(db: &TestDb) {
         "{status:?}"
     );
     let second = back.wait_for(EMAILS - first.len(), std::time::Duration::from_secs(10));
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for message in first.iter().chain(&second) {
-        *seen.entry(message_id(message)).or_default() += 1;
-    }
+    let seen = support::arrivals(first.iter().chain(&second));
     assert_eq!(seen.len(), EMAILS, "every invitation's message arrived");
     // Only messages on the wire when the server died can arrive twice: one per connection.
-    let duplicates: usize = seen.values().map(|n| n - 1).sum();
+    let duplicates = support::repeats(&seen);
     let connections = run.settings.email.smtp.max_connections;
     assert!(duplicates <= connections, "{duplicates} duplicates");
     run.app.stop().await;

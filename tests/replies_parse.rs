@@ -16,39 +16,8 @@ fn post_contact() -> Questionnaire {
 
 /// A questionnaire with the other kinds: NPS, effort, a choice, an optional rating.
 fn others() -> Questionnaire {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("others.toml");
-    std::fs::write(
-        &path,
-        r#"
-title = { id = "Lain", en = "Others" }
-[[questions]]
-id = "nps"
-type = "nps"
-text = { id = "Rekomendasi?", en = "Recommend?" }
-[[questions]]
-id = "effort"
-type = "effort"
-text = { id = "Mudah?", en = "Easy?" }
-[[questions]]
-id = "reason"
-type = "choice"
-text = { id = "Alasan?", en = "Why?" }
-options = [
-  { value = "speed", text = { id = "Cepat", en = "Fast" } },
-  { value = "friendly", text = { id = "Ramah", en = "Friendly agent" } },
-]
-[[questions]]
-id = "again"
-type = "rating"
-min = 1
-max = 5
-optional = true
-text = { id = "Lagi?", en = "Again?" }
-"#,
-    )
-    .unwrap();
-    Questionnaire::load(&path, &Locale::parse("id").unwrap()).unwrap()
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/others.toml");
+    Questionnaire::load(path.as_ref(), &Locale::parse("id").unwrap()).unwrap()
 }
 
 fn question<'a>(q: &'a Questionnaire, id: &str) -> &'a Question {

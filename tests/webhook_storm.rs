@@ -11,7 +11,6 @@ use support::{TestApp, TestDb};
 use surveyd::campaign::SurveyChannel;
 use surveyd::config::Secret;
 use surveyd::domain::Phone;
-use surveyd::store::Outcome;
 use surveyd::webhooks::signature::twilio_signature;
 
 const PUBLIC_URL: &str = "https://surveys.example.co.id";
@@ -73,27 +72,7 @@ async fn seed(db: &TestDb, settings: &surveyd::config::Settings) {
         .await
         .unwrap();
     assert_eq!(planned.invited as usize, CUSTOMERS);
-    loop {
-        let lease = now + chrono::Duration::minutes(5);
-        let claimed = db
-            .store
-            .claim_due("sms", "test", now, lease, 5_000)
-            .await
-            .unwrap();
-        if claimed.is_empty() {
-            break;
-        }
-        let sent: Vec<Outcome> = claimed
-            .iter()
-            .map(|c| Outcome::Sent {
-                delivery_id: c.delivery_id,
-                invitation_id: c.invitation_id,
-                message_id: format!("SMout{}", c.delivery_id),
-                follow_up: Default::default(),
-            })
-            .collect();
-        db.store.record_outcomes("test", now, &sent).await.unwrap();
-    }
+    support::outbox::record_all_sent(&db.store, "sms", now).await;
     // As `surveyd contacts import` and planning do after writing this many rows.
     db.store
         .refresh_statistics(

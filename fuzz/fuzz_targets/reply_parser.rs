@@ -10,32 +10,6 @@ use surveyd::domain::Locale;
 use surveyd::questionnaire::{Answer, Question, Questionnaire};
 use surveyd::replies::parse::{answer, keyword};
 
-const OTHERS: &str = r#"
-title = { id = "Lain", en = "Others" }
-[[questions]]
-id = "nps"
-type = "nps"
-text = { id = "Rekomendasi?", en = "Recommend?" }
-[[questions]]
-id = "effort"
-type = "effort"
-text = { id = "Mudah?", en = "Easy?" }
-[[questions]]
-id = "reason"
-type = "choice"
-text = { id = "Alasan?", en = "Why?" }
-options = [
-  { value = "speed", text = { id = "Cepat", en = "Fast" } },
-  { value = "friendly", text = { id = "Ramah", en = "Friendly agent" } },
-]
-[[questions]]
-id = "again"
-type = "rating"
-min = 1
-max = 5
-optional = true
-text = { id = "Lagi?", en = "Again?" }
-"#;
 
 fn questions() -> &'static [Question] {
     static LOADED: OnceLock<Vec<Question>> = OnceLock::new();
@@ -43,10 +17,8 @@ fn questions() -> &'static [Question] {
         let locale = Locale::parse("id").unwrap();
         let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../templates/questionnaires");
         let mut all = Questionnaire::load_dir(shipped.as_ref(), &locale).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let others = dir.path().join("others.toml");
-        std::fs::write(&others, OTHERS).unwrap();
-        all.push(Questionnaire::load(&others, &locale).unwrap());
+        let others = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/others.toml");
+        all.push(Questionnaire::load(others.as_ref(), &locale).unwrap());
         all.into_iter().flat_map(|q| q.questions).collect()
     })
 }

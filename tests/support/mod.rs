@@ -6,6 +6,7 @@
 pub mod browser;
 pub mod gateway;
 pub mod meta;
+pub mod outbox;
 pub mod qontak;
 pub mod twilio;
 
@@ -387,6 +388,49 @@ impl Drop for SmtpServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// How often each message arrived, by its Message-ID (a message sent twice counts 2).
+pub fn arrivals<'a>(
+    messages: impl IntoIterator<Item = &'a String>,
+) -> std::collections::HashMap<String, usize> {
+    let mut seen = std::collections::HashMap::new();
+    for message in messages {
+        let id = message
+            .lines()
+            .find_map(|l| l.strip_prefix("Message-ID: "))
+            .expect("every message has a Message-ID")
+            .to_owned();
+        *seen.entry(id).or_insert(0) += 1;
+    }
+    seen
+}
+
+/// How many messages of [`arrivals`] arrived more than once, counting each repeat.
+pub fn repeats(seen: &std::collections::HashMap<String, usize>) -> usize {
+    seen.values().map(|n| n - 1).sum()
+}
+
+/// After a crash: each of `count` messages arrived (by [`arrivals`]), and no more arrived
+/// twice than were in flight (claimed, not yet recorded) when the process died. Prints the
+/// figures after `what`.
+pub fn assert_crash_repeats(
+    what: &str,
+    seen: &std::collections::HashMap<String, usize>,
+    count: usize,
+    at_kill: &surveyd::store::OutboxStatus,
+) {
+    assert_eq!(seen.len(), count, "every invitation's message arrived");
+    let duplicates = repeats(seen);
+    eprintln!(
+        "{what}: {} sent before the kill, {} in flight, {duplicates} duplicate(s)",
+        at_kill.sent, at_kill.sending
+    );
+    assert!(
+        duplicates as u64 <= at_kill.sending,
+        "{duplicates} duplicates but only {} deliveries were in flight",
+        at_kill.sending
+    );
 }
 
 /// A TCP port nothing listens on right now.
