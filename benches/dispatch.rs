@@ -19,7 +19,7 @@ mod common;
 #[allow(dead_code)] // the benchmark uses the emulator, not the test helpers beside it
 mod twilio;
 
-use common::{contact, databases, free_port, settings};
+use common::{contact, databases, figure, free_port, settings};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -67,6 +67,13 @@ fn main() {
             "  {name}: {messages} sent in {seconds:.1} s = {rate:.0} messages/s ({:.0}% of the ceiling)",
             100.0 * rate / ceiling
         );
+        figure(
+            &format!("email sent, {messages} messages"),
+            name,
+            rate,
+            "messages/s",
+            Some((ceiling, "smtp-source")),
+        );
         runtime.block_on(store.close());
     }
 
@@ -94,6 +101,13 @@ fn main() {
             assert!(String::from_utf8_lossy(&out.stdout).lines().count() > 1);
         }
         println!("  {name}: {best:.2} s (best of 3, whole command)");
+        figure(
+            &format!("`report --by agent`, {responses} answers"),
+            name,
+            best,
+            "s",
+            None,
+        );
     }
 }
 
@@ -134,6 +148,13 @@ fn sms_benchmark(runtime: &tokio::runtime::Runtime, dir: &Path, messages: usize,
         println!(
             "  {name}: {messages} sent in {seconds:.1} s = {rate:.0} messages/s ({:.0}% of the emulator's ceiling)",
             100.0 * rate / ceiling
+        );
+        figure(
+            &format!("SMS sent (Twilio emulator), {messages} messages"),
+            name,
+            rate,
+            "messages/s",
+            Some((ceiling, "wrk → emulator")),
         );
         runtime.block_on(store.close());
     }

@@ -1,9 +1,13 @@
 //! Import benchmark: generates realistic closed contacts as CSV and imports them with the
 //! release `surveyd contacts import` into a fresh SQLite file (and a fresh PostgreSQL database
-//! when `TEST_POSTGRES_URL` is set), printing rows per second and the importer's peak memory.
+//! when `TEST_POSTGRES_URL` is set), printing rows per second and the importer's peak memory,
+//! beside the ceiling: the database's own bulk loader (`sqlite3`, `psql`) putting the same file
+//! into a plain table.
 //!
 //!     cargo bench --bench import                      # 1,000,000 rows
 //!     cargo bench --bench import -- --rows 100000     # fewer
+
+mod common;
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -167,7 +171,65 @@ fn import(csv: &Path, database_url: &str, workdir: &Path) -> Run {
     }
 }
 
-fn report(label: &str, rows: u64, run: Run) {
+/// The ceiling: the database's own bulk loader putting the same file into a plain table of
+/// text columns (no checks, no indexes) — `sqlite3 .import` or `psql \copy`. Rows per second.
+fn bulk_load(csv: &Path, database_url: &str, rows: u64) -> f64 {
+    let mut header = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(std::fs::File::open(csv).expect("open the CSV")),
+        &mut header,
+    )
+    .expect("read the header");
+    let columns: Vec<String> = header
+        .trim_end()
+        .split(',')
+        .map(|c| format!("{c} TEXT"))
+        .collect();
+    let create = format!("CREATE TABLE bulk_contacts ({})", columns.join(", "));
+    let (program, args) = match database_url.strip_prefix("sqlite://") {
+        // A file of its own beside surveyd's.
+        Some(file) => (
+            "sqlite3",
+            vec![
+                format!("{file}.bulk"),
+                create,
+                format!(".import --csv --skip 1 {} bulk_contacts", csv.display()),
+            ],
+        ),
+        None => (
+            "psql",
+            vec![
+                database_url.to_owned(),
+                "-v".into(),
+                "ON_ERROR_STOP=1".into(),
+                "-c".into(),
+                create,
+                "-c".into(),
+                format!(
+                    "\\copy bulk_contacts FROM '{}' WITH (FORMAT csv, HEADER)",
+                    csv.display()
+                ),
+            ],
+        ),
+    };
+    let start = Instant::now();
+    let status = Command::new(program)
+        .args(&args)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+    assert!(status.success(), "{program} failed to load the CSV");
+    rows as f64 / start.elapsed().as_secs_f64()
+}
+
+fn report(label: &str, rows: u64, run: Run, ceiling: f64) {
+    common::figure(
+        &format!("import, {rows} contacts"),
+        label,
+        rows as f64 / run.seconds,
+        "rows/s",
+        Some((ceiling, "the database's bulk loader")),
+    );
     println!(
         "{label:<10} {rows} rows in {:.1} s = {:.0} rows/s, CPU {:.1} s, peak RSS {:.0} MiB  ({})",
         run.seconds,
@@ -199,7 +261,13 @@ fn main() {
     );
 
     let sqlite_url = format!("sqlite://{}/bench.db", dir.path().display());
-    report("sqlite", rows, import(&csv, &sqlite_url, dir.path()));
+    let ceiling = bulk_load(&csv, &sqlite_url, rows);
+    report(
+        "SQLite",
+        rows,
+        import(&csv, &sqlite_url, dir.path()),
+        ceiling,
+    );
 
     match std::env::var("TEST_POSTGRES_URL") {
         Ok(admin_url) => {
@@ -212,7 +280,9 @@ fn main() {
                 .expect("create the bench database");
             let mut url = url::Url::parse(&admin_url).expect("TEST_POSTGRES_URL is a URL");
             url.set_path(&name);
-            report("postgres", rows, import(&csv, url.as_str(), dir.path()));
+            let ceiling = bulk_load(&csv, url.as_str(), rows);
+            let run = import(&csv, url.as_str(), dir.path());
+            report("PostgreSQL", rows, run, ceiling);
             rt.block_on(sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&admin))
                 .expect("drop the bench database");
         }

@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{contact, databases};
+use common::{contact, databases, figure};
 use std::time::Instant;
 use surveyd::config::DatabaseUrl;
 use surveyd::domain::{ContactRecord, Email, ExternalId, TimeZone};
@@ -69,6 +69,13 @@ fn main() {
                 contacts as f64 / seconds,
                 invited as f64 / seconds,
                 counts["skipped"]["not_sampled"],
+            );
+            figure(
+                &format!("planning, {contacts} contacts"),
+                name,
+                invited as f64 / seconds,
+                "invitations/s",
+                None,
             );
         });
     }

@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::databases;
+use common::{databases, figure};
 use std::time::Instant;
 use surveyd::config::DatabaseUrl;
 use surveyd::store::{Breakdown, Parts, Store};
@@ -47,6 +47,13 @@ fn main() {
         println!(
             "  {name}: summary of {days} days counted from scratch in {:.1} s",
             counted.elapsed().as_secs_f64()
+        );
+        figure(
+            &format!("report summary from scratch, {answers} answers"),
+            name,
+            counted.elapsed().as_secs_f64(),
+            "s",
+            None,
         );
         for by in ["agent", "team,period"] {
             let query = settings.reports.query(
@@ -89,6 +96,13 @@ fn main() {
                 "  {name}: report --by {by}: {seconds:.2} s ({} rows, {:.1} M answers/s)",
                 rows.len(),
                 answers as f64 / seconds / 1e6
+            );
+            figure(
+                &format!("`report --by {by}`, {answers} answers"),
+                name,
+                seconds,
+                "s",
+                None,
             );
         }
     }

@@ -1,7 +1,7 @@
 //! `surveyd serve` daemons on PostgreSQL against a real SMTP server, when things break: two
 //! and then three daemons dispatch 20,000 deliveries while one of them is killed with
 //! SIGKILL (every message arrives; a message goes twice only if it was in flight at the
-//! kill), and a daemon whose PostgreSQL server restarts mid-dispatch reconnects and
+//! kill; the killed daemon planned the last tick and another plans the next), and a daemon whose PostgreSQL server restarts mid-dispatch reconnects and
 //! finishes (a private cluster made with `initdb`, so the shared server is untouched).
 
 mod support;
@@ -77,6 +77,15 @@ impl Daemon {
         Daemon(child)
     }
 
+    /// Fails with the daemon's log if it has exited.
+    fn assert_running(&mut self) {
+        if let Some(status) = self.0.try_wait().unwrap() {
+            let mut logs = String::new();
+            std::io::Read::read_to_string(self.0.stderr.as_mut().unwrap(), &mut logs).unwrap();
+            panic!("a daemon exited ({status}): {logs}");
+        }
+    }
+
     fn kill(mut self) {
         self.0.kill().unwrap();
         self.0.wait().unwrap();
@@ -123,10 +132,36 @@ async fn wait_until_sent(
     }
 }
 
-/// `daemons` daemons share the outbox; the first is killed once a quarter has arrived.
+/// The owners of the scheduled campaign's runs that finished, latest first, with when each
+/// started.
+async fn planners(pool: &sqlx::PgPool) -> Vec<(String, chrono::DateTime<Utc>)> {
+    sqlx::query_as(
+        "SELECT owner, started_at FROM campaign_runs WHERE finished_at IS NOT NULL \
+         ORDER BY started_at DESC",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// The process id in a lease owner's name (`host:pid:random`).
+fn owner_pid(owner: &str) -> u32 {
+    owner
+        .split(':')
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap()
+}
+
+/// `daemons` daemons share the outbox and plan the campaign every two seconds; the one that
+/// planned last is killed once a quarter of the messages has arrived, and another daemon
+/// plans the ticks after.
 async fn daemons_killed_midway(daemons: usize) {
     let Some(db) = support::TestDb::postgres().await else {
         return;
+    };
+    let surveyd::store::Store::Postgres(pool) = &db.store else {
+        unreachable!()
     };
     seed(&db.store, DELIVERIES).await;
     let smtp = SmtpServer::start();
@@ -135,15 +170,35 @@ async fn daemons_killed_midway(daemons: usize) {
     // daemon's claim does not run out under it on a loaded machine (a send begun just
     // before its lease ran out and outlasting it is the documented window for a repeat).
     let config = config(dir.path(), &db.url, smtp.port, "10s");
+    // The seeded campaign, planned every two seconds (nothing new to invite: each run only
+    // moves the planner lease).
+    let scheduled = "[scheduler]\nlease = \"3s\"\n\
+        [[campaigns]]\nname = \"post-contact-email\"\nquestionnaire = \"post-contact\"\n\
+        channel = \"email\"\ndelay = \"2h\"\nexpiry = \"7d\"\nschedule = { cron = \"*/2 * * * * *\" }\n\
+        [campaigns.audience]\nlookback = \"14d\"\n";
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text + scheduled).unwrap();
     let mut running: Vec<Daemon> = (0..daemons).map(|_| Daemon::start(&config)).collect();
 
     let quarter = smtp.wait_for(DELIVERIES / 4, Duration::from_secs(120));
+    running.iter_mut().for_each(Daemon::assert_running);
     assert!(
         quarter.len() >= DELIVERIES / 4,
         "only {} arrived",
         quarter.len()
     );
-    running.remove(0).kill();
+    let last_planner = planners(pool)
+        .await
+        .first()
+        .cloned()
+        .expect("a run was planned");
+    let planner_pid = owner_pid(&last_planner.0);
+    let victim = running
+        .iter()
+        .position(|d| d.0.id() == planner_pid)
+        .expect("the last planner is one of the daemons");
+    running.remove(victim).kill();
+    let killed_at = Utc::now();
     let at_kill = db.store.outbox_status(Utc::now()).await.unwrap();
     assert!(
         at_kill.sent < DELIVERIES as u64,
@@ -156,6 +211,20 @@ async fn daemons_killed_midway(daemons: usize) {
         (DELIVERIES as u64, 0, 0, 0),
         "{status:?}"
     );
+    // The planner lease moved: a tick after the kill was planned by another daemon.
+    let until = Instant::now() + Duration::from_secs(60);
+    let after = loop {
+        let runs = planners(pool).await;
+        if let Some(run) = runs.iter().find(|(_, started)| *started > killed_at) {
+            break run.clone();
+        }
+        assert!(
+            Instant::now() < until,
+            "no tick planned after the kill: {runs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_ne!(owner_pid(&after.0), planner_pid, "{after:?}");
     for daemon in running {
         daemon.stop();
     }

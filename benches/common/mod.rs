@@ -1,6 +1,6 @@
 //! What the benchmarks share: the databases to run on (a fresh SQLite file, and a fresh
 //! PostgreSQL database when `TEST_POSTGRES_URL` is set), a free port, settings for a
-//! database URL, and generated contacts.
+//! database URL, generated contacts, and the figure lines `scripts/bench` gathers.
 #![allow(dead_code)] // each benchmark uses its own part
 
 use surveyd::config::{DatabaseUrl, Settings};
@@ -37,6 +37,21 @@ pub async fn fresh_postgres(admin: &str, name: &str) -> String {
     let mut url = url::Url::parse(admin).unwrap();
     url.set_path(name);
     url.to_string()
+}
+
+/// Prints one figure for `scripts/bench`'s table, as a line `FIGURE {json}`: what was
+/// measured, on which backend, its value and unit, and the ceiling measured in the same run
+/// (the same work done by a tool that does nothing else: smtp-source, wrk), if any.
+pub fn figure(what: &str, backend: &str, value: f64, unit: &str, ceiling: Option<(f64, &str)>) {
+    let line = serde_json::json!({
+        "what": what,
+        "backend": backend,
+        "value": value,
+        "unit": unit,
+        "ceiling": ceiling.map(|(v, _)| v),
+        "ceiling_by": ceiling.map(|(_, by)| by),
+    });
+    println!("FIGURE {line}");
 }
 
 /// A port nothing listens on now.
