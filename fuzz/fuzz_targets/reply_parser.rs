@@ -10,7 +10,6 @@ use surveyd::domain::Locale;
 use surveyd::questionnaire::{Answer, Question, Questionnaire};
 use surveyd::replies::parse::{answer, keyword};
 
-
 fn questions() -> &'static [Question] {
     static LOADED: OnceLock<Vec<Question>> = OnceLock::new();
     LOADED.get_or_init(|| {
