@@ -63,26 +63,35 @@ fn config(dir: &Path, url: &str, port: u16, lease: &str) -> PathBuf {
     path
 }
 
-/// A daemon; killed (SIGKILL) when dropped unless stopped first.
-struct Daemon(Child);
+/// A daemon, its log (standard error) going to a file of its own rather than a pipe nobody
+/// reads while it runs; killed (SIGKILL) when dropped unless stopped first.
+struct Daemon(Child, std::fs::File);
 
 impl Daemon {
     fn start(config: &Path) -> Daemon {
+        let log = tempfile::tempfile().unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_surveyd"))
             .args(["--config", &config.display().to_string(), "serve"])
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(log.try_clone().unwrap())
             .spawn()
             .unwrap();
-        Daemon(child)
+        Daemon(child, log)
+    }
+
+    /// What the daemon has logged so far.
+    fn logs(&mut self) -> String {
+        use std::io::{Read, Seek};
+        let mut logs = String::new();
+        self.1.seek(std::io::SeekFrom::Start(0)).unwrap();
+        self.1.read_to_string(&mut logs).unwrap();
+        logs
     }
 
     /// Fails with the daemon's log if it has exited.
     fn assert_running(&mut self) {
         if let Some(status) = self.0.try_wait().unwrap() {
-            let mut logs = String::new();
-            std::io::Read::read_to_string(self.0.stderr.as_mut().unwrap(), &mut logs).unwrap();
-            panic!("a daemon exited ({status}): {logs}");
+            panic!("a daemon exited ({status}): {}", self.logs());
         }
     }
 
@@ -101,11 +110,8 @@ impl Daemon {
                 .unwrap()
                 .success()
         );
-        let out = std::mem::replace(&mut self.0, Command::new("true").spawn().unwrap())
-            .wait_with_output()
-            .unwrap();
-        let logs = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{logs}");
+        let status = self.0.wait().unwrap();
+        assert!(status.success(), "{}", self.logs());
     }
 }
 
