@@ -722,7 +722,8 @@ fn the_quick_start_loop_from_the_command_line() {
 }
 
 /// `customers forget`: the customer's emails leave the file outbox, the counts are printed,
-/// and the audit log shows it; an unknown id is an error naming it.
+/// and the audit log shows it; an unknown id is an error naming it. `retention apply` removes
+/// the file outbox's emails older than the retention.
 #[test]
 fn a_customer_is_forgotten_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -767,10 +768,27 @@ fn a_customer_is_forgotten_from_the_command_line() {
         stderr.contains("no customer has the id `C-001`"),
         "{stderr}"
     );
-    // Nothing here is older than a year: retention erases nothing.
+    // Nothing in the database is older than a year: retention erases nothing there; one
+    // email of the file outbox written two years ago goes.
+    let old = std::fs::read_dir(&outbox)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let two_years_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(730 * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(two_years_ago)
+        .unwrap();
     let applied: serde_json::Value =
         serde_json::from_str(&ok(&["retention", "apply", "--format", "json"])).unwrap();
     assert_eq!(applied[0]["customers"], 0);
+    assert_eq!(applied[0]["outbox_files"], 1);
+    assert!(!old.exists());
+    assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), 3);
 }
 
 /// The production example loads as it is shipped, and its campaign checks against the

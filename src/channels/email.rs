@@ -347,6 +347,63 @@ async fn write_file(dir: &std::path::Path, delivery_id: i64, bytes: &[u8]) -> st
     tokio::fs::rename(&partial, &target).await
 }
 
+/// With the file transport, removes the outbox's messages of `deliveries` (a forgotten
+/// customer's: they hold the name and address); how many there were. `None` when email goes
+/// over SMTP (nothing is kept here).
+pub fn remove_from_file_outbox(
+    settings: &EmailSettings,
+    deliveries: &[i64],
+) -> anyhow::Result<Option<u64>> {
+    if settings.transport != EmailTransport::File {
+        return Ok(None);
+    }
+    let mut removed = 0;
+    for id in deliveries {
+        removed += u64::from(remove(&settings.outbox_dir.join(format!("{id}.eml")))?);
+    }
+    Ok(Some(removed))
+}
+
+/// With the file transport, removes the outbox's messages written before `cutoff` (personal
+/// data past retention); how many. `None` when email goes over SMTP.
+pub fn prune_file_outbox(
+    settings: &EmailSettings,
+    cutoff: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Option<u64>> {
+    if settings.transport != EmailTransport::File {
+        return Ok(None);
+    }
+    let dir = &settings.outbox_dir;
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(0)),
+        Err(e) => anyhow::bail!("cannot read email.outbox_dir {}: {e}", dir.display()),
+    };
+    let cutoff = std::time::SystemTime::from(cutoff);
+    let mut removed = 0;
+    for entry in entries {
+        let path = entry
+            .map_err(|e| anyhow::anyhow!("cannot read email.outbox_dir {}: {e}", dir.display()))?
+            .path();
+        let written = std::fs::metadata(&path).and_then(|m| m.modified());
+        if path.extension().is_some_and(|e| e == "eml")
+            && written.is_ok_and(|written| written < cutoff)
+        {
+            removed += u64::from(remove(&path)?);
+        }
+    }
+    Ok(Some(removed))
+}
+
+/// Removes `path`; whether it was there.
+fn remove(path: &std::path::Path) -> anyhow::Result<bool> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => anyhow::bail!("cannot remove {}: {e}", path.display()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

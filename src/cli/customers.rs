@@ -2,8 +2,9 @@
 
 use super::retention::print_erased;
 use super::{OutputFormat, open_store};
+use crate::channels::email;
 use crate::clock::Clock;
-use crate::config::{EmailTransport, Settings};
+use crate::config::Settings;
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
@@ -33,22 +34,7 @@ pub async fn run(settings: Settings, command: CustomersCommand) -> anyhow::Resul
     let Some(forgotten) = forgotten? else {
         anyhow::bail!("no customer has the id `{customer_id}`");
     };
-    // Emails written to the file outbox hold the customer's address and name.
-    let files = match settings.email.transport {
-        EmailTransport::File => {
-            let mut removed = 0;
-            for id in &forgotten.email_deliveries {
-                let path = settings.email.outbox_dir.join(format!("{id}.eml"));
-                match std::fs::remove_file(&path) {
-                    Ok(()) => removed += 1,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => anyhow::bail!("cannot remove {}: {e}", path.display()),
-                }
-            }
-            Some(removed)
-        }
-        EmailTransport::Smtp => None,
-    };
+    let files = email::remove_from_file_outbox(&settings.email, &forgotten.email_deliveries)?;
     eprintln!(
         "customer `{customer_id}` forgotten (now {})",
         forgotten.subject

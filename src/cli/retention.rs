@@ -2,6 +2,7 @@
 //! the audit log of every erasure (retention and forgotten customers).
 
 use super::{OutputFormat, open_store, print_rows};
+use crate::channels::email;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::store::Erased;
@@ -10,7 +11,7 @@ use clap::Subcommand;
 #[derive(Debug, Subcommand)]
 pub enum RetentionCommand {
     /// Erase now what is past `retention.personal_data` (the daemon does it every
-    /// `retention.every`), and print what was erased.
+    /// `retention.every`), emails in the file outbox included, and print what was erased.
     Apply {
         #[arg(long, value_enum, default_value = "table")]
         format: OutputFormat,
@@ -35,7 +36,8 @@ pub async fn run(settings: Settings, command: RetentionCommand) -> anyhow::Resul
             }
             Some(cutoff) => {
                 let erased = store.apply_retention(cutoff, "cli", now).await?;
-                print_erased(format, &erased, None)
+                let files = email::prune_file_outbox(&settings.email, cutoff)?;
+                print_erased(format, &erased, files)
             }
         },
         RetentionCommand::Audit { limit, format } => {

@@ -26,7 +26,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     );
     let poller = SourcePoller::new(store.clone(), &settings, clock.clone())?;
     let summary = settings.reports.summary(&settings.defaults);
-    let retention = settings.retention.clone();
+    let retention = (settings.retention.clone(), settings.email.clone());
     let state = AppState::new(store.clone(), settings, clock.clone())?;
     let app = Application::bind(state.clone())
         .await
@@ -147,10 +147,13 @@ async fn keep_summary(
 }
 
 /// Erases personal data past `[retention]`, every `retention.every` (not at all when it is
-/// kept).
+/// kept): in the database, and the emails of the file outbox.
 async fn keep_retention(
     store: crate::store::Store,
-    settings: crate::config::RetentionSettings,
+    (settings, email): (
+        crate::config::RetentionSettings,
+        crate::config::EmailSettings,
+    ),
     clock: Clock,
     stopped: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -164,6 +167,18 @@ async fn keep_retention(
         };
         if let Err(e) = store.apply_retention(cutoff, "daemon", now).await {
             tracing::warn!(error = %e, "cannot apply retention; trying again later");
+        }
+        match crate::channels::email::prune_file_outbox(&email, cutoff) {
+            Ok(Some(removed)) if removed > 0 => {
+                tracing::info!(
+                    removed,
+                    "emails past retention removed from the file outbox"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot prune the file outbox; trying again later")
+            }
         }
     })
     .await
