@@ -33,7 +33,7 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub fn new(settings: &RateLimitSettings) -> anyhow::Result<Self> {
+    pub fn new(settings: &RateLimitSettings) -> Result<Self, crate::config::Problem> {
         let forwarded_for = settings.forwarded_for;
         Ok(Limits {
             pages: AddressLimit::new("pages", &settings.pages, forwarded_for)?,
@@ -72,20 +72,22 @@ impl AddressLimit {
         routes: &'static str,
         rate: &RequestRate,
         forwarded_for: bool,
-    ) -> anyhow::Result<Option<Arc<Self>>> {
+    ) -> Result<Option<Arc<Self>>, crate::config::Problem> {
+        use crate::config::Problem;
         if rate.per_second == 0.0 {
             return Ok(None);
         }
-        let place = format!("http.rate_limit.{routes}");
-        anyhow::ensure!(
-            rate.per_second.is_finite() && rate.per_second > 0.0,
-            "{place}.per_second must be 0 (no limit) or positive, not {}",
-            rate.per_second
-        );
+        let key = |field: &str| format!("http.rate_limit.{routes}.{field}");
+        if !(rate.per_second.is_finite() && rate.per_second > 0.0) {
+            return Err(Problem::at(
+                key("per_second"),
+                "must be 0 (no limit) or a positive number",
+            ));
+        }
         let burst = NonZeroU32::new(rate.burst)
-            .ok_or_else(|| anyhow::anyhow!("{place}.burst must be at least 1"))?;
+            .ok_or_else(|| Problem::at(key("burst"), "must be at least 1"))?;
         let quota = Quota::with_period(std::time::Duration::from_secs_f64(1.0 / rate.per_second))
-            .ok_or_else(|| anyhow::anyhow!("{place}.per_second is too high"))?
+            .ok_or_else(|| Problem::at(key("per_second"), "is too high"))?
             .allow_burst(burst);
         Ok(Some(Arc::new(AddressLimit {
             routes,

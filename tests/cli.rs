@@ -111,47 +111,65 @@ fn config_layers_and_secrets_are_redacted() {
 }
 
 #[test]
-fn a_bad_config_is_refused_with_key_and_reason() {
+fn a_bad_config_is_refused_with_place_key_value_and_reason() {
     let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().canonicalize().unwrap().join("site.toml");
+    let at = |line: usize| format!("{}, line {line}: ", file.display());
     let cases = [
         (
             "[defaults]\ntime_zone = \"Mars/Base\"\n",
-            "key `defaults.time_zone`",
+            format!("{}defaults.time_zone = \"Mars/Base\": ", at(2)),
             "not an IANA time zone",
         ),
         (
             "[http]\nlisten = 8080\n",
-            "key `http.listen`",
-            "invalid type",
+            format!("{}http.listen = 8080: ", at(2)),
+            "must be an address and port such as \"127.0.0.1:8080\", not a whole number",
         ),
         (
             "[database]\nurl = \"mysql://x\"\n",
-            "key `database.url`",
+            format!("{}database.url: ", at(2)),
             "neither sqlite",
         ),
         (
-            "[htp]\nlisten = \"127.0.0.1:1\"\n",
-            "key `htp`: unknown field",
-            "site.toml",
+            "# the site\n[htp]\nlisten = \"127.0.0.1:1\"\n",
+            format!("{}htp: is not a setting (did you mean http?)", at(2)),
+            "the sections are database, http,",
         ),
         (
             "[api]\ntokens = [{ name = \"x\", sha256 = \"abc\" }]\n",
-            "key `api.tokens.0.sha256`",
+            format!("{}api.tokens.0.sha256: ", at(2)),
             "64 hex digits",
         ),
         (
             "[retention]\npersonal_data = \"10d\"\n",
-            "retention.personal_data (10days) must be longer than campaign `post-contact-email`",
-            "(21days 2h)",
+            format!("{}retention.personal_data = \"10d\": ", at(2)),
+            "must be longer than campaign post-contact-email's lookback, delay and expiry together (21d 2h)",
         ),
         (
             "[http.rate_limit]\npages = { per_second = 1, burst = 0 }\n",
-            "http.rate_limit.pages.burst",
+            format!("{}http.rate_limit.pages.burst = 0: ", at(2)),
             "must be at least 1",
         ),
+        (
+            "[email]\nsmtp_password = \"x\"\n",
+            format!("{}email.smtp_password = \"x\": is not a setting", at(2)),
+            "the keys of [email] are transport, from, outbox_dir and smtp",
+        ),
+        (
+            "[dispatch]\nlease = \"5 minutes please\"\n",
+            format!("{}dispatch.lease = \"5 minutes please\": ", at(2)),
+            "write it like 30s, 5m, 2h or 7d",
+        ),
+        (
+            "[[campaigns]]\nname = \"x\"\nquestionnaire = \"post-contact\"\nchannels = \"fax\"\n\
+             delay = \"2h\"\nexpiry = \"7d\"\n[campaigns.audience]\nlookback = \"1d\"\n",
+            format!("{}campaigns.0.channels = \"fax\": ", at(4)),
+            "must be email, sms or whatsapp",
+        ),
     ];
-    for (content, key, reason) in cases {
-        std::fs::write(dir.path().join("site.toml"), content).unwrap();
+    for (content, place, reason) in cases {
+        std::fs::write(&file, content).unwrap();
         let (out, _, stderr) = run(
             dir.path(),
             &[],
@@ -159,9 +177,12 @@ fn a_bad_config_is_refused_with_key_and_reason() {
         );
         assert!(!out.status.success(), "accepted:\n{content}");
         assert!(
-            stderr.contains(key) && stderr.contains(reason),
-            "for\n{content}\ngot: {stderr}"
+            stderr.contains(&place) && stderr.contains(reason),
+            "for\n{content}\nwanted {place}… {reason}\ngot: {stderr}"
         );
+        for rust in ["enum", "struct", "untagged", "``"] {
+            assert!(!stderr.contains(rust), "{rust} in {stderr}");
+        }
     }
     let (out, _, stderr) = run(
         dir.path(),
@@ -169,11 +190,31 @@ fn a_bad_config_is_refused_with_key_and_reason() {
         &["config", "show"],
     );
     assert!(!out.status.success());
-    assert!(stderr.contains("key `http.listen`"), "{stderr}");
-    let (out, _, stderr) = run(dir.path(), &[], &["--config", "missing.toml", "migrate"]);
+    assert!(
+        stderr.contains("environment variable SURVEYD_HTTP_LISTEN: http.listen = \"nowhere\": "),
+        "{stderr}"
+    );
+    let (out, _, stderr) = run(
+        dir.path(),
+        &[("SURVEYD_EMAIL_SMTP_PASWORD", "x")],
+        &["config", "show"],
+    );
     assert!(!out.status.success());
     assert!(
-        stderr.contains("config file missing.toml does not exist"),
+        stderr.contains(
+            "environment variable SURVEYD_EMAIL_SMTP_PASWORD: names no setting (did you mean \
+             SURVEYD_EMAIL_SMTP_PASSWORD?)"
+        ),
+        "{stderr}"
+    );
+    let (out, _, stderr) = run(dir.path(), &[], &["--config", "missing.toml", "migrate"]);
+    assert!(!out.status.success());
+    let missing = dir.path().canonicalize().unwrap().join("missing.toml");
+    assert!(
+        stderr.contains(&format!(
+            "the configuration file {} does not exist",
+            missing.display()
+        )),
         "{stderr}"
     );
 }

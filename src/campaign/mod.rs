@@ -70,11 +70,11 @@ pub struct Campaign {
     #[serde(alias = "channel", deserialize_with = "one_or_more")]
     pub channels: Vec<SurveyChannel>,
     /// How long after the contact closed the invitation is sent, e.g. `2h`.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::domain::duration")]
     pub delay: Duration,
     /// How long after it is sent the invitation can be answered, e.g. `7d`. One still unsent
     /// this long after it was due expires unsent.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::domain::duration")]
     pub expiry: Duration,
     /// When invitations may arrive, on the customer's clock (`window = { start = "09:00",
     /// end = "20:00", weekdays_only = true }`); unset, at any hour.
@@ -84,7 +84,7 @@ pub struct Campaign {
     /// no cap); unset, `defaults.frequency_cap`.
     #[serde(
         default,
-        with = "humantime_serde",
+        with = "crate::domain::duration",
         skip_serializing_if = "Option::is_none"
     )]
     pub frequency_cap: Option<Duration>,
@@ -112,7 +112,7 @@ pub const MAX_REMINDERS: usize = 5;
 #[serde(deny_unknown_fields)]
 pub struct Reminder {
     /// How long after the invitation was sent, e.g. `2d`.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::domain::duration")]
     pub after: Duration,
     /// `same` (the default): on the invitation's channel; `next`: on the first of the
     /// campaign's channels after it that reaches the customer, else on the same.
@@ -159,16 +159,31 @@ impl Campaign {
 
 /// A channel, or a list of them.
 fn one_or_more<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<SurveyChannel>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMore {
-        One(SurveyChannel),
-        More(Vec<SurveyChannel>),
+    struct Channels;
+    impl<'de> serde::de::Visitor<'de> for Channels {
+        type Value = Vec<SurveyChannel>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a channel (email, sms or whatsapp) or a list of them in order")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            use serde::de::IntoDeserializer;
+            SurveyChannel::deserialize(text.into_deserializer()).map(|c| vec![c])
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut channels = Vec::new();
+            while let Some(channel) = seq.next_element()? {
+                channels.push(channel);
+            }
+            Ok(channels)
+        }
     }
-    Ok(match OneOrMore::deserialize(d)? {
-        OneOrMore::One(channel) => vec![channel],
-        OneOrMore::More(channels) => channels,
-    })
+    d.deserialize_any(Channels)
 }
 
 /// Which contacts a campaign surveys: those closed within `lookback`, narrowed by every
@@ -176,7 +191,7 @@ fn one_or_more<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<SurveyChann
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Audience {
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::domain::duration")]
     pub lookback: Duration,
     /// Teams, as named in the imported contacts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -297,7 +312,7 @@ pub fn is_name(name: &str) -> bool {
 
 /// A duration as people write it in configuration (`2h`, `7days`).
 pub fn describe(duration: Duration) -> String {
-    humantime::format_duration(duration).to_string()
+    crate::domain::duration::format(duration)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use std::time::Duration;
 #[serde(rename_all = "snake_case")]
 pub enum Schedule {
     Cron(Box<CronExpression>),
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::domain::duration")]
     Every(Duration),
 }
 

@@ -1,6 +1,6 @@
 //! `surveyd contacts import|list`.
 
-use super::{OutputFormat, open_store, print_rows};
+use super::{OutputFormat, create_store, open_store, print_rows};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::intake::{FileFormat, ImportOptions, ImportReport, ParseContext, import_file};
@@ -43,7 +43,11 @@ pub enum ContactsCommand {
 }
 
 pub async fn run(settings: Settings, command: ContactsCommand) -> anyhow::Result<()> {
-    let store = open_store(&settings).await?;
+    // An import makes the database when there is none yet; listing only reads.
+    let store = match command {
+        ContactsCommand::Import { .. } => create_store(&settings).await?,
+        ContactsCommand::List { .. } => open_store(&settings).await?,
+    };
     match command {
         ContactsCommand::Import {
             file,

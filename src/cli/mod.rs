@@ -31,7 +31,8 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "surveyd", version, propagate_version = true)]
 pub struct Cli {
-    /// A TOML file layered over the embedded defaults (SURVEYD_* variables still win).
+    /// A TOML file layered over the embedded defaults (SURVEYD_* variables still win); without
+    /// one, /etc/surveyd/surveyd.toml is read when it exists.
     #[arg(long, global = true, env = "SURVEYD_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
 
@@ -124,7 +125,8 @@ pub fn run() -> ExitCode {
 }
 
 async fn execute(cli: Cli) -> anyhow::Result<()> {
-    let settings = Settings::load(cli.config.as_deref())?;
+    let file = crate::config::file_or_system(cli.config.as_deref());
+    let settings = Settings::load(file.as_deref())?;
     init_logging(&settings);
     match cli.command {
         Command::Serve => serve::run(settings).await,
@@ -143,7 +145,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Report(args) => report::run(settings, args).await,
         Command::Export(command) => export::run(settings, command).await,
         Command::Templates(command) => templates::run(settings, command),
-        Command::Config(command) => config::run(settings, command),
+        Command::Config(command) => config::run(settings, file.as_deref(), command),
     }
 }
 
@@ -164,9 +166,23 @@ fn init_logging(settings: &Settings) {
 }
 
 /// Opens the configured database with one connection (all a one-shot command needs; on SQLite
-/// a single connection also keeps its page cache valid between transactions), migrating it
-/// first.
+/// a single connection also keeps its page cache valid between transactions), upgrading it
+/// first. It must exist: a command run in the wrong folder says so instead of reporting from a
+/// new, empty database.
 async fn open_store(settings: &Settings) -> anyhow::Result<crate::store::Store> {
+    let url = &settings.database.url;
+    match crate::store::Store::open_existing(url, 1).await {
+        Err(e @ crate::store::StoreError::NoDatabase(_)) => Err(anyhow::anyhow!(
+            "{e}; set database.url or SURVEYD_CONFIG to the daemon's settings (a new database \
+             is made by `surveyd migrate`, `surveyd serve` or a first `surveyd contacts import`)"
+        )),
+        other => other.with_context(|| format!("cannot open the database {url}")),
+    }
+}
+
+/// Opens the configured database with one connection, creating it when missing (for the
+/// commands that put data in).
+async fn create_store(settings: &Settings) -> anyhow::Result<crate::store::Store> {
     open_pool(settings, 1).await
 }
 

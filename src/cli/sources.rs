@@ -1,7 +1,7 @@
 //! `surveyd sources …`: the configured SQL sources (helpdesk databases read directly): where
 //! each stands, and polling them by hand.
 
-use super::{OutputFormat, open_store, print_rows};
+use super::{OutputFormat, create_store, open_store, print_rows};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::intake::ParseContext;
@@ -25,7 +25,11 @@ pub enum SourcesCommand {
 }
 
 pub async fn run(settings: Settings, command: SourcesCommand) -> anyhow::Result<()> {
-    let store = open_store(&settings).await?;
+    // Polling stores what it reads; listing only reads.
+    let store = match command {
+        SourcesCommand::Poll { .. } => create_store(&settings).await?,
+        SourcesCommand::List { .. } => open_store(&settings).await?,
+    };
     let result = match command {
         SourcesCommand::List { format } => {
             let states = store.source_states().await?;

@@ -1,7 +1,7 @@
 //! `surveyd tokens …`: bearer tokens for the HTTP API. A token is shown once, when made;
 //! only its SHA-256 is stored.
 
-use super::{OutputFormat, open_store, print_rows};
+use super::{OutputFormat, create_store, open_store, print_rows};
 use crate::auth::{TokenHash, new_token};
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -34,7 +34,7 @@ pub async fn run(settings: Settings, command: TokensCommand) -> anyhow::Result<(
             println!("{}", TokenHash::of(token.trim()));
         }
         TokensCommand::Create { name } => {
-            let store = open_store(&settings).await?;
+            let store = create_store(&settings).await?;
             let (token, hash) = new_token();
             store
                 .create_token(&name, &hash, Clock::system().now())

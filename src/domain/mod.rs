@@ -4,6 +4,7 @@
 //! the canonical text (an E.164 number, a canonical locale tag, an IANA zone name).
 
 mod contact;
+pub mod duration;
 mod email;
 mod locale;
 mod phone;

@@ -44,7 +44,7 @@ pub struct SourceSettings {
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
     /// Rows closed less than this long ago wait for the next poll.
-    #[serde(default = "default_settle", with = "humantime_serde")]
+    #[serde(default = "default_settle", with = "crate::domain::duration")]
     pub settle: Duration,
 }
 

@@ -72,6 +72,10 @@ pub enum StoreError {
     Conflict(String),
     #[error("{0}")]
     NotFound(String),
+    /// Opened to read, but nothing is there: a file that does not exist, a database with no
+    /// surveyd tables.
+    #[error("no database at {0}")]
+    NoDatabase(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -246,6 +250,31 @@ impl Store {
     /// Connects and runs pending migrations: what the daemon and the CLI do on start.
     pub async fn open(url: &DatabaseUrl, max_connections: u32) -> Result<Store, StoreError> {
         let store = Store::connect(url, max_connections).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens a database that already holds surveyd's tables, upgrading it if needed; creates
+    /// nothing (a command that only reads, run in the wrong folder, must not make a new,
+    /// empty database and report zeros from it).
+    pub async fn open_existing(
+        url: &DatabaseUrl,
+        max_connections: u32,
+    ) -> Result<Store, StoreError> {
+        if url.backend() == Ok(Backend::Sqlite)
+            && let Some(path) = sqlite::file(url)
+            && !path.exists()
+        {
+            let shown = std::path::absolute(&path).unwrap_or(path);
+            return Err(StoreError::NoDatabase(shown.display().to_string()));
+        }
+        let store = Store::connect(url, max_connections).await?;
+        if store.applied_migrations().await? == 0 {
+            store.close().await;
+            return Err(StoreError::NoDatabase(format!(
+                "{url} (it has no surveyd tables)"
+            )));
+        }
         store.migrate().await?;
         Ok(store)
     }

@@ -11,6 +11,13 @@ use std::time::Duration;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
+/// The file an SQLite URL names; `None` for an in-memory database.
+pub fn file(url: &DatabaseUrl) -> Option<std::path::PathBuf> {
+    let options = SqliteConnectOptions::from_str(url.expose()).ok()?;
+    let path = options.get_filename();
+    (!path.as_os_str().is_empty() && path.as_os_str() != ":memory:").then(|| path.to_owned())
+}
+
 pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> Result<SqlitePool, StoreError> {
     let options = SqliteConnectOptions::from_str(url.expose())?
         .create_if_missing(true)

@@ -1,20 +1,27 @@
 //! Typed settings: the embedded `config/default.toml`, then an optional file (`--config` or
 //! `SURVEYD_CONFIG`), then `SURVEYD_*` environment variables, the last one winning.
 //!
-//! Environment variables name a section and a key joined by the first underscore:
-//! `SURVEYD_DATABASE_URL` is `database.url`, `SURVEYD_HTTP_MAX_BODY_BYTES` is
-//! `http.max_body_bytes`, and `SURVEYD_EMAIL_SMTP_PASSWORD` is `email.smtp.password`. Secrets print as `[redacted]` in `Debug` and in `config show`.
+//! Every key can be set by a variable ([`env`]): `SURVEYD_DATABASE_URL` is `database.url`,
+//! `SURVEYD_EMAIL_SMTP_PASSWORD` is `email.smtp.password`. A problem is refused at start with
+//! where it was set (the file's absolute path and line, or the variable), the key, the value
+//! and what is allowed ([`problems`]). Secrets print as `[redacted]` in `Debug` and in
+//! `config show`.
+
+mod env;
+mod problems;
+
+pub use problems::Problem;
 
 use crate::domain::{Locale, TimeZone};
 use figment::Figment;
-use figment::providers::{Env, Format, Toml};
+use figment::providers::{Format, Toml};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// The defaults shipped inside the binary.
-pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -63,7 +70,7 @@ pub struct HttpSettings {
     /// Largest request body accepted, in bytes; larger ones get 413.
     pub max_body_bytes: usize,
     /// A request not answered within this (its body included) gets 408.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::domain::duration")]
     pub request_timeout: std::time::Duration,
     pub rate_limit: RateLimitSettings,
 }
@@ -73,10 +80,10 @@ pub struct HttpSettings {
 #[serde(deny_unknown_fields)]
 pub struct RetentionSettings {
     /// Personal data of closed invitations is erased this long after; `0s` keeps it.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::domain::duration")]
     pub personal_data: std::time::Duration,
     /// How often the daemon applies retention.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::domain::duration")]
     pub every: std::time::Duration,
 }
 
@@ -94,23 +101,24 @@ impl RetentionSettings {
 
     /// A retention shorter than a campaign's lookback, delay and expiry together would erase
     /// customers' addresses before they are surveyed.
-    fn check(&self, campaigns: &[crate::campaign::Campaign]) -> Result<(), String> {
+    fn check(&self, campaigns: &[crate::campaign::Campaign]) -> Result<(), Problem> {
         if self.personal_data.is_zero() {
             return Ok(());
         }
         if self.every.is_zero() {
-            return Err("retention.every must be longer than 0s".into());
+            return Err(Problem::at("retention.every", "must be longer than 0s"));
         }
         for campaign in campaigns {
             let needed = campaign.audience.lookback + campaign.delay + campaign.expiry;
             if self.personal_data <= needed {
-                return Err(format!(
-                    "retention.personal_data ({}) must be longer than campaign `{}`'s lookback, \
-                     delay and expiry together ({}), or its customers are erased before they are \
-                     surveyed",
-                    humantime::format_duration(self.personal_data),
-                    campaign.name,
-                    humantime::format_duration(needed)
+                return Err(Problem::at(
+                    "retention.personal_data",
+                    format!(
+                        "must be longer than campaign {}'s lookback, delay and expiry together \
+                         ({}), or its customers are erased before they are surveyed",
+                        campaign.name,
+                        crate::domain::duration::format(needed)
+                    ),
                 ));
             }
         }
@@ -151,7 +159,7 @@ pub struct Defaults {
     pub country: Country,
     /// At most one invitation per customer in this period, across all campaigns (`0s`: no
     /// cap); a campaign's own `frequency_cap` overrides it.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::domain::duration")]
     pub frequency_cap: std::time::Duration,
 }
 
@@ -208,7 +216,7 @@ pub struct SurveySettings {
 #[serde(deny_unknown_fields)]
 pub struct SchedulerSettings {
     /// How long a daemon holds a job it runs; another takes the job over after that.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::domain::duration")]
     pub lease: std::time::Duration,
 }
 
@@ -226,7 +234,7 @@ pub struct ReportSettings {
     pub csat_top_box: i16,
     /// FCR from contact records: a contact the customer follows with another of the same
     /// category within this time was not resolved at first contact.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::domain::duration")]
     pub repeat_window: std::time::Duration,
 }
 
@@ -274,15 +282,21 @@ impl ReportSettings {
         self.time_zone.unwrap_or(defaults.time_zone)
     }
 
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), Problem> {
         if self.min_answers == 0 {
-            return Err("key `reports.min_answers`: must be at least 1".into());
+            return Err(Problem::at("reports.min_answers", "must be at least 1"));
         }
         if !(2..=5).contains(&self.csat_top_box) {
-            return Err("key `reports.csat_top_box`: must be a rating from 2 to 5".into());
+            return Err(Problem::at(
+                "reports.csat_top_box",
+                "must be a rating from 2 to 5",
+            ));
         }
         if self.repeat_window.is_zero() {
-            return Err("key `reports.repeat_window`: must be longer than 0s".into());
+            return Err(Problem::at(
+                "reports.repeat_window",
+                "must be longer than 0s",
+            ));
         }
         Ok(())
     }
@@ -296,7 +310,7 @@ pub struct DashboardSettings {
     /// hash-password`); no accounts, no sign-in.
     pub users: Vec<DashboardUser>,
     /// How long a sign-in lasts.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::domain::duration")]
     pub session: std::time::Duration,
     /// How many weeks the charts show.
     pub weeks: u32,
@@ -310,18 +324,21 @@ pub struct DashboardUser {
 }
 
 impl DashboardSettings {
-    fn check(&self) -> Result<(), String> {
-        for user in &self.users {
+    fn check(&self) -> Result<(), Problem> {
+        for (i, user) in self.users.iter().enumerate() {
             argon2::PasswordHash::new(user.password_hash.expose()).map_err(|e| {
-                format!(
-                    "key `dashboard.users` ({}): the password_hash is not a PHC hash ({e}); \
-                     make one with `surveyd dashboard hash-password`",
-                    user.name
+                Problem::at(
+                    format!("dashboard.users.{i}.password_hash"),
+                    format!(
+                        "the password hash of {} is not a PHC hash ({e}); make one with \
+                         surveyd dashboard hash-password",
+                        user.name
+                    ),
                 )
             })?;
         }
         if !(1..=104).contains(&self.weeks) {
-            return Err("key `dashboard.weeks`: from 1 to 104".into());
+            return Err(Problem::at("dashboard.weeks", "must be from 1 to 104"));
         }
         Ok(())
     }
@@ -352,7 +369,7 @@ pub struct AlertWebhook {
     pub url: url::Url,
     pub secret: Secret<String>,
     /// How long a post may take before it counts as failed (and is retried).
-    #[serde(with = "humantime_serde", default = "default_webhook_timeout")]
+    #[serde(with = "crate::domain::duration", default = "default_webhook_timeout")]
     pub timeout: std::time::Duration,
 }
 
@@ -361,7 +378,7 @@ fn default_webhook_timeout() -> std::time::Duration {
 }
 
 impl AlertSettings {
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), Problem> {
         let addresses = self
             .email
             .iter()
@@ -372,16 +389,22 @@ impl AlertSettings {
                     .map(|(team, a)| (format!("alerts.team_leads.{team}"), a)),
             );
         for (key, address) in addresses {
-            address
-                .parse::<lettre::message::Mailbox>()
-                .map_err(|e| format!("key `{key}`: `{address}` is not an email address ({e})"))?;
+            address.parse::<lettre::message::Mailbox>().map_err(|e| {
+                Problem::at(key, format!("{address:?} is not an email address ({e})"))
+            })?;
         }
         if let Some(webhook) = &self.webhook {
             if !matches!(webhook.url.scheme(), "http" | "https") {
-                return Err("key `alerts.webhook.url`: must be an http or https URL".into());
+                return Err(Problem::at(
+                    "alerts.webhook.url",
+                    "must be an http or https URL",
+                ));
             }
             if webhook.secret.expose().len() < 16 {
-                return Err("key `alerts.webhook.secret`: use at least 16 characters".into());
+                return Err(Problem::at(
+                    "alerts.webhook.secret",
+                    "must be at least 16 characters long",
+                ));
             }
         }
         Ok(())
@@ -395,22 +418,22 @@ pub struct DispatchSettings {
     /// Deliveries claimed per database statement.
     pub batch_size: usize,
     /// How long a claim holds; a worker that dies leaves its deliveries to others after this.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::domain::duration")]
     pub lease: std::time::Duration,
     /// Attempts before a delivery that keeps failing transiently is marked failed.
     pub max_attempts: u32,
     /// The wait before the first retry; doubled each attempt (with jitter) up to `backoff_max`.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::domain::duration")]
     pub backoff: std::time::Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::domain::duration")]
     pub backoff_max: std::time::Duration,
     /// How often `serve` looks for due deliveries when the queue was empty.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::domain::duration")]
     pub poll_interval: std::time::Duration,
     /// Transient failures in a row after which a channel's provider is left alone for
     /// `breaker_cool_down`, then probed with one message (0: never).
     pub breaker_failures: u32,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::domain::duration")]
     pub breaker_cool_down: std::time::Duration,
     /// Messages a day at most per channel (`{ sms = 1000 }`), the day in
     /// `defaults.time_zone`: past it, invitations wait for the next day.
@@ -447,7 +470,7 @@ pub struct SmtpSettings {
     pub username: Option<String>,
     pub password: Option<Secret<String>>,
     /// Limit for connecting and for each message's exchange.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::domain::duration")]
     pub timeout: std::time::Duration,
     /// Connections open at once (each sends one message at a time).
     pub max_connections: usize,
@@ -486,7 +509,7 @@ pub struct TwilioSettings {
     /// Messages per second at most, for all workers of this daemon (a long code takes about
     /// one); 0 is no limit.
     pub rate_per_second: f64,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::domain::duration")]
     pub timeout: std::time::Duration,
 }
 
@@ -513,7 +536,7 @@ pub struct WhatsappSettings {
     pub max_connections: usize,
     /// Messages per second at most, for all workers of this daemon; 0 is no limit.
     pub rate_per_second: f64,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::domain::duration")]
     pub timeout: std::time::Duration,
 }
 
@@ -567,7 +590,7 @@ pub struct GatewaySend {
     pub max_connections: usize,
     /// Messages per second at most, for all workers of this daemon; 0 is no limit.
     pub rate_per_second: f64,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::domain::duration")]
     pub timeout: std::time::Duration,
 }
 
@@ -707,15 +730,11 @@ impl Settings {
         use crate::questionnaire::Questionnaire;
         let dir = self.templates.dir.join("questionnaires");
         let questionnaires = Questionnaire::load_dir(&dir, &self.defaults.locale).map_err(|e| {
-            ConfigError::Invalid(
-                e.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
+            ConfigError::Invalid(e.iter().map(|e| Problem::general(e.to_string())).collect())
         })?;
-        crate::campaign::check(&self.campaigns, &questionnaires)
-            .map_err(|problems| ConfigError::Invalid(problems.join("; ")))?;
+        crate::campaign::check(&self.campaigns, &questionnaires).map_err(|problems| {
+            ConfigError::Invalid(problems.into_iter().map(Problem::general).collect())
+        })?;
         Ok(questionnaires
             .into_iter()
             .map(|q| (q.name.clone(), q))
@@ -855,44 +874,166 @@ impl<'de> Deserialize<'de> for DatabaseUrl {
     }
 }
 
-/// A configuration that could not be loaded; the message names the key and the reason.
+/// A configuration that could not be loaded; each problem names where it was set, the key
+/// and the reason.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("config file {0} does not exist")]
+    #[error("the configuration file {} does not exist", .0.display())]
     Missing(PathBuf),
-    #[error("invalid configuration: {0}")]
-    Invalid(String),
+    #[error("cannot read the configuration file {}: {error}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("invalid configuration:{}", list_problems(.0))]
+    Invalid(Vec<Problem>),
+}
+
+fn list_problems(problems: &[Problem]) -> String {
+    match problems {
+        [one] => format!(" {one}"),
+        many => many.iter().map(|p| format!("\n  - {p}")).collect(),
+    }
+}
+
+/// The file the command line reads when none is given, if it exists: where a package installs
+/// the daemon's settings, so a command run on the server sees what the daemon sees.
+pub const SYSTEM_FILE: &str = "/etc/surveyd/surveyd.toml";
+
+/// The file to read: the one given, else [`SYSTEM_FILE`] when it exists.
+pub fn file_or_system(given: Option<&Path>) -> Option<PathBuf> {
+    given
+        .map(Path::to_owned)
+        .or_else(|| Some(PathBuf::from(SYSTEM_FILE)).filter(|p| p.is_file()))
+}
+
+/// A layer of settings from one environment variable (or, for a key inside a list of named
+/// tables, the whole list), named after it in figment's metadata.
+struct EnvLayer {
+    name: String,
+    key: String,
+    value: figment::value::Value,
+}
+
+impl figment::Provider for EnvLayer {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named(format!("{}{}", problems::ENV_NAME, self.name))
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        let dict = figment::util::nest(&self.key, self.value.clone())
+            .into_dict()
+            .unwrap_or_default();
+        Ok(figment::Profile::Default.collect(dict))
+    }
 }
 
 impl Settings {
-    /// Loads the defaults, then `file` if given, then `SURVEYD_*` environment variables.
+    /// Loads the defaults, then `file` if given, then the `SURVEYD_*` environment variables.
     pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// Loads the defaults, then `file` if given, then `variables` (those named `SURVEYD_*`).
+    pub fn load_from(
+        file: Option<&Path>,
+        variables: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
         let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        let mut written = None;
         if let Some(path) = file {
-            if !path.exists() {
-                return Err(ConfigError::Missing(path.to_owned()));
-            }
-            figment = figment.merge(Toml::file(path));
+            let path = problems::absolute(path);
+            let text = std::fs::read_to_string(&path).map_err(|error| match error.kind() {
+                std::io::ErrorKind::NotFound => ConfigError::Missing(path.clone()),
+                _ => ConfigError::Unreadable {
+                    path: path.clone(),
+                    error,
+                },
+            })?;
+            figment = figment.merge(Toml::file(&path));
+            written = Some((path, text));
         }
-        let env = Env::prefixed("SURVEYD_")
-            .ignore(&["CONFIG"])
-            .map(|key| env_key(key.as_str()).into());
-        figment = figment.merge(env);
-        let mut settings = figment.extract::<Settings>().map_err(|e| {
-            let reasons: Vec<String> = e.into_iter().map(describe).collect();
-            ConfigError::Invalid(reasons.join("; "))
+        let placed = |overrides: &[env::Override], figment: &Figment, e: figment::Error| {
+            let sources = problems::Sources {
+                file: written.clone(),
+                overrides,
+            };
+            ConfigError::Invalid(
+                e.into_iter()
+                    .map(|e| sources.describe(figment, e))
+                    .collect(),
+            )
+        };
+        let known: figment::value::Dict =
+            figment.extract().map_err(|e| placed(&[], &figment, e))?;
+        let overrides = env::overrides(&known, variables).map_err(|unknown| {
+            ConfigError::Invalid(
+                unknown
+                    .into_iter()
+                    .map(|u| Problem {
+                        place: Some(format!("{}{}", problems::ENV_NAME, u.variable)),
+                        key: None,
+                        value: None,
+                        reason: match u.suggestion {
+                            Some(s) => format!("names no setting (did you mean {s}?)"),
+                            None => "names no setting".into(),
+                        },
+                    })
+                    .collect(),
+            )
         })?;
-        crate::intake::source::check(&settings.sources)
-            .map_err(|problems| ConfigError::Invalid(problems.join("; ")))?;
-        settings.reports.check().map_err(ConfigError::Invalid)?;
-        settings.alerts.check().map_err(ConfigError::Invalid)?;
-        settings.dashboard.check().map_err(ConfigError::Invalid)?;
-        settings
-            .retention
-            .check(&settings.campaigns)
-            .map_err(ConfigError::Invalid)?;
-        crate::ratelimit::Limits::new(&settings.http.rate_limit)
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        for o in overrides
+            .iter()
+            .filter(|o| !o.key.iter().any(|s| matches!(s, env::Step::Index(_))))
+        {
+            figment = figment.merge(EnvLayer {
+                name: o.variable.clone(),
+                key: o.dotted(),
+                value: o.value.clone(),
+            });
+        }
+        for (list, value) in env::apply_to_lists(&known, &overrides) {
+            let names: Vec<&str> = overrides
+                .iter()
+                .filter(|o| o.key.first() == Some(&env::Step::Key(list.clone())))
+                .map(|o| o.variable.as_str())
+                .collect();
+            figment = figment.merge(EnvLayer {
+                name: names.join(", "),
+                key: list,
+                value,
+            });
+        }
+        let mut settings = figment
+            .extract::<Settings>()
+            .map_err(|e| placed(&overrides, &figment, e))?;
+        let sources = problems::Sources {
+            file: written.clone(),
+            overrides: &overrides,
+        };
+        let mut found: Vec<Problem> = Vec::new();
+        if let Err(list) = crate::intake::source::check(&settings.sources) {
+            found.extend(list.into_iter().map(Problem::general));
+        }
+        found.extend(
+            [
+                settings.reports.check(),
+                settings.alerts.check(),
+                settings.dashboard.check(),
+                settings.retention.check(&settings.campaigns),
+            ]
+            .into_iter()
+            .filter_map(Result::err)
+            .map(|p| sources.place(&figment, p)),
+        );
+        if let Err(problem) = crate::ratelimit::Limits::new(&settings.http.rate_limit) {
+            found.push(sources.place(&figment, problem));
+        }
+        if !found.is_empty() {
+            return Err(ConfigError::Invalid(found));
+        }
         // Each campaign carries its effective cap.
         for campaign in &mut settings.campaigns {
             campaign
@@ -906,33 +1047,4 @@ impl Settings {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("settings serialise to TOML")
     }
-}
-
-/// The settings key an environment variable (without `SURVEYD_`) names: the section and the
-/// key are joined by the first underscore, and by the second for the nested sections
-/// (`EMAIL_SMTP_HOST` is `email.smtp.host`).
-fn env_key(name: &str) -> String {
-    const NESTED: [&str; 2] = ["email_smtp_", "alerts_webhook_"];
-    match NESTED.iter().find(|prefix| name.starts_with(*prefix)) {
-        Some(prefix) => format!("{}{}", prefix.replace('_', "."), &name[prefix.len()..]),
-        None => name.replacen('_', ".", 1),
-    }
-}
-
-/// One figment error as "key `a.b`: reason (in file X)".
-fn describe(error: figment::Error) -> String {
-    let key = if error.path.is_empty() {
-        "(top level)".to_owned()
-    } else {
-        error.path.join(".")
-    };
-    let source = error
-        .metadata
-        .as_ref()
-        .map(|m| match &m.source {
-            Some(source) => format!(" (from {source})"),
-            None => format!(" (from {})", m.name),
-        })
-        .unwrap_or_default();
-    format!("key `{key}`: {}{source}", error.kind)
 }
