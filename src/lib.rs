@@ -6,6 +6,7 @@
 //! - [`domain`]: value types built only by parsing (email, E.164 phone, locale, time zone…).
 //! - [`intake`]: closed contacts in, from CSV/JSONL files and `POST /v1/contacts`.
 //! - [`store`]: the one storage API, on SQLite (default) or PostgreSQL.
+//! - [`templates`]: the built-in questionnaires and templates, and the folder overriding them.
 //! - [`questionnaire`]: the questions of a survey, per locale, and the checking of answers.
 //! - [`render`]: messages from handlebars templates per channel and locale.
 //! - [`campaign`]: which contacts to survey, how, and when (defined in configuration).
@@ -47,4 +48,5 @@ pub mod server;
 pub mod store;
 pub mod survey;
 pub mod telemetry;
+pub mod templates;
 pub mod webhooks;

@@ -227,6 +227,6 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert_eq!(error, "http.rate_limit.webhooks.burst must be at least 1");
+        assert_eq!(error, "http.rate_limit.webhooks.burst: must be at least 1");
     }
 }

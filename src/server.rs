@@ -62,7 +62,7 @@ impl AppState {
         crate::telemetry::recorder();
         let questionnaires = Arc::new(settings.load_campaigns()?);
         let survey_key = settings.survey_key()?;
-        let pages = Pages::load(&settings.templates.dir)
+        let pages = Pages::load(&settings.template_files()?)
             .map_err(|problems| anyhow::anyhow!("templates: {}", problems.join("; ")))?;
         let survey = Arc::new(SurveyPages {
             pages,

@@ -355,15 +355,11 @@ fn serve_answers_and_stops_on_sigterm() {
         dir.path().join("contacts.csv"),
     )
     .unwrap();
-    let templates = (
-        "SURVEYD_TEMPLATES_DIR",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/templates"),
-    );
     let (out, _, stderr) = run(dir.path(), &[], &["contacts", "import", "contacts.csv"]);
     assert!(out.status.success(), "{stderr}");
     let mut child = surveyd(
         dir.path(),
-        &[("SURVEYD_HTTP_LISTEN", "127.0.0.1:0"), templates],
+        &[("SURVEYD_HTTP_LISTEN", "127.0.0.1:0")],
         &["serve"],
     )
     .stdout(Stdio::piped())
@@ -422,7 +418,7 @@ fn serve_answers_and_stops_on_sigterm() {
         "--since",
         "2026-11-01",
     ];
-    let (out, _, stderr) = run(dir.path(), &[templates], &args);
+    let (out, _, stderr) = run(dir.path(), &[], &args);
     assert!(out.status.success(), "{stderr}");
     let (out, token, stderr) = run(dir.path(), &[], &["tokens", "create", "prometheus"]);
     assert!(out.status.success(), "{stderr}");
@@ -492,11 +488,7 @@ fn serve_answers_and_stops_on_sigterm() {
 #[test]
 fn campaign_list_shows_the_default_campaign_and_names_bad_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let (out, stdout, stderr) = run(
-        dir.path(),
-        &SHIPPED,
-        &["campaign", "list", "--format", "json"],
-    );
+    let (out, stdout, stderr) = run(dir.path(), &[], &["campaign", "list", "--format", "json"]);
     assert!(out.status.success(), "{stderr}");
     let campaigns: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(campaigns[0]["name"], "post-contact-email");
@@ -518,7 +510,7 @@ audience = { lookback = "7d", categories = ["refund"] }
     )
     .unwrap();
     let args = ["--config", file.to_str().unwrap(), "campaign", "list"];
-    let (out, stdout, stderr) = run(dir.path(), &SHIPPED, &args);
+    let (out, stdout, stderr) = run(dir.path(), &[], &args);
     assert!(!out.status.success(), "{stdout}");
     assert!(
         stderr.contains(
@@ -538,7 +530,7 @@ audience = { lookback = "7d", categories = ["refund"] }
             .replace("\"nps\"", "\"post-contact\""),
     )
     .unwrap();
-    let (out, stdout, stderr) = run(dir.path(), &SHIPPED, &args);
+    let (out, stdout, stderr) = run(dir.path(), &[], &args);
     assert!(out.status.success(), "{stderr}");
     assert!(
         stdout.contains("refunds") && stdout.contains("categories: refund"),
@@ -556,10 +548,7 @@ fn campaign_run_invites_once_and_dry_run_writes_nothing() {
         format!("contact_id,closed_at,customer_id,email\nT-1,{closed},C-1,a@example.co.id\nT-2,{closed},C-2,\n"),
     )
     .unwrap();
-    let env = [(
-        "SURVEYD_TEMPLATES_DIR",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/templates"),
-    )];
+    let env: [(&str, &str); 0] = [];
     let (out, _, stderr) = run(dir.path(), &env, &["contacts", "import", "c.csv"]);
     assert!(out.status.success(), "{stderr}");
     let plan = |extra: &[&str]| {
@@ -587,34 +576,33 @@ fn campaign_run_invites_once_and_dry_run_writes_nothing() {
     );
 }
 
-/// Copies the shipped templates into `to`.
-fn copy_templates(to: &Path) {
-    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
-    for sub in [
-        "questionnaires",
-        "email/id",
-        "email/en",
-        "page",
-        "page/text",
-    ] {
-        std::fs::create_dir_all(to.join(sub)).unwrap();
-        for entry in std::fs::read_dir(from.join(sub)).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                continue;
-            }
-            std::fs::copy(&path, to.join(sub).join(path.file_name().unwrap())).unwrap();
-        }
-    }
-}
-
 #[test]
 fn templates_check_names_file_and_line_and_locale_gaps() {
     let dir = tempfile::tempdir().unwrap();
-    let templates = dir.path().join("templates");
-    copy_templates(&templates);
+    // Nothing beside the binary: the built-in set.
     let (out, stdout, stderr) = run(dir.path(), &[], &["templates", "check"]);
     assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("built-in templates (no templates.dir)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ok: 0 warning(s)"), "{stdout}");
+
+    // Exported, then trimmed to the files being changed: the rest stay built in.
+    let (out, stdout, stderr) = run(dir.path(), &[], &["templates", "export", "templates"]);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("files written to"), "{stdout}");
+    let templates = dir.path().join("templates");
+    for gone in ["sms", "whatsapp", "email/id"] {
+        std::fs::remove_dir_all(templates.join(gone)).unwrap();
+    }
+    let (out, _, stderr) = run(dir.path(), &[], &["templates", "export", "templates"]);
+    assert!(!out.status.success());
+    assert!(stderr.contains("already exists"), "{stderr}");
+    let over = [("SURVEYD_TEMPLATES_DIR", "templates")];
+    let (out, stdout, stderr) = run(dir.path(), &over, &["templates", "check"]);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("overridden by the files of"), "{stdout}");
     assert!(stdout.contains("ok: 0 warning(s)"), "{stdout}");
 
     let questionnaire = templates.join("questionnaires/post-contact.toml");
@@ -637,7 +625,7 @@ fn templates_check_names_file_and_line_and_locale_gaps() {
         "{{#> layout}}\n<h1>{{heading}}</h1>\n<p>{{bdy}}</p>\n{{/layout}}\n",
     )
     .unwrap();
-    let (out, stdout, _) = run(dir.path(), &[], &["templates", "check"]);
+    let (out, stdout, _) = run(dir.path(), &over, &["templates", "check"]);
     assert!(!out.status.success(), "{stdout}");
     assert!(
         stdout.contains("page/text/en.toml: `submit` is missing"),
@@ -657,18 +645,13 @@ fn templates_check_names_file_and_line_and_locale_gaps() {
     );
 }
 
-/// The shipped templates, for commands run in a folder of their own.
-const SHIPPED: [(&str, &str); 1] = [(
-    "SURVEYD_TEMPLATES_DIR",
-    concat!(env!("CARGO_MANIFEST_DIR"), "/templates"),
-)];
-
 /// The README's example contacts.
 const EXAMPLE_CONTACTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/contacts.csv");
 
-/// Runs a command in `dir` with the shipped templates; it must succeed. Its standard output.
+/// Runs a command in `dir` (nothing beside it: the built-in templates serve); it must succeed.
+/// Its standard output.
 fn ok(dir: &Path, args: &[&str]) -> String {
-    let (out, stdout, stderr) = run(dir, &SHIPPED, args);
+    let (out, stdout, stderr) = run(dir, &[], args);
     assert!(out.status.success(), "{args:?}: {stdout}{stderr}");
     stdout
 }
@@ -718,7 +701,7 @@ fn the_quick_start_loop_from_the_command_line() {
     let failed: serde_json::Value =
         serde_json::from_str(&ok(&["outbox", "failed", "--format", "json"])).unwrap();
     assert_eq!(failed.as_array().map(Vec::len), Some(0));
-    let (out, _, stderr) = run(dir.path(), &SHIPPED, &["outbox", "retry", "999"]);
+    let (out, _, stderr) = run(dir.path(), &[], &["outbox", "retry", "999"]);
     assert!(!out.status.success());
     assert!(
         stderr.contains("no failed, expired or cancelled delivery 999"),
@@ -747,12 +730,12 @@ fn the_quick_start_loop_from_the_command_line() {
         "{csv}"
     );
     assert!(csv.contains("\n5,0,false,0.0000,0.0000,"), "{csv}");
-    let (out, _, stderr) = run(dir.path(), &SHIPPED, &["report", "--by", "agent,agent"]);
+    let (out, _, stderr) = run(dir.path(), &[], &["report", "--by", "agent,agent"]);
     assert!(!out.status.success());
     assert!(stderr.contains("`agent` is named twice"), "{stderr}");
     let (out, _, stderr) = run(
         dir.path(),
-        &SHIPPED,
+        &[],
         &["report", "--by", "team", "--period", "day"],
     );
     assert!(!out.status.success());
@@ -803,7 +786,7 @@ fn a_customer_is_forgotten_from_the_command_line() {
     assert_eq!(audit[0]["action"], "customer.forget");
     assert_eq!(audit[0]["actor"], "cli");
 
-    let (out, _, stderr) = run(dir.path(), &SHIPPED, &["customers", "forget", "C-001"]);
+    let (out, _, stderr) = run(dir.path(), &[], &["customers", "forget", "C-001"]);
     assert!(!out.status.success());
     assert!(
         stderr.contains("no customer has the id `C-001`"),
@@ -842,15 +825,11 @@ fn the_production_example_config_is_valid() {
         "/config/production.example.toml"
     );
     let args = ["--config", config, "campaign", "list", "--format", "json"];
-    let (out, stdout, stderr) = run(dir.path(), &SHIPPED, &args);
+    let (out, stdout, stderr) = run(dir.path(), &[], &args);
     assert!(out.status.success(), "{stderr}");
     let campaigns: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(campaigns[0]["name"], "post-contact-whatsapp");
-    let (out, stdout, stderr) = run(
-        dir.path(),
-        &SHIPPED,
-        &["--config", config, "config", "show"],
-    );
+    let (out, stdout, stderr) = run(dir.path(), &[], &["--config", config, "config", "show"]);
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("format = \"json\""), "{stdout}");
 }

@@ -45,12 +45,11 @@ async fn seed(store: &Store, count: usize) {
 /// dead daemon's are taken over after it) and a quick poll.
 fn config(dir: &Path, url: &str, port: u16, lease: &str) -> PathBuf {
     let path = dir.join("surveyd.toml");
-    let templates = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
     std::fs::write(
         &path,
         format!(
             "[database]\nurl = \"{url}\"\nmax_connections = 6\n\
-             [http]\nlisten = \"127.0.0.1:0\"\n[templates]\ndir = \"{templates}\"\n\
+             [http]\nlisten = \"127.0.0.1:0\"\n\
              [survey]\npublic_url = \"https://survey.example.com\"\nkey = \"{key}\"\n\
              [dispatch]\nlease = \"{lease}\"\npoll_interval = \"100ms\"\nbatch_size = 100\n\
              [email]\ntransport = \"smtp\"\n\

@@ -41,11 +41,10 @@ async fn seed(db: &TestDb, count: usize) {
 /// A config file for `surveyd dispatch` against `db` and the SMTP server on `port`.
 fn config(dir: &Path, db: &TestDb, port: u16, lease: &str) -> std::path::PathBuf {
     let path = dir.join("surveyd.toml");
-    let templates = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
     std::fs::write(
         &path,
         format!(
-            "[database]\nurl = \"{}\"\n[templates]\ndir = \"{templates}\"\n\
+            "[database]\nurl = \"{}\"\n\
              [survey]\npublic_url = \"https://survey.example.com\"\nkey = \"{}\"\n\
              [dispatch]\nlease = \"{lease}\"\nbatch_size = 100\n\
              [email]\ntransport = \"smtp\"\n[email.smtp]\nport = {port}\nmax_connections = 8\ntimeout = \"10s\"\n",

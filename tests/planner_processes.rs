@@ -16,7 +16,6 @@ const CONTACTS: usize = 30_000;
 
 fn config(dir: &Path, db: &TestDb) -> std::path::PathBuf {
     let path = dir.join("surveyd.toml");
-    let templates = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
     std::fs::write(
         &path,
         format!(
@@ -24,8 +23,6 @@ fn config(dir: &Path, db: &TestDb) -> std::path::PathBuf {
 url = "{url}"
 [http]
 listen = "127.0.0.1:0"
-[templates]
-dir = "{templates}"
 [survey]
 key = "{key}"
 [scheduler]

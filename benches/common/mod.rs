@@ -63,11 +63,10 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// The embedded defaults on `url`, with the shipped templates and a fixed survey key.
+/// The embedded defaults on `url`, with the built-in templates and a fixed survey key.
 pub fn settings(url: &str) -> Settings {
     let mut settings = Settings::load(None).unwrap();
     settings.database.url = DatabaseUrl::parse(url).unwrap();
-    settings.templates.dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates").into();
     settings.survey.key = Some(surveyd::config::Secret::new("42".repeat(32)));
     settings
 }

@@ -14,8 +14,8 @@ fn questions() -> &'static [Question] {
     static LOADED: OnceLock<Vec<Question>> = OnceLock::new();
     LOADED.get_or_init(|| {
         let locale = Locale::parse("id").unwrap();
-        let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../templates/questionnaires");
-        let mut all = Questionnaire::load_dir(shipped.as_ref(), &locale).unwrap();
+        let shipped = surveyd::templates::TemplateFiles::built_in();
+        let mut all = Questionnaire::load_all(&shipped, &locale).unwrap();
         let others = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/others.toml");
         all.push(Questionnaire::load(others.as_ref(), &locale).unwrap());
         all.into_iter().flat_map(|q| q.questions).collect()

@@ -319,11 +319,13 @@ pub fn describe(duration: Duration) -> String {
 mod tests {
     use super::*;
     use crate::domain::Locale;
-    use std::path::Path;
 
     fn questionnaires() -> Vec<Questionnaire> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/questionnaires");
-        Questionnaire::load_dir(&dir, &Locale::parse("id").unwrap()).unwrap()
+        Questionnaire::load_all(
+            &crate::templates::TemplateFiles::built_in(),
+            &Locale::parse("id").unwrap(),
+        )
+        .unwrap()
     }
 
     fn campaign(toml: &str) -> Campaign {
@@ -458,8 +460,8 @@ resolutions = ["resolved"]
         assert_eq!(
             check(&[bad], &questionnaires()).unwrap_err(),
             [
-                "campaign `after-call`: reminders[1].after (3days) must be later than reminders[0].after (3days)",
-                "campaign `after-call`: reminders[2].after (7days) must be shorter than expiry (7days): it would never go",
+                "campaign `after-call`: reminders[1].after (3d) must be later than reminders[0].after (3d)",
+                "campaign `after-call`: reminders[2].after (7d) must be shorter than expiry (7d): it would never go",
             ]
         );
         let err = toml::from_str::<Campaign>(&with(r#"[{ after = "2d", channel = "other" }]"#))

@@ -9,42 +9,67 @@ use crate::questionnaire::Questionnaire;
 use crate::render::page::Pages;
 use crate::render::{ChatVars, EmailKind, EmailVars, Invitee, QuestionVars, Renderer, SurveyLinks};
 use crate::survey::{FormView, MESSAGE_PAGES};
+use crate::templates::TemplateFiles;
 use clap::Subcommand;
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
 pub enum TemplatesCommand {
     /// Render every template for every locale with sample data; list errors and warnings
     /// (such as a text missing in a locale) with file and line. Exit status 1 on any error.
     Check,
+    /// Write the built-in questionnaires and templates into a new folder, to customise them:
+    /// point `templates.dir` at it, and keep only the files you change (each replaces the
+    /// built-in file of the same path).
+    Export {
+        /// The folder to write (created; existing files are never overwritten).
+        dir: PathBuf,
+    },
 }
 
 pub fn run(settings: Settings, command: TemplatesCommand) -> anyhow::Result<()> {
     match command {
         TemplatesCommand::Check => check(&settings),
+        TemplatesCommand::Export { dir } => {
+            let written = TemplateFiles::export(&dir).map_err(anyhow::Error::msg)?;
+            println!(
+                "{} files written to {}; set templates.dir = {:?} to use them",
+                written.len(),
+                std::path::absolute(&dir)?.display(),
+                std::path::absolute(&dir)?.display().to_string()
+            );
+            Ok(())
+        }
     }
 }
 
 fn check(settings: &Settings) -> anyhow::Result<()> {
-    let dir = &settings.templates.dir;
+    let files = settings.template_files()?;
     let fallback = &settings.defaults.locale;
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
+    match files.overrides() {
+        Some(dir) => println!(
+            "built-in templates, overridden by the files of {}",
+            std::path::absolute(dir)?.display()
+        ),
+        None => println!("built-in templates (no templates.dir)"),
+    }
 
-    let questionnaires = Questionnaire::load_dir(&dir.join("questionnaires"), fallback)
-        .unwrap_or_else(|e| {
-            errors.extend(e.iter().map(ToString::to_string));
-            Vec::new()
-        });
+    let questionnaires = Questionnaire::load_all(&files, fallback).unwrap_or_else(|e| {
+        errors.extend(e.iter().map(ToString::to_string));
+        Vec::new()
+    });
     for q in &questionnaires {
         warnings.extend(
             q.locale_gaps(fallback)
                 .into_iter()
-                .map(|gap| format!("{}: {gap}", q.path.display())),
+                .map(|gap| format!("{}: {gap}", q.place)),
         );
     }
 
-    match Renderer::load(dir) {
+    match Renderer::load(&files) {
         Err(problems) => errors.extend(problems),
         Ok(renderer) => {
             let mut rendered = 0;
@@ -63,7 +88,7 @@ fn check(settings: &Settings) -> anyhow::Result<()> {
             if renderer.email_locale(fallback, fallback).is_none() {
                 errors.push(format!(
                     "{}: no email templates for the default locale `{fallback}`",
-                    dir.join("email").display()
+                    files.place("email")
                 ));
             }
             println!(
@@ -84,7 +109,7 @@ fn check(settings: &Settings) -> anyhow::Result<()> {
         }
     }
 
-    match Pages::load(dir) {
+    match Pages::load(&files) {
         Err(problems) => errors.extend(problems),
         Ok(pages) => {
             errors.extend(pages.missing_texts());
@@ -146,7 +171,8 @@ fn check_chat(
     warnings: &mut Vec<String>,
 ) -> anyhow::Result<()> {
     let fallback = &settings.defaults.locale;
-    let folder = settings.templates.dir.join(channel.as_str());
+    let files = settings.template_files()?;
+    let folder = files.place(channel.as_str());
     let locales: Vec<String> = renderer
         .locales(channel.as_str())
         .map(str::to_owned)
@@ -159,7 +185,7 @@ fn check_chat(
         {
             errors.push(format!(
                 "{}: no templates, but a campaign sends on {}",
-                folder.display(),
+                folder,
                 channel.as_str()
             ));
         }
@@ -210,10 +236,10 @@ fn check_chat(
         }
         if channel == SurveyChannel::Sms {
             for (kind, (size, about)) in &largest {
-                let file = folder.join(tag).join(format!("{kind}.hbs"));
+                let file = files.place(&format!("{}/{tag}/{kind}.hbs", channel.as_str()));
                 println!(
                     "  {}: {} {} units, {} segment(s) (largest: {})",
-                    file.display(),
+                    file,
                     size.encoding.as_ref(),
                     size.units,
                     size.segments,
@@ -222,7 +248,7 @@ fn check_chat(
                 if size.segments > settings.templates.sms_max_segments {
                     warnings.push(format!(
                         "{}: {} segments with sample data ({} {} units; at most {} wanted)",
-                        file.display(),
+                        file,
                         size.segments,
                         size.units,
                         size.encoding.as_ref(),

@@ -24,6 +24,7 @@ pub const PREFIX: &str = "SURVEYD_";
 /// read as TOML). Every other key of these is text.
 pub const OPTIONAL: &[&str] = &[
     "survey.key",
+    "templates.dir",
     "reports.time_zone",
     "email.smtp.username",
     "email.smtp.password",
@@ -381,10 +382,7 @@ impl Node {
         for (key, (index, node)) in children {
             let name = normalise(key);
             if rest == name {
-                return Some((
-                    steps_for(key, *index),
-                    node.text || !node.is_leaf() && node.text,
-                ));
+                return Some((steps_for(key, *index), node.text));
             }
             if let Some(tail) = rest.strip_prefix(&name).and_then(|t| t.strip_prefix('_'))
                 && let Some((mut tail, text)) = node.resolve(tail)

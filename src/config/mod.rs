@@ -193,8 +193,9 @@ pub struct IntakeSettings {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateSettings {
-    /// The folder holding `questionnaires/` and the message templates.
-    pub dir: PathBuf,
+    /// A folder whose files replace the built-in questionnaires and templates of the same
+    /// path (and add to them); unset, the built-in ones serve.
+    pub dir: Option<PathBuf>,
     /// `templates check` warns about an SMS template whose sample text needs more segments.
     pub sms_max_segments: usize,
 }
@@ -721,6 +722,12 @@ impl Settings {
         )
     }
 
+    /// The built-in questionnaires and templates under `templates.dir`'s files.
+    pub fn template_files(&self) -> Result<crate::templates::TemplateFiles, ConfigError> {
+        crate::templates::TemplateFiles::with_overrides(self.templates.dir.as_deref())
+            .map_err(|reason| ConfigError::Invalid(vec![Problem::general(reason)]))
+    }
+
     /// Loads the questionnaires (by name) and checks the campaigns against them; every
     /// problem is reported, each naming its file or campaign.
     pub fn load_campaigns(
@@ -728,10 +735,11 @@ impl Settings {
     ) -> Result<std::collections::HashMap<String, crate::questionnaire::Questionnaire>, ConfigError>
     {
         use crate::questionnaire::Questionnaire;
-        let dir = self.templates.dir.join("questionnaires");
-        let questionnaires = Questionnaire::load_dir(&dir, &self.defaults.locale).map_err(|e| {
-            ConfigError::Invalid(e.iter().map(|e| Problem::general(e.to_string())).collect())
-        })?;
+        let files = self.template_files()?;
+        let questionnaires =
+            Questionnaire::load_all(&files, &self.defaults.locale).map_err(|e| {
+                ConfigError::Invalid(e.iter().map(|e| Problem::general(e.to_string())).collect())
+            })?;
         crate::campaign::check(&self.campaigns, &questionnaires).map_err(|problems| {
             ConfigError::Invalid(problems.into_iter().map(Problem::general).collect())
         })?;

@@ -129,7 +129,7 @@ impl Dispatcher {
     /// Loads the templates, questionnaires, survey key and email channel the settings name.
     pub fn new(store: Store, settings: &Settings, clock: Clock) -> anyhow::Result<Self> {
         let questionnaires = settings.load_campaigns()?;
-        let renderer = Renderer::load(&settings.templates.dir)
+        let renderer = Renderer::load(&settings.template_files()?)
             .map_err(|problems| anyhow::anyhow!("templates: {}", problems.join("; ")))?;
         let key = settings.survey_key()?;
         let email = EmailChannel::new(&settings.email, &settings.survey.public_url)?;

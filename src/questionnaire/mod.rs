@@ -15,8 +15,9 @@
 //! text = { id = "Seberapa puas Anda?", en = "How satisfied are you?" }
 //! ```
 
+use crate::templates::TemplateFiles;
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -301,8 +302,8 @@ pub struct Questionnaire {
     pub name: String,
     pub title: Texts,
     pub questions: Vec<Question>,
-    /// Where it was loaded from, for messages.
-    pub path: PathBuf,
+    /// Where it was loaded from, for messages (a file, or the built-in one).
+    pub place: String,
 }
 
 #[derive(Deserialize)]
@@ -315,9 +316,9 @@ struct QuestionnaireFile {
 /// Why a questionnaire file cannot be used; the message names the file (and the line when
 /// the TOML itself is broken).
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: {reason}")]
+#[error("{place}: {reason}")]
 pub struct LoadError {
-    pub path: PathBuf,
+    pub place: String,
     pub reason: String,
 }
 
@@ -325,18 +326,28 @@ impl Questionnaire {
     /// Reads and checks one file. Every text must exist in the `fallback` locale, since that
     /// is what customers see when their own language is missing.
     pub fn load(path: &Path, fallback: &Locale) -> Result<Self, LoadError> {
+        let place = path.display().to_string();
+        let source = std::fs::read_to_string(path).map_err(|e| LoadError {
+            place: place.clone(),
+            reason: e.to_string(),
+        })?;
+        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        Self::parse(name, &source, place, fallback)
+    }
+
+    /// Checks the text of questionnaire `name`, read from `place`.
+    pub fn parse(
+        name: &str,
+        source: &str,
+        place: String,
+        fallback: &Locale,
+    ) -> Result<Self, LoadError> {
         let error = |reason: String| LoadError {
-            path: path.to_owned(),
+            place: place.clone(),
             reason,
         };
-        let source = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
         let file: QuestionnaireFile =
-            toml::from_str(&source).map_err(|e| error(e.to_string().trim_end().to_owned()))?;
-        let name = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .ok_or_else(|| error("the file name is not UTF-8".into()))?
-            .to_owned();
+            toml::from_str(source).map_err(|e| error(e.to_string().trim_end().to_owned()))?;
         let questions = file
             .questions
             .into_iter()
@@ -344,36 +355,44 @@ impl Questionnaire {
             .collect::<Result<_, _>>()
             .map_err(error)?;
         let questionnaire = Questionnaire {
-            name,
+            name: name.to_owned(),
             title: file.title,
             questions,
-            path: path.to_owned(),
+            place: place.clone(),
         };
         questionnaire.check(fallback).map_err(error)?;
         Ok(questionnaire)
     }
 
-    /// Loads every `*.toml` in `dir`, sorted by name; all files' problems are reported.
-    pub fn load_dir(dir: &Path, fallback: &Locale) -> Result<Vec<Self>, Vec<LoadError>> {
-        let entries = std::fs::read_dir(dir).map_err(|e| {
-            vec![LoadError {
-                path: dir.to_owned(),
-                reason: e.to_string(),
-            }]
-        })?;
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|ext| ext == "toml"))
-            .collect();
-        paths.sort();
-        let (loaded, errors): (Vec<_>, Vec<_>) = paths
-            .iter()
-            .map(|p| Self::load(p, fallback))
-            .partition(Result::is_ok);
+    /// Loads every `questionnaires/*.toml`, sorted by name; all files' problems are reported.
+    pub fn load_all(files: &TemplateFiles, fallback: &Locale) -> Result<Vec<Self>, Vec<LoadError>> {
+        let mut loaded = Vec::new();
+        let mut errors = Vec::new();
+        for path in files.list("questionnaires") {
+            let Some(name) = path
+                .strip_prefix("questionnaires/")
+                .and_then(|n| n.strip_suffix(".toml"))
+                .filter(|n| !n.contains('/'))
+            else {
+                continue;
+            };
+            let result = match files.read(&path) {
+                Ok(Some(file)) => Self::parse(name, &file.text, file.place, fallback),
+                Ok(None) => continue,
+                Err(reason) => Err(LoadError {
+                    place: files.place(&path),
+                    reason,
+                }),
+            };
+            match result {
+                Ok(q) => loaded.push(q),
+                Err(e) => errors.push(e),
+            }
+        }
         if errors.is_empty() {
-            Ok(loaded.into_iter().filter_map(Result::ok).collect())
+            Ok(loaded)
         } else {
-            Err(errors.into_iter().filter_map(Result::err).collect())
+            Err(errors)
         }
     }
 
@@ -464,7 +483,8 @@ impl Questionnaire {
 mod tests {
     use super::*;
 
-    fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
+    fn write(dir: &Path, name: &str, content: &str) -> std::path::PathBuf {
+        std::fs::create_dir_all(dir).unwrap();
         let path = dir.join(name);
         std::fs::write(&path, content).unwrap();
         path
@@ -476,8 +496,7 @@ mod tests {
 
     #[test]
     fn shipped_post_contact_questionnaire_loads() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/questionnaires");
-        let all = Questionnaire::load_dir(&dir, &id()).unwrap();
+        let all = Questionnaire::load_all(&TemplateFiles::built_in(), &id()).unwrap();
         let q = all.iter().find(|q| q.name == "post-contact").unwrap();
         let ids: Vec<_> = q.questions.iter().map(|q| q.id.as_str()).collect();
         assert_eq!(ids, ["csat", "resolved", "comment"]);
@@ -597,12 +616,13 @@ text = { id = "Komentar" }
             ),
         ];
         for (name, content, reason) in cases {
-            let path = write(dir.path(), name, content);
+            let path = write(&dir.path().join("questionnaires"), name, content);
             let err = Questionnaire::load(&path, &id()).unwrap_err().to_string();
             assert!(err.starts_with(&path.display().to_string()), "{err}");
             assert!(err.contains(reason), "{name}: {err}");
         }
-        let errors = Questionnaire::load_dir(dir.path(), &id()).unwrap_err();
+        let files = TemplateFiles::with_overrides(Some(dir.path())).unwrap();
+        let errors = Questionnaire::load_all(&files, &id()).unwrap_err();
         assert_eq!(errors.len(), cases.len());
     }
 

@@ -11,8 +11,8 @@
 pub mod page;
 pub mod sms;
 
+use crate::templates::TemplateFiles;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 
 use handlebars::Handlebars;
 use serde::Serialize;
@@ -323,13 +323,13 @@ pub struct Renderer {
     html: Handlebars<'static>,
     /// Per channel folder, the locales with a complete set of templates.
     locales: BTreeMap<&'static str, BTreeSet<String>>,
-    dir: PathBuf,
+    files: TemplateFiles,
 }
 
 impl Renderer {
-    /// Loads every template under `dir`; all problems are returned, each naming its file and,
+    /// Loads every message template; all problems are returned, each naming its file and,
     /// for a syntax error, the line.
-    pub fn load(dir: &Path) -> Result<Renderer, Vec<String>> {
+    pub fn load(files: &TemplateFiles) -> Result<Renderer, Vec<String>> {
         let mut plain = Handlebars::new();
         plain.set_strict_mode(true);
         plain.register_escape_fn(handlebars::no_escape);
@@ -339,7 +339,7 @@ impl Renderer {
             plain,
             html,
             locales: BTreeMap::new(),
-            dir: dir.to_owned(),
+            files: files.clone(),
         };
         let mut problems = Vec::new();
         for family in &FAMILIES {
@@ -353,41 +353,49 @@ impl Renderer {
     }
 
     fn load_family(&mut self, family: &Family, problems: &mut Vec<String>) {
-        let family_dir = self.dir.join(family.folder);
-        let mut folders: Vec<PathBuf> = match std::fs::read_dir(&family_dir) {
-            Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
-            Err(e) if family.required || e.kind() != std::io::ErrorKind::NotFound => {
-                return problems.push(format!("{}: {e}", family_dir.display()));
-            }
-            Err(_) => return,
-        };
-        folders.sort();
+        // The locale folders: `email/en/subject.hbs` is in `en`.
+        let folders: BTreeSet<String> = self
+            .files
+            .list(family.folder)
+            .iter()
+            .filter_map(|path| {
+                let mut parts = path.split('/').skip(1);
+                let folder = parts.next()?;
+                parts.next().map(|_| folder.to_owned())
+            })
+            .collect();
+        if folders.is_empty() && family.required {
+            return problems.push(format!("{}: no templates", self.files.place(family.folder)));
+        }
         let complete = self.locales.entry(family.folder).or_default();
-        for folder in folders.iter().filter(|p| p.is_dir()) {
-            let name = folder.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        for name in &folders {
+            let place = || self.files.place(&format!("{}/{name}", family.folder));
             let locale = match Locale::parse(name) {
                 Ok(locale) => locale,
                 Err(e) => {
-                    problems.push(format!("{}: not a locale folder: {e}", folder.display()));
+                    problems.push(format!("{}: not a locale folder: {e}", place()));
                     continue;
                 }
             };
             let mut all_loaded = true;
             for (part, escape) in family.all_parts() {
-                let path = folder.join(part);
+                let path = format!("{}/{name}/{part}", family.folder);
                 let registry = match escape {
                     Escape::None => &mut self.plain,
                     Escape::Html => &mut self.html,
                 };
-                let loaded = std::fs::read_to_string(&path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|source| {
-                        registry
-                            .register_template_string(&key(family.folder, &locale, part), source)
-                            .map_err(|e| describe_template_error(&e))
-                    });
+                let loaded = match self.files.read(&path) {
+                    Ok(Some(file)) => registry
+                        .register_template_string(&key(family.folder, &locale, part), file.text)
+                        .map_err(|e| format!("{}: {}", file.place, describe_template_error(&e))),
+                    Ok(None) => Err(format!(
+                        "{}: missing (every locale folder needs all of the channel's messages)",
+                        self.files.place(&path)
+                    )),
+                    Err(e) => Err(e),
+                };
                 if let Err(problem) = loaded {
-                    problems.push(format!("{}: {problem}", path.display()));
+                    problems.push(problem);
                     all_loaded = false;
                 }
             }
@@ -427,7 +435,7 @@ impl Renderer {
             .ok_or_else(|| {
                 format!(
                     "{}: no templates for `{locale}` nor the default `{fallback}`",
-                    self.dir.join(folder).display()
+                    self.files.place(folder)
                 )
             })
     }
@@ -455,10 +463,12 @@ impl Renderer {
         registry
             .render_with_context(&key(folder, locale, part), data)
             .map_err(|e| {
-                let path = self.dir.join(folder).join(locale.as_str()).join(part);
+                let place = self
+                    .files
+                    .place(&format!("{folder}/{}/{part}", locale.as_str()));
                 match e.line_no {
-                    Some(line) => format!("{}: line {line}: {}", path.display(), e.reason()),
-                    None => format!("{}: {}", path.display(), e.reason()),
+                    Some(line) => format!("{place}: line {line}: {}", e.reason()),
+                    None => format!("{place}: {}", e.reason()),
                 }
             })
     }
@@ -561,7 +571,7 @@ mod tests {
     }
 
     fn shipped() -> Renderer {
-        Renderer::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("templates")).unwrap()
+        Renderer::load(&TemplateFiles::built_in()).unwrap()
     }
 
     #[test]
@@ -622,7 +632,7 @@ mod tests {
         let id = Locale::parse("id").unwrap();
         let en = Locale::parse("en").unwrap();
         let questionnaire = Questionnaire::load(
-            &Path::new(env!("CARGO_MANIFEST_DIR"))
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("templates/questionnaires/post-contact.toml"),
             &id,
         )
@@ -676,27 +686,29 @@ mod tests {
 
     #[test]
     fn errors_name_the_file_and_line() {
+        // A locale the built-in templates lack, so the folder holds all there is of it.
         let dir = tempfile::tempdir().unwrap();
-        let id = dir.path().join("email/id");
+        let id = dir.path().join("email/ms");
         std::fs::create_dir_all(&id).unwrap();
+        let files = TemplateFiles::with_overrides(Some(dir.path())).unwrap();
         std::fs::write(id.join("subject.hbs"), "Halo {{customer_name}}").unwrap();
         std::fs::write(id.join("body.txt.hbs"), "a\nb {{#if x}} never closed\n").unwrap();
         for part in ["subject", "body.txt", "body.html"] {
             std::fs::write(id.join(format!("reminder_{part}.hbs")), "{{survey_url}}").unwrap();
         }
-        let problems = Renderer::load(dir.path()).err().unwrap();
+        let problems = Renderer::load(&files).err().unwrap();
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].contains("body.txt.hbs: line"), "{problems:?}");
         assert!(problems[1].contains("body.html.hbs"), "{problems:?}");
 
         std::fs::write(id.join("body.txt.hbs"), "ok\n{{customer_nme}}\n").unwrap();
         std::fs::write(id.join("body.html.hbs"), "<p>{{survey_url}}</p>").unwrap();
-        let r = Renderer::load(dir.path()).unwrap();
-        let locale = Locale::parse("id").unwrap();
+        let r = Renderer::load(&files).unwrap();
+        let locale = Locale::parse("ms").unwrap();
         let err = r
             .email(EmailKind::Invitation, &locale, &locale, &vars())
             .unwrap_err();
-        assert!(err.contains("email/id/body.txt.hbs: line 2:"), "{err}");
+        assert!(err.contains("email/ms/body.txt.hbs: line 2:"), "{err}");
         assert!(err.contains("customer_nme"), "{err}");
     }
 }

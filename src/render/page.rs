@@ -4,10 +4,10 @@
 //! `templates/page/text/{locale}.toml`. Rendered in strict mode, every value HTML-escaped.
 
 use crate::domain::Locale;
+use crate::templates::TemplateFiles;
 use handlebars::Handlebars;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 const PAGES: [&str; 3] = ["layout", "survey", "message"];
 
@@ -16,7 +16,7 @@ pub struct Pages {
     registry: Handlebars<'static>,
     /// Words per locale tag.
     texts: BTreeMap<String, serde_json::Value>,
-    dir: PathBuf,
+    files: TemplateFiles,
 }
 
 /// A page with a heading, a sentence, and optionally a button posting to `action`.
@@ -65,43 +65,39 @@ pub struct OptionField {
 impl Pages {
     /// Loads the templates and the words of every locale; every problem is returned, each
     /// naming its file.
-    pub fn load(dir: &Path) -> Result<Pages, Vec<String>> {
-        let dir = dir.join("page");
+    pub fn load(files: &TemplateFiles) -> Result<Pages, Vec<String>> {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
         let mut problems = Vec::new();
         for name in PAGES {
-            let path = dir.join(format!("{name}.hbs"));
-            let result = std::fs::read_to_string(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|source| {
-                    registry
-                        .register_template_string(name, source)
-                        .map_err(|e| super::describe_template_error(&e))
-                });
-            if let Err(reason) = result {
-                problems.push(format!("{}: {reason}", path.display()));
+            let path = format!("page/{name}.hbs");
+            let result = match files.read(&path) {
+                Ok(Some(file)) => registry
+                    .register_template_string(name, file.text)
+                    .map_err(|e| format!("{}: {}", file.place, super::describe_template_error(&e))),
+                Ok(None) => Err(format!("{}: missing", files.place(&path))),
+                Err(e) => Err(e),
+            };
+            if let Err(problem) = result {
+                problems.push(problem);
             }
         }
         let mut texts = BTreeMap::new();
-        let text_dir = dir.join("text");
-        let mut files: Vec<PathBuf> = match std::fs::read_dir(&text_dir) {
-            Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
-            Err(e) => {
-                problems.push(format!("{}: {e}", text_dir.display()));
-                Vec::new()
-            }
-        };
-        files.sort();
-        for path in files
-            .iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        {
-            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        for path in files.list("page/text") {
+            let Some(stem) = path
+                .strip_prefix("page/text/")
+                .and_then(|n| n.strip_suffix(".toml"))
+            else {
+                continue;
+            };
+            let place = files.place(&path);
             let loaded = Locale::parse(stem)
                 .map_err(|e| format!("the file name is not a locale: {e}"))
                 .and_then(|locale| {
-                    let source = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+                    let source = match files.read(&path)? {
+                        Some(file) => file.text,
+                        None => return Err("missing".into()),
+                    };
                     let table: toml::Table = toml::from_str(&source).map_err(|e| {
                         let line = e
                             .span()
@@ -117,20 +113,20 @@ impl Pages {
                 Ok((locale, value)) => {
                     texts.insert(locale, value);
                 }
-                Err(reason) => problems.push(format!("{}: {reason}", path.display())),
+                Err(reason) => problems.push(format!("{place}: {reason}")),
             }
         }
         if texts.is_empty() && problems.is_empty() {
             problems.push(format!(
                 "{}: no locale files (e.g. en.toml)",
-                text_dir.display()
+                files.place("page/text")
             ));
         }
         if problems.is_empty() {
             Ok(Pages {
                 registry,
                 texts,
-                dir,
+                files: files.clone(),
             })
         } else {
             Err(problems)
@@ -156,10 +152,7 @@ impl Pages {
                 if words.get(key).and_then(|v| v.as_str()).is_none() {
                     gaps.push(format!(
                         "{}: `{key}` is missing",
-                        self.dir
-                            .join("text")
-                            .join(format!("{locale}.toml"))
-                            .display()
+                        self.files.place(&format!("page/text/{locale}.toml"))
                     ));
                 }
             }
@@ -219,10 +212,10 @@ impl Pages {
 
     fn render<T: Serialize>(&self, name: &str, data: &T) -> Result<String, String> {
         self.registry.render(name, data).map_err(|e| {
-            let path = self.dir.join(format!("{name}.hbs"));
+            let place = self.files.place(&format!("page/{name}.hbs"));
             match e.line_no {
-                Some(line) => format!("{}: line {line}: {}", path.display(), e.reason()),
-                None => format!("{}: {}", path.display(), e.reason()),
+                Some(line) => format!("{place}: line {line}: {}", e.reason()),
+                None => format!("{place}: {}", e.reason()),
             }
         })
     }
