@@ -23,9 +23,11 @@ pub async fn run_by_hand(
     clock: &Clock,
 ) -> Result<PlanCounts, StoreError> {
     if dry_run {
-        return store
+        let counts = store
             .plan_invitations(campaign, clock.now(), true, key)
-            .await;
+            .await?;
+        warn_too_late(campaign, &counts);
+        return Ok(counts);
     }
     let now = clock.now();
     let owner = crate::dispatch::process_name();
@@ -49,6 +51,9 @@ async fn plan_recorded(
     let result = store
         .plan_invitations(campaign, clock.now(), false, key)
         .await;
+    if let Ok(counts) = &result {
+        warn_too_late(campaign, counts);
+    }
     let now = clock.now();
     metrics::counter!(
         telemetry::PLANNER_RUNS,
@@ -172,5 +177,19 @@ impl Scheduler {
             self.tick().await.map(|(_, wake)| wake)
         })
         .await;
+    }
+}
+
+/// Says how many contacts were closed too long ago to be surveyed, and why: nothing else shows
+/// that a run of old contacts planned nothing.
+fn warn_too_late(campaign: &Campaign, counts: &PlanCounts) {
+    if counts.skipped.too_late > 0 {
+        tracing::warn!(
+            campaign = %campaign.name,
+            contacts = counts.skipped.too_late,
+            "contacts closed more than the campaign's delay and expiry ago ({}) are not \
+             invited: their invitations would expire before they could be sent",
+            crate::domain::duration::format(campaign.delay + campaign.expiry)
+        );
     }
 }

@@ -93,6 +93,7 @@ pub async fn run(settings: Settings, command: CampaignCommand) -> anyhow::Result
                             "opted out",
                             "frequency cap",
                             "not sampled",
+                            "too late",
                         ],
                         std::slice::from_ref(&counts),
                         |c| {
@@ -104,6 +105,7 @@ pub async fn run(settings: Settings, command: CampaignCommand) -> anyhow::Result
                                 s.opted_out,
                                 s.frequency_cap,
                                 s.not_sampled,
+                                s.too_late,
                             ]
                             .map(|n| n.to_string())
                             .to_vec()

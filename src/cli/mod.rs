@@ -7,6 +7,7 @@ mod config;
 mod contacts;
 mod customers;
 mod dashboard;
+mod demo;
 mod dispatch;
 mod export;
 mod inbox;
@@ -47,6 +48,10 @@ enum Command {
     Serve,
     /// Create the database if needed and apply pending migrations, then exit.
     Migrate,
+    /// Try the survey loop on any day: store example contacts (Indonesian and English
+    /// customers, several agents and teams) closed just the campaign's delay ago and plan
+    /// the campaign, so their messages are due now; prints a survey link to answer.
+    Demo(demo::DemoArgs),
     /// Import and list closed contacts.
     #[command(subcommand)]
     Contacts(contacts::ContactsCommand),
@@ -131,6 +136,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve::run(settings).await,
         Command::Migrate => migrate::run(settings).await,
+        Command::Demo(args) => demo::run(settings, args).await,
         Command::Contacts(command) => contacts::run(settings, command).await,
         Command::Sources(command) => sources::run(settings, command).await,
         Command::Customers(command) => customers::run(settings, command).await,

@@ -30,6 +30,9 @@ pub struct SkipCounts {
     pub frequency_cap: u64,
     /// Left out of the campaign's sample.
     pub not_sampled: u64,
+    /// Closed so long ago that the invitation would expire (`closed_at + delay + expiry`)
+    /// before it could be sent.
+    pub too_late: u64,
 }
 
 /// A contact of the audience, with what decides whether and where it is invited: per
@@ -157,6 +160,8 @@ impl Store {
                 .find(|ch| c.reach.reachable(*ch) == (true, false));
             if c.invited {
                 counts.skipped.already_invited += 1;
+            } else if c.closed_at + campaign.delay + campaign.expiry <= now {
+                counts.skipped.too_late += 1;
             } else if let Some(channel) = chosen {
                 to_invite.push((c, channel));
             } else if campaign.channels.iter().any(|ch| c.reach.reachable(*ch).0) {
@@ -420,5 +425,42 @@ impl Store {
         });
         let id = known.ok_or_else(|| StoreError::NotFound(format!("no customer `{customer}`")))?;
         self.opt_out_customer(id, channel, source, now).await
+    }
+}
+
+/// A contact invited by a campaign: what its survey link is made from.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Invited {
+    /// The stored contact's id (with the campaign, its survey token's input).
+    pub contact_id: i64,
+    /// The helpdesk's id of the contact.
+    pub external_id: String,
+    pub customer_name: Option<String>,
+    pub channel: String,
+}
+
+impl Store {
+    /// Those of the contacts `external_ids` that `campaign` has invited, in the order given.
+    pub async fn invited(
+        &self,
+        campaign: &str,
+        external_ids: &[String],
+    ) -> Result<Vec<Invited>, StoreError> {
+        let mut found: Vec<Invited> = with_pool!(self, pool => {
+            let mut q = QueryBuilder::new(
+                "SELECT c.id AS contact_id, c.external_id, cu.name AS customer_name, i.channel \
+                 FROM invitations i JOIN contacts c ON c.id = i.contact_id \
+                 JOIN customers cu ON cu.id = c.customer_id WHERE i.campaign = ",
+            );
+            q.push_bind(campaign).push(" AND c.external_id IN (");
+            let mut list = q.separated(", ");
+            for id in external_ids {
+                list.push_bind(id.as_str());
+            }
+            q.push(")");
+            q.build_query_as().fetch_all(pool).await?
+        });
+        found.sort_by_key(|i| external_ids.iter().position(|e| *e == i.external_id));
+        Ok(found)
     }
 }

@@ -29,7 +29,7 @@ pub use conversations::{ChatAnswer, ChatMessage, Conversation, StatusApplied};
 pub use erasure::{AuditEvent, Erased, Forgotten};
 pub use export::AnsweredInvitation;
 pub use inbox::{InboxEvent, InboxStatus, RawEvent};
-pub use invitations::{PlanCounts, SkipCounts};
+pub use invitations::{Invited, PlanCounts, SkipCounts};
 pub use outbox::{
     Claimed, FailedDelivery, FinalStatus, FollowUp, OutboxStatus, Outcome, QueueDepth, ReminderDue,
 };
