@@ -837,3 +837,205 @@ fn the_production_example_config_is_valid() {
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("format = \"json\""), "{stdout}");
 }
+
+/// Every `SURVEYD_*` variable the README, the docs, the shipped configuration and the systemd
+/// unit name takes effect: set together over a file with every optional setting, each shows
+/// in `config show` at its key, secrets as `[redacted]` and nowhere in clear.
+#[test]
+fn every_documented_variable_takes_effect() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut documented = std::collections::BTreeSet::new();
+    let mut texts = vec![
+        root.join("README.md"),
+        root.join("examples/surveyd.service"),
+    ];
+    for folder in ["docs", "config"] {
+        for entry in std::fs::read_dir(root.join(folder)).unwrap() {
+            texts.push(entry.unwrap().path());
+        }
+    }
+    for path in texts {
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (at, _) in text.match_indices("SURVEYD_") {
+            let name: String = text[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            if !name.ends_with('_') {
+                documented.insert(name);
+            }
+        }
+    }
+    // (variable, value, key in `config show`, shown value: None for a secret)
+    let cases: &[(&str, &str, &str, Option<&str>)] = &[
+        (
+            "SURVEYD_ALERTS_TEAM_LEADS_BILLING",
+            "boss@example.co.id",
+            "alerts.team_leads.Billing",
+            Some("boss@example.co.id"),
+        ),
+        (
+            "SURVEYD_ALERTS_WEBHOOK_SECRET",
+            "another-secret-of-16",
+            "alerts.webhook.secret",
+            None,
+        ),
+        (
+            "SURVEYD_ALERTS_WEBHOOK_URL",
+            "https://hooks.example.co.id/in",
+            "alerts.webhook.url",
+            Some("https://hooks.example.co.id/in"),
+        ),
+        (
+            "SURVEYD_CAMPAIGNS_POST_CONTACT_EMAIL_DELAY",
+            "3h",
+            "campaigns.0.delay",
+            Some("3h"),
+        ),
+        (
+            "SURVEYD_DATABASE_URL",
+            "postgres://surveyd:s3cret-db@db.internal/surveyd",
+            "database.url",
+            Some("postgres://surveyd:[redacted]@db.internal/surveyd"),
+        ),
+        (
+            "SURVEYD_EMAIL_SMTP_PASSWORD",
+            "98765432109876",
+            "email.smtp.password",
+            None,
+        ),
+        (
+            "SURVEYD_EMAIL_SMTP_USERNAME",
+            "mailer",
+            "email.smtp.username",
+            Some("mailer"),
+        ),
+        (
+            "SURVEYD_GATEWAYS_FONNTE_INBOUND_SECRET",
+            "s3cret-fonnte-in",
+            "gateways.fonnte.inbound.secret",
+            None,
+        ),
+        (
+            "SURVEYD_GATEWAYS_FONNTE_SEND_AUTH_VALUE",
+            "s3cret-fonnte-out",
+            "gateways.fonnte.send.auth.value",
+            None,
+        ),
+        (
+            "SURVEYD_GATEWAYS__MY_GATEWAY__SEND__URL",
+            "https://mine.example/send",
+            "gateways.my_gateway.send.url",
+            Some("https://mine.example/send"),
+        ),
+        (
+            "SURVEYD_HTTP_LISTEN",
+            "0.0.0.0:9000",
+            "http.listen",
+            Some("0.0.0.0:9000"),
+        ),
+        (
+            "SURVEYD_HTTP_RATE_LIMIT_PAGES",
+            "{ per_second = 5, burst = 50 }",
+            "http.rate_limit.pages.burst",
+            Some("50"),
+        ),
+        ("SURVEYD_LOG_FORMAT", "json", "log.format", Some("json")),
+        (
+            "SURVEYD_SOURCES_HELPDESK_URL",
+            "postgres://reader:s3cret-src@other/helpdesk",
+            "sources.0.url",
+            Some("postgres://reader:[redacted]@other/helpdesk"),
+        ),
+        (
+            "SURVEYD_SURVEY_KEY",
+            "abababababababababababababababababababababababababababababababab",
+            "survey.key",
+            None,
+        ),
+        (
+            "SURVEYD_TEMPLATES_DIR",
+            "/srv/surveyd/templates",
+            "templates.dir",
+            Some("/srv/surveyd/templates"),
+        ),
+        (
+            "SURVEYD_TWILIO_ACCOUNT_SID",
+            "AC0123456789",
+            "twilio.account_sid",
+            Some("AC0123456789"),
+        ),
+        (
+            "SURVEYD_TWILIO_AUTH_TOKEN",
+            "s3cret-twilio",
+            "twilio.auth_token",
+            None,
+        ),
+        (
+            "SURVEYD_WHATSAPP_ACCESS_TOKEN",
+            "s3cret-meta-access",
+            "whatsapp.access_token",
+            None,
+        ),
+        (
+            "SURVEYD_WHATSAPP_APP_SECRET",
+            "s3cret-meta-app",
+            "whatsapp.app_secret",
+            None,
+        ),
+        (
+            "SURVEYD_WHATSAPP_VERIFY_TOKEN",
+            "s3cret-meta-verify",
+            "whatsapp.verify_token",
+            None,
+        ),
+    ];
+    // Named for what they are not: the file's variable, and a typo shown being refused.
+    let not_settings = ["SURVEYD_CONFIG", "SURVEYD_EMAIL_SMTP_PASWORD"];
+    for name in &documented {
+        assert!(
+            not_settings.contains(&name.as_str()) || cases.iter().any(|c| c.0 == name),
+            "{name} is documented but not tested here: add it to the cases"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = root.join("tests/fixtures/every-key.toml");
+    let mut env: Vec<(&str, &str)> = cases.iter().map(|c| (c.0, c.1)).collect();
+    let fixture = fixture.to_str().unwrap();
+    env.push(("SURVEYD_CONFIG", fixture));
+    let (out, stdout, stderr) = run(dir.path(), &env, &["config", "show"]);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.starts_with("# The built-in defaults, then "),
+        "{stdout}"
+    );
+    let shown: toml::Value = toml::from_str(&stdout).unwrap();
+    for (variable, value, key, expected) in cases {
+        let mut at = &shown;
+        for step in key.split('.') {
+            at = match step.parse::<usize>() {
+                Ok(i) => &at[i],
+                Err(_) => at
+                    .get(step)
+                    .unwrap_or_else(|| panic!("{variable}: no {key} in\n{stdout}")),
+            };
+        }
+        let text = match at {
+            toml::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        match expected {
+            Some(expected) => assert_eq!(&text, expected, "{variable}"),
+            None => {
+                assert_eq!(text, "[redacted]", "{variable}");
+                assert!(
+                    !stdout.contains(value),
+                    "{variable}'s value is shown:\n{stdout}"
+                );
+            }
+        }
+    }
+    for secret in ["s3cret-db", "s3cret-src"] {
+        assert!(!stdout.contains(secret), "{secret} leaked");
+    }
+}

@@ -1,0 +1,209 @@
+//! The README's quick start and walkthrough, run as written: every `sh` block of those sections
+//! is read from README.md, each `cargo run --release -- …` line runs the binary under test
+//! (other lines run in `sh`), in a fresh folder holding only what a fresh clone has beside it
+//! (`examples/`). A `# → text` comment is what the command's output must show. The browser
+//! step (open the printed link, send the form) is done over HTTP as a browser would. So the
+//! README cannot drift from what works, on any day.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One command of the README and what its output must show.
+struct Step {
+    command: String,
+    expect: Option<String>,
+}
+
+/// The `sh` blocks under the headings that start with one of `sections`.
+fn steps(readme: &str, sections: &[&str]) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let mut in_section = false;
+    let mut in_block = false;
+    for line in readme.lines() {
+        if line.starts_with("## ") {
+            in_section = sections.iter().any(|s| line[3..].starts_with(s));
+            continue;
+        }
+        if line.starts_with("```") {
+            in_block = in_section && !in_block && line.trim() == "```sh";
+            continue;
+        }
+        if !in_block || line.trim().is_empty() {
+            continue;
+        }
+        let (command, comment) = match line.find(" # ") {
+            Some(at) => (&line[..at], Some(line[at + 3..].trim())),
+            None => (line, None),
+        };
+        steps.push(Step {
+            command: command.trim().to_owned(),
+            expect: comment
+                .and_then(|c| c.strip_prefix("→ "))
+                .map(|e| e.trim().to_owned()),
+        });
+    }
+    steps
+}
+
+/// A shell command with the README's `cargo run --release --` as the binary under test.
+fn shell(dir: &Path, command: &str, env: &[(&str, String)]) -> Command {
+    let binary = env!("CARGO_BIN_EXE_surveyd");
+    let command = command.replace("cargo run --release --", binary);
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(command).current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("SURVEYD_") || key == "RUST_LOG" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    cmd
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+    }
+}
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_readme_quick_start_and_walkthrough_work_as_written() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let quick_start = steps(&readme, &["Quick start"]);
+    let walkthrough = steps(&readme, &["Walkthrough"]);
+    assert!(
+        quick_start.iter().any(|s| s.command.ends_with("-- serve")),
+        "the quick start starts the daemon"
+    );
+    assert!(walkthrough.iter().any(|s| s.command.contains("-- demo")));
+
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples")),
+        &dir.path().join("examples"),
+    );
+    // The README's address, on a free port (other tests run beside this one).
+    let port = support::free_port();
+    let env = [
+        ("SURVEYD_HTTP_LISTEN", format!("127.0.0.1:{port}")),
+        (
+            "SURVEYD_SURVEY_PUBLIC_URL",
+            format!("http://127.0.0.1:{port}"),
+        ),
+    ];
+
+    let mut daemon = None;
+    for step in &quick_start {
+        if step.command == "cargo test" {
+            continue; // this is it
+        }
+        if step.command.ends_with("-- serve") {
+            let mut child = shell(dir.path(), &format!("exec {}", step.command), &env)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut line = String::new();
+            BufReader::new(child.stdout.take().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            assert!(
+                line.starts_with("surveyd listening on"),
+                "serve printed {line:?}"
+            );
+            daemon = Some(Daemon(child));
+            continue;
+        }
+        panic!(
+            "a quick-start command this test does not know: {}",
+            step.command
+        );
+    }
+    let _daemon = daemon.expect("the daemon runs");
+
+    let client = reqwest::Client::new();
+    let mut link: Option<String> = None;
+    let mut answered = false;
+    for step in &walkthrough {
+        // The browser step (between the outbox and the report): open the link, send the form.
+        if step.command.contains("-- report") && !answered {
+            answer(&client, link.as_deref().expect("demo printed a link")).await;
+            answered = true;
+        }
+        // What the daemon does in the background shows within seconds: read-only commands are
+        // asked again until their output shows it.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let output = loop {
+            let out = shell(dir.path(), &step.command, &env).output().unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(out.status.success(), "{}: {stdout}{stderr}", step.command);
+            let shown = step
+                .expect
+                .as_ref()
+                .is_none_or(|e| stdout.contains(e.as_str()));
+            let writes = step.command.contains("-- demo") || step.command.contains(" import ");
+            if shown || writes || Instant::now() > deadline {
+                if let Some(expect) = &step.expect {
+                    assert!(
+                        stdout.contains(expect.as_str()),
+                        "{}: no {expect:?} in\n{stdout}",
+                        step.command
+                    );
+                }
+                break stdout;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        if step.command.contains("-- demo") {
+            link = output
+                .lines()
+                .find(|l| l.starts_with("http://"))
+                .map(str::to_owned);
+        }
+    }
+    assert!(answered, "the walkthrough answers and reports");
+}
+
+/// What a customer's browser does with the demo's link: shows the survey, sends the form.
+async fn answer(client: &reqwest::Client, link: &str) {
+    let page = client.get(link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("lang=\"id\""),
+        "the survey shows in Indonesian:\n{html}"
+    );
+    assert!(
+        html.contains("value=\"4\" checked"),
+        "4 preselected:\n{html}"
+    );
+    let action = link.split('?').next().unwrap();
+    let sent = client
+        .post(action)
+        .form(&[
+            ("csat", "4"),
+            ("resolved", "yes"),
+            ("comment", "Cepat dan ramah"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+}
