@@ -298,7 +298,42 @@ async fn sampling_picks_the_same_contacts_every_run(db: &TestDb) {
     );
 }
 
+/// A contact closed longer ago than the delay and expiry together would only expire unsent:
+/// it is counted as too late and gets no invitation; one closed a minute later is invited.
+async fn contacts_closed_too_long_ago_are_too_late(db: &TestDb) {
+    // Expiry 7d + delay 2h before NOW is 2026-11-13T22:00.
+    let mut c = campaign("");
+    c.audience.lookback = std::time::Duration::from_secs(14 * 86_400);
+    let contacts = vec![
+        contact("T-LATE", "C-1", "2026-11-13T22:00:00Z", true),
+        contact("T-JUST", "C-2", "2026-11-13T22:01:00Z", true),
+    ];
+    db.store.upsert_contacts(&contacts, at(NOW)).await.unwrap();
+    let counts = db
+        .store
+        .plan_invitations(&c, at(NOW), false, &support::survey_key())
+        .await
+        .unwrap();
+    assert_eq!(
+        (counts.eligible, counts.invited, counts.skipped.too_late),
+        (2, 1, 1)
+    );
+    let invited = db
+        .store
+        .invited(&c.name, &["T-LATE".into(), "T-JUST".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        invited
+            .iter()
+            .map(|i| i.external_id.as_str())
+            .collect::<Vec<_>>(),
+        ["T-JUST"]
+    );
+}
+
 on_both_backends!(
+    contacts_closed_too_long_ago_are_too_late,
     sampling_picks_the_same_contacts_every_run,
     the_frequency_cap_spans_campaigns_and_runs,
     two_capped_campaigns_at_once_invite_each_customer_once,

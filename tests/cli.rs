@@ -847,7 +847,8 @@ fn every_documented_variable_takes_effect() {
     let mut documented = std::collections::BTreeSet::new();
     let mut texts = vec![
         root.join("README.md"),
-        root.join("examples/surveyd.service"),
+        root.join("debian/surveyd.service"),
+        root.join("debian/surveyd.toml"),
     ];
     for folder in ["docs", "config"] {
         for entry in std::fs::read_dir(root.join(folder)).unwrap() {
@@ -1038,4 +1039,50 @@ fn every_documented_variable_takes_effect() {
     for secret in ["s3cret-db", "s3cret-src"] {
         assert!(!stdout.contains(secret), "{secret} leaked");
     }
+}
+
+/// A command that only reads, run where there is no database (the wrong folder, a server
+/// whose settings it did not see), says so and creates nothing; on PostgreSQL, a database
+/// without surveyd's tables likewise.
+#[tokio::test(flavor = "multi_thread")]
+async fn read_only_commands_refuse_to_create_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let reads: [&[&str]; 6] = [
+        &["report"],
+        &["outbox", "status"],
+        &["inbox", "status"],
+        &["alerts", "list"],
+        &["export", "responses"],
+        &["contacts", "list"],
+    ];
+    let missing = dir.path().canonicalize().unwrap().join("data/surveyd.db");
+    for args in reads {
+        let (out, stdout, stderr) = run(dir.path(), &[], args);
+        assert!(!out.status.success(), "{args:?} ran: {stdout}");
+        assert!(
+            stderr.contains(&format!("no database at {}", missing.display()))
+                && stderr.contains("set database.url or SURVEYD_CONFIG"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(!dir.path().join("data").exists(), "a folder was created");
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    // A database the tests made with the tables dropped: nothing of surveyd's in it.
+    db.store.close().await;
+    let url = db.url.clone();
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query("DROP SCHEMA public CASCADE")
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query("CREATE SCHEMA public")
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let (out, _, stderr) = run(dir.path(), &[("SURVEYD_DATABASE_URL", &url)], &["report"]);
+    assert!(!out.status.success());
+    assert!(stderr.contains("(it has no surveyd tables)"), "{stderr}");
 }

@@ -101,6 +101,14 @@ enum Command {
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Print the shell completion script for SHELL (e.g. `surveyd completions bash >
+    /// /etc/bash_completion.d/surveyd`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `surveyd man | man -l -`.
+    Man,
 }
 
 /// Output for people or for programs.
@@ -130,6 +138,21 @@ pub fn run() -> ExitCode {
 }
 
 async fn execute(cli: Cli) -> anyhow::Result<()> {
+    // These describe the command line itself: no settings needed (a broken file must not
+    // keep an operator from reading the manual).
+    match cli.command {
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "surveyd", &mut std::io::stdout());
+            return Ok(());
+        }
+        Command::Man => {
+            let command = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(command).render(&mut std::io::stdout())?;
+            return Ok(());
+        }
+        _ => {}
+    }
     let file = crate::config::file_or_system(cli.config.as_deref());
     let settings = Settings::load(file.as_deref())?;
     init_logging(&settings);
@@ -152,6 +175,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Export(command) => export::run(settings, command).await,
         Command::Templates(command) => templates::run(settings, command),
         Command::Config(command) => config::run(settings, file.as_deref(), command),
+        Command::Completions { .. } | Command::Man => unreachable!("handled before the settings"),
     }
 }
 
