@@ -1039,3 +1039,79 @@ fn every_documented_variable_takes_effect() {
         assert!(!stdout.contains(secret), "{secret} leaked");
     }
 }
+
+/// Every list with nothing in it says so in a sentence (JSON stays `[]`).
+#[test]
+fn empty_lists_say_so_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["migrate"]);
+    for (args, sentence) in [
+        (&["alerts", "list"][..], "no alerts"),
+        (
+            &["alerts", "list", "--state", "resolved"],
+            "no resolved alerts",
+        ),
+        (
+            &["outbox", "failed"],
+            "no failed, expired or cancelled deliveries",
+        ),
+        (&["tokens", "list"], "no tokens"),
+        (&["retention", "audit"], "no audit events"),
+        (&["inbox", "status"], "no events"),
+        (
+            &["campaign", "runs", "post-contact-email"],
+            "no runs of campaign",
+        ),
+        (&["sources", "list"], "no sources"),
+        (&["contacts", "list"], "no contacts"),
+    ] {
+        let table = ok(dir.path(), args);
+        assert!(table.starts_with(sentence), "{args:?}: {table}");
+        assert!(
+            !table.contains('+') && !table.contains('|'),
+            "{args:?}: {table}"
+        );
+        if args != ["inbox", "status"] {
+            let json = ok(dir.path(), &[args, &["--format", "json"]].concat());
+            assert_eq!(json.trim(), "[]", "{args:?}");
+        }
+    }
+}
+
+/// Times in tables are on the reports' clock with the zone's name (`reports.time_zone`, else
+/// `defaults.time_zone`), in UTC with `--utc`; JSON keeps RFC 3339 in UTC.
+#[test]
+fn times_show_their_zone_and_utc_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["tokens", "create", "helpdesk"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(dir.path(), &["tokens", "list", "--format", "json"])).unwrap();
+    let created: chrono::DateTime<chrono::Utc> =
+        json[0]["created_at"].as_str().unwrap().parse().unwrap();
+    assert!(json[0]["created_at"].as_str().unwrap().ends_with('Z'));
+    let shown = |zone: chrono_tz::Tz| {
+        created
+            .with_timezone(&zone)
+            .format("%Y-%m-%d %H:%M %Z")
+            .to_string()
+    };
+    let table = ok(dir.path(), &["tokens", "list"]);
+    assert!(table.contains(&shown(chrono_tz::Asia::Jakarta)), "{table}");
+    assert!(
+        table.contains(" WIB ") && table.contains("never"),
+        "{table}"
+    );
+    let utc = ok(dir.path(), &["tokens", "list", "--utc"]);
+    assert!(utc.contains(&shown(chrono_tz::UTC)), "{utc}");
+    let (out, makassar, stderr) = run(
+        dir.path(),
+        &[("SURVEYD_REPORTS_TIME_ZONE", "Asia/Makassar")],
+        &["tokens", "list"],
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        makassar.contains(&shown(chrono_tz::Asia::Makassar)),
+        "{makassar}"
+    );
+    assert!(makassar.contains(" WITA "), "{makassar}");
+}
