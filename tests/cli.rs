@@ -1115,3 +1115,36 @@ fn times_show_their_zone_and_utc_on_request() {
     );
     assert!(makassar.contains(" WITA "), "{makassar}");
 }
+
+/// The daemon warns at start when answers raise alerts that would go to no one.
+#[test]
+fn serve_warns_when_alerts_go_to_no_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let warning = "detractor alerts are raised (alerts.csat_at_most = 2, alerts.nps_at_most = 6, \
+                   alerts.unresolved = true) but go to no one";
+    let logs = |env: &[(&str, &str)]| {
+        let mut env = env.to_vec();
+        env.push(("SURVEYD_HTTP_LISTEN", "127.0.0.1:0"));
+        let mut child = surveyd(dir.path(), &env, &["serve"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Started (the warning comes before the address is printed), then stopped.
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("surveyd listening on"), "{line}");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let mut logs = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut logs).unwrap();
+        logs
+    };
+    let unrouted = logs(&[]);
+    assert!(unrouted.contains(warning), "{unrouted}");
+    assert!(unrouted.contains("WARN"), "{unrouted}");
+    let routed = logs(&[("SURVEYD_ALERTS_TEAM_LEADS_BILLING", "lead@example.co.id")]);
+    assert!(!routed.contains("go to no one"), "{routed}");
+}

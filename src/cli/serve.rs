@@ -28,6 +28,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let summary = settings.reports.summary(&settings.defaults);
     let retention = (settings.retention.clone(), settings.email.clone());
     let state = AppState::new(store.clone(), settings, clock.clone())?;
+    if let Some(warning) = state.alerts.unrouted() {
+        tracing::warn!("{warning}");
+    }
     let app = Application::bind(state.clone())
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", state.settings.http.listen))?;

@@ -97,6 +97,9 @@ pub struct Forgotten {
     pub email_deliveries: Vec<i64>,
 }
 
+/// The alert columns that hold people's notes: the acknowledgement's, the resolution's.
+const ALERT_NOTES: [&str; 2] = ["note", "resolved_note"];
+
 /// An entry of the audit log.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct AuditEvent {
@@ -162,13 +165,16 @@ impl Store {
             .execute(&mut *conn)
             .await?
             .rows_affected();
-            let alert_notes = sqlx::query(&format!(
-                "UPDATE alerts SET note = NULL WHERE note IS NOT NULL AND {of_customer}"
-            ))
-            .bind(id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
+            let mut alert_notes = 0;
+            for note in ALERT_NOTES {
+                alert_notes += sqlx::query(&format!(
+                    "UPDATE alerts SET {note} = NULL WHERE {note} IS NOT NULL AND {of_customer}"
+                ))
+                .bind(id)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+            }
             let contacts = sqlx::query(
                 "UPDATE contacts SET attributes = '{}' WHERE customer_id = $1 AND attributes <> '{}'",
             )
@@ -445,21 +451,28 @@ impl super::StoreTx {
     async fn erase_invitations(&mut self, from: i64, to: i64) -> Result<Erased, StoreError> {
         let mut erased = Erased::default();
         with_tx!(self, conn => {
-            for (sql, count) in [
-                ("UPDATE responses SET text = NULL WHERE text IS NOT NULL \
-                  AND invitation_id > $1 AND invitation_id <= $2", &mut erased.comments),
-                ("UPDATE alerts SET note = NULL WHERE note IS NOT NULL \
-                  AND invitation_id > $1 AND invitation_id <= $2", &mut erased.alert_notes),
-                ("UPDATE deliveries SET last_error = NULL WHERE last_error IS NOT NULL \
-                  AND invitation_id > $1 AND invitation_id <= $2", &mut erased.delivery_errors),
-            ] {
-                *count += sqlx::query(sql)
-                    .bind(from)
-                    .bind(to)
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected();
+            // Comments, the two alert notes, delivery errors.
+            let texts = [
+                ("responses", "text"),
+                ("alerts", ALERT_NOTES[0]),
+                ("alerts", ALERT_NOTES[1]),
+                ("deliveries", "last_error"),
+            ];
+            let mut counts = [0; 4];
+            for (count, (table, column)) in counts.iter_mut().zip(texts) {
+                *count = sqlx::query(&format!(
+                    "UPDATE {table} SET {column} = NULL WHERE {column} IS NOT NULL \
+                     AND invitation_id > $1 AND invitation_id <= $2"
+                ))
+                .bind(from)
+                .bind(to)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
             }
+            erased.comments = counts[0];
+            erased.alert_notes = counts[1] + counts[2];
+            erased.delivery_errors = counts[3];
         });
         Ok(erased)
     }
