@@ -776,6 +776,7 @@ fn a_customer_is_forgotten_from_the_command_line() {
         "customers",
         "forget",
         "DEMO-C-01",
+        "--yes",
         "--format",
         "json",
     ]))
@@ -789,8 +790,15 @@ fn a_customer_is_forgotten_from_the_command_line() {
         serde_json::from_str(&ok(&["retention", "audit", "--format", "json"])).unwrap();
     assert_eq!(audit[0]["action"], "customer.forget");
     assert_eq!(audit[0]["actor"], "cli");
+    let recorded: serde_json::Value =
+        serde_json::from_str(audit[0]["detail"].as_str().unwrap()).unwrap();
+    assert_eq!(recorded, erased[0], "the audit counts what was printed");
 
-    let (out, _, stderr) = run(dir.path(), &[], &["customers", "forget", "DEMO-C-01"]);
+    let (out, _, stderr) = run(
+        dir.path(),
+        &[],
+        &["customers", "forget", "DEMO-C-01", "--yes"],
+    );
     assert!(!out.status.success());
     assert!(
         stderr.contains("no customer has the id `DEMO-C-01`"),
@@ -1114,6 +1122,117 @@ fn times_show_their_zone_and_utc_on_request() {
         "{makassar}"
     );
     assert!(makassar.contains(" WITA "), "{makassar}");
+}
+
+/// `customers show`: details, contacts, invitations and opt-outs, as a table and as JSON; an
+/// unknown id is an error naming it.
+#[test]
+fn customers_show_lists_one_customer() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["demo"]);
+    let table = ok(dir.path(), &["customers", "show", "DEMO-C-01"]);
+    for part in [
+        "Budi Santoso",
+        "budi@example.co.id",
+        "Asia/Jakarta",
+        "Sari Wijaya (A-01)",
+        "post-contact-email",
+        "planned",
+        "no opt-outs",
+    ] {
+        assert!(table.contains(part), "no {part:?} in\n{table}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&ok(
+        dir.path(),
+        &["customers", "show", "DEMO-C-01", "--format", "json"],
+    ))
+    .unwrap();
+    assert_eq!(json["customer"]["name"], "Budi Santoso");
+    assert_eq!(json["customer"]["locale"], "id");
+    assert_eq!(json["contacts"].as_array().map(Vec::len), Some(1));
+    assert_eq!(json["contacts"][0]["team"], "Billing");
+    assert_eq!(json["invitations"][0]["campaign"], "post-contact-email");
+    assert_eq!(json["invitations"][0]["channel"], "email");
+    assert_eq!(json["opt_outs"], serde_json::json!([]));
+    let (out, _, stderr) = run(dir.path(), &[], &["customers", "show", "C-NOPE"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("no customer has the id `C-NOPE`"),
+        "{stderr}"
+    );
+}
+
+/// `surveyd` with `answer` typed on a terminal as its standard input (a pseudo-terminal).
+fn on_terminal(dir: &Path, args: &[&str], answer: &str) -> (Output, String, String) {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty writes the two descriptors it opens; no name, default settings.
+    let opened = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(opened, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just opened and are owned here alone.
+    let (master, slave) = unsafe {
+        (
+            std::fs::File::from_raw_fd(master),
+            OwnedFd::from_raw_fd(slave),
+        )
+    };
+    // Typed ahead: the terminal keeps the line until the command reads it.
+    (&master).write_all(answer.as_bytes()).unwrap();
+    let output = surveyd(dir, &[], args)
+        .stdin(Stdio::from(slave))
+        .output()
+        .unwrap();
+    drop(master);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output, stdout, stderr)
+}
+
+/// `customers forget` asks on a terminal (only "y" erases) and, from a script, refuses
+/// without `--yes`; nothing is erased until it goes ahead.
+#[test]
+fn forgetting_a_customer_asks_first() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["demo"]);
+    let forget = ["customers", "forget", "DEMO-C-02"];
+    let still_there = || ok(dir.path(), &["customers", "show", "DEMO-C-02"]);
+
+    let (out, _, stderr) = run(dir.path(), &[], &forget);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("not forgetting customer `DEMO-C-02`: standard input is not a terminal")
+            && stderr.contains("--yes"),
+        "{stderr}"
+    );
+    assert!(still_there().contains("DEMO-C-02"));
+
+    let (out, _, stderr) = on_terminal(dir.path(), &forget, "n\n");
+    assert!(!out.status.success());
+    assert!(stderr.contains("Forget customer `DEMO-C-02` ("), "{stderr}");
+    assert!(stderr.contains("[y/N]"), "{stderr}");
+    assert!(
+        stderr.contains("customer `DEMO-C-02` not forgotten"),
+        "{stderr}"
+    );
+    assert!(still_there().contains("DEMO-C-02"));
+
+    let (out, stdout, stderr) = on_terminal(dir.path(), &forget, "y\n");
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("customer `DEMO-C-02` forgotten"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("customers"), "{stdout}");
+    let (out, _, _) = run(dir.path(), &[], &["customers", "show", "DEMO-C-02"]);
+    assert!(!out.status.success(), "forgotten: the id is gone");
 }
 
 /// The daemon warns at start when answers raise alerts that would go to no one.

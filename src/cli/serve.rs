@@ -168,20 +168,13 @@ async fn keep_retention(
         let Some(cutoff) = settings.cutoff(now) else {
             return;
         };
-        if let Err(e) = store.apply_retention(cutoff, "daemon", now).await {
+        // The file outbox first, so the audit event counts its emails too.
+        let files = crate::channels::email::prune_file_outbox(&email, cutoff).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot prune the file outbox; trying again later");
+            None
+        });
+        if let Err(e) = store.apply_retention(cutoff, "daemon", now, files).await {
             tracing::warn!(error = %e, "cannot apply retention; trying again later");
-        }
-        match crate::channels::email::prune_file_outbox(&email, cutoff) {
-            Ok(Some(removed)) if removed > 0 => {
-                tracing::info!(
-                    removed,
-                    "emails past retention removed from the file outbox"
-                )
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot prune the file outbox; trying again later")
-            }
         }
     })
     .await
