@@ -2,8 +2,9 @@
 //! once; the dispatcher posts it to a webhook emulator (which fails the first post, so it is
 //! retried like any delivery) with a valid HMAC-SHA256 signature, and emails the team's lead
 //! through a real SMTP server; people acknowledge it over the API and resolve it with the CLI.
-//! A good rating raises nothing; an SMS reply below the threshold raises one too. Both
-//! backends.
+//! A good rating raises nothing; an SMS reply below the threshold raises one too. An alert
+//! no one can be emailed fails with the reason; with no recipient at all it is kept, unsent.
+//! Both backends.
 
 mod support;
 
@@ -14,8 +15,10 @@ use serde_json::Value;
 use sha2::Sha256;
 use std::sync::{Arc, Mutex};
 use support::{SmtpServer, SurveyLoop, TestDb, closed_contact, survey_key};
+use surveyd::alerts::AlertRule;
 use surveyd::config::{AlertWebhook, ConfiguredToken, Secret};
 use surveyd::domain::ExternalId;
+use surveyd::store::StoredAnswer;
 
 const SECRET: &str = "alert-webhook-secret-0123";
 const TOKEN: &str = "ops-token";
@@ -286,9 +289,225 @@ async fn a_bad_rating_raises_an_alert_that_reaches_the_webhook_and_the_lead(db: 
         .await
         .unwrap();
     assert_eq!(resolved[0]["id"], id);
-    assert_eq!(resolved[0]["note"], "Refunded");
+    assert_eq!(resolved[0]["resolved_note"], "Refunded");
     assert_eq!(resolved[0]["resolved_by"], "dewi");
+    assert_eq!(
+        resolved[0]["acknowledged_note"], "Calling her back",
+        "resolving keeps the acknowledgement's note"
+    );
+    // Both notes, each with its step, in the CLI's list and its view of the one alert; times
+    // on the reports' clock (Asia/Jakarta by default), or in UTC with --utc.
+    let command = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_surveyd"))
+            .env_remove("SURVEYD_CONFIG")
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let cli = |args: &[&str]| {
+        let out = command(args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let list = cli(&["alerts", "list"]);
+    let show = cli(&["alerts", "show", &id.to_string()]);
+    for shown in [&list, &show] {
+        assert!(shown.contains("by ops: Calling her back"), "{shown}");
+        assert!(shown.contains("by dewi: Refunded"), "{shown}");
+        assert!(shown.contains(" WIB"), "{shown}");
+    }
+    assert!(show.contains("Lama sekali <b>"), "{show}");
+    let raised = alerts[0].created_at;
+    let jakarta = raised.with_timezone(&chrono_tz::Asia::Jakarta);
+    assert!(
+        show.contains(&jakarta.format("%Y-%m-%d %H:%M WIB").to_string()),
+        "{show}"
+    );
+    let utc = cli(&["alerts", "show", &id.to_string(), "--utc"]);
+    assert!(
+        utc.contains(&raised.format("%Y-%m-%d %H:%M UTC").to_string()),
+        "{utc}"
+    );
+    assert!(cli(&["alerts", "list", "--state", "open"]).contains("no open alerts"));
+    let unknown = command(&["alerts", "show", "999"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no alert 999"));
     run.app.stop().await;
 }
 
-on_both_backends!(a_bad_rating_raises_an_alert_that_reaches_the_webhook_and_the_lead);
+/// An alert whose team has no lead, with no `alerts.email` to fall back on, is not dropped:
+/// its email fails with the reason, which `surveyd outbox failed` shows.
+async fn an_alert_no_one_can_be_emailed_fails_with_the_reason(db: &TestDb) {
+    let smtp = SmtpServer::start();
+    let run = SurveyLoop::start_with(db, smtp.port, |settings| {
+        settings.alerts.team_leads =
+            [("Billing".to_owned(), "lead@example.co.id".to_owned())].into();
+    })
+    .await;
+    let closed = run.clock.now() - chrono::Duration::hours(3);
+    let mut contact = closed_contact("T-0", "C-0", Some("c0@example.co.id"), closed);
+    contact.team = Some(ExternalId::parse("Support").unwrap());
+    db.store.upsert_contacts(&[contact], closed).await.unwrap();
+    assert_eq!(run.plan(db, false).await.invited, 1);
+    assert_eq!(run.dispatch(db).await.sent, 1);
+    let token = survey_key().token(&run.campaign().name, 1);
+    let answered = run
+        .app
+        .client
+        .post(format!("{}/s/{token}", run.app.base))
+        .form(&[("csat", "1"), ("resolved", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), 200);
+    let alert = db.store.alerts(None, 1).await.unwrap().remove(0);
+
+    let counts = run.dispatch(db).await;
+    assert_eq!((counts.sent, counts.failed), (0, 1), "{counts:?}");
+    let reason = format!(
+        "alert {} goes to no one by email: alerts.team_leads has no lead for team `Support`, \
+         and alerts.email is empty",
+        alert.id
+    );
+    let failed = db.store.failed_deliveries(10).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].last_error.as_deref(), Some(reason.as_str()));
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("surveyd.toml");
+    std::fs::write(&config, format!("[database]\nurl = \"{}\"\n", db.url)).unwrap();
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_surveyd"))
+        .env_remove("SURVEYD_CONFIG")
+        .arg("--config")
+        .arg(&config)
+        .args(["outbox", "failed"])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&cli.stdout);
+    assert!(shown.contains(&reason), "{shown}");
+    run.app.stop().await;
+}
+
+/// With no recipient configured at all nothing is queued for an alert (the daemon warns of it
+/// at start: `tests/cli.rs`); the alert itself is kept and listed.
+async fn an_alert_with_no_recipient_configured_is_kept_and_listed(db: &TestDb) {
+    let settings = db.settings();
+    assert!(
+        settings.alerts.team_leads.is_empty() && settings.alerts.email.is_empty(),
+        "the defaults name no recipient"
+    );
+    let now = chrono::Utc::now();
+    let contact = closed_contact("T-0", "C-0", Some("c0@example.co.id"), now);
+    db.store.upsert_contacts(&[contact], now).await.unwrap();
+    let mut campaign = settings.campaigns[0].clone();
+    campaign.delay = std::time::Duration::ZERO;
+    let planned = db
+        .store
+        .plan_invitations(&campaign, now, false, &survey_key())
+        .await
+        .unwrap();
+    assert_eq!(planned.invited, 1);
+    let rule = AlertRule::new(&settings.alerts);
+    assert!(rule.unrouted().is_some());
+    let rating = StoredAnswer {
+        question: "csat".into(),
+        metric: Some("csat".into()),
+        number: Some(1),
+        text: None,
+    };
+    assert!(
+        db.store
+            .save_answers(1, &[rating], "email", now, &rule)
+            .await
+            .unwrap()
+    );
+    assert_eq!(db.store.alerts(Some("open"), 10).await.unwrap().len(), 1);
+    let queued = db
+        .texts("SELECT CAST(COUNT(*) AS TEXT) FROM deliveries WHERE kind = 'alert'")
+        .await;
+    assert_eq!(queued, [Some("0".to_owned())]);
+}
+
+/// Upgrading keeps the one note an alert had before each step had its own: an alert resolved
+/// without being acknowledged had it written on resolving; otherwise it stays the
+/// acknowledgement's.
+async fn an_earlier_note_stays_with_its_step_after_the_upgrade(db: &TestDb) {
+    let settings = db.settings();
+    let now = chrono::Utc::now();
+    let contacts: Vec<_> = ["C-0", "C-1"]
+        .iter()
+        .enumerate()
+        .map(|(i, customer)| {
+            closed_contact(&format!("T-{i}"), customer, Some("c@example.co.id"), now)
+        })
+        .collect();
+    db.store.upsert_contacts(&contacts, now).await.unwrap();
+    let mut campaign = settings.campaigns[0].clone();
+    campaign.delay = std::time::Duration::ZERO;
+    db.store
+        .plan_invitations(&campaign, now, false, &survey_key())
+        .await
+        .unwrap();
+    let rule = AlertRule::new(&settings.alerts);
+    for invitation in [1, 2] {
+        let rating = StoredAnswer {
+            question: "csat".into(),
+            metric: Some("csat".into()),
+            number: Some(1),
+            text: None,
+        };
+        db.store
+            .save_answers(invitation, &[rating], "email", now, &rule)
+            .await
+            .unwrap();
+    }
+    // Back to the schema before 0012, as the previous version left the two alerts: one
+    // acknowledged with a note, one resolved at once with a note.
+    let back = [
+        "DELETE FROM _sqlx_migrations WHERE version = 12",
+        "ALTER TABLE alerts DROP COLUMN resolved_note",
+        "UPDATE alerts SET state = 'acknowledged', acknowledged_at = created_at, \
+         acknowledged_by = 'ops', note = 'Calling back' WHERE invitation_id = 1",
+        "UPDATE alerts SET state = 'resolved', resolved_at = created_at, resolved_by = 'ops', \
+         note = 'Refunded' WHERE invitation_id = 2",
+    ];
+    for sql in back {
+        match &db.store {
+            surveyd::store::Store::Sqlite(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
+            surveyd::store::Store::Postgres(pool) => {
+                sqlx::raw_sql(sql).execute(pool).await.map(drop)
+            }
+        }
+        .unwrap();
+    }
+    let url = surveyd::config::DatabaseUrl::parse(&db.url).unwrap();
+    let upgraded = surveyd::store::Store::open(&url, 1).await.unwrap();
+    let notes: Vec<_> = upgraded
+        .alerts(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.invitation_id, a.acknowledged_note, a.resolved_note))
+        .collect();
+    upgraded.close().await;
+    assert_eq!(
+        notes,
+        [
+            (2, None, Some("Refunded".to_owned())),
+            (1, Some("Calling back".to_owned()), None)
+        ]
+    );
+}
+
+on_both_backends!(
+    a_bad_rating_raises_an_alert_that_reaches_the_webhook_and_the_lead,
+    an_earlier_note_stays_with_its_step_after_the_upgrade,
+    an_alert_no_one_can_be_emailed_fails_with_the_reason,
+    an_alert_with_no_recipient_configured_is_kept_and_listed,
+);

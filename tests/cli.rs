@@ -776,6 +776,7 @@ fn a_customer_is_forgotten_from_the_command_line() {
         "customers",
         "forget",
         "DEMO-C-01",
+        "--yes",
         "--format",
         "json",
     ]))
@@ -789,8 +790,15 @@ fn a_customer_is_forgotten_from_the_command_line() {
         serde_json::from_str(&ok(&["retention", "audit", "--format", "json"])).unwrap();
     assert_eq!(audit[0]["action"], "customer.forget");
     assert_eq!(audit[0]["actor"], "cli");
+    let recorded: serde_json::Value =
+        serde_json::from_str(audit[0]["detail"].as_str().unwrap()).unwrap();
+    assert_eq!(recorded, erased[0], "the audit counts what was printed");
 
-    let (out, _, stderr) = run(dir.path(), &[], &["customers", "forget", "DEMO-C-01"]);
+    let (out, _, stderr) = run(
+        dir.path(),
+        &[],
+        &["customers", "forget", "DEMO-C-01", "--yes"],
+    );
     assert!(!out.status.success());
     assert!(
         stderr.contains("no customer has the id `DEMO-C-01`"),
@@ -1085,4 +1093,224 @@ async fn read_only_commands_refuse_to_create_a_database() {
     let (out, _, stderr) = run(dir.path(), &[("SURVEYD_DATABASE_URL", &url)], &["report"]);
     assert!(!out.status.success());
     assert!(stderr.contains("(it has no surveyd tables)"), "{stderr}");
+}
+
+/// Every list with nothing in it says so in a sentence (JSON stays `[]`).
+#[test]
+fn empty_lists_say_so_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["migrate"]);
+    for (args, sentence) in [
+        (&["alerts", "list"][..], "no alerts"),
+        (
+            &["alerts", "list", "--state", "resolved"],
+            "no resolved alerts",
+        ),
+        (
+            &["outbox", "failed"],
+            "no failed, expired or cancelled deliveries",
+        ),
+        (&["tokens", "list"], "no tokens"),
+        (&["retention", "audit"], "no audit events"),
+        (&["inbox", "status"], "no events"),
+        (
+            &["campaign", "runs", "post-contact-email"],
+            "no runs of campaign",
+        ),
+        (&["sources", "list"], "no sources"),
+        (&["contacts", "list"], "no contacts"),
+    ] {
+        let table = ok(dir.path(), args);
+        assert!(table.starts_with(sentence), "{args:?}: {table}");
+        assert!(
+            !table.contains('+') && !table.contains('|'),
+            "{args:?}: {table}"
+        );
+        if args != ["inbox", "status"] {
+            let json = ok(dir.path(), &[args, &["--format", "json"]].concat());
+            assert_eq!(json.trim(), "[]", "{args:?}");
+        }
+    }
+}
+
+/// Times in tables are on the reports' clock with the zone's name (`reports.time_zone`, else
+/// `defaults.time_zone`), in UTC with `--utc`; JSON keeps RFC 3339 in UTC.
+#[test]
+fn times_show_their_zone_and_utc_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["tokens", "create", "helpdesk"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(dir.path(), &["tokens", "list", "--format", "json"])).unwrap();
+    let created: chrono::DateTime<chrono::Utc> =
+        json[0]["created_at"].as_str().unwrap().parse().unwrap();
+    assert!(json[0]["created_at"].as_str().unwrap().ends_with('Z'));
+    let shown = |zone: chrono_tz::Tz| {
+        created
+            .with_timezone(&zone)
+            .format("%Y-%m-%d %H:%M %Z")
+            .to_string()
+    };
+    let table = ok(dir.path(), &["tokens", "list"]);
+    assert!(table.contains(&shown(chrono_tz::Asia::Jakarta)), "{table}");
+    assert!(
+        table.contains(" WIB ") && table.contains("never"),
+        "{table}"
+    );
+    let utc = ok(dir.path(), &["tokens", "list", "--utc"]);
+    assert!(utc.contains(&shown(chrono_tz::UTC)), "{utc}");
+    let (out, makassar, stderr) = run(
+        dir.path(),
+        &[("SURVEYD_REPORTS_TIME_ZONE", "Asia/Makassar")],
+        &["tokens", "list"],
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        makassar.contains(&shown(chrono_tz::Asia::Makassar)),
+        "{makassar}"
+    );
+    assert!(makassar.contains(" WITA "), "{makassar}");
+}
+
+/// `customers show`: details, contacts, invitations and opt-outs, as a table and as JSON; an
+/// unknown id is an error naming it.
+#[test]
+fn customers_show_lists_one_customer() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["demo"]);
+    let table = ok(dir.path(), &["customers", "show", "DEMO-C-01"]);
+    for part in [
+        "Budi Santoso",
+        "budi@example.co.id",
+        "Asia/Jakarta",
+        "Sari Wijaya (A-01)",
+        "post-contact-email",
+        "planned",
+        "no opt-outs",
+    ] {
+        assert!(table.contains(part), "no {part:?} in\n{table}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&ok(
+        dir.path(),
+        &["customers", "show", "DEMO-C-01", "--format", "json"],
+    ))
+    .unwrap();
+    assert_eq!(json["customer"]["name"], "Budi Santoso");
+    assert_eq!(json["customer"]["locale"], "id");
+    assert_eq!(json["contacts"].as_array().map(Vec::len), Some(1));
+    assert_eq!(json["contacts"][0]["team"], "Billing");
+    assert_eq!(json["invitations"][0]["campaign"], "post-contact-email");
+    assert_eq!(json["invitations"][0]["channel"], "email");
+    assert_eq!(json["opt_outs"], serde_json::json!([]));
+    let (out, _, stderr) = run(dir.path(), &[], &["customers", "show", "C-NOPE"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("no customer has the id `C-NOPE`"),
+        "{stderr}"
+    );
+}
+
+/// `surveyd` with `answer` typed on a terminal as its standard input (a pseudo-terminal).
+fn on_terminal(dir: &Path, args: &[&str], answer: &str) -> (Output, String, String) {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty writes the two descriptors it opens; no name, default settings.
+    let opened = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(opened, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just opened and are owned here alone.
+    let (master, slave) = unsafe {
+        (
+            std::fs::File::from_raw_fd(master),
+            OwnedFd::from_raw_fd(slave),
+        )
+    };
+    // Typed ahead: the terminal keeps the line until the command reads it.
+    (&master).write_all(answer.as_bytes()).unwrap();
+    let output = surveyd(dir, &[], args)
+        .stdin(Stdio::from(slave))
+        .output()
+        .unwrap();
+    drop(master);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output, stdout, stderr)
+}
+
+/// `customers forget` asks on a terminal (only "y" erases) and, from a script, refuses
+/// without `--yes`; nothing is erased until it goes ahead.
+#[test]
+fn forgetting_a_customer_asks_first() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["demo"]);
+    let forget = ["customers", "forget", "DEMO-C-02"];
+    let still_there = || ok(dir.path(), &["customers", "show", "DEMO-C-02"]);
+
+    let (out, _, stderr) = run(dir.path(), &[], &forget);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("not forgetting customer `DEMO-C-02`: standard input is not a terminal")
+            && stderr.contains("--yes"),
+        "{stderr}"
+    );
+    assert!(still_there().contains("DEMO-C-02"));
+
+    let (out, _, stderr) = on_terminal(dir.path(), &forget, "n\n");
+    assert!(!out.status.success());
+    assert!(stderr.contains("Forget customer `DEMO-C-02` ("), "{stderr}");
+    assert!(stderr.contains("[y/N]"), "{stderr}");
+    assert!(
+        stderr.contains("customer `DEMO-C-02` not forgotten"),
+        "{stderr}"
+    );
+    assert!(still_there().contains("DEMO-C-02"));
+
+    let (out, stdout, stderr) = on_terminal(dir.path(), &forget, "y\n");
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("customer `DEMO-C-02` forgotten"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("customers"), "{stdout}");
+    let (out, _, _) = run(dir.path(), &[], &["customers", "show", "DEMO-C-02"]);
+    assert!(!out.status.success(), "forgotten: the id is gone");
+}
+
+/// The daemon warns at start when answers raise alerts that would go to no one.
+#[test]
+fn serve_warns_when_alerts_go_to_no_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let warning = "detractor alerts are raised (alerts.csat_at_most = 2, alerts.nps_at_most = 6, \
+                   alerts.unresolved = true) but go to no one";
+    let logs = |env: &[(&str, &str)]| {
+        let mut env = env.to_vec();
+        env.push(("SURVEYD_HTTP_LISTEN", "127.0.0.1:0"));
+        let mut child = surveyd(dir.path(), &env, &["serve"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Started (the warning comes before the address is printed), then stopped.
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("surveyd listening on"), "{line}");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let mut logs = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut logs).unwrap();
+        logs
+    };
+    let unrouted = logs(&[]);
+    assert!(unrouted.contains(warning), "{unrouted}");
+    assert!(unrouted.contains("WARN"), "{unrouted}");
+    let routed = logs(&[("SURVEYD_ALERTS_TEAM_LEADS_BILLING", "lead@example.co.id")]);
+    assert!(!routed.contains("go to no one"), "{routed}");
 }

@@ -1,7 +1,7 @@
 //! The dashboard in headless Chromium: without a session it sends you to sign in; a wrong
 //! password is refused; signed in, the charts are drawn (a point per week with answers, a bar
-//! per ranked agent and per channel), the open alert is listed and acknowledged with its
-//! button, the session cookie is out of the page's reach (HttpOnly), nothing scrolls sideways
+//! per ranked agent and per channel), the open alert is listed (raised at a time with its
+//! zone) and acknowledged with a note by its button, the session cookie is out of the page's reach (HttpOnly), nothing scrolls sideways
 //! on a phone, and a screenshot is kept in `target/screenshots/`. Both backends.
 
 mod support;
@@ -252,6 +252,18 @@ async fn the_dashboard_in_a_browser(db: &TestDb) {
         );
         std::fs::write(dir.join("dashboard-phone.png"), browser.screenshot().await?).unwrap();
 
+        // Raised on the reports' clock, with the zone's name.
+        let raised = browser
+            .find(Locator::Css("li.alert dd"))
+            .await?
+            .text()
+            .await?;
+        assert!(raised.ends_with("WIB (open)"), "{raised}");
+        browser
+            .find(Locator::Css("li.alert input[name=note]"))
+            .await?
+            .send_keys("Calling her back")
+            .await?;
         browser
             .find(Locator::XPath(
                 "//li[contains(@class,'alert')]//button[normalize-space()='Acknowledge']",
@@ -259,10 +271,16 @@ async fn the_dashboard_in_a_browser(db: &TestDb) {
             .await?
             .click()
             .await?;
-        browser
+        let acknowledged = browser
             .wait()
             .for_element(Locator::Css("li.alert.acknowledged"))
+            .await?
+            .text()
             .await?;
+        assert!(
+            acknowledged.contains("WIB by ops: Calling her back"),
+            "{acknowledged}"
+        );
         Ok(())
     }
     .await;
@@ -271,6 +289,10 @@ async fn the_dashboard_in_a_browser(db: &TestDb) {
     let alerts = db.store.alerts(None, 10).await.unwrap();
     assert_eq!(alerts[0].state, "acknowledged");
     assert_eq!(alerts[0].acknowledged_by.as_deref(), Some("ops"));
+    assert_eq!(
+        alerts[0].acknowledged_note.as_deref(),
+        Some("Calling her back")
+    );
     app.stop().await;
 }
 

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use support::{TestDb, closed_contact, survey_key};
 use surveyd::alerts::AlertRule;
 use surveyd::domain::{ContactRecord, Phone};
-use surveyd::store::{RawEvent, StoredAnswer};
+use surveyd::store::{AlertAction, Erased, RawEvent, StoredAnswer};
 
 const COMMENT: &str = "Agennya ramah, tapi lama";
 
@@ -115,10 +115,22 @@ async fn a_forgotten_customer_is_erased_everywhere(db: &TestDb) {
     seed(db, &contacts, now).await;
     // The invitations' messages are still queued (nothing was dispatched).
     let before = report(db).await;
+    // The customer's alert carries a note from each step.
+    let alert = db.store.alerts(None, 1).await.unwrap()[0].id;
+    for (action, note) in [
+        (AlertAction::Acknowledge, "Calling C-1 back"),
+        (AlertAction::Resolve, "C-1 refunded"),
+    ] {
+        db.store
+            .move_alert(alert, action, "ops", Some(note), now)
+            .await
+            .unwrap();
+    }
 
+    // The caller removed 2 emails from the file outbox before.
     let forgotten = db
         .store
-        .forget_customer("C-1", "cli", now)
+        .forget_customer("C-1", "cli", now, Some(2))
         .await
         .unwrap()
         .expect("customer C-1 exists");
@@ -128,6 +140,12 @@ async fn a_forgotten_customer_is_erased_everywhere(db: &TestDb) {
         (1, 1, 1, 1),
         "{e:?}"
     );
+    assert_eq!(e.alert_notes, 2, "both notes: {e:?}");
+    assert_eq!(e.outbox_files, Some(2));
+    let notes = db
+        .texts("SELECT COALESCE(note, '') || COALESCE(resolved_note, '') FROM alerts")
+        .await;
+    assert_eq!(notes, [Some(String::new())]);
     // The customer's row holds nothing of them; the other customer is untouched.
     let rows = db
         .texts(
@@ -176,10 +194,12 @@ async fn a_forgotten_customer_is_erased_everywhere(db: &TestDb) {
         Some(forgotten.subject.as_str())
     );
     assert!(!audit[0].detail.contains("C-1"), "{}", audit[0].detail);
+    let recorded: Erased = serde_json::from_str(&audit[0].detail).unwrap();
+    assert_eq!(&recorded, e, "the audit counts what was erased and printed");
     // The helpdesk id is gone: asking again finds no one.
     assert!(
         db.store
-            .forget_customer("C-1", "cli", now)
+            .forget_customer("C-1", "cli", now, None)
             .await
             .unwrap()
             .is_none()
@@ -202,7 +222,7 @@ async fn retention_erases_what_is_older_and_keeps_the_scores(db: &TestDb) {
     let cutoff = now - Duration::days(365);
     let erased = db
         .store
-        .apply_retention(cutoff, "daemon", now)
+        .apply_retention(cutoff, "daemon", now, Some(1))
         .await
         .unwrap();
     assert_eq!(
@@ -236,14 +256,17 @@ async fn retention_erases_what_is_older_and_keeps_the_scores(db: &TestDb) {
         ),
         (1, "retention.apply", "daemon")
     );
+    let recorded: Erased = serde_json::from_str(&audit[0].detail).unwrap();
+    assert_eq!(recorded, erased, "the audit counts the outbox's file too");
+    assert_eq!(recorded.outbox_files, Some(1));
 
     // Again: nothing left to erase, nothing logged.
     let again = db
         .store
-        .apply_retention(cutoff, "daemon", now)
+        .apply_retention(cutoff, "daemon", now, Some(0))
         .await
         .unwrap();
-    assert_eq!(again, Default::default());
+    assert_eq!(again.to_string(), "nothing");
     assert_eq!(db.store.audit_events(10).await.unwrap().len(), 1);
 
     // A year on, the third customer's turn; and an erased customer imported again is kept.
@@ -253,7 +276,7 @@ async fn retention_erases_what_is_older_and_keeps_the_scores(db: &TestDb) {
     db.store.upsert_contacts(&[back], later).await.unwrap();
     let erased = db
         .store
-        .apply_retention(later - Duration::days(365), "daemon", later)
+        .apply_retention(later - Duration::days(365), "daemon", later, None)
         .await
         .unwrap();
     assert_eq!((erased.customers, erased.comments), (1, 1), "{erased:?}");

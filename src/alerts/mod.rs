@@ -1,12 +1,15 @@
-//! Detractor alerts: which answers raise one ([`AlertRule`]), and the messages that carry it
-//! — an email to the team's lead and a JSON post signed with HMAC-SHA256 — which the
-//! dispatcher sends from the outbox and retries like any delivery.
+//! Detractor alerts: which answers raise one ([`AlertRule`]), who receives it (and the warning
+//! when no one would), and the messages that carry it — an email to the team's lead and a
+//! JSON post signed with HMAC-SHA256 — which the dispatcher sends from the outbox and retries
+//! like any delivery; and an alert as people read it (its answers, the steps taken with their
+//! notes) for the command line, the dashboard and the email.
 
 pub mod http;
 
 use crate::channels::{HttpApi, SendError};
 use crate::config::{AlertSettings, AlertWebhook};
-use crate::store::Alert;
+use crate::domain::TimeZone;
+use crate::store::{Alert, StoredAnswer};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -55,6 +58,31 @@ impl AlertRule {
     pub fn channels(&self) -> &[&'static str] {
         &self.channels
     }
+
+    /// The warning for alerts that would reach no one: some answers raise them, but no
+    /// recipient is configured (`alerts.team_leads`, `alerts.email`, `alerts.webhook`). The
+    /// daemon logs it at start; such alerts are only seen in `surveyd alerts`, the API and the
+    /// dashboard.
+    pub fn unrouted(&self) -> Option<String> {
+        let mut raised_by = Vec::new();
+        if let Some(max) = self.csat_at_most {
+            raised_by.push(format!("alerts.csat_at_most = {max}"));
+        }
+        if let Some(max) = self.nps_at_most {
+            raised_by.push(format!("alerts.nps_at_most = {max}"));
+        }
+        if self.unresolved {
+            raised_by.push("alerts.unresolved = true".into());
+        }
+        (!raised_by.is_empty() && self.channels.is_empty()).then(|| {
+            format!(
+                "detractor alerts are raised ({}) but go to no one: set alerts.team_leads, \
+                 alerts.email or alerts.webhook; until then they are seen only in \
+                 `surveyd alerts list`, the API and the dashboard",
+                raised_by.join(", ")
+            )
+        })
+    }
 }
 
 /// The JSON an alert is posted as: the alert with its customer, contact, agent and answers.
@@ -102,12 +130,63 @@ pub async fn post(
     }
 }
 
-/// Who an alert's email goes to: its team's lead, else the configured addresses.
-pub fn recipients<'a>(settings: &'a AlertSettings, alert: &Alert) -> &'a [String] {
-    match alert.team.as_ref().and_then(|t| settings.team_leads.get(t)) {
-        Some(lead) => std::slice::from_ref(lead),
-        None => &settings.email,
+/// Who acknowledged and resolved `alert`, when (on `zone`'s clock) and what they wrote, a line
+/// per step taken: `acknowledged 2026-12-03 14:20 WIB by ops: Calling her back`.
+pub fn steps(alert: &Alert, zone: TimeZone) -> Vec<String> {
+    [
+        (
+            "acknowledged",
+            alert.acknowledged_at,
+            &alert.acknowledged_by,
+            &alert.acknowledged_note,
+        ),
+        (
+            "resolved",
+            alert.resolved_at,
+            &alert.resolved_by,
+            &alert.resolved_note,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(step, at, by, note)| {
+        let mut line = format!("{step} {}", zone.show(at?));
+        if let Some(by) = by {
+            line.push_str(&format!(" by {by}"));
+        }
+        if let Some(note) = note {
+            line.push_str(&format!(": {note}"));
+        }
+        Some(line)
+    })
+    .collect()
+}
+
+/// An answer's value as people read it: the number, else the text, else `–`.
+pub fn answer_value(answer: &StoredAnswer) -> String {
+    match (&answer.number, &answer.text) {
+        (Some(n), _) => n.to_string(),
+        (None, Some(t)) => t.clone(),
+        (None, None) => "–".into(),
     }
+}
+
+/// Who an alert's email goes to: its team's lead, else `alerts.email`; when no one, the
+/// reason, which the delivery fails with (so the alert shows in `surveyd outbox failed`).
+pub fn recipients<'a>(settings: &'a AlertSettings, alert: &Alert) -> Result<&'a [String], String> {
+    if let Some(lead) = alert.team.as_ref().and_then(|t| settings.team_leads.get(t)) {
+        return Ok(std::slice::from_ref(lead));
+    }
+    if !settings.email.is_empty() {
+        return Ok(&settings.email);
+    }
+    let lead = match &alert.team {
+        Some(team) => format!("alerts.team_leads has no lead for team `{team}`"),
+        None => "its contact has no team for alerts.team_leads".into(),
+    };
+    Err(format!(
+        "alert {} goes to no one by email: {lead}, and alerts.email is empty",
+        alert.id
+    ))
 }
 
 /// The subject and plain text of an alert's email.
@@ -133,18 +212,13 @@ pub fn email_text(alert: &Alert, dashboard: &url::Url) -> (String, String) {
         alert.customer_phone.as_deref().unwrap_or("–"),
         alert.contact_id,
         alert.category.as_deref().unwrap_or("no category"),
-        alert.closed_at.format("%Y-%m-%d %H:%M UTC"),
+        TimeZone::UTC.show(alert.closed_at),
         alert.team.as_deref().unwrap_or("–"),
         alert.campaign,
         alert.channel,
     );
     for a in &alert.answers {
-        let value = match (&a.number, &a.text) {
-            (Some(n), _) => n.to_string(),
-            (None, Some(t)) => t.clone(),
-            (None, None) => "–".into(),
-        };
-        text.push_str(&format!("  {}: {value}\n", a.question));
+        text.push_str(&format!("  {}: {}\n", a.question, answer_value(a)));
     }
     text.push_str(&format!(
         "\nAcknowledge or resolve it on the dashboard ({}), with `surveyd alerts`, or the API.\n",
@@ -160,15 +234,19 @@ pub fn email_text(alert: &Alert, dashboard: &url::Url) -> (String, String) {
 mod tests {
     use super::*;
 
-    fn rule(csat: i16, nps: i16, unresolved: bool) -> AlertRule {
-        AlertRule::new(&AlertSettings {
+    fn settings(csat: i16, nps: i16, unresolved: bool) -> AlertSettings {
+        AlertSettings {
             csat_at_most: csat,
             nps_at_most: nps,
             unresolved,
             email: vec![],
             team_leads: Default::default(),
             webhook: None,
-        })
+        }
+    }
+
+    fn rule(csat: i16, nps: i16, unresolved: bool) -> AlertRule {
+        AlertRule::new(&settings(csat, nps, unresolved))
     }
 
     #[test]
@@ -187,5 +265,21 @@ mod tests {
             assert_eq!(off.reason(Some(metric), Some(n)), None);
         }
         assert!(off.channels().is_empty());
+    }
+
+    #[test]
+    fn alerts_that_reach_no_one_are_warned_of() {
+        let warning = rule(2, -1, true)
+            .unrouted()
+            .expect("raised, and no recipient");
+        assert!(
+            warning.contains("(alerts.csat_at_most = 2, alerts.unresolved = true)"),
+            "{warning}"
+        );
+        assert!(warning.contains("set alerts.team_leads, alerts.email or alerts.webhook"));
+        assert_eq!(rule(0, -1, false).unrouted(), None, "never raised");
+        let mut routed = settings(2, 6, true);
+        routed.email = vec!["ops@example.co.id".into()];
+        assert_eq!(AlertRule::new(&routed).unrouted(), None);
     }
 }

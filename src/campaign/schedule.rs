@@ -55,6 +55,18 @@ impl From<CronExpression> for String {
     }
 }
 
+/// As the command line shows it: `cron 0 9 * * *`, `every 15m`.
+impl std::fmt::Display for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Schedule::Cron(cron) => write!(f, "cron {}", cron.as_str()),
+            Schedule::Every(every) => {
+                write!(f, "every {}", crate::domain::duration::format(*every))
+            }
+        }
+    }
+}
+
 impl Schedule {
     /// The tick to plan at `now`, if one is due: for cron, the latest tick at or before `now`
     /// that is later than `last` (the last tick planned; none yet: the latest tick counts);

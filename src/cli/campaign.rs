@@ -1,10 +1,9 @@
 //! `surveyd campaign …`: the campaigns defined in configuration.
 
-use super::{OutputFormat, open_store, print_rows};
-use crate::campaign::describe;
-use crate::campaign::schedule::Schedule;
+use super::{OutputFormat, Times, open_store, print_row, print_rows};
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::domain::duration;
 use anyhow::Context;
 use clap::Subcommand;
 
@@ -55,7 +54,7 @@ fn find<'a>(settings: &'a Settings, name: &str) -> anyhow::Result<&'a crate::cam
         })
 }
 
-pub async fn run(settings: Settings, command: CampaignCommand) -> anyhow::Result<()> {
+pub async fn run(settings: Settings, times: Times, command: CampaignCommand) -> anyhow::Result<()> {
     match command {
         CampaignCommand::Run {
             name,
@@ -83,7 +82,7 @@ pub async fn run(settings: Settings, command: CampaignCommand) -> anyhow::Result
                 OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&counts)?),
                 OutputFormat::Table => {
                     let s = &counts.skipped;
-                    print_rows(
+                    print_row(
                         format,
                         &[
                             "eligible",
@@ -95,7 +94,7 @@ pub async fn run(settings: Settings, command: CampaignCommand) -> anyhow::Result
                             "not sampled",
                             "too late",
                         ],
-                        std::slice::from_ref(&counts),
+                        &counts,
                         |c| {
                             [
                                 c.eligible,
@@ -127,26 +126,24 @@ pub async fn run(settings: Settings, command: CampaignCommand) -> anyhow::Result
             let store = open_store(&settings).await?;
             let runs = store.campaign_runs(&name, limit).await?;
             store.close().await;
-            let time =
-                |t: &chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S").to_string();
             print_rows(
                 format,
                 &[
-                    "run", "trigger", "for", "started", "finished", "eligible", "invited", "result",
+                    "run", "trigger", "for", "started", "took", "eligible", "invited", "result",
                 ],
                 &runs,
+                &format!("no runs of campaign `{name}` yet"),
                 |r| {
                     vec![
                         r.id.to_string(),
                         r.trigger.clone(),
-                        time(&r.scheduled_for),
-                        time(&r.started_at),
-                        r.finished_at
-                            .as_ref()
-                            .map(time)
-                            .unwrap_or_else(|| "-".into()),
-                        r.eligible.map_or("-".into(), |n| n.to_string()),
-                        r.invited.map_or("-".into(), |n| n.to_string()),
+                        times.at(r.scheduled_for),
+                        times.at(r.started_at),
+                        r.finished_at.map_or("–".into(), |finished| {
+                            duration::format((finished - r.started_at).to_std().unwrap_or_default())
+                        }),
+                        r.eligible.map_or("–".into(), |n| n.to_string()),
+                        r.invited.map_or("–".into(), |n| n.to_string()),
                         r.error.clone().unwrap_or_else(|| match r.finished_at {
                             Some(_) => "ok".into(),
                             None => "running".into(),
@@ -169,9 +166,13 @@ pub async fn run(settings: Settings, command: CampaignCommand) -> anyhow::Result
                     "schedule",
                 ],
                 &settings.campaigns,
+                "no campaigns: add [[campaigns]] to the configuration",
                 |c| {
                     let a = &c.audience;
-                    let mut audience = vec![format!("closed in the last {}", describe(a.lookback))];
+                    let mut audience = vec![format!(
+                        "closed in the last {}",
+                        duration::format(a.lookback)
+                    )];
                     let mut filter = |name: &str, values: Vec<String>| {
                         if !values.is_empty() {
                             audience.push(format!("{name}: {}", values.join(", ")));
@@ -195,14 +196,12 @@ pub async fn run(settings: Settings, command: CampaignCommand) -> anyhow::Result
                             .map(|ch| ch.as_str())
                             .collect::<Vec<_>>()
                             .join(", "),
-                        describe(c.delay),
-                        describe(c.expiry),
+                        duration::format(c.delay),
+                        duration::format(c.expiry),
                         audience.join("; "),
-                        match &c.schedule {
-                            Some(Schedule::Cron(cron)) => format!("cron {}", cron.as_str()),
-                            Some(Schedule::Every(every)) => format!("every {}", describe(*every)),
-                            None => "by hand".into(),
-                        },
+                        c.schedule
+                            .as_ref()
+                            .map_or("by hand".into(), ToString::to_string),
                     ]
                 },
             )

@@ -94,7 +94,7 @@ pub async fn run(settings: Settings, command: ContactsCommand) -> anyhow::Result
                 "resolution",
             ];
             let text = |v: Option<&dyn ToString>| v.map(|v| v.to_string()).unwrap_or_default();
-            print_rows(format, &header, &contacts, |c| {
+            print_rows(format, &header, &contacts, "no contacts", |c| {
                 vec![
                     c.contact_id.to_string(),
                     c.closed_at.to_rfc3339(),

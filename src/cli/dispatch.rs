@@ -1,6 +1,6 @@
 //! `surveyd dispatch`: send every due delivery, then exit (for cron and tests).
 
-use super::{OutputFormat, open_pool, print_rows};
+use super::{OutputFormat, open_pool, print_row};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::dispatch::{Dispatcher, Mode};
@@ -16,15 +16,14 @@ pub async fn run(settings: Settings, format: OutputFormat) -> anyhow::Result<()>
     });
     let started = std::time::Instant::now();
     let counts = dispatcher.run(Mode::UntilIdle, stopped).await?;
-    let seconds = started.elapsed().as_secs_f64();
+    let took = started.elapsed();
+    let seconds = took.as_secs_f64();
     store.close().await;
     tracing::info!(?counts, seconds, "dispatch finished");
-    print_rows(
+    print_row(
         format,
-        &[
-            "sent", "retried", "failed", "released", "deferred", "seconds",
-        ],
-        &[counts],
+        &["sent", "retried", "failed", "released", "deferred", "took"],
+        &counts,
         |c| {
             vec![
                 c.sent.to_string(),
@@ -32,7 +31,10 @@ pub async fn run(settings: Settings, format: OutputFormat) -> anyhow::Result<()>
                 c.failed.to_string(),
                 c.released.to_string(),
                 c.deferred.to_string(),
-                format!("{seconds:.2}"),
+                // To the millisecond: `1s 250ms`.
+                crate::domain::duration::format(std::time::Duration::from_millis(
+                    took.as_millis() as u64
+                )),
             ]
         },
     )

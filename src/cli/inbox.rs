@@ -1,7 +1,7 @@
 //! `surveyd inbox …`: the provider callbacks stored by the webhooks, and interpreting again
 //! those that failed (after a fix in configuration, say) or never finished.
 
-use super::{OutputFormat, open_store, print_rows};
+use super::{OutputFormat, Times, open_store, print_rows};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::replies::conversation::Interpreter;
@@ -24,22 +24,32 @@ pub enum InboxCommand {
     },
 }
 
-pub async fn run(settings: Settings, command: InboxCommand) -> anyhow::Result<()> {
+pub async fn run(settings: Settings, times: Times, command: InboxCommand) -> anyhow::Result<()> {
     let store = open_store(&settings).await?;
     let result = match command {
         InboxCommand::Status { format } => {
             let status = store.inbox_status().await?;
-            let mut rows = vec![
-                ("total".to_owned(), status.total),
-                ("failed".to_owned(), status.failed),
-                ("unfinished".to_owned(), status.unprocessed),
-            ];
-            rows.extend(status.outcomes.iter().cloned());
-            print_rows(format, &["events", "count"], &rows, |(name, count)| {
-                vec![name.clone(), count.to_string()]
-            })
+            // An empty inbox's counts are all 0: a table says so in words, JSON keeps them.
+            let rows = if format == OutputFormat::Table && status.total == 0 {
+                Vec::new()
+            } else {
+                let mut rows = vec![
+                    ("total".to_owned(), status.total),
+                    ("failed".to_owned(), status.failed),
+                    ("unfinished".to_owned(), status.unprocessed),
+                ];
+                rows.extend(status.outcomes.iter().cloned());
+                rows
+            };
+            print_rows(
+                format,
+                &["events", "count"],
+                &rows,
+                "no events: no provider has called back yet",
+                |(name, count): &(String, u64)| vec![name.clone(), count.to_string()],
+            )
         }
-        InboxCommand::Replay { failed } => replay(&settings, store.clone(), failed).await,
+        InboxCommand::Replay { failed } => replay(&settings, times, store.clone(), failed).await,
     };
     store.close().await;
     result
@@ -47,6 +57,7 @@ pub async fn run(settings: Settings, command: InboxCommand) -> anyhow::Result<()
 
 async fn replay(
     settings: &Settings,
+    times: Times,
     store: crate::store::Store,
     failed_only: bool,
 ) -> anyhow::Result<()> {
@@ -61,8 +72,11 @@ async fn replay(
     .await?;
     for (event, reason) in &replay.still_failing {
         eprintln!(
-            "event {} ({} {}): {reason}",
-            event.id, event.provider, event.event_id
+            "event {} ({} {}, received {}): {reason}",
+            event.id,
+            event.provider,
+            event.event_id,
+            times.at(event.received_at)
         );
     }
     println!(

@@ -22,7 +22,9 @@ mod tokens;
 
 use crate::config::{LogFormat, Settings};
 pub use crate::domain::DateArg;
+use crate::domain::TimeZone;
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +38,11 @@ pub struct Cli {
     /// one, /etc/surveyd/surveyd.toml is read when it exists.
     #[arg(long, global = true, env = "SURVEYD_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+
+    /// Show times in UTC instead of on the reports' clock (`reports.time_zone`, else
+    /// `defaults.time_zone`, as the dashboard shows them). JSON is always RFC 3339 in UTC.
+    #[arg(long, global = true)]
+    utc: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -55,7 +62,7 @@ enum Command {
     /// Import and list closed contacts.
     #[command(subcommand)]
     Contacts(contacts::ContactsCommand),
-    /// A customer's right to be forgotten: erase one customer everywhere.
+    /// One customer: look them up, or erase them everywhere (their right to be forgotten).
     #[command(subcommand)]
     Customers(customers::CustomersCommand),
     /// Personal data kept no longer than `[retention]` allows, and the audit log of erasures.
@@ -89,7 +96,7 @@ enum Command {
     /// The dashboard's accounts: hashing a password for `dashboard.users`.
     #[command(subcommand)]
     Dashboard(dashboard::DashboardCommand),
-    /// Detractor alerts: list them, acknowledge and resolve them.
+    /// Detractor alerts: list them, show one, acknowledge and resolve them.
     #[command(subcommand)]
     Alerts(alerts::AlertsCommand),
     /// Answered invitations with their answers, one row each, for analysis elsewhere.
@@ -156,26 +163,58 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
     let file = crate::config::file_or_system(cli.config.as_deref());
     let settings = Settings::load(file.as_deref())?;
     init_logging(&settings);
+    let times = Times::new(&settings, cli.utc);
     match cli.command {
         Command::Serve => serve::run(settings).await,
         Command::Migrate => migrate::run(settings).await,
         Command::Demo(args) => demo::run(settings, args).await,
         Command::Contacts(command) => contacts::run(settings, command).await,
-        Command::Sources(command) => sources::run(settings, command).await,
-        Command::Customers(command) => customers::run(settings, command).await,
-        Command::Retention(command) => retention::run(settings, command).await,
-        Command::Alerts(command) => alerts::run(settings, command).await,
+        Command::Sources(command) => sources::run(settings, times, command).await,
+        Command::Customers(command) => customers::run(settings, times, command).await,
+        Command::Retention(command) => retention::run(settings, times, command).await,
+        Command::Alerts(command) => alerts::run(settings, times, command).await,
         Command::Dashboard(command) => dashboard::run(command),
-        Command::Tokens(command) => tokens::run(settings, command).await,
-        Command::Campaign(command) => campaign::run(settings, command).await,
+        Command::Tokens(command) => tokens::run(settings, times, command).await,
+        Command::Campaign(command) => campaign::run(settings, times, command).await,
         Command::Dispatch { format } => dispatch::run(settings, format).await,
-        Command::Outbox(command) => outbox::run(settings, command).await,
-        Command::Inbox(command) => inbox::run(settings, command).await,
+        Command::Outbox(command) => outbox::run(settings, times, command).await,
+        Command::Inbox(command) => inbox::run(settings, times, command).await,
         Command::Report(args) => report::run(settings, args).await,
         Command::Export(command) => export::run(settings, command).await,
         Command::Templates(command) => templates::run(settings, command),
         Command::Config(command) => config::run(settings, file.as_deref(), command),
         Command::Completions { .. } | Command::Man => unreachable!("handled before the settings"),
+    }
+}
+
+/// How the command line shows instants to people: on the reports' clock (the zone the
+/// dashboard shows them in), or in UTC with `--utc` — `2026-12-03 14:20 WIB`. JSON output
+/// keeps RFC 3339 in UTC.
+#[derive(Debug, Clone, Copy)]
+pub struct Times(TimeZone);
+
+impl Times {
+    fn new(settings: &Settings, utc: bool) -> Times {
+        Times(if utc {
+            TimeZone::UTC
+        } else {
+            settings.reports.time_zone(&settings.defaults)
+        })
+    }
+
+    /// The zone times are shown in.
+    pub fn zone(self) -> TimeZone {
+        self.0
+    }
+
+    /// `instant` on the chosen clock, with the zone's name.
+    pub fn at(self, instant: DateTime<Utc>) -> String {
+        self.0.show(instant)
+    }
+
+    /// `instant` on the chosen clock, or `none` when there is none ("never", "–").
+    pub fn maybe(self, instant: Option<DateTime<Utc>>, none: &str) -> String {
+        instant.map_or_else(|| none.to_owned(), |t| self.at(t))
     }
 }
 
@@ -223,15 +262,18 @@ async fn open_pool(settings: &Settings, connections: u32) -> anyhow::Result<crat
         .with_context(|| format!("cannot open the database {}", settings.database.url))
 }
 
-/// Prints rows as a table with a header, or as a JSON array.
+/// Prints rows as a table with a header, or as a JSON array; no rows print `empty` (a
+/// sentence such as "no alerts") instead of a table with nothing in it, and `[]` in JSON.
 fn print_rows<T: serde::Serialize>(
     format: OutputFormat,
     header: &[&str],
     rows: &[T],
+    empty: &str,
     cells: impl Fn(&T) -> Vec<String>,
 ) -> anyhow::Result<()> {
     match format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(rows)?),
+        OutputFormat::Table if rows.is_empty() => println!("{empty}"),
         OutputFormat::Table => {
             let mut table = comfy_table::Table::new();
             table.set_header(header.iter().copied());
@@ -242,4 +284,25 @@ fn print_rows<T: serde::Serialize>(
         }
     }
     Ok(())
+}
+
+/// Prints one thing's fields, a name and its value a line (a value may hold several lines),
+/// the names aligned.
+fn print_fields(fields: &[(&str, String)]) {
+    let mut table = comfy_table::Table::new();
+    table.load_style(comfy_table::presets::NOTHING);
+    for (name, value) in fields {
+        table.add_row([*name, value.as_str()]);
+    }
+    println!("{table}");
+}
+
+/// Prints one record (counts, a summary) as a one-row table, or as a JSON array of it.
+fn print_row<T: serde::Serialize>(
+    format: OutputFormat,
+    header: &[&str],
+    row: &T,
+    cells: impl Fn(&T) -> Vec<String>,
+) -> anyhow::Result<()> {
+    print_rows(format, header, std::slice::from_ref(row), "", cells)
 }

@@ -1,6 +1,6 @@
 //! `surveyd outbox …`: the queue of messages to send, its failures, and requeueing them.
 
-use super::{OutputFormat, open_store, print_rows};
+use super::{OutputFormat, Times, open_store, print_row, print_rows};
 use crate::clock::Clock;
 use crate::config::Settings;
 use clap::Subcommand;
@@ -31,13 +31,13 @@ pub enum OutboxCommand {
     },
 }
 
-pub async fn run(settings: Settings, command: OutboxCommand) -> anyhow::Result<()> {
+pub async fn run(settings: Settings, times: Times, command: OutboxCommand) -> anyhow::Result<()> {
     let store = open_store(&settings).await?;
     let now = Clock::system().now();
     let result = match command {
         OutboxCommand::Status { format } => {
             let status = store.outbox_status(now).await?;
-            print_rows(
+            print_row(
                 format,
                 &[
                     "queued",
@@ -49,7 +49,7 @@ pub async fn run(settings: Settings, command: OutboxCommand) -> anyhow::Result<(
                     "cancelled",
                     "oldest due",
                 ],
-                &[status],
+                &status,
                 |s| {
                     vec![
                         s.queued.to_string(),
@@ -59,7 +59,7 @@ pub async fn run(settings: Settings, command: OutboxCommand) -> anyhow::Result<(
                         s.failed.to_string(),
                         s.expired.to_string(),
                         s.cancelled.to_string(),
-                        s.oldest_due_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                        times.maybe(s.oldest_due_at, "–"),
                     ]
                 },
             )
@@ -73,6 +73,7 @@ pub async fn run(settings: Settings, command: OutboxCommand) -> anyhow::Result<(
                     "at",
                 ],
                 &rows,
+                "no failed, expired or cancelled deliveries",
                 |d| {
                     vec![
                         d.delivery_id.to_string(),
@@ -82,7 +83,7 @@ pub async fn run(settings: Settings, command: OutboxCommand) -> anyhow::Result<(
                         d.channel.clone(),
                         d.attempts.to_string(),
                         d.last_error.clone().unwrap_or_default(),
-                        d.updated_at.to_rfc3339(),
+                        times.at(d.updated_at),
                     ]
                 },
             )

@@ -104,15 +104,16 @@ fn mean(m: &Mean) -> String {
     format!("{:.2} ({:.2}–{:.2})", m.value, m.low, m.high)
 }
 
-/// "2h 5m", to the minute beyond an hour.
+/// "53s", "3h 5m", "2d 4h": to the second under an hour, to the minute under a day, to the
+/// hour beyond.
 fn duration(seconds: f64) -> String {
     let seconds = seconds.round() as u64;
-    let rounded = if seconds >= 3600 {
-        seconds / 60 * 60
-    } else {
-        seconds
+    let unit = match seconds {
+        0..3_600 => 1,
+        3_600..86_400 => 60,
+        _ => 3_600,
     };
-    humantime::format_duration(std::time::Duration::from_secs(rounded)).to_string()
+    crate::domain::duration::format(std::time::Duration::from_secs(seconds / unit * unit))
 }
 
 /// "+4.2 ▲" when larger than the noise, "+1.0 ~" when not.
@@ -129,6 +130,19 @@ fn change(c: &Change, scale: f64) -> String {
 type Column = (String, Box<dyn Fn(&ReportRow) -> Option<String>>);
 
 fn print_table(report: &Report) {
+    let (header, rows) = grid(report);
+    let mut table = comfy_table::Table::new();
+    table.set_header(header);
+    for row in rows {
+        table.add_row(row);
+    }
+    println!("{table}");
+    println!("{}", footnote(report));
+}
+
+/// The table's header and cells: the columns some row has a value in (the groups, sent and
+/// answered always), `–` where a row has none.
+fn grid(report: &Report) -> (Vec<String>, Vec<Vec<String>>) {
     let mut columns: Vec<Column> = Vec::new();
     for (i, by) in report.by.iter().enumerate() {
         columns.push((
@@ -155,10 +169,6 @@ fn print_table(report: &Report) {
             Box::new(|r| r.response_rate.as_ref().map(share)),
         ),
         (
-            "".into(),
-            Box::new(|r| (!r.enough_answers).then(|| "not enough answers".into())),
-        ),
-        (
             "CSAT (95% CI)".into(),
             Box::new(|r| r.csat.as_ref().map(share)),
         ),
@@ -167,7 +177,14 @@ fn print_table(report: &Report) {
             "CSAT shrunk".into(),
             Box::new(|r| r.csat_shrunk.as_ref().map(shrunk)),
         ),
-        ("rank".into(), Box::new(|r| r.rank.map(|n| n.to_string()))),
+        (
+            "rank".into(),
+            Box::new(|r| match (r.rank, r.enough_answers) {
+                (Some(rank), _) => Some(rank.to_string()),
+                (None, false) => Some("not enough answers".into()),
+                (None, true) => None,
+            }),
+        ),
         ("NPS (95% CI)".into(), Box::new(|r| r.nps.as_ref().map(nps))),
         ("n".into(), Box::new(move |r| n(r.nps.map(|p| p.n)))),
         (
@@ -206,21 +223,39 @@ fn print_table(report: &Report) {
     let shown: Vec<usize> = (0..columns.len())
         .filter(|&c| cells.iter().any(|row| row[c].is_some()) || c < report.by.len() + 2)
         .collect();
-    let mut table = comfy_table::Table::new();
-    table.set_header(shown.iter().map(|&c| columns[c].0.clone()));
-    for row in &cells {
-        table.add_row(
+    let header = shown.iter().map(|&c| columns[c].0.clone()).collect();
+    let rows = cells
+        .iter()
+        .map(|row| {
             shown
                 .iter()
-                .map(|&c| row[c].clone().unwrap_or_else(|| "–".into())),
-        );
-    }
-    println!("{table}");
-    println!(
+                .map(|&c| row[c].clone().unwrap_or_else(|| "–".into()))
+                .collect()
+        })
+        .collect();
+    (header, rows)
+}
+
+/// What the table's marks mean: the intervals, the top box, the minimum of answers, and —
+/// only when a change from a previous period is shown — the trend marks.
+fn footnote(report: &Report) -> String {
+    let mut note = format!(
         "95% intervals; CSAT counts ratings from {} in the top box; groups under {} answers \
-         are not ranked; ▲▼ a change larger than the noise (5% test), ~ within it.",
+         are not ranked",
         report.csat_top_box, report.min_answers
     );
+    let trend_shown = report.rows.iter().any(|r| {
+        r.trend
+            .as_ref()
+            .is_some_and(|t| t.csat.is_some() || t.nps.is_some())
+    });
+    if trend_shown {
+        note.push_str(
+            "; ▲▼ a change from the previous period larger than the noise (5% test), ~ within it",
+        );
+    }
+    note.push('.');
+    note
 }
 
 fn print_csv(report: &Report) -> anyhow::Result<()> {
@@ -301,4 +336,102 @@ fn print_csv(report: &Report) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scoring::{GroupKey, Trend};
+
+    /// A row of agent `key` with `answers` of 5 answers' worth of CSAT, ranked `rank`.
+    fn row(key: &str, enough: bool, rank: Option<u32>, trend: Option<Trend>) -> ReportRow {
+        ReportRow {
+            keys: vec![GroupKey {
+                by: Breakdown::Agent,
+                key: key.into(),
+                name: None,
+            }],
+            sent: 20,
+            responses: 12,
+            response_rate: Proportion::wilson(12, 20),
+            enough_answers: enough,
+            csat: Proportion::wilson(9, 12),
+            csat_shrunk: None,
+            rank,
+            nps: None,
+            ces: None,
+            fcr: None,
+            fcr_contacts: None,
+            median_answer_seconds: Some(11_130.0),
+            trend,
+        }
+    }
+
+    fn report(rows: Vec<ReportRow>) -> Report {
+        Report {
+            by: vec![Breakdown::Agent],
+            period: None,
+            time_zone: "Asia/Jakarta".into(),
+            since: None,
+            until: None,
+            min_answers: 10,
+            csat_top_box: 4,
+            rows,
+        }
+    }
+
+    #[test]
+    fn every_column_has_a_header_and_unranked_groups_say_why() {
+        let (header, rows) = grid(&report(vec![
+            row("A-1", true, Some(1), None),
+            row("A-2", false, None, None),
+        ]));
+        assert!(header.iter().all(|h| !h.trim().is_empty()), "{header:?}");
+        let rank = header
+            .iter()
+            .position(|h| h == "rank")
+            .expect("a rank column");
+        assert_eq!(rows[0][rank], "1");
+        assert_eq!(rows[1][rank], "not enough answers");
+        let median = header.iter().position(|h| h == "median answer").unwrap();
+        assert_eq!(rows[0][median], "3h 5m");
+    }
+
+    #[test]
+    fn the_trend_marks_are_explained_only_when_a_trend_is_shown() {
+        let plain = footnote(&report(vec![row("A-1", true, Some(1), None)]));
+        assert!(!plain.contains('▲') && !plain.contains('~'), "{plain}");
+        assert!(
+            plain.contains("groups under 10 answers are not ranked."),
+            "{plain}"
+        );
+        let trend = Trend {
+            previous_period: "2026-11-02".into(),
+            response_rate: None,
+            csat: Some(Change {
+                previous: 0.5,
+                change: 0.25,
+                z: 2.5,
+                significant: true,
+            }),
+            nps: None,
+        };
+        let shown = footnote(&report(vec![row("A-1", true, Some(1), Some(trend))]));
+        assert!(
+            shown.contains("▲▼ a change from the previous period"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn times_to_answer_read_as_written() {
+        assert_eq!(duration(2.4), "2s");
+        assert_eq!(duration(53.6), "54s");
+        assert_eq!(duration(90.0), "1m 30s");
+        assert_eq!(duration(3_600.0 + 5.0 * 60.0 + 20.0), "1h 5m");
+        assert_eq!(
+            duration(2.0 * 86_400.0 + 4.0 * 3_600.0 + 50.0 * 60.0),
+            "2d 4h"
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! `surveyd retention …`: erasing personal data kept longer than `[retention]` allows, and
 //! the audit log of every erasure (retention and forgotten customers).
 
-use super::{OutputFormat, open_store, print_rows};
+use super::{OutputFormat, Times, open_store, print_row, print_rows};
 use crate::channels::email;
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -25,7 +25,11 @@ pub enum RetentionCommand {
     },
 }
 
-pub async fn run(settings: Settings, command: RetentionCommand) -> anyhow::Result<()> {
+pub async fn run(
+    settings: Settings,
+    times: Times,
+    command: RetentionCommand,
+) -> anyhow::Result<()> {
     let store = open_store(&settings).await?;
     let now = Clock::system().now();
     let result = match command {
@@ -35,25 +39,29 @@ pub async fn run(settings: Settings, command: RetentionCommand) -> anyhow::Resul
                 Ok(())
             }
             Some(cutoff) => {
-                let erased = store.apply_retention(cutoff, "cli", now).await?;
+                // The files first, so the audit event counts them.
                 let files = email::prune_file_outbox(&settings.email, cutoff)?;
-                print_erased(format, &erased, files)
+                let erased = store.apply_retention(cutoff, "cli", now, files).await?;
+                print_erased(format, &erased)
             }
         },
         RetentionCommand::Audit { limit, format } => {
             let events = store.audit_events(limit).await?;
             print_rows(
                 format,
-                &["id", "at", "actor", "action", "subject", "detail"],
+                &["id", "at", "actor", "action", "subject", "erased"],
                 &events,
+                "no audit events: nothing has been erased yet",
                 |e| {
                     vec![
                         e.id.to_string(),
-                        e.at.to_rfc3339(),
+                        times.at(e.at),
                         e.actor.clone(),
                         e.action.clone(),
                         e.subject.clone().unwrap_or_default(),
-                        e.detail.clone(),
+                        // The counts as words; the stored JSON if it is not counts.
+                        serde_json::from_str::<Erased>(&e.detail)
+                            .map_or_else(|_| e.detail.clone(), |erased| erased.to_string()),
                     ]
                 },
             )
@@ -63,19 +71,9 @@ pub async fn run(settings: Settings, command: RetentionCommand) -> anyhow::Resul
     result
 }
 
-/// What an erasure touched, one row; `files`: outbox files removed, when that applies.
-pub fn print_erased(
-    format: OutputFormat,
-    erased: &Erased,
-    files: Option<u64>,
-) -> anyhow::Result<()> {
-    #[derive(serde::Serialize)]
-    struct Row<'a> {
-        #[serde(flatten)]
-        erased: &'a Erased,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        outbox_files: Option<u64>,
-    }
+/// What an erasure touched, one row (the outbox files' column only when the file outbox is
+/// used).
+pub fn print_erased(format: OutputFormat, erased: &Erased) -> anyhow::Result<()> {
     let mut header = vec![
         "customers",
         "contacts",
@@ -85,16 +83,11 @@ pub fn print_erased(
         "webhook payloads",
         "cancelled",
     ];
-    if files.is_some() {
+    if erased.outbox_files.is_some() {
         header.push("outbox files");
     }
-    let row = Row {
-        erased,
-        outbox_files: files,
-    };
-    print_rows(format, &header, std::slice::from_ref(&row), |r| {
-        let e = r.erased;
-        let mut cells: Vec<String> = [
+    print_row(format, &header, erased, |e| {
+        [
             e.customers,
             e.contacts,
             e.comments,
@@ -103,10 +96,9 @@ pub fn print_erased(
             e.inbox_events,
             e.cancelled,
         ]
-        .iter()
-        .map(u64::to_string)
-        .collect();
-        cells.extend(r.outbox_files.map(|n| n.to_string()));
-        cells
+        .into_iter()
+        .chain(e.outbox_files)
+        .map(|n| n.to_string())
+        .collect()
     })
 }

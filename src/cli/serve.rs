@@ -28,6 +28,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let summary = settings.reports.summary(&settings.defaults);
     let retention = (settings.retention.clone(), settings.email.clone());
     let state = AppState::new(store.clone(), settings, clock.clone())?;
+    if let Some(warning) = state.alerts.unrouted() {
+        tracing::warn!("{warning}");
+    }
     let app = Application::bind(state.clone())
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", state.settings.http.listen))?;
@@ -165,20 +168,13 @@ async fn keep_retention(
         let Some(cutoff) = settings.cutoff(now) else {
             return;
         };
-        if let Err(e) = store.apply_retention(cutoff, "daemon", now).await {
+        // The file outbox first, so the audit event counts its emails too.
+        let files = crate::channels::email::prune_file_outbox(&email, cutoff).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot prune the file outbox; trying again later");
+            None
+        });
+        if let Err(e) = store.apply_retention(cutoff, "daemon", now, files).await {
             tracing::warn!(error = %e, "cannot apply retention; trying again later");
-        }
-        match crate::channels::email::prune_file_outbox(&email, cutoff) {
-            Ok(Some(removed)) if removed > 0 => {
-                tracing::info!(
-                    removed,
-                    "emails past retention removed from the file outbox"
-                )
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot prune the file outbox; trying again later")
-            }
         }
     })
     .await

@@ -1,7 +1,7 @@
 //! `surveyd sources …`: the configured SQL sources (helpdesk databases read directly): where
 //! each stands, and polling them by hand.
 
-use super::{OutputFormat, create_store, open_store, print_rows};
+use super::{OutputFormat, Times, create_store, open_store, print_rows};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::intake::ParseContext;
@@ -24,7 +24,7 @@ pub enum SourcesCommand {
     },
 }
 
-pub async fn run(settings: Settings, command: SourcesCommand) -> anyhow::Result<()> {
+pub async fn run(settings: Settings, times: Times, command: SourcesCommand) -> anyhow::Result<()> {
     // Polling stores what it reads; listing only reads.
     let store = match command {
         SourcesCommand::Poll { .. } => create_store(&settings).await?,
@@ -33,30 +33,26 @@ pub async fn run(settings: Settings, command: SourcesCommand) -> anyhow::Result<
     let result = match command {
         SourcesCommand::List { format } => {
             let states = store.source_states().await?;
-            let rows: Vec<serde_json::Value> = settings
+            let rows: Vec<SourceRow> = settings
                 .sources
                 .iter()
                 .map(|s| {
                     let state = states.iter().find(|st| st.source == s.name);
-                    serde_json::json!({
-                        "source": s.name,
-                        "url": s.url.to_string(),
-                        "schedule": s.schedule,
-                        "cursor": state.and_then(|st| st.cursor.as_deref())
-                            .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok()),
-                        "polled_at": state.and_then(|st| st.polled_at),
-                        "read": state.map_or(0, |st| st.read),
-                        "imported": state.map_or(0, |st| st.imported),
-                        "rejected": state.map_or(0, |st| st.rejected),
-                        "last_error": state.and_then(|st| st.last_error.clone()),
-                    })
+                    SourceRow {
+                        source: s.name.clone(),
+                        url: s.url.to_string(),
+                        schedule: s.schedule.to_string(),
+                        cursor: state
+                            .and_then(|st| st.cursor.as_deref())
+                            .and_then(|c| serde_json::from_str(c).ok()),
+                        polled_at: state.and_then(|st| st.polled_at),
+                        read: state.map_or(0, |st| st.read),
+                        imported: state.map_or(0, |st| st.imported),
+                        rejected: state.map_or(0, |st| st.rejected),
+                        last_error: state.and_then(|st| st.last_error.clone()),
+                    }
                 })
                 .collect();
-            let text = |v: &serde_json::Value| match v {
-                serde_json::Value::Null => String::new(),
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
             print_rows(
                 format,
                 &[
@@ -64,28 +60,29 @@ pub async fn run(settings: Settings, command: SourcesCommand) -> anyhow::Result<
                     "url",
                     "schedule",
                     "cursor",
-                    "polled at",
+                    "polled",
                     "read",
                     "imported",
                     "rejected",
                     "last error",
                 ],
                 &rows,
+                "no sources: add [[sources]] to the configuration",
                 |r| {
-                    [
-                        "source",
-                        "url",
-                        "schedule",
-                        "cursor",
-                        "polled_at",
-                        "read",
-                        "imported",
-                        "rejected",
-                        "last_error",
+                    vec![
+                        r.source.clone(),
+                        r.url.clone(),
+                        r.schedule.clone(),
+                        r.cursor.as_ref().map_or("–".into(), |c| match c {
+                            serde_json::Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        }),
+                        times.maybe(r.polled_at, "never"),
+                        r.read.to_string(),
+                        r.imported.to_string(),
+                        r.rejected.to_string(),
+                        r.last_error.clone().unwrap_or_default(),
                     ]
-                    .iter()
-                    .map(|key| text(&r[*key]))
-                    .collect()
                 },
             )
         }
@@ -95,6 +92,21 @@ pub async fn run(settings: Settings, command: SourcesCommand) -> anyhow::Result<
     };
     store.close().await;
     result
+}
+
+/// A configured source and where it stands, as listed.
+#[derive(serde::Serialize)]
+struct SourceRow {
+    source: String,
+    url: String,
+    schedule: String,
+    /// The last row read, as the source's cursor columns hold it.
+    cursor: Option<serde_json::Value>,
+    polled_at: Option<chrono::DateTime<chrono::Utc>>,
+    read: i64,
+    imported: i64,
+    rejected: i64,
+    last_error: Option<String>,
 }
 
 async fn poll(
@@ -149,6 +161,7 @@ async fn poll(
             "note",
         ],
         &reports,
+        "no sources polled",
         |r| {
             vec![
                 r.source.clone(),

@@ -1,7 +1,7 @@
 //! `surveyd tokens …`: bearer tokens for the HTTP API. A token is shown once, when made;
 //! only its SHA-256 is stored.
 
-use super::{OutputFormat, create_store, open_store, print_rows};
+use super::{OutputFormat, Times, create_store, open_store, print_rows};
 use crate::auth::{TokenHash, new_token};
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -26,7 +26,7 @@ pub enum TokensCommand {
     Hash,
 }
 
-pub async fn run(settings: Settings, command: TokensCommand) -> anyhow::Result<()> {
+pub async fn run(settings: Settings, times: Times, command: TokensCommand) -> anyhow::Result<()> {
     match command {
         TokensCommand::Hash => {
             let mut token = String::new();
@@ -48,13 +48,14 @@ pub async fn run(settings: Settings, command: TokensCommand) -> anyhow::Result<(
             let tokens = store.list_tokens().await?;
             print_rows(
                 format,
-                &["name", "created_at", "last_used_at"],
+                &["name", "created", "last used"],
                 &tokens,
+                "no tokens: make one with `surveyd tokens create NAME`",
                 |t| {
                     vec![
                         t.name.clone(),
-                        t.created_at.to_rfc3339(),
-                        t.last_used_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                        times.at(t.created_at),
+                        times.maybe(t.last_used_at, "never"),
                     ]
                 },
             )?;

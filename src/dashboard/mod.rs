@@ -10,6 +10,7 @@
 
 pub mod charts;
 
+use crate::domain::TimeZone;
 use crate::scoring::{Report, ReportRow};
 use crate::server::AppState;
 use crate::store::{Alert, AlertAction, Breakdown, Period, StoreError};
@@ -246,10 +247,10 @@ struct CsrfForm {
 }
 
 impl Session {
-    /// Whether `form` came from a page of this session.
-    fn posted(&self, form: &CsrfForm) -> bool {
+    /// Whether a form carrying `csrf` came from a page of this session.
+    fn posted(&self, csrf: &str) -> bool {
         use subtle::ConstantTimeEq;
-        self.csrf.as_bytes().ct_eq(form.csrf.as_bytes()).into()
+        self.csrf.as_bytes().ct_eq(csrf.as_bytes()).into()
     }
 }
 
@@ -262,28 +263,37 @@ fn out_of_date() -> Response {
 }
 
 async fn logout(session: Session, jar: CookieJar, Form(form): Form<CsrfForm>) -> Response {
-    if !session.posted(&form) {
+    if !session.posted(&form.csrf) {
         return out_of_date();
     }
     let gone = Cookie::build((COOKIE, "")).path("/dashboard").build();
     (jar.remove(gone), Redirect::to("/dashboard/login")).into_response()
 }
 
+/// An alert's form: the session's token, and the note typed beside the buttons.
+#[derive(Deserialize)]
+struct MoveForm {
+    csrf: String,
+    #[serde(default)]
+    note: String,
+}
+
 async fn move_alert(
     State(state): State<AppState>,
     session: Session,
     Path((id, action)): Path<(i64, String)>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<MoveForm>,
 ) -> Response {
-    if !session.posted(&form) {
+    if !session.posted(&form.csrf) {
         return out_of_date();
     }
+    let note = Some(form.note.trim()).filter(|n| !n.is_empty());
     let Ok(action) = action.parse::<AlertAction>() else {
         return StatusCode::NOT_FOUND.into_response();
     };
     match state
         .store
-        .move_alert(id, action, &session.user, None, state.clock.now())
+        .move_alert(id, action, &session.user, note, state.clock.now())
         .await
     {
         // Moved, or already moved by someone else: either way back to the list.
@@ -328,8 +338,8 @@ struct AlertView {
     contact: String,
     agent: String,
     reach: String,
-    acknowledged_by: Option<String>,
-    note: Option<String>,
+    /// Who acknowledged it, when, and their note.
+    handled: Vec<String>,
     answers: Vec<AnswerView>,
 }
 
@@ -340,14 +350,11 @@ struct AnswerView {
 }
 
 impl AlertView {
-    fn of(alert: Alert, tz: chrono_tz::Tz) -> AlertView {
+    fn of(alert: Alert, zone: TimeZone) -> AlertView {
         AlertView {
             open: alert.state == "open",
-            raised: alert
-                .created_at
-                .with_timezone(&tz)
-                .format("%Y-%m-%d %H:%M")
-                .to_string(),
+            raised: zone.show(alert.created_at),
+            handled: crate::alerts::steps(&alert, zone),
             reasons: alert.reasons.replace(',', ", "),
             customer: match &alert.customer_name {
                 Some(name) => format!("{name} ({})", alert.customer_id),
@@ -380,17 +387,11 @@ impl AlertView {
                 .iter()
                 .map(|a| AnswerView {
                     question: a.question.clone(),
-                    value: match (&a.number, &a.text) {
-                        (Some(n), _) => n.to_string(),
-                        (None, Some(t)) => t.clone(),
-                        (None, None) => "–".into(),
-                    },
+                    value: crate::alerts::answer_value(a),
                 })
                 .collect(),
             id: alert.id,
             state: alert.state,
-            acknowledged_by: alert.acknowledged_by,
-            note: alert.note,
         }
     }
 }
@@ -515,10 +516,7 @@ async fn dashboard(state: &AppState, session: Session) -> Result<DashboardPage, 
         time_zone: tz.as_str().to_owned(),
         min_answers: settings.reports.min_answers,
         alert_count: alerts.len(),
-        alerts: alerts
-            .into_iter()
-            .map(|a| AlertView::of(a, tz.tz()))
-            .collect(),
+        alerts: alerts.into_iter().map(|a| AlertView::of(a, tz)).collect(),
         csat: charts::line_chart(&periods, &csat, (0.0, 1.0), percent),
         nps: charts::line_chart(&periods, &nps, (-100.0, 100.0), points),
         leaderboard: charts::interval_bars(&leaderboard),

@@ -671,16 +671,11 @@ impl Dispatcher {
         match sender {
             Sender::Email(email) => {
                 let to = alerts::recipients(&self.alerts, &alert)
+                    .map_err(SendError::Permanent)?
                     .iter()
                     .map(|a| a.parse())
                     .collect::<Result<Vec<lettre::message::Mailbox>, _>>()
                     .map_err(|e| SendError::Permanent(format!("alert recipient: {e}")))?;
-                if to.is_empty() {
-                    return Err(SendError::Permanent(format!(
-                        "no alerts.team_leads entry for team `{}` and no alerts.email",
-                        alert.team.as_deref().unwrap_or("")
-                    )));
-                }
                 let (subject, text) = alerts::email_text(&alert, &self.public_url);
                 email
                     .send(&Email {

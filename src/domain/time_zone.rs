@@ -8,6 +8,8 @@ use chrono_tz::Tz;
 pub struct TimeZone(Tz);
 
 impl TimeZone {
+    pub const UTC: TimeZone = TimeZone(Tz::UTC);
+
     pub fn parse(input: &str) -> Result<Self, ParseError> {
         let trimmed = input.trim();
         trimmed.parse::<Tz>().map(TimeZone).map_err(|_| {
@@ -23,6 +25,16 @@ impl TimeZone {
 
     pub fn tz(&self) -> Tz {
         self.0
+    }
+
+    /// `instant` as people read it on this zone's clock, to the minute and with the zone's
+    /// abbreviation (its offset where it has none): `2026-12-03 14:20 WIB`,
+    /// `2026-12-03 07:20 UTC`, `2026-12-03 11:20 +04`. The one format of times shown to people.
+    pub fn show(&self, instant: DateTime<Utc>) -> String {
+        instant
+            .with_timezone(&self.0)
+            .format("%Y-%m-%d %H:%M %Z")
+            .to_string()
     }
 
     /// The instant a wall-clock time in this zone stands for. A time skipped by a daylight
@@ -89,6 +101,16 @@ mod tests {
             .unwrap();
         assert_eq!(wib.to_rfc3339(), "2026-03-01T02:00:00+00:00");
         assert_eq!(wit.to_rfc3339(), "2026-03-01T00:00:00+00:00");
+    }
+
+    #[test]
+    fn instants_show_on_the_zone_s_clock_with_its_name() {
+        let t: DateTime<Utc> = "2026-12-03T07:20:59Z".parse().unwrap();
+        let zone = |name| TimeZone::parse(name).unwrap().show(t);
+        assert_eq!(zone("Asia/Jakarta"), "2026-12-03 14:20 WIB");
+        assert_eq!(zone("Asia/Makassar"), "2026-12-03 15:20 WITA");
+        assert_eq!(zone("Asia/Dubai"), "2026-12-03 11:20 +04");
+        assert_eq!(TimeZone::UTC.show(t), "2026-12-03 07:20 UTC");
     }
 
     #[test]

@@ -17,9 +17,12 @@ pub struct Alert {
     pub created_at: DateTime<Utc>,
     pub acknowledged_at: Option<DateTime<Utc>>,
     pub acknowledged_by: Option<String>,
+    /// What the person acknowledging it wrote (column `note`).
+    pub acknowledged_note: Option<String>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolved_by: Option<String>,
-    pub note: Option<String>,
+    /// What the person resolving it wrote (the acknowledgement's note stays).
+    pub resolved_note: Option<String>,
     pub invitation_id: i64,
     pub campaign: String,
     pub channel: String,
@@ -49,7 +52,7 @@ pub enum AlertAction {
 }
 
 const ALERT_COLUMNS: &str = "a.id, a.state, a.reasons, a.created_at, a.acknowledged_at, \
-     a.acknowledged_by, a.resolved_at, a.resolved_by, a.note, a.invitation_id, i.campaign, i.channel, \
+     a.acknowledged_by, a.note AS acknowledged_note, a.resolved_at, a.resolved_by, a.resolved_note, a.invitation_id, i.campaign, i.channel, \
      i.answered_at, cu.external_id AS customer_id, cu.name AS customer_name, cu.email AS customer_email, \
      cu.phone AS customer_phone, c.external_id AS contact_id, c.category, c.closed_at, \
      ag.external_id AS agent_id, ag.name AS agent_name, t.external_id AS team \
@@ -59,7 +62,9 @@ const ALERT_COLUMNS: &str = "a.id, a.state, a.reasons, a.created_at, a.acknowled
 
 impl StoreTx {
     /// Raises the alert of invitation `invitation_id` for `reasons`, with a message queued
-    /// on each of `channels` (`email`, `webhook`), unless it has one already.
+    /// on each of `channels` (`email`, `webhook`), unless it has one already. With no channel
+    /// (no recipient is configured) it is logged as a warning: it is then seen only in
+    /// `surveyd alerts`, the API and the dashboard.
     pub async fn raise_alert(
         &mut self,
         invitation_id: i64,
@@ -89,7 +94,16 @@ impl StoreTx {
                     .execute(&mut *conn)
                     .await?;
                 }
-                tracing::info!(invitation = invitation_id, reasons = %reasons.join(","), "detractor alert raised");
+                if channels.is_empty() {
+                    tracing::warn!(
+                        invitation = invitation_id,
+                        reasons = %reasons.join(","),
+                        "detractor alert raised, but it goes to no one: set alerts.team_leads, \
+                         alerts.email or alerts.webhook"
+                    );
+                } else {
+                    tracing::info!(invitation = invitation_id, reasons = %reasons.join(","), "detractor alert raised");
+                }
             }
         });
         Ok(())
@@ -118,8 +132,7 @@ impl Store {
             sqlx::query_as(&sql).bind(state).bind(limit).fetch_all(pool).await?
         });
         for alert in &mut alerts {
-            alert.answers = self.answers(alert.invitation_id).await?;
-            alert.answers.sort_by(|a, b| a.question.cmp(&b.question));
+            self.add_answers(alert).await?;
         }
         Ok(alerts)
     }
@@ -141,13 +154,20 @@ impl Store {
             sqlx::query_as(&sql).bind(value).fetch_optional(pool).await?
         });
         let mut alert = alert.ok_or_else(|| StoreError::NotFound(format!("no alert {value}")))?;
-        alert.answers = self.answers(alert.invitation_id).await?;
-        alert.answers.sort_by(|a, b| a.question.cmp(&b.question));
+        self.add_answers(&mut alert).await?;
         Ok(alert)
     }
 
+    /// Fills in the answers of `alert`'s invitation, by question.
+    async fn add_answers(&self, alert: &mut Alert) -> Result<(), StoreError> {
+        alert.answers = self.answers(alert.invitation_id).await?;
+        alert.answers.sort_by(|a, b| a.question.cmp(&b.question));
+        Ok(())
+    }
+
     /// Moves alert `id` on by `action`, done by `by` (a person's or token's name), with an
-    /// optional note; refused from a state the action does not start from.
+    /// optional note kept as that step's (acknowledging and resolving each keep their own);
+    /// refused from a state the action does not start from.
     pub async fn move_alert(
         &self,
         id: i64,
@@ -159,11 +179,11 @@ impl Store {
         let sql = match action {
             AlertAction::Acknowledge => {
                 "UPDATE alerts SET state = 'acknowledged', acknowledged_at = $2, acknowledged_by = $3, \
-                 note = COALESCE($4, note), updated_at = $2 WHERE id = $1 AND state = 'open'"
+                 note = $4, updated_at = $2 WHERE id = $1 AND state = 'open'"
             }
             AlertAction::Resolve => {
                 "UPDATE alerts SET state = 'resolved', resolved_at = $2, resolved_by = $3, \
-                 note = COALESCE($4, note), updated_at = $2 WHERE id = $1 AND state IN ('open', 'acknowledged')"
+                 resolved_note = $4, updated_at = $2 WHERE id = $1 AND state IN ('open', 'acknowledged')"
             }
         };
         let moved = with_pool!(self, pool => {

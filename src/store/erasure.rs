@@ -10,7 +10,7 @@
 use super::{Store, StoreError, with_tx};
 use crate::domain::Phone;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Rows changed per transaction by retention (each a short write; sends and webhooks go on).
 const BATCH: i64 = 5_000;
@@ -52,7 +52,7 @@ impl Walk {
 }
 
 /// What an erasure touched.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Erased {
     /// Customers whose name and addresses were erased.
     pub customers: u64,
@@ -68,6 +68,9 @@ pub struct Erased {
     pub inbox_events: u64,
     /// Messages still queued for the customer, cancelled (on request only).
     pub cancelled: u64,
+    /// Emails removed from the file outbox (`email.transport = "file"`); none with SMTP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outbox_files: Option<u64>,
 }
 
 impl Erased {
@@ -79,23 +82,58 @@ impl Erased {
         self.delivery_errors += other.delivery_errors;
         self.inbox_events += other.inbox_events;
         self.cancelled += other.cancelled;
+        self.outbox_files = match (self.outbox_files, other.outbox_files) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+        };
     }
 
+    /// Whether it touched nothing (no files removed counts as nothing).
     fn is_empty(&self) -> bool {
-        *self == Erased::default()
+        Erased {
+            outbox_files: self.outbox_files.filter(|n| *n > 0),
+            ..self.clone()
+        } == Erased::default()
     }
 }
 
-/// A forgotten customer: what was erased, and the customer's email deliveries (their files in
-/// the file outbox are removed by the caller).
+/// The counts that are not 0, as people read them: `customers 1, comments 2, outbox files 1`
+/// (`nothing` when all are).
+impl std::fmt::Display for Erased {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let counts = [
+            ("customers", self.customers),
+            ("contacts", self.contacts),
+            ("comments", self.comments),
+            ("alert notes", self.alert_notes),
+            ("delivery errors", self.delivery_errors),
+            ("webhook payloads", self.inbox_events),
+            ("cancelled", self.cancelled),
+            ("outbox files", self.outbox_files.unwrap_or(0)),
+        ];
+        let shown: Vec<String> = counts
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(name, n)| format!("{name} {n}"))
+            .collect();
+        if shown.is_empty() {
+            f.write_str("nothing")
+        } else {
+            f.write_str(&shown.join(", "))
+        }
+    }
+}
+
+/// A forgotten customer: what was erased.
 #[derive(Debug, Clone, Serialize)]
 pub struct Forgotten {
     /// The customer's row, as the audit event names it (the helpdesk id is erased).
     pub subject: String,
     pub erased: Erased,
-    #[serde(skip)]
-    pub email_deliveries: Vec<i64>,
 }
+
+/// The alert columns that hold people's notes: the acknowledgement's, the resolution's.
+const ALERT_NOTES: [&str; 2] = ["note", "resolved_note"];
 
 /// An entry of the audit log.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -112,16 +150,41 @@ pub struct AuditEvent {
 }
 
 impl Store {
+    /// The email deliveries of the customer with helpdesk id `external_id` (whose files the
+    /// file outbox may hold), oldest first; `None` when no customer has that id.
+    pub async fn customer_email_deliveries(
+        &self,
+        external_id: &str,
+    ) -> Result<Option<Vec<i64>>, StoreError> {
+        super::with_pool!(self, pool => {
+            let id: Option<i64> = sqlx::query_scalar("SELECT id FROM customers WHERE external_id = $1")
+                .bind(external_id)
+                .fetch_optional(pool)
+                .await?;
+            let Some(id) = id else { return Ok(None) };
+            let deliveries: Vec<i64> = sqlx::query_scalar(
+                "SELECT d.id FROM deliveries d JOIN invitations i ON i.id = d.invitation_id \
+                 WHERE i.customer_id = $1 AND d.channel = 'email' ORDER BY d.id",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await?;
+            Ok(Some(deliveries))
+        })
+    }
+
     /// Erases everything personal of the customer with helpdesk id `external_id` — name,
     /// addresses, the helpdesk id itself, contact attributes, comments, alert notes, delivery
     /// errors, the webhook payloads that carry the customer's numbers — and cancels what is
-    /// still queued for them, in one transaction, recorded as an audit event by `actor`.
-    /// `None` when no customer has that id.
+    /// still queued for them, in one transaction, recorded as an audit event by `actor` with
+    /// the `outbox_files` the caller removed before (their emails in the file outbox, see
+    /// [`Store::customer_email_deliveries`]). `None` when no customer has that id.
     pub async fn forget_customer(
         &self,
         external_id: &str,
         actor: &str,
         now: DateTime<Utc>,
+        outbox_files: Option<u64>,
     ) -> Result<Option<Forgotten>, StoreError> {
         let mut tx = self.begin_write().await?;
         let forgotten = with_tx!(tx, conn => {
@@ -162,13 +225,16 @@ impl Store {
             .execute(&mut *conn)
             .await?
             .rows_affected();
-            let alert_notes = sqlx::query(&format!(
-                "UPDATE alerts SET note = NULL WHERE note IS NOT NULL AND {of_customer}"
-            ))
-            .bind(id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
+            let mut alert_notes = 0;
+            for note in ALERT_NOTES {
+                alert_notes += sqlx::query(&format!(
+                    "UPDATE alerts SET {note} = NULL WHERE {note} IS NOT NULL AND {of_customer}"
+                ))
+                .bind(id)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+            }
             let contacts = sqlx::query(
                 "UPDATE contacts SET attributes = '{}' WHERE customer_id = $1 AND attributes <> '{}'",
             )
@@ -204,13 +270,6 @@ impl Store {
             .execute(&mut *conn)
             .await?
             .rows_affected();
-            let email_deliveries: Vec<i64> = sqlx::query_scalar(
-                "SELECT d.id FROM deliveries d JOIN invitations i ON i.id = d.invitation_id \
-                 WHERE i.customer_id = $1 AND d.channel = 'email' ORDER BY d.id",
-            )
-            .bind(id)
-            .fetch_all(&mut *conn)
-            .await?;
             Forgotten {
                 subject: format!("customer:{id}"),
                 erased: Erased {
@@ -221,8 +280,8 @@ impl Store {
                     delivery_errors,
                     inbox_events,
                     cancelled,
+                    outbox_files,
                 },
-                email_deliveries,
             }
         });
         tx.audit(
@@ -237,7 +296,7 @@ impl Store {
         tracing::info!(
             actor,
             subject = %forgotten.subject,
-            erased = ?forgotten.erased,
+            erased = %forgotten.erased,
             "audit: customer forgotten"
         );
         Ok(Some(forgotten))
@@ -248,14 +307,19 @@ impl Store {
     /// invitations made before it, webhook payloads received before it, and the name,
     /// addresses and contact attributes of customers with no contact since it and nothing
     /// open. Works in short transactions; recorded as an audit event by `actor` when it
-    /// erased anything.
+    /// erased anything, with the `outbox_files` the caller removed before (the file outbox's
+    /// emails written before the cutoff).
     pub async fn apply_retention(
         &self,
         cutoff: DateTime<Utc>,
         actor: &str,
         now: DateTime<Utc>,
+        outbox_files: Option<u64>,
     ) -> Result<Erased, StoreError> {
-        let mut erased = Erased::default();
+        let mut erased = Erased {
+            outbox_files,
+            ..Erased::default()
+        };
         for walk in [Walk::Invitations, Walk::Inbox] {
             erased.add(&self.erase_walk(walk, cutoff, now).await?);
         }
@@ -266,7 +330,7 @@ impl Store {
             tx.audit(now, actor, "retention.apply", Some(&subject), &erased)
                 .await?;
             tx.commit().await?;
-            tracing::info!(actor, %subject, ?erased, "audit: retention applied");
+            tracing::info!(actor, %subject, %erased, "audit: retention applied");
         }
         Ok(erased)
     }
@@ -445,21 +509,28 @@ impl super::StoreTx {
     async fn erase_invitations(&mut self, from: i64, to: i64) -> Result<Erased, StoreError> {
         let mut erased = Erased::default();
         with_tx!(self, conn => {
-            for (sql, count) in [
-                ("UPDATE responses SET text = NULL WHERE text IS NOT NULL \
-                  AND invitation_id > $1 AND invitation_id <= $2", &mut erased.comments),
-                ("UPDATE alerts SET note = NULL WHERE note IS NOT NULL \
-                  AND invitation_id > $1 AND invitation_id <= $2", &mut erased.alert_notes),
-                ("UPDATE deliveries SET last_error = NULL WHERE last_error IS NOT NULL \
-                  AND invitation_id > $1 AND invitation_id <= $2", &mut erased.delivery_errors),
-            ] {
-                *count += sqlx::query(sql)
-                    .bind(from)
-                    .bind(to)
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected();
+            // Comments, the two alert notes, delivery errors.
+            let texts = [
+                ("responses", "text"),
+                ("alerts", ALERT_NOTES[0]),
+                ("alerts", ALERT_NOTES[1]),
+                ("deliveries", "last_error"),
+            ];
+            let mut counts = [0; 4];
+            for (count, (table, column)) in counts.iter_mut().zip(texts) {
+                *count = sqlx::query(&format!(
+                    "UPDATE {table} SET {column} = NULL WHERE {column} IS NOT NULL \
+                     AND invitation_id > $1 AND invitation_id <= $2"
+                ))
+                .bind(from)
+                .bind(to)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
             }
+            erased.comments = counts[0];
+            erased.alert_notes = counts[1] + counts[2];
+            erased.delivery_errors = counts[3];
         });
         Ok(erased)
     }

@@ -9,6 +9,7 @@
 mod alerts;
 mod contacts;
 mod conversations;
+mod customers;
 mod erasure;
 mod export;
 mod inbox;
@@ -26,6 +27,7 @@ mod tokens;
 pub use alerts::{ALERT_STATES, Alert, AlertAction};
 pub use contacts::{TableCounts, UpsertCounts};
 pub use conversations::{ChatAnswer, ChatMessage, Conversation, StatusApplied};
+pub use customers::{Customer, CustomerContact, CustomerInvitation, CustomerRecord, OptOut};
 pub use erasure::{AuditEvent, Erased, Forgotten};
 pub use export::AnsweredInvitation;
 pub use inbox::{InboxEvent, InboxStatus, RawEvent};

@@ -570,8 +570,9 @@ pub async fn report_rows(
 }
 
 /// A history written by the store's own paths: plans the settings' first campaign at `now`
-/// over the contacts closed in the 30 days before, claims every invitation, and records each
-/// sent at `sent_at` of it. Returns the claimed deliveries.
+/// over the contacts closed in the 30 days before (none too late to invite: each was sent as
+/// it closed), claims every invitation, and records each sent at `sent_at` of it. Returns the
+/// claimed deliveries.
 pub async fn plan_and_send(
     db: &TestDb,
     settings: &Settings,
@@ -581,6 +582,7 @@ pub async fn plan_and_send(
     use surveyd::store::{FollowUp, Outcome};
     let mut campaign = settings.campaigns[0].clone();
     campaign.audience.lookback = std::time::Duration::from_secs(30 * 86_400);
+    campaign.expiry = campaign.audience.lookback;
     db.store
         .plan_invitations(&campaign, now, false, &survey_key())
         .await
