@@ -91,12 +91,10 @@ impl Sources<'_> {
         let Some(key) = problem.key.clone() else {
             return problem;
         };
-        if let Some(o) = self
-            .overrides
-            .iter()
-            .rev()
-            .find(|o| key.starts_with(&o.dotted()))
-        {
+        if let Some(o) = self.overrides.iter().rev().find(|o| {
+            let set = o.dotted();
+            key == set || key.starts_with(&format!("{set}."))
+        }) {
             problem.place = Some(format!("environment variable {}", o.variable));
             if problem.value.is_none() && o.dotted() == key && !is_secret(&key) {
                 problem.value = written(&o.value);
