@@ -363,7 +363,71 @@ async fn the_daemon_polls_on_schedule(db: &TestDb) {
     assert_eq!(contacts().await, 2);
 }
 
+/// A row closing more than a day ahead is named on each poll and waits for its time; the
+/// cursor does not pass it, so the rows that close before it are still read.
+async fn a_row_closing_days_ahead_waits_and_is_named(db: &TestDb) {
+    let helpdesk = Helpdesk::sqlite().await;
+    let (clock, hand) = Clock::manual(at(NOW));
+    let settings = SourceSettings {
+        name: "helpdesk".into(),
+        url: DatabaseUrl::parse(helpdesk.url()).unwrap(),
+        query: helpdesk.query().into(),
+        schedule: Schedule::Every(std::time::Duration::from_secs(300)),
+        batch_size: 100,
+        settle: std::time::Duration::from_secs(60),
+    };
+    let source = SqlSource::new(&settings, ParseContext::of(&db.settings()), LEASE).unwrap();
+    let poll = || async { source.poll(&db.store, &clock, "daemon-a").await.unwrap() };
+    for id in 1..=3 {
+        helpdesk
+            .add(id, at(NOW) - Duration::hours(id), "a@example.com", "closed")
+            .await;
+    }
+    helpdesk
+        .add(4, at(NOW) + Duration::days(3), "b@example.com", "closed")
+        .await;
+    let first = poll().await;
+    assert_eq!(
+        (first.read, first.inserted, first.rejected),
+        (3, 3, 0),
+        "{first:?}"
+    );
+    let named = |r: &PollReport| {
+        r.warnings
+            .iter()
+            .any(|w| {
+                w.starts_with("contact 4: field `closed_at`: `2026-11-23T12:00:00Z` is more than a day in the future")
+                    && w.ends_with("; it waits until then")
+            })
+    };
+    assert!(named(&first), "{:?}", first.warnings);
+
+    // Closed after the cursor's row but before the one ahead: read.
+    helpdesk
+        .add(
+            5,
+            at(NOW) - Duration::minutes(30),
+            "c@example.com",
+            "closed",
+        )
+        .await;
+    let second = poll().await;
+    assert_eq!((second.read, second.inserted), (1, 1), "{second:?}");
+    assert!(named(&second), "{:?}", second.warnings);
+
+    hand.advance(Duration::days(3) + Duration::minutes(2));
+    let third = poll().await;
+    assert_eq!((third.read, third.inserted), (1, 1), "{third:?}");
+    assert!(
+        third.warnings.iter().all(|w| !w.starts_with("contact 4")),
+        "{:?}",
+        third.warnings
+    );
+    assert!(db.store.find_contact("4").await.unwrap().is_some());
+}
+
 on_both_backends!(
+    a_row_closing_days_ahead_waits_and_is_named,
     the_daemon_polls_on_schedule,
     from_an_sqlite_helpdesk,
     from_a_postgres_helpdesk,

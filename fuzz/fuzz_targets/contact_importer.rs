@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 use surveyd::clock::Clock;
 use surveyd::config::{DatabaseUrl, Settings};
-use surveyd::intake::{FileFormat, ImportOptions, ParseContext, import_file};
+use surveyd::intake::{FileFormat, ImportOptions, Input, ParseContext, import_file};
 use surveyd::store::Store;
 
 struct Importer {
@@ -58,7 +58,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let imported = importer.runtime.block_on(import_file(
         &importer.store,
-        &path,
+        &Input::File(path),
         options,
         &Clock::system(),
     ));

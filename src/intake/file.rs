@@ -1,22 +1,85 @@
-//! `surveyd contacts import`: streams a CSV or JSONL file into the store in batches.
+//! `surveyd contacts import`: streams a CSV or JSONL file (or standard input) into the store
+//! in batches.
 //!
 //! A blocking reader thread parses rows and hands batches of contacts over a small bounded
 //! channel to the writer, which upserts each batch in one transaction; memory stays constant
-//! whatever the file's size. A bad row is skipped, counted and written to the rejects file
-//! with its line and reason; every good row is imported.
+//! whatever the input's size. A bad row is skipped, counted and written to the rejects file
+//! with its line (the physical line it starts on, as an editor counts) and reason; every good
+//! row is imported. Input that cannot be read on (a quoted field never closed, a read error)
+//! stops the import there: the rows before it are imported, and the report says where.
 
 use super::record::{Column, FieldError, ParseContext, RawContact};
+use super::split::{CsvRecord, CsvRecords, JsonLines, MAX_RECORD, Stop};
 use crate::clock::Clock;
 use crate::domain::ContactRecord;
 use crate::store::{Store, StoreError, UpsertCounts};
+use chrono::{DateTime, Utc};
 use csv::ByteRecord;
 use indicatif::ProgressBar;
 use std::collections::HashSet;
+use std::fmt;
 use std::fs::File;
 use std::hash::BuildHasher;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use tokio::sync::mpsc;
+
+/// Where an import reads from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    File(PathBuf),
+    Stdin,
+}
+
+impl Input {
+    /// `-` is standard input; anything else names a file.
+    pub fn from_arg(arg: PathBuf) -> Input {
+        if arg.as_os_str() == "-" {
+            Input::Stdin
+        } else {
+            Input::File(arg)
+        }
+    }
+
+    /// The format the input's name suggests: see [`FileFormat::from_path`]; CSV for
+    /// standard input.
+    pub fn format(&self) -> FileFormat {
+        match self {
+            Input::File(path) => FileFormat::from_path(path),
+            Input::Stdin => FileFormat::Csv,
+        }
+    }
+
+    /// The input's size, when it is known ahead.
+    fn len(&self) -> Option<u64> {
+        match self {
+            Input::File(path) => std::fs::metadata(path).ok().map(|m| m.len()),
+            Input::Stdin => None,
+        }
+    }
+
+    fn open(&self) -> Result<Box<dyn Read + Send>, ImportError> {
+        match self {
+            Input::File(path) => match File::open(path) {
+                Ok(file) => Ok(Box::new(file)),
+                Err(error) => Err(ImportError::Open {
+                    input: self.clone(),
+                    error,
+                }),
+            },
+            Input::Stdin => Ok(Box::new(std::io::stdin())),
+        }
+    }
+}
+
+impl fmt::Display for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Input::File(path) => write!(f, "{}", path.display()),
+            Input::Stdin => f.write_str("standard input"),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -69,19 +132,34 @@ pub struct ImportReport {
     pub warnings: Vec<String>,
     /// The first rejected rows as "line N: reason".
     pub rejects: Vec<String>,
+    /// Where and why the import stopped before the end of its input (the rows before were
+    /// imported): "contacts.csv: line 7: a quoted field opened here is never closed; …".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+}
+
+impl ImportReport {
+    /// Why the import failed its purpose, if it did: it stopped before the end of its input,
+    /// or it rejected every row it read. An input with no rows at all has not failed.
+    pub fn failure(&self) -> Option<String> {
+        if let Some(stopped) = &self.stopped {
+            return Some(stopped.clone());
+        }
+        (self.read > 0 && self.rejected == self.read).then(|| match self.read {
+            1 => "the only row was rejected".to_owned(),
+            n => format!("all {n} rows were rejected"),
+        })
+    }
 }
 
 /// Why a file could not be imported at all (or stopped part way).
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("cannot read {path}: {error}")]
-    Open {
-        path: PathBuf,
-        error: std::io::Error,
-    },
-    #[error("{path}: line {line}: {reason}")]
+    #[error("cannot read {input}: {error}")]
+    Open { input: Input, error: std::io::Error },
+    #[error("{input}: line {line}: {reason}")]
     Unreadable {
-        path: PathBuf,
+        input: Input,
         line: u64,
         reason: String,
     },
@@ -96,28 +174,32 @@ pub enum ImportError {
     Store { imported: u64, error: StoreError },
 }
 
-/// Imports `path` into `store`.
+/// Imports `input` into `store`; rows are read as of `clock`'s time when the import starts.
 pub async fn import_file(
     store: &Store,
-    path: &Path,
+    input: &Input,
     options: ImportOptions,
     clock: &Clock,
 ) -> Result<ImportReport, ImportError> {
-    let file = File::open(path).map_err(|error| ImportError::Open {
-        path: path.to_owned(),
-        error,
-    })?;
-    if let Ok(meta) = file.metadata() {
-        options.progress.set_length(meta.len());
+    let source = input.open()?;
+    if let Some(len) = input.len() {
+        options.progress.set_length(len);
     }
     let rows_per_transaction = options.rows_per_transaction.max(1);
     let (tx, mut rx) = mpsc::channel::<Vec<ContactRecord>>(1);
-    let reader_path = path.to_owned();
+    let reader_input = input.clone();
+    let now = clock.now();
     let reader = tokio::task::spawn_blocking(move || {
-        let mut sink = Sink::new(&reader_path, &options, tx)?;
-        match options.format {
-            FileFormat::Csv => read_csv(file, &mut sink)?,
-            FileFormat::Jsonl => read_jsonl(file, &mut sink)?,
+        let mut sink = Sink::new(reader_input, &options, now, tx);
+        let source = BufReader::with_capacity(1 << 16, source);
+        let read = match options.format {
+            FileFormat::Csv => read_csv(CsvRecords::new(source), &mut sink),
+            FileFormat::Jsonl => read_jsonl(JsonLines::new(source), &mut sink),
+        };
+        match read {
+            Ok(()) => {}
+            Err(ReadError::Stopped(stop)) => sink.stopped(stop),
+            Err(ReadError::Failed(error)) => return Err(error),
         }
         sink.finish()
     });
@@ -189,8 +271,10 @@ enum RejectsFile {
 
 /// Receives records from a reader: parses, folds duplicates, batches, rejects.
 struct Sink<'o> {
-    path: PathBuf,
+    input: Input,
     options: &'o ImportOptions,
+    /// When the rows are read.
+    now: DateTime<Utc>,
     tx: mpsc::Sender<Vec<ContactRecord>>,
     batch: Vec<ContactRecord>,
     /// Hashes of the contact ids read so far (8 bytes each), to count duplicates.
@@ -204,13 +288,15 @@ struct Sink<'o> {
 
 impl<'o> Sink<'o> {
     fn new(
-        path: &Path,
+        input: Input,
         options: &'o ImportOptions,
+        now: DateTime<Utc>,
         tx: mpsc::Sender<Vec<ContactRecord>>,
-    ) -> Result<Self, ImportError> {
-        Ok(Sink {
-            path: path.to_owned(),
+    ) -> Self {
+        Sink {
+            input,
             options,
+            now,
             tx,
             batch: Vec::with_capacity(options.batch_size),
             seen: HashSet::new(),
@@ -218,7 +304,7 @@ impl<'o> Sink<'o> {
             rejects_file: None,
             report: ImportReport::default(),
             closed: false,
-        })
+        }
     }
 
     fn rejects_error(&self, error: impl Into<std::io::Error>) -> ImportError {
@@ -259,7 +345,7 @@ impl<'o> Sink<'o> {
         original: Original<'_>,
     ) -> Result<(), ImportError> {
         self.report.read += 1;
-        match raw.parse(&self.options.context) {
+        match raw.parse(&self.options.context, self.now) {
             Ok(record) => {
                 if !self
                     .seen
@@ -349,10 +435,11 @@ impl<'o> Sink<'o> {
             Some(RejectsFile::Jsonl(mut w)) => w.flush().map_err(|e| self.rejects_error(e))?,
             None => {}
         }
-        if self.report.read == 0 && self.report.warnings.is_empty() {
+        if self.report.read == 0 && self.report.warnings.is_empty() && self.report.stopped.is_none()
+        {
             self.warn(format!(
                 "{} holds no records: nothing to import",
-                self.path.display()
+                self.input
             ));
         }
         self.options.progress.finish_and_clear();
@@ -361,10 +448,40 @@ impl<'o> Sink<'o> {
 
     fn unreadable(&self, line: u64, reason: impl Into<String>) -> ImportError {
         ImportError::Unreadable {
-            path: self.path.clone(),
+            input: self.input.clone(),
             line,
             reason: reason.into(),
         }
+    }
+
+    /// Records that the reading stopped at `stop`; what was read before it is imported.
+    fn stopped(&mut self, stop: Stop) {
+        let Stop { line, reason } = stop;
+        self.report.stopped = Some(format!(
+            "{}: line {line}: {reason}; the rows before this one were imported, nothing from \
+             it on (importing the fixed input again is safe)",
+            self.input
+        ));
+    }
+}
+
+/// Why a reader ended before its input did.
+enum ReadError {
+    /// The input cannot be read on from here; the rows before it are kept.
+    Stopped(Stop),
+    /// The import cannot go on at all.
+    Failed(ImportError),
+}
+
+impl From<ImportError> for ReadError {
+    fn from(error: ImportError) -> Self {
+        ReadError::Failed(error)
+    }
+}
+
+impl From<Stop> for ReadError {
+    fn from(stop: Stop) -> Self {
+        ReadError::Stopped(stop)
     }
 }
 
@@ -375,69 +492,57 @@ enum Target {
     Ignored,
 }
 
-fn read_csv(file: File, sink: &mut Sink<'_>) -> Result<(), ImportError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(BufReader::with_capacity(1 << 16, file));
-    let mut header = ByteRecord::new();
-    match reader.read_byte_record(&mut header) {
+fn read_csv(
+    mut reader: CsvRecords<impl std::io::BufRead>,
+    sink: &mut Sink<'_>,
+) -> Result<(), ReadError> {
+    let mut header = CsvRecord::default();
+    match reader.read(&mut header) {
         Ok(true) => {}
         Ok(false) => {
-            sink.warn(format!(
-                "{} is empty: nothing to import",
-                sink.path.display()
-            ));
+            sink.warn(format!("{} is empty: nothing to import", sink.input));
             return Ok(());
         }
-        Err(e) => return Err(sink.unreadable(1, e.to_string())),
+        Err(Stop { line, reason }) => return Err(sink.unreadable(line, reason).into()),
+    }
+    if header.too_long {
+        let reason = format!("the header is longer than {} MiB", MAX_RECORD >> 20);
+        return Err(sink.unreadable(header.line, reason).into());
     }
     let targets = read_header(&header, sink)?;
-    sink.open_rejects(Some(&header))?;
+    sink.open_rejects(Some(&header.fields))?;
 
-    let mut record = ByteRecord::new();
-    loop {
-        if sink.closed {
-            return Ok(());
+    let mut record = CsvRecord::default();
+    while !sink.closed && reader.read(&mut record)? {
+        let line = record.line;
+        let original = Original::Csv(&record.fields);
+        if record.too_long {
+            let reason = format!("is longer than {} MiB", MAX_RECORD >> 20);
+            sink.reject(line, &[FieldError::record(reason)], original)?;
+            continue;
         }
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => return Ok(()),
-            Ok(true) => {}
-            Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
-                if let csv::ErrorKind::Io(_) = e.kind() {
-                    return Err(sink.unreadable(line, e.to_string()));
-                }
-                sink.reject(
-                    line,
-                    &[FieldError::record(e.to_string())],
-                    Original::Csv(&record),
-                )?;
-                continue;
-            }
-        }
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
-        if record.len() == 1 && record[0].iter().all(u8::is_ascii_whitespace) {
+        let fields = &record.fields;
+        if fields.len() == 1 && fields[0].iter().all(u8::is_ascii_whitespace) {
             continue; // a blank line
         }
-        if record.len() != targets.len() {
+        if fields.len() != targets.len() {
             let reason = format!(
                 "has {} fields but the header has {} columns",
-                record.len(),
+                fields.len(),
                 targets.len()
             );
-            sink.reject(line, &[FieldError::record(reason)], Original::Csv(&record))?;
+            sink.reject(line, &[FieldError::record(reason)], original)?;
             continue;
         }
         let mut raw = RawContact::default();
         let mut errors = Vec::new();
-        for (target, bytes) in targets.iter().zip(record.iter()) {
+        for (target, bytes) in targets.iter().zip(fields.iter()) {
             let text = match std::str::from_utf8(bytes) {
                 Ok(text) => text,
                 Err(e) => {
                     let name = match target {
                         Target::Column(c) => c.name().to_owned(),
-                        Target::Attribute(a) => format!("{}{a}", Column::ATTRIBUTE_PREFIX),
+                        Target::Attribute(a) => Column::attribute(a),
                         Target::Ignored => continue,
                     };
                     errors.push(FieldError::new(
@@ -453,38 +558,38 @@ fn read_csv(file: File, sink: &mut Sink<'_>) -> Result<(), ImportError> {
             match target {
                 Target::Column(c) => raw.set(*c, text),
                 Target::Attribute(name) if !text.trim().is_empty() => {
-                    raw.attributes.insert(
-                        name.clone(),
-                        serde_json::Value::String(text.trim().to_owned()),
-                    );
+                    raw.attributes
+                        .insert(name.clone(), serde_json::Value::String(text.to_owned()));
                 }
                 _ => {}
             }
         }
         if errors.is_empty() {
-            sink.accept(line, &raw, Original::Csv(&record))?;
+            sink.accept(line, &raw, original)?;
         } else {
-            sink.reject(line, &errors, Original::Csv(&record))?;
+            sink.reject(line, &errors, original)?;
         }
         if sink.report.read.is_multiple_of(4096) {
-            sink.progress(reader.position().byte());
+            sink.progress(reader.bytes());
         }
     }
+    Ok(())
 }
 
 /// Maps header columns to what they feed; refuses a header that cannot work.
-fn read_header(header: &ByteRecord, sink: &mut Sink<'_>) -> Result<Vec<Target>, ImportError> {
-    let mut targets = Vec::with_capacity(header.len());
+fn read_header(header: &CsvRecord, sink: &mut Sink<'_>) -> Result<Vec<Target>, ImportError> {
+    let line = header.line;
+    let mut targets = Vec::with_capacity(header.fields.len());
     let mut found: Vec<(Column, usize)> = Vec::new();
-    for (i, bytes) in header.iter().enumerate() {
+    for (i, bytes) in header.fields.iter().enumerate() {
         let name = std::str::from_utf8(bytes).map_err(|_| {
-            sink.unreadable(1, format!("header column {} is not valid UTF-8", i + 1))
+            sink.unreadable(line, format!("header column {} is not valid UTF-8", i + 1))
         })?;
         let name = name.trim_start_matches('\u{feff}').trim();
         if let Some(column) = Column::named(name) {
             if let Some((_, first)) = found.iter().find(|(c, _)| *c == column) {
                 return Err(sink.unreadable(
-                    1,
+                    line,
                     format!(
                         "column `{name}` appears twice (columns {} and {})",
                         first + 1,
@@ -500,7 +605,8 @@ fn read_header(header: &ByteRecord, sink: &mut Sink<'_>) -> Result<Vec<Target>, 
             targets.push(Target::Ignored);
         } else {
             sink.warn(format!(
-                "line 1: unknown column `{name}` (column {}) is ignored; known columns: {}",
+                "line {line}: unknown column `{}` (column {}) is ignored; known columns: {}",
+                name.escape_debug(),
                 i + 1,
                 Column::all()
                     .map(Column::name)
@@ -517,7 +623,7 @@ fn read_header(header: &ByteRecord, sink: &mut Sink<'_>) -> Result<Vec<Target>, 
         .collect();
     if !missing.is_empty() {
         return Err(sink.unreadable(
-            1,
+            line,
             format!(
                 "the header lacks the required column(s): {}",
                 missing.join(", ")
@@ -527,26 +633,23 @@ fn read_header(header: &ByteRecord, sink: &mut Sink<'_>) -> Result<Vec<Target>, 
     Ok(targets)
 }
 
-fn read_jsonl(file: File, sink: &mut Sink<'_>) -> Result<(), ImportError> {
+fn read_jsonl(
+    mut reader: JsonLines<impl std::io::BufRead>,
+    sink: &mut Sink<'_>,
+) -> Result<(), ReadError> {
     sink.open_rejects(None)?;
-    let mut reader = BufReader::with_capacity(1 << 16, file);
     let mut buffer = Vec::new();
-    let mut line = 0u64;
-    let mut bytes_read = 0u64;
     let mut unknown_keys: HashSet<String> = HashSet::new();
-    loop {
-        if sink.closed {
+    while !sink.closed {
+        let Some((line, too_long)) = reader.read(&mut buffer)? else {
             return Ok(());
+        };
+        let original = Original::Line(&buffer);
+        if too_long {
+            let reason = format!("is longer than {} MiB", MAX_RECORD >> 20);
+            sink.reject(line, &[FieldError::record(reason)], original)?;
+            continue;
         }
-        buffer.clear();
-        let n = reader
-            .read_until(b'\n', &mut buffer)
-            .map_err(|e| sink.unreadable(line + 1, e.to_string()))?;
-        if n == 0 {
-            return Ok(());
-        }
-        line += 1;
-        bytes_read += n as u64;
         let text = match std::str::from_utf8(&buffer) {
             Ok(text) => text.trim(),
             Err(e) => {
@@ -554,7 +657,7 @@ fn read_jsonl(file: File, sink: &mut Sink<'_>) -> Result<(), ImportError> {
                     "is not valid UTF-8 (byte {}); save the file as UTF-8",
                     e.valid_up_to() + 1
                 );
-                sink.reject(line, &[FieldError::record(reason)], Original::Line(&buffer))?;
+                sink.reject(line, &[FieldError::record(reason)], original)?;
                 continue;
             }
         };
@@ -565,7 +668,7 @@ fn read_jsonl(file: File, sink: &mut Sink<'_>) -> Result<(), ImportError> {
             Ok(object) => object,
             Err(e) => {
                 let reason = format!("is not a JSON object: {e}");
-                sink.reject(line, &[FieldError::record(reason)], Original::Line(&buffer))?;
+                sink.reject(line, &[FieldError::record(reason)], original)?;
                 continue;
             }
         };
@@ -573,17 +676,19 @@ fn read_jsonl(file: File, sink: &mut Sink<'_>) -> Result<(), ImportError> {
         for key in unknown {
             if unknown_keys.insert(key.to_owned()) {
                 sink.warn(format!(
-                    "line {line}: unknown key `{key}` is ignored (and wherever else it appears)"
+                    "line {line}: unknown key `{}` is ignored (and wherever else it appears)",
+                    key.escape_debug()
                 ));
             }
         }
         if errors.is_empty() {
-            sink.accept(line, &raw, Original::Line(&buffer))?;
+            sink.accept(line, &raw, original)?;
         } else {
-            sink.reject(line, &errors, Original::Line(&buffer))?;
+            sink.reject(line, &errors, original)?;
         }
         if line.is_multiple_of(4096) {
-            sink.progress(bytes_read);
+            sink.progress(reader.bytes());
         }
     }
+    Ok(())
 }

@@ -50,6 +50,7 @@ pub async fn post_contacts(
         }
     };
 
+    let now = state.clock.now();
     let mut records = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
@@ -58,9 +59,12 @@ pub async fn post_contacts(
             Value::Object(object) => {
                 let (raw, mut problems, unknown) = RawContact::from_json(object);
                 for key in unknown {
-                    warnings.push(format!("item {index}: unknown key `{key}` is ignored"));
+                    warnings.push(format!(
+                        "item {index}: unknown key `{}` is ignored",
+                        key.escape_debug()
+                    ));
                 }
-                match raw.parse(&state.parse_context) {
+                match raw.parse(&state.parse_context, now) {
                     Ok(record) if problems.is_empty() => {
                         records.push(record);
                         continue;

@@ -2,13 +2,17 @@
 //! (a helpdesk's database, polled).
 //!
 //! Every source turns its input into a [`RawContact`] (column → text) and calls
-//! [`RawContact::parse`], so the same row gets the same verdict wherever it comes from.
+//! [`RawContact::parse`], so the same row gets the same verdict wherever it comes from: its
+//! text cleaned the same way (one line per column, NUL refused), its closing time no more
+//! than a day ahead of the injected clock. Files are cut into records by `split`, which
+//! numbers each by the physical line it starts on.
 
 mod file;
 mod http;
 mod record;
 pub mod source;
+mod split;
 
-pub use file::{FileFormat, ImportError, ImportOptions, ImportReport, import_file};
+pub use file::{FileFormat, ImportError, ImportOptions, ImportReport, Input, import_file};
 pub use http::post_contacts;
 pub use record::{Column, FieldError, ParseContext, RawContact};

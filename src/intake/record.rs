@@ -1,10 +1,26 @@
 //! One contact in the import format: its columns, and parsing them into a [`ContactRecord`].
+//!
+//! Every intake path (CSV and JSONL files, `POST /v1/contacts`, SQL sources) ends here, so the
+//! text of a record is cleaned in one place, before any column's parser sees it:
+//!
+//! - a NUL character is refused, naming the field (PostgreSQL cannot store it, and it never
+//!   belongs in a contact);
+//! - every column holds one line: each control character (C0 — TAB, CR and LF among them —,
+//!   DEL, C1 — NEL among them) and each line or paragraph separator (U+2028, U+2029) becomes
+//!   a space, the spaces around it join it (one space for the run), and the ends are trimmed.
+//!   A line break in a name would otherwise reach an email header;
+//! - the text of free attributes may span lines: its line breaks are kept, each as LF (CRLF,
+//!   CR, NEL, U+2028 and U+2029 alike), TAB is kept, other control characters become spaces,
+//!   and the ends are trimmed. Attribute names are single-line text.
+//!
+//! A contact cannot close more than a day after the parse's "now" (an injected clock's time):
+//! clocks and time zones are off by hours, a closing time days ahead is a mistake.
 
 use crate::domain::{
     ContactChannel, ContactRecord, Email, ExternalId, Locale, ParseError, Phone, Resolution,
     TimeZone,
 };
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -51,6 +67,12 @@ impl Column {
 
     pub fn all() -> impl Iterator<Item = Column> {
         <Column as strum::IntoEnumIterator>::iter()
+    }
+
+    /// The field name of the free attribute `name` in errors: `attr.NAME`, its control
+    /// characters escaped.
+    pub fn attribute(name: &str) -> String {
+        format!("{}{}", Column::ATTRIBUTE_PREFIX, name.escape_debug())
     }
 }
 
@@ -107,6 +129,9 @@ impl ParseContext {
 /// Longest free text kept in a name, category or segment.
 const MAX_TEXT: usize = 500;
 
+/// How far past "now" a closing time may lie.
+const FUTURE_TOLERANCE: TimeDelta = TimeDelta::days(1);
+
 /// One record as text, before any checking.
 #[derive(Debug, Default, Clone)]
 pub struct RawContact<'a> {
@@ -161,8 +186,27 @@ impl<'a> RawContact<'a> {
         (raw, errors, unknown)
     }
 
-    /// Checks every column and builds the contact, or lists every problem found.
-    pub fn parse(&self, cx: &ParseContext) -> Result<ContactRecord, Vec<FieldError>> {
+    /// When the record says the contact closed, if that can be read; in the record's time
+    /// zone, else the default one, as [`RawContact::parse`] reads it.
+    pub fn closed_at(&self, cx: &ParseContext) -> Option<DateTime<Utc>> {
+        let text = |column| {
+            self.get(column)
+                .and_then(|text| single_line(text).ok())
+                .filter(|text| !text.is_empty())
+        };
+        let zone = text(Column::TimeZone)
+            .and_then(|zone| TimeZone::parse(&zone).ok())
+            .unwrap_or(cx.time_zone);
+        parse_time(&text(Column::ClosedAt)?, zone).ok()
+    }
+
+    /// Checks every column and builds the contact, or lists every problem found; `now` is
+    /// when it is read (a closing time more than a day after it is refused).
+    pub fn parse(
+        &self,
+        cx: &ParseContext,
+        now: DateTime<Utc>,
+    ) -> Result<ContactRecord, Vec<FieldError>> {
         let mut check = Checker {
             raw: self,
             errors: Vec::new(),
@@ -173,7 +217,7 @@ impl<'a> RawContact<'a> {
         let customer_id = check.required(Column::CustomerId, ExternalId::parse);
         let time_zone = check.optional(Column::TimeZone, TimeZone::parse);
         let zone = time_zone.unwrap_or(cx.time_zone);
-        let closed_at = check.required(Column::ClosedAt, |v| parse_time(v, zone));
+        let closed_at = check.required(Column::ClosedAt, |v| parse_closed_at(v, zone, now));
         let opened_at = check.optional(Column::OpenedAt, |v| parse_time(v, zone));
         let customer_name = check.optional(Column::CustomerName, parse_text);
         let email = check.optional(Column::Email, Email::parse);
@@ -188,6 +232,7 @@ impl<'a> RawContact<'a> {
         let category = check.optional(Column::Category, parse_text);
         let resolution = check.optional(Column::Resolution, Resolution::parse);
         let mut errors = check.errors;
+        let attributes = clean_attributes(&self.attributes, &mut errors);
 
         if let (Some(opened), Some(closed)) = (opened_at, closed_at)
             && opened > closed
@@ -226,7 +271,7 @@ impl<'a> RawContact<'a> {
             contact_channel,
             category,
             resolution,
-            attributes: self.attributes.clone(),
+            attributes,
         })
     }
 }
@@ -243,10 +288,7 @@ impl Checker<'_, '_> {
         column: Column,
         parse: impl Fn(&str) -> Result<T, ParseError>,
     ) -> Option<T> {
-        let text = self.raw.get(column)?;
-        parse(text)
-            .map_err(|e| self.errors.push(FieldError::new(column.name(), e.0)))
-            .ok()
+        self.value(column, false, parse)
     }
 
     fn required<T>(
@@ -254,14 +296,28 @@ impl Checker<'_, '_> {
         column: Column,
         parse: impl Fn(&str) -> Result<T, ParseError>,
     ) -> Option<T> {
-        if self.raw.get(column).is_none() {
-            self.errors.push(FieldError::new(
-                column.name(),
-                "is required but missing or empty",
-            ));
-            return None;
-        }
-        self.optional(column, parse)
+        self.value(column, true, parse)
+    }
+
+    /// The column's value, its text made one line first; text that is blank once cleaned
+    /// counts as absent.
+    fn value<T>(
+        &mut self,
+        column: Column,
+        required: bool,
+        parse: impl Fn(&str) -> Result<T, ParseError>,
+    ) -> Option<T> {
+        let problem = match self.raw.get(column).map(single_line) {
+            Some(Ok(text)) if !text.is_empty() => match parse(&text) {
+                Ok(value) => return Some(value),
+                Err(e) => e.0,
+            },
+            Some(Err(e)) => e.0,
+            _ if required => "is required but missing or empty".into(),
+            _ => return None,
+        };
+        self.errors.push(FieldError::new(column.name(), problem));
+        None
     }
 }
 
@@ -271,6 +327,125 @@ fn parse_text(text: &str) -> Result<String, ParseError> {
         return Err(ParseError(format!("is longer than {MAX_TEXT} characters")));
     }
     Ok(text.to_owned())
+}
+
+/// A closing time (see [`parse_time`]) no more than [`FUTURE_TOLERANCE`] after `now`.
+fn parse_closed_at(
+    text: &str,
+    zone: TimeZone,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, ParseError> {
+    let closed_at = parse_time(text, zone)?;
+    if closed_at > now + FUTURE_TOLERANCE {
+        return Err(ParseError(format!(
+            "`{text}` is more than a day in the future (it is {} now)",
+            now.with_timezone(&zone.tz()).format("%Y-%m-%d %H:%M %Z")
+        )));
+    }
+    Ok(closed_at)
+}
+
+/// Refuses text holding NUL.
+fn refuse_nul(text: &str) -> Result<(), ParseError> {
+    match text.chars().position(|c| c == '\0') {
+        Some(at) => Err(ParseError(format!(
+            "contains a NUL character (character {}), which cannot be stored",
+            at + 1
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A character that ends a line of text, or has no business in one.
+fn is_break(c: char) -> bool {
+    c.is_control() || c == '\u{2028}' || c == '\u{2029}'
+}
+
+/// Text made one line (see the module's documentation); NUL refused.
+fn single_line(text: &str) -> Result<Cow<'_, str>, ParseError> {
+    refuse_nul(text)?;
+    let text = text.trim();
+    if !text.contains(is_break) {
+        return Ok(Cow::Borrowed(text));
+    }
+    let mut line = String::with_capacity(text.len());
+    // A break was met since the last character kept: the next one kept is after a space.
+    let mut broken = false;
+    for c in text.chars() {
+        if is_break(c) {
+            line.truncate(line.trim_end().len());
+            broken = true;
+        } else if !(broken && c.is_whitespace()) {
+            if broken && !line.is_empty() {
+                line.push(' ');
+            }
+            broken = false;
+            line.push(c);
+        }
+    }
+    Ok(Cow::Owned(line))
+}
+
+/// Text that may span lines (see the module's documentation); NUL refused.
+fn multi_line(text: &str) -> Result<Cow<'_, str>, ParseError> {
+    refuse_nul(text)?;
+    let text = text.trim();
+    if !text.contains(|c| is_break(c) && c != '\n' && c != '\t') {
+        return Ok(Cow::Borrowed(text));
+    }
+    let mut lines = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                chars.next_if_eq(&'\n');
+                lines.push('\n');
+            }
+            '\u{85}' | '\u{2028}' | '\u{2029}' => lines.push('\n'),
+            '\n' | '\t' => lines.push(c),
+            c if is_break(c) => lines.push(' '),
+            c => lines.push(c),
+        }
+    }
+    Ok(Cow::Owned(lines))
+}
+
+/// The free attributes cleaned: names one line, text as [`multi_line`]; an attribute holding
+/// NUL is named in `errors`.
+fn clean_attributes(
+    attributes: &serde_json::Map<String, serde_json::Value>,
+    errors: &mut Vec<FieldError>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut clean = serde_json::Map::new();
+    for (name, value) in attributes {
+        match single_line(name)
+            .map_err(|e| ParseError(format!("its name {e}")))
+            .and_then(|clean_name| Ok((clean_name.into_owned(), clean_json(value)?)))
+        {
+            Ok((name, value)) => {
+                clean.insert(name, value);
+            }
+            Err(e) => errors.push(FieldError::new(Column::attribute(name), e.0)),
+        }
+    }
+    clean
+}
+
+/// A JSON value with its text cleaned: strings as [`multi_line`], object keys one line.
+fn clean_json(value: &serde_json::Value) -> Result<serde_json::Value, ParseError> {
+    use serde_json::Value;
+    Ok(match value {
+        Value::String(text) => Value::String(multi_line(text)?.into_owned()),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(clean_json).collect::<Result<_, _>>()?)
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, value)| Ok((single_line(key)?.into_owned(), clean_json(value)?)))
+                .collect::<Result<_, ParseError>>()?,
+        ),
+        other => other.clone(),
+    })
 }
 
 /// Reads RFC 3339 (`2026-03-01T09:00:00+07:00`), or a wall-clock time in `zone`
@@ -302,6 +477,11 @@ mod tests {
         }
     }
 
+    /// When the tests' records are read.
+    fn now() -> DateTime<Utc> {
+        "2026-03-02T00:00:00Z".parse().unwrap()
+    }
+
     fn raw(pairs: &[(Column, &'static str)]) -> RawContact<'static> {
         let mut r = RawContact::default();
         for (c, v) in pairs {
@@ -320,7 +500,7 @@ mod tests {
             (Column::TimeZone, "Asia/Makassar"),
             (Column::ContactChannel, "Walk-in"),
         ])
-        .parse(&cx())
+        .parse(&cx(), now())
         .unwrap();
         assert_eq!(r.closed_at.to_rfc3339(), "2026-03-01T01:30:00+00:00");
         assert_eq!(r.phone.unwrap().as_str(), "+6281234567890");
@@ -335,7 +515,7 @@ mod tests {
             (Column::Email, "budi@"),
             (Column::Phone, "08123"),
         ])
-        .parse(&cx())
+        .parse(&cx(), now())
         .unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| e.field.clone().unwrap()).collect();
         assert_eq!(fields, ["customer_id", "closed_at", "email", "phone"]);
@@ -349,8 +529,152 @@ mod tests {
             (Column::OpenedAt, "2026-03-01T10:00:00Z"),
             (Column::CustomerId, "C-1"),
         ])
-        .parse(&cx())
+        .parse(&cx(), now())
         .unwrap_err();
         assert_eq!(errors[0].field.as_deref(), Some("opened_at"));
+    }
+
+    #[test]
+    fn single_line_text_loses_its_breaks_and_control_characters() {
+        for (given, kept) in [
+            ("Budi Santoso", "Budi Santoso"),
+            ("  Budi  Santoso ", "Budi  Santoso"),
+            ("Budi\nSantoso", "Budi Santoso"),
+            ("Budi \r\n Santoso\r\n", "Budi Santoso"),
+            ("Budi\tSantoso", "Budi Santoso"),
+            ("Budi\u{2028}\u{2029}Santoso", "Budi Santoso"),
+            ("Budi\u{85}Santoso\u{7f}", "Budi Santoso"),
+            ("\u{1}\u{1b}[31mBudi", "[31mBudi"),
+            ("\r\n", ""),
+        ] {
+            assert_eq!(single_line(given).unwrap(), kept, "{given:?}");
+        }
+        let err = single_line("Bu\0di").unwrap_err().0;
+        assert_eq!(
+            err,
+            "contains a NUL character (character 3), which cannot be stored"
+        );
+    }
+
+    #[test]
+    fn multi_line_text_keeps_its_breaks_as_lf() {
+        assert_eq!(
+            multi_line(" first\r\nsecond\rthird\u{2028}fourth\u{85}fifth\n\tsixth\u{7}! ").unwrap(),
+            "first\nsecond\nthird\nfourth\nfifth\n\tsixth !"
+        );
+        assert!(multi_line("a\0").is_err());
+    }
+
+    #[test]
+    fn every_column_is_cleaned_and_nul_is_named() {
+        let mut r = raw(&[
+            (Column::ContactId, "T-\n1"),
+            (Column::ClosedAt, "2026-03-01\u{2028}09:30"),
+            (Column::CustomerId, "C-1\r\n"),
+            (Column::CustomerName, "Budi\nSantoso"),
+            (Column::Email, "budi@example.com\r\n"),
+            (Column::AgentId, "A-1"),
+            (Column::AgentName, "Sari\u{2029}Wijaya"),
+            (Column::Team, "Bill\ting"),
+            (Column::Category, "billing\r"),
+            (Column::Segment, "\u{2028}retail"),
+        ]);
+        r.attributes
+            .insert("note\n".into(), "line one\r\nline two".into());
+        let c = r.parse(&cx(), now()).unwrap();
+        assert_eq!(c.contact_id.as_str(), "T- 1");
+        assert_eq!(c.customer_id.as_str(), "C-1");
+        assert_eq!(c.customer_name.as_deref(), Some("Budi Santoso"));
+        assert_eq!(c.agent_name.as_deref(), Some("Sari Wijaya"));
+        assert_eq!(c.team.unwrap().as_str(), "Bill ing");
+        assert_eq!(c.category.as_deref(), Some("billing"));
+        assert_eq!(c.segment.as_deref(), Some("retail"));
+        assert_eq!(c.email.unwrap().as_str(), "budi@example.com");
+        assert_eq!(c.closed_at.to_rfc3339(), "2026-03-01T02:30:00+00:00");
+        assert_eq!(c.attributes["note"], "line one\nline two");
+
+        let mut r = raw(&[
+            (Column::ContactId, "T-1"),
+            (Column::ClosedAt, "2026-03-01 09:30"),
+            (Column::CustomerId, "\0"),
+            (Column::CustomerName, "Bu\0di"),
+        ]);
+        r.attributes
+            .insert("note".into(), serde_json::json!({"deep": ["a\0"]}));
+        let errors = r.parse(&cx(), now()).unwrap_err();
+        let named: Vec<_> = errors
+            .iter()
+            .map(|e| (e.field.as_deref().unwrap(), e.reason.as_str()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                (
+                    "customer_id",
+                    "contains a NUL character (character 1), which cannot be stored"
+                ),
+                (
+                    "customer_name",
+                    "contains a NUL character (character 3), which cannot be stored"
+                ),
+                (
+                    "attr.note",
+                    "contains a NUL character (character 2), which cannot be stored"
+                ),
+            ]
+        );
+        // A value that is nothing but control characters is absent.
+        let errors = raw(&[
+            (Column::ContactId, "T-1"),
+            (Column::ClosedAt, "2026-03-01 09:30"),
+            (Column::CustomerId, "\u{1}\u{2}"),
+        ])
+        .parse(&cx(), now())
+        .unwrap_err();
+        assert_eq!(
+            errors[0].to_string(),
+            "field `customer_id`: is required but missing or empty"
+        );
+    }
+
+    #[test]
+    fn a_closing_time_more_than_a_day_ahead_is_refused() {
+        let at = |closed_at: &'static str| {
+            raw(&[
+                (Column::ContactId, "T-1"),
+                (Column::ClosedAt, closed_at),
+                (Column::CustomerId, "C-1"),
+            ])
+            .parse(&cx(), now())
+        };
+        // now() is 2026-03-02 07:00 in Jakarta: a day later is fine, a minute more is not.
+        assert!(at("2026-03-03 07:00").is_ok());
+        let errors = at("2026-03-03 07:01").unwrap_err();
+        assert_eq!(
+            errors[0].to_string(),
+            "field `closed_at`: `2026-03-03 07:01` is more than a day in the future (it is 2026-03-02 07:00 WIB now)"
+        );
+        // The record's own zone reads the time and shows the clock.
+        let mut r = raw(&[
+            (Column::ContactId, "T-1"),
+            (Column::ClosedAt, "2027-01-05 09:00"),
+            (Column::CustomerId, "C-1"),
+            (Column::TimeZone, "Asia/Jayapura"),
+        ]);
+        let errors = r.parse(&cx(), now()).unwrap_err();
+        assert_eq!(
+            errors[0].reason,
+            "`2027-01-05 09:00` is more than a day in the future (it is 2026-03-02 09:00 WIT now)"
+        );
+        assert_eq!(
+            r.closed_at(&cx()).unwrap().to_rfc3339(),
+            "2027-01-05T00:00:00+00:00"
+        );
+        r.set(Column::TimeZone, "Mars/Olympus");
+        assert_eq!(
+            r.closed_at(&cx()).unwrap().to_rfc3339(),
+            "2027-01-05T02:00:00+00:00",
+            "an unknown zone falls back to the default, as parse does"
+        );
     }
 }

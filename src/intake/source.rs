@@ -7,10 +7,13 @@
 //! last row read, kept with the source's own column types so it compares as the source does —
 //! so each row is read once: the batch's contacts and the cursor that passes them are stored
 //! in one transaction. Rows closed within `settle` of now are left for the next poll (their
-//! helpdesk transactions may still be committing beside them). One daemon polls a source at
-//! a time (a lease); `surveyd serve` polls on each source's schedule, `surveyd sources poll`
-//! by hand. A row that is not a valid contact is skipped, counted and logged with its
-//! contact id and the field; the rows beside it are stored.
+//! helpdesk transactions may still be committing beside them); so is a row closing more than
+//! a day ahead, which every intake path refuses: each poll names it in its warnings, the rows
+//! closing before it are read meanwhile (a cursor past it would skip them), and it is read
+//! once its time has come. One daemon polls a source at a time (a lease); `surveyd serve`
+//! polls on each source's schedule, `surveyd sources poll` by hand. A row that is not a valid
+//! contact is skipped, counted and logged with its contact id and the field; the rows beside
+//! it are stored. Text is cleaned as every intake path cleans it (`record`).
 
 use super::record::{Column, ParseContext, RawContact};
 use crate::campaign::schedule::Schedule;
@@ -161,7 +164,8 @@ pub struct PollReport {
     pub rejected: u64,
     /// The first rejected rows, each with its contact id and reason.
     pub rejects: Vec<String>,
-    /// Columns of the query that are not in the import format (ignored).
+    /// Columns of the query that are not in the import format (ignored), and the row closing
+    /// more than a day ahead that waits, if one does.
     pub warnings: Vec<String>,
 }
 
@@ -270,12 +274,24 @@ impl SqlSource {
             let mut counts = SourceCounts::default();
             let mut next = cursor.clone();
             let mut waiting = false;
+            let now = clock.now();
             for row in &rows {
                 let (raw, row_cursor) = self.raw_contact(row, report)?;
-                let contact = raw.parse(&self.cx);
-                if let Ok(c) = &contact
-                    && c.closed_at > settled
-                {
+                let contact = raw.parse(&self.cx, now);
+                if raw.closed_at(&self.cx).is_some_and(|t| t > settled) {
+                    // Too recent to read yet. A row closing more than a day ahead is refused
+                    // by the parse; it waits too, named on each poll, so that the cursor
+                    // never passes the rows that close before it.
+                    if let Err(errors) = &contact
+                        && let Some(ahead) = errors
+                            .iter()
+                            .find(|e| e.field.as_deref() == Some(Column::ClosedAt.name()))
+                    {
+                        let warning =
+                            format!("contact {}: {ahead}; it waits until then", id(&row_cursor));
+                        tracing::warn!(source = %name, "{warning}");
+                        report.warnings.push(warning);
+                    }
                     waiting = true;
                     break;
                 }
@@ -287,11 +303,8 @@ impl SqlSource {
                     }
                     Err(errors) => {
                         counts.rejected += 1;
-                        let id = row_cursor
-                            .as_ref()
-                            .map_or_else(|| "without an id".into(), |c| c.contact_id.text());
                         let reasons: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                        let reject = format!("contact {id}: {}", reasons.join("; "));
+                        let reject = format!("contact {}: {}", id(&row_cursor), reasons.join("; "));
                         tracing::warn!(source = %name, "{reject}");
                         if report.rejects.len() < REJECTS_QUOTED {
                             report.rejects.push(reject);
@@ -443,6 +456,14 @@ impl SqlSource {
             });
         Ok((raw, cursor))
     }
+}
+
+/// How a poll's messages name a row: by its contact id.
+fn id(cursor: &Option<Cursor>) -> String {
+    cursor.as_ref().map_or_else(
+        || "without an id".into(),
+        |c| c.contact_id.text().escape_debug().to_string(),
+    )
 }
 
 fn add(report: &mut PollReport, counts: SourceCounts, stored: UpsertCounts) {

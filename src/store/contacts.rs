@@ -250,7 +250,7 @@ impl ContactRow {
             opened_at: self.opened_at,
             customer_id: id(self.customer_id)?,
             customer_name: self.customer_name,
-            email: opt(self.email, Email::parse)?,
+            email: opt(self.email, Email::parse_stored)?,
             phone: opt(self.phone, Phone::parse)?,
             whatsapp: opt(self.whatsapp, Phone::parse)?,
             locale: opt(self.locale, Locale::parse)?,
