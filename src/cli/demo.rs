@@ -220,7 +220,7 @@ pub async fn run(settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
         .iter()
         .map(|object| {
             let (raw, _, _) = RawContact::from_json(object);
-            raw.parse(&context).map_err(|problems| {
+            raw.parse(&context, now).map_err(|problems| {
                 let reasons: Vec<String> = problems.iter().map(ToString::to_string).collect();
                 anyhow::anyhow!("an example contact is invalid: {}", reasons.join("; "))
             })
