@@ -1,7 +1,8 @@
 //! Channels: how a rendered message leaves surveyd. Email goes over SMTP (or into `.eml`
 //! files); SMS and WhatsApp go through a provider's HTTP API. Each channel has its own number
 //! of senders and, for providers, its own rate limit, and says whether a failure is worth
-//! retrying.
+//! retrying. Text bound for a single line (headers, template parameters) goes through
+//! [`single_line`].
 
 pub mod email;
 pub mod gateway;
@@ -148,6 +149,24 @@ impl ChatProvider {
             ChatProvider::Gateway(g) => g.send(message).await,
         }
     }
+}
+
+/// `text` fit for one line (an email header, a WhatsApp template parameter): control
+/// characters (line breaks, tabs, NUL, C1 controls) and the Unicode line and paragraph
+/// separators become spaces, runs of spaces one space, and the ends are trimmed.
+/// `"Budi\r\nSantoso"` becomes `"Budi Santoso"`.
+pub fn single_line(text: &str) -> String {
+    let mut safe = String::with_capacity(text.len());
+    for word in text
+        .split(|c: char| c == ' ' || c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
+        .filter(|w| !w.is_empty())
+    {
+        if !safe.is_empty() {
+            safe.push(' ');
+        }
+        safe.push_str(word);
+    }
+    safe
 }
 
 /// What every HTTP provider shares: a client with its pool, the cap on requests at once, and
