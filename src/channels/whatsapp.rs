@@ -56,8 +56,9 @@ impl Meta {
         })
     }
 
-    pub fn concurrency(&self) -> usize {
-        self.api.concurrency()
+    /// The HTTP client, connection cap and rate limit it sends with.
+    pub fn api(&self) -> &HttpApi {
+        &self.api
     }
 
     /// Sends one message; returns its `wamid`.
@@ -68,7 +69,7 @@ impl Meta {
             .post(&self.messages_url)
             .bearer_auth(&self.token)
             .json(&self.body(message));
-        let answer = self.api.call("WhatsApp", request).await?;
+        let answer = HttpApi::fetch("WhatsApp", request).await?;
         let body = answer.json();
         if answer.status.is_success() {
             return body["messages"][0]["id"]

@@ -16,9 +16,10 @@ pub async fn run(settings: Settings, format: OutputFormat) -> anyhow::Result<()>
     });
     let started = std::time::Instant::now();
     let counts = dispatcher.run(Mode::UntilIdle, stopped).await?;
-    let seconds = started.elapsed().as_secs_f64();
+    let took = started.elapsed();
     store.close().await;
-    tracing::info!(?counts, seconds, "dispatch finished");
+    counts.log("dispatch finished", took);
+    let seconds = took.as_secs_f64();
     print_rows(
         format,
         &[

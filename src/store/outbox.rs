@@ -2,6 +2,8 @@
 //! and their outcomes recorded in batches. A worker that dies leaves its claims to expire;
 //! the next claim after `lease_until` takes them over. On PostgreSQL claims skip rows another
 //! daemon has locked (`FOR UPDATE SKIP LOCKED`); on SQLite the single writer serialises them.
+//! A live process takes back its own lapsed claims too, those it no longer has in hand
+//! ([`Store::requeue_lost_claims`]).
 
 use super::{
     ROWS_PER_STATEMENT, Store, StoreError, StoreTx, cacheable, push_typed, with_pool, with_tx,
@@ -187,8 +189,9 @@ impl Store {
         // the queue first, keeping their due time, so the ordered claim below takes them
         // before newer ones. This process's own come back through its recorder (sent, or
         // released unsent when they waited past the lease): taking them here could send a
-        // message still on its way. (Each channel's claimer returns only its channel's: two
-        // returning the same rows at once could deadlock on PostgreSQL.)
+        // message still on its way; those it lost are taken back by `requeue_lost_claims`.
+        // (Each channel's claimer returns only its channel's: two returning the same rows at
+        // once could deadlock on PostgreSQL.)
         with_pool!(self, pool => {
             sqlx::query(
                 "UPDATE deliveries SET status = 'queued', lease_owner = NULL, lease_until = NULL, \
@@ -243,6 +246,55 @@ impl Store {
         });
         claimed.sort_by_key(|c| c.delivery_id);
         Ok(claimed)
+    }
+
+    /// Puts back in the queue `owner`'s claims on `channel` whose lease ran out by `now` while
+    /// still `sending` and that `in_hand` says it no longer holds (the job was lost without
+    /// an outcome), keeping their due time and the attempt they used (the message may have
+    /// gone). Claims still in hand are left to their worker, which sends or releases them.
+    /// Returns the deliveries put back (at most [`ROWS_PER_STATEMENT`] per call).
+    pub async fn requeue_lost_claims(
+        &self,
+        channel: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        in_hand: impl Fn(i64) -> bool,
+    ) -> Result<Vec<i64>, StoreError> {
+        // Through the partial index of sending deliveries by lease: only lapsed ones are read.
+        let lapsed: Vec<i64> = with_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT id FROM deliveries WHERE status = 'sending' AND lease_until <= $1 \
+                 AND channel = $2 AND lease_owner = $3 ORDER BY lease_until LIMIT $4",
+            )
+            .bind(now)
+            .bind(channel)
+            .bind(owner)
+            .bind(ROWS_PER_STATEMENT as i64)
+            .fetch_all(pool)
+            .await?
+        });
+        let lost: Vec<i64> = lapsed.into_iter().filter(|id| !in_hand(*id)).collect();
+        if lost.is_empty() {
+            return Ok(lost);
+        }
+        with_pool!(self, pool => {
+            let mut q = QueryBuilder::new(
+                "UPDATE deliveries SET status = 'queued', lease_owner = NULL, lease_until = NULL, updated_at = ",
+            );
+            q.push_bind(now)
+                .push(" WHERE status = 'sending' AND lease_until <= ")
+                .push_bind(now)
+                .push(" AND lease_owner = ")
+                .push_bind(owner)
+                .push(" AND id IN (");
+            let mut list = q.separated(", ");
+            for id in &lost {
+                list.push_bind(*id);
+            }
+            q.push(")");
+            q.build().persistent(false).execute(pool).await?;
+        });
+        Ok(lost)
     }
 
     /// Records outcomes together in one transaction. A retry or failure is recorded only while
