@@ -1,14 +1,17 @@
 //! What keeps the outbox moving whatever happens to one message: a live process takes back
 //! its own claims lost without an outcome once their lease runs out (and leaves those still
-//! in hand to their worker), and the send-duration histogram times the provider without the
-//! wait for the rate limit.
+//! in hand to their worker), a stuck claim shows in `/readyz` until then, and the
+//! send-duration histogram times the provider without the wait for the rate limit.
 
 mod support;
 
 use chrono::Duration;
+use serde_json::Value;
+use std::sync::Arc;
 use support::twilio::{Behaviour, TwilioEmulator};
-use support::{SurveyLoop, TestDb};
+use support::{SmtpServer, SurveyLoop, TestDb};
 use surveyd::campaign::{Campaign, SurveyChannel};
+use surveyd::dispatch::{DispatchCounts, Dispatcher, Mode};
 
 /// Stores one email contact per address (customer `C-{i}`, closed three hours before the
 /// loop's time) and plans the campaign; returns how many were invited.
@@ -24,6 +27,93 @@ async fn invite(db: &TestDb, run: &SurveyLoop, addresses: &[&str]) -> u64 {
         .collect();
     db.store.upsert_contacts(&contacts, closed).await.unwrap();
     run.plan(db, false).await.invited
+}
+
+async fn run_once(dispatcher: &Arc<Dispatcher>) -> DispatchCounts {
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    Arc::clone(dispatcher)
+        .run(Mode::UntilIdle, stopped)
+        .await
+        .unwrap()
+}
+
+async fn readiness(run: &SurveyLoop) -> (u16, Value) {
+    let r = reqwest::get(run.app.url("/readyz")).await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+/// Claims this process made whose jobs were lost (claimed under its name, never handed to a
+/// sender, as when a sender died mid-send) stay untouched while their lease holds, show as
+/// stuck once it runs out, and are then taken back and sent by the same live process — each
+/// message once.
+async fn a_live_process_takes_back_its_own_lost_claims(db: &TestDb) {
+    let smtp = SmtpServer::start();
+    let run = SurveyLoop::start(db, smtp.port).await;
+    let addresses = ["one@example.com", "two@example.com", "three@example.com"];
+    assert_eq!(invite(db, &run, &addresses).await, 3);
+    let dispatcher =
+        Arc::new(Dispatcher::new(db.store.clone(), &run.settings, run.clock.clone()).unwrap());
+    let lease = Duration::from_std(run.settings.dispatch.lease).unwrap();
+    let now = run.clock.now();
+    let lost = db
+        .store
+        .claim_due("email", dispatcher.owner(), now, now + lease, 2)
+        .await
+        .unwrap();
+    assert_eq!(lost.len(), 2);
+
+    // While the lease holds they are left alone; the third goes.
+    let counts = run_once(&dispatcher).await;
+    assert_eq!((counts.sent, counts.failed), (1, 0));
+    let status = db.store.outbox_status(run.clock.now()).await.unwrap();
+    assert_eq!((status.sent, status.sending), (1, 2));
+    assert!(
+        db.store
+            .stuck_deliveries(run.clock.now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let (code, ready) = readiness(&run).await;
+    assert_eq!(
+        (code, ready["warnings"].clone()),
+        (200, serde_json::json!([]))
+    );
+
+    // The lease runs out: stuck, and said so (a warning: the daemon still serves).
+    run.hand.advance(lease + Duration::seconds(90));
+    let stuck = db.store.stuck_deliveries(run.clock.now()).await.unwrap();
+    assert_eq!(stuck.len(), 1, "{stuck:?}");
+    assert_eq!(
+        (stuck[0].channel.as_str(), stuck[0].deliveries),
+        ("email", 2)
+    );
+    assert_eq!(stuck[0].oldest_lease_until, now + lease);
+    let (code, ready) = readiness(&run).await;
+    assert_eq!(code, 200, "{ready}");
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(
+        ready["stuck_deliveries"],
+        serde_json::json!([{"channel": "email", "deliveries": 2, "past_lease_seconds": 90}])
+    );
+    assert_eq!(
+        ready["warnings"],
+        serde_json::json!([
+            "2 email deliveries stuck in sending, the oldest 1m 30s past its lease"
+        ])
+    );
+
+    // The same process takes them back and sends them.
+    let counts = run_once(&dispatcher).await;
+    assert_eq!((counts.sent, counts.failed, counts.retried), (2, 0, 0));
+    let status = db.store.outbox_status(run.clock.now()).await.unwrap();
+    assert_eq!((status.sent, status.sending, status.queued), (3, 0, 0));
+    let seen = support::arrivals(&smtp.wait_for(3, std::time::Duration::from_secs(10)));
+    assert_eq!(seen.len(), 3);
+    assert_eq!(support::repeats(&seen), 0, "each message once");
+    let (_, ready) = readiness(&run).await;
+    assert_eq!(ready["stuck_deliveries"], serde_json::json!([]));
+    run.app.stop().await;
 }
 
 /// Of a process's lapsed claims, only those it no longer holds go back to the queue; another
@@ -74,7 +164,10 @@ async fn lapsed_claims_still_in_hand_are_left_to_their_worker(db: &TestDb) {
     run.app.stop().await;
 }
 
-on_both_backends!(lapsed_claims_still_in_hand_are_left_to_their_worker);
+on_both_backends!(
+    a_live_process_takes_back_its_own_lost_claims,
+    lapsed_claims_still_in_hand_are_left_to_their_worker,
+);
 
 /// Ten messages at ten a second take about a second, nearly all of it waiting for the rate
 /// limit: the histogram holds only the provider's answers.

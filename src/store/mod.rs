@@ -32,6 +32,7 @@ pub use inbox::{InboxEvent, InboxStatus, RawEvent};
 pub use invitations::{PlanCounts, SkipCounts};
 pub use outbox::{
     Claimed, FailedDelivery, FinalStatus, FollowUp, OutboxStatus, Outcome, QueueDepth, ReminderDue,
+    StuckDeliveries,
 };
 pub use report::{
     BandCounts, Breakdown, GroupCounts, GroupKeys, Parts, Period, RepeatCounts, ReportQuery,
@@ -39,7 +40,7 @@ pub use report::{
 };
 pub use report_days::SummarySettings;
 pub use responses::{OpenedInvitation, StoredAnswer};
-pub use runs::{CampaignRun, TickState};
+pub use runs::{CampaignRun, RunTally, TickState};
 pub use sources::{SourceCounts, SourceState};
 pub use tokens::ApiToken;
 

@@ -4,6 +4,9 @@
 //! daemon has locked (`FOR UPDATE SKIP LOCKED`); on SQLite the single writer serialises them.
 //! A live process takes back its own lapsed claims too, those it no longer has in hand
 //! ([`Store::requeue_lost_claims`]).
+//!
+//! What operators read: the queue by channel ([`Store::queue_depth`]), claims stuck past
+//! their lease ([`Store::stuck_deliveries`]), and the totals ([`Store::outbox_status`]).
 
 use super::{
     ROWS_PER_STATEMENT, Store, StoreError, StoreTx, cacheable, push_typed, with_pool, with_tx,
@@ -129,6 +132,16 @@ pub struct OutboxStatus {
     pub expired: u64,
     pub cancelled: u64,
     pub oldest_due_at: Option<DateTime<Utc>>,
+}
+
+/// A channel's claims still `sending` after their lease ran out: no worker recorded what
+/// became of them in time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct StuckDeliveries {
+    pub channel: String,
+    pub deliveries: i64,
+    /// When the lease of the longest-stuck one ran out.
+    pub oldest_lease_until: DateTime<Utc>,
 }
 
 /// One channel's queue: what waits, what is due, what is on its way.
@@ -477,6 +490,24 @@ impl Store {
                    SELECT channel, 0, 0, COUNT(*), NULL FROM deliveries WHERE status = 'sending' \
                    GROUP BY channel \
                  ) AS queues GROUP BY channel ORDER BY channel",
+            )
+            .bind(now)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// Per channel, the claims still `sending` at `now` after their lease ran out (channels
+    /// with none left out). Reads only lapsed claims, through the index of sending ones.
+    pub async fn stuck_deliveries(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<StuckDeliveries>, StoreError> {
+        Ok(with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT channel, COUNT(*) AS deliveries, MIN(lease_until) AS oldest_lease_until \
+                 FROM deliveries WHERE status = 'sending' AND lease_until <= $1 \
+                 GROUP BY channel ORDER BY channel",
             )
             .bind(now)
             .fetch_all(pool)
