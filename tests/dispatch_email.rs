@@ -320,8 +320,18 @@ async fn a_5xx_fails_that_delivery_only(db: &TestDb) {
     assert!(reason.contains("550"), "{reason}");
     let status = db.store.outbox_status(run.clock.now()).await.unwrap();
     assert_eq!((status.sent, status.failed, status.queued), (1, 1, 1));
+    // The deferred one waits to retry; the channel's latest error is one of the two.
+    assert_eq!(status.retrying, 1);
+    assert_eq!(status.latest_errors.len(), 1, "{status:?}");
+    assert_eq!(status.latest_errors[0].channel, "email");
+    assert!(
+        status.latest_errors[0].error.contains("550")
+            || status.latest_errors[0].error.contains("451"),
+        "{status:?}"
+    );
 
-    // Requeued by hand, it is tried again (and refused again).
+    // Requeued by hand, it is tried again (and refused again): the latest error now.
+    run.hand.advance(chrono::Duration::seconds(10));
     assert_eq!(
         db.store
             .retry_deliveries(Some(failed[0].delivery_id), run.clock.now())
@@ -332,6 +342,21 @@ async fn a_5xx_fails_that_delivery_only(db: &TestDb) {
     let counts = run.dispatch(db).await;
     assert_eq!((counts.sent, counts.failed), (0, 1));
     assert_eq!(smtp.messages().len(), 1);
+    let latest = &db
+        .store
+        .outbox_status(run.clock.now())
+        .await
+        .unwrap()
+        .latest_errors;
+    assert_eq!(
+        (
+            latest.len(),
+            latest[0].delivery_id,
+            latest[0].status.as_str()
+        ),
+        (1, failed[0].delivery_id, "failed")
+    );
+    assert!(latest[0].error.contains("550"), "{latest:?}");
     // --all-failed takes every failed one (the deferred one is still queued, not failed).
     assert_eq!(
         db.store

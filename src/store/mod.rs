@@ -31,8 +31,8 @@ pub use export::AnsweredInvitation;
 pub use inbox::{InboxEvent, InboxStatus, RawEvent};
 pub use invitations::{PlanCounts, SkipCounts};
 pub use outbox::{
-    Claimed, FailedDelivery, FinalStatus, FollowUp, OutboxStatus, Outcome, QueueDepth, ReminderDue,
-    StuckDeliveries,
+    Claimed, FailedDelivery, FinalStatus, FollowUp, LatestError, OutboxStatus, Outcome, QueueDepth,
+    ReminderDue, StuckDeliveries,
 };
 pub use report::{
     BandCounts, Breakdown, GroupCounts, GroupKeys, Parts, Period, RepeatCounts, ReportQuery,

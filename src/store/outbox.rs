@@ -6,7 +6,8 @@
 //! ([`Store::requeue_lost_claims`]).
 //!
 //! What operators read: the queue by channel ([`Store::queue_depth`]), claims stuck past
-//! their lease ([`Store::stuck_deliveries`]), and the totals ([`Store::outbox_status`]).
+//! their lease ([`Store::stuck_deliveries`]), and the totals, the retries waiting and the
+//! latest error of each channel ([`Store::outbox_status`]).
 
 use super::{
     ROWS_PER_STATEMENT, Store, StoreError, StoreTx, cacheable, push_typed, with_pool, with_tx,
@@ -120,18 +121,34 @@ pub enum FinalStatus {
     Cancelled,
 }
 
-/// Deliveries by status, and how late the oldest due one is.
+/// Deliveries by status, how late the oldest due one is, the retries waiting, and the
+/// latest error of each channel.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct OutboxStatus {
     pub queued: u64,
     /// Of the queued ones, those due now.
     pub due: u64,
+    /// Of the queued ones, those tried before (waiting to retry after a transient failure).
+    pub retrying: u64,
     pub sending: u64,
     pub sent: u64,
     pub failed: u64,
     pub expired: u64,
     pub cancelled: u64,
     pub oldest_due_at: Option<DateTime<Utc>>,
+    /// Per channel, the error of the delivery that failed (or will be retried) most recently.
+    pub latest_errors: Vec<LatestError>,
+}
+
+/// A channel's most recent error, as its delivery holds it (a delivery sent since has none).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct LatestError {
+    pub channel: String,
+    pub delivery_id: i64,
+    /// `queued` (to be retried), `failed`, `expired` or `cancelled`.
+    pub status: String,
+    pub at: DateTime<Utc>,
+    pub error: String,
 }
 
 /// A channel's claims still `sending` after their lease ran out: no worker recorded what
@@ -515,24 +532,42 @@ impl Store {
         }))
     }
 
-    /// Deliveries by status at `now`.
+    /// Deliveries by status at `now`, the retries waiting, and each channel's latest error.
+    /// Reads the whole table (a command's question, not a scrape's).
     pub async fn outbox_status(&self, now: DateTime<Utc>) -> Result<OutboxStatus, StoreError> {
         let rows: Vec<(String, i64)> = with_pool!(self, pool => {
             sqlx::query_as("SELECT status, COUNT(*) FROM deliveries GROUP BY status")
                 .fetch_all(pool)
                 .await?
         });
-        let (due, oldest_due_at): (i64, Option<DateTime<Utc>>) = with_pool!(self, pool => {
+        let (due, retrying, oldest_due_at): (i64, i64, Option<DateTime<Utc>>) = with_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT COUNT(*), MIN(due_at) FROM deliveries WHERE status = 'queued' AND due_at <= $1",
+                "SELECT CAST(COALESCE(SUM(CASE WHEN due_at <= $1 THEN 1 ELSE 0 END), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0) AS BIGINT), \
+                 MIN(CASE WHEN due_at <= $1 THEN due_at END) \
+                 FROM deliveries WHERE status = 'queued'",
             )
             .bind(now)
             .fetch_one(pool)
             .await?
         });
+        // Errors are cleared when a delivery is sent: what is left is still a problem.
+        let latest_errors: Vec<LatestError> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT channel, delivery_id, status, at, error FROM ( \
+                   SELECT channel, id AS delivery_id, status, updated_at AS at, last_error AS error, \
+                   ROW_NUMBER() OVER (PARTITION BY channel ORDER BY updated_at DESC, id DESC) AS n \
+                   FROM deliveries WHERE last_error IS NOT NULL \
+                 ) AS latest WHERE n = 1 ORDER BY channel",
+            )
+            .fetch_all(pool)
+            .await?
+        });
         let mut status = OutboxStatus {
             due: due as u64,
+            retrying: retrying as u64,
             oldest_due_at,
+            latest_errors,
             ..OutboxStatus::default()
         };
         for (name, count) in rows {
