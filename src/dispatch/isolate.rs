@@ -47,8 +47,10 @@ mod tests {
 
         let id = 7;
         let formatted = isolated(async move {
-            let none: Option<u8> = None;
-            none.unwrap_or_else(|| panic!("delivery {id} has no sender"))
+            let senders: Vec<u8> = Vec::new();
+            *senders
+                .first()
+                .unwrap_or_else(|| panic!("delivery {id} has no sender"))
         })
         .await;
         assert_eq!(formatted, Err("panicked: delivery 7 has no sender".into()));
