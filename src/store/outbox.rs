@@ -282,7 +282,7 @@ impl Store {
     /// still `sending` and that `in_hand` says it no longer holds (the job was lost without
     /// an outcome), keeping their due time and the attempt they used (the message may have
     /// gone). Claims still in hand are left to their worker, which sends or releases them.
-    /// Returns the deliveries put back (at most [`ROWS_PER_STATEMENT`] per call).
+    /// Returns the deliveries put back (at most a thousand per call).
     pub async fn requeue_lost_claims(
         &self,
         channel: &str,
