@@ -1,4 +1,8 @@
 //! The HTTP server: routes, shared state, health checks and graceful shutdown.
+//!
+//! `GET /healthz` answers `ok` while the process serves; `GET /readyz` answers JSON: the
+//! database, its pending migrations (either failing is 503) and, as warnings, deliveries
+//! stuck in `sending` past their lease.
 
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -151,24 +155,86 @@ pub fn router(state: AppState) -> Router {
     router.layer(TraceLayer::new_for_http()).with_state(state)
 }
 
-/// Ready when the database answers.
-async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
-    let unavailable = |reason: String| (StatusCode::SERVICE_UNAVAILABLE, reason);
+/// What `GET /readyz` found.
+#[derive(Debug, serde::Serialize)]
+struct Readiness {
+    /// `ready`, or `not ready` (503): the database does not answer or lacks migrations.
+    status: &'static str,
+    /// `ok` or `unreachable`.
+    database: &'static str,
+    /// Migrations this binary carries that the database lacks (`null`: cannot tell).
+    pending_migrations: Option<u64>,
+    /// Per channel, the claims still `sending` past their lease.
+    stuck_deliveries: Vec<Stuck>,
+    /// What is wrong without making the daemon unready, in words.
+    warnings: Vec<String>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Stuck {
+    channel: String,
+    deliveries: i64,
+    /// How long the longest-stuck has been past its lease, in seconds.
+    past_lease_seconds: i64,
+}
+
+/// Ready when the database answers and has every migration this binary carries (else 503).
+/// Deliveries stuck in `sending` past their lease are a warning, not unreadiness: the queue
+/// is shared by every daemon, and taking them all out of the load balancer would stop the
+/// webhooks and survey pages too, without freeing a single message.
+async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Readiness>) {
+    let mut readiness = Readiness {
+        status: "ready",
+        database: "ok",
+        pending_migrations: None,
+        stuck_deliveries: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let unavailable = |mut readiness: Readiness| {
+        readiness.status = "not ready";
+        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(readiness))
+    };
     if let Err(e) = state.store.ping().await {
         tracing::warn!(error = %e, "not ready: the database does not answer");
-        return unavailable("database unreachable".into());
+        readiness.database = "unreachable";
+        return unavailable(readiness);
     }
-    match state.store.pending_migrations().await {
-        Ok(0) => (StatusCode::OK, "ready".into()),
-        Ok(pending) => {
-            tracing::warn!(pending, "not ready: database migrations are pending");
-            unavailable(format!("{pending} database migrations pending"))
-        }
+    let pending = match state.store.pending_migrations().await {
+        Ok(pending) => pending,
         Err(e) => {
             tracing::warn!(error = %e, "not ready: cannot read the database's migrations");
-            unavailable("database migrations unknown".into())
+            return unavailable(readiness);
         }
+    };
+    readiness.pending_migrations = Some(pending as u64);
+    let now = state.clock.now();
+    match state.store.stuck_deliveries(now).await {
+        Ok(stuck) => {
+            for s in stuck {
+                let past = now - s.oldest_lease_until;
+                readiness.warnings.push(format!(
+                    "{} {} deliver{} stuck in sending, the oldest {} past its lease",
+                    s.deliveries,
+                    s.channel,
+                    if s.deliveries == 1 { "y" } else { "ies" },
+                    crate::dispatch::journal::human(past),
+                ));
+                readiness.stuck_deliveries.push(Stuck {
+                    channel: s.channel,
+                    deliveries: s.deliveries,
+                    past_lease_seconds: past.num_seconds(),
+                });
+            }
+        }
+        Err(e) => readiness
+            .warnings
+            .push(format!("cannot read the deliveries in sending: {e}")),
     }
+    if pending > 0 {
+        tracing::warn!(pending, "not ready: database migrations are pending");
+        return unavailable(readiness);
+    }
+    (StatusCode::OK, axum::Json(readiness))
 }
 
 /// A bound server, ready to run.

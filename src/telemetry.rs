@@ -1,19 +1,22 @@
 //! What operations watch: the Prometheus metrics served at `GET /metrics`.
 //!
 //! Counters and histograms are kept by this process as things happen (deliveries sent or
-//! given up and how long a send took, webhook events and refusals, planner runs); the gauges
-//! of the queue and of alerts are read from the database at each scrape, so every daemon on
-//! one database reports the same queue. Names and labels are listed in the README
-//! ("Monitoring").
+//! given up and how long the provider took, webhook events and refusals, planner runs); the
+//! gauges of the queue, of stuck claims, of alerts and the tallies of campaign runs are read
+//! from the database at each scrape, so every daemon on one database reports the same — and
+//! the runs of `surveyd campaign run`, a process that exits before any scrape, are counted
+//! too. Every series has a `# HELP` line; `surveyd_build_info` names the version. Names and
+//! labels are listed in the README ("Monitoring").
 
 use crate::store::{QueueDepth, Store, StoreError};
 use chrono::{DateTime, Utc};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 
-/// A delivery's end (or a retry, or a hand-back): `channel`, `provider`, `outcome`.
+/// A delivery's end (or a retry, a deferral, a hand-back): `channel`, `provider`, `outcome`.
 pub const DELIVERIES: &str = "surveyd_deliveries_total";
-/// How long a provider took to accept (or refuse) one message: `channel`, `provider`.
+/// How long a provider took to accept (or refuse) one message, the wait for the rate limit
+/// left out: `channel`, `provider`.
 pub const SEND_SECONDS: &str = "surveyd_send_duration_seconds";
 /// Verified webhook events: `provider`, `outcome` (what interpreting it did, `duplicate`
 /// for a provider's repeat, `failed` when it could not be interpreted).
@@ -22,10 +25,27 @@ pub const WEBHOOK_EVENTS: &str = "surveyd_webhook_events_total";
 pub const SIGNATURE_FAILURES: &str = "surveyd_webhook_signature_failures_total";
 /// Requests refused by the per-address rate limit: `route` (`survey`, `webhook`, …).
 pub const RATE_LIMITED: &str = "surveyd_rate_limited_total";
-/// Campaign runs planned: `campaign`, `trigger`, `outcome` (`ok`, `error`).
+/// Campaign runs this daemon planned: `campaign`, `trigger`, `outcome` (`ok`, `error`).
 pub const PLANNER_RUNS: &str = "surveyd_planner_runs_total";
 /// Invitations the planner created: `campaign`.
 pub const INVITATIONS_PLANNED: &str = "surveyd_invitations_planned_total";
+/// Deliveries queued, due and on their way (from the database): `channel`, `state`.
+pub const QUEUE_DELIVERIES: &str = "surveyd_queue_deliveries";
+/// How late the longest-waiting due delivery is (from the database): `channel`.
+pub const QUEUE_OLDEST_DUE: &str = "surveyd_queue_oldest_due_seconds";
+/// How long the claim stuck longest in `sending` has been past its lease (from the
+/// database): `channel`.
+pub const QUEUE_OLDEST_SENDING: &str = "surveyd_queue_oldest_sending_seconds";
+/// Detractor alerts by state (from the database): `state`.
+pub const ALERTS: &str = "surveyd_alerts";
+/// Every campaign run recorded, whoever started it (from the database): `campaign`,
+/// `trigger`, `outcome` (`ok`, `error`, `running`).
+pub const CAMPAIGN_RUNS: &str = "surveyd_campaign_runs_total";
+/// When the latest recorded run started, Unix seconds (from the database): `campaign`,
+/// `trigger`.
+pub const CAMPAIGN_LAST_RUN: &str = "surveyd_campaign_last_run_timestamp_seconds";
+/// Always 1: `version` names the running binary's.
+pub const BUILD_INFO: &str = "surveyd_build_info";
 
 /// Send latency buckets, in seconds: a local relay answers in milliseconds, a gateway across
 /// the internet in a second or more, a hang runs to the provider's timeout.
@@ -50,12 +70,77 @@ pub fn recorder() -> &'static PrometheusHandle {
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::debug!("a metrics recorder was installed already");
         }
+        describe();
+        metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
         handle
     })
 }
 
-/// The exposition text: the process's counters and histograms, with the queue and alert
-/// gauges read from `store` at `now`.
+/// The `# HELP` text of every series.
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        DELIVERIES,
+        "Deliveries handled by this daemon, by outcome: sent, retried, deferred (send window, \
+         daily cap, open breaker), released (handed back unsent), failed, expired, cancelled."
+    );
+    describe_histogram!(
+        SEND_SECONDS,
+        "Seconds a provider took to accept or refuse one message (rate-limit wait excluded)."
+    );
+    describe_counter!(
+        WEBHOOK_EVENTS,
+        "Verified webhook events stored, by what interpreting them did."
+    );
+    describe_counter!(
+        SIGNATURE_FAILURES,
+        "Webhook calls refused for a missing or invalid signature."
+    );
+    describe_counter!(
+        RATE_LIMITED,
+        "Requests refused by the per-address rate limit."
+    );
+    describe_counter!(
+        PLANNER_RUNS,
+        "Campaign runs this daemon planned (scheduled ticks and API calls), by outcome."
+    );
+    describe_counter!(
+        INVITATIONS_PLANNED,
+        "Invitations created by the runs this daemon planned."
+    );
+    describe_gauge!(
+        QUEUE_DELIVERIES,
+        "Deliveries queued, due now, and sending (claimed), from the database."
+    );
+    describe_gauge!(
+        QUEUE_OLDEST_DUE,
+        "Seconds the longest-waiting due delivery is late, from the database."
+    );
+    describe_gauge!(
+        QUEUE_OLDEST_SENDING,
+        "Seconds the longest-stuck claim has been in sending past its lease (0: none), \
+         from the database."
+    );
+    describe_gauge!(ALERTS, "Detractor alerts by state, from the database.");
+    describe_counter!(
+        CAMPAIGN_RUNS,
+        "Campaign runs recorded in the database by any process (schedule, cli, api), by \
+         outcome; the same on every daemon."
+    );
+    describe_gauge!(
+        CAMPAIGN_LAST_RUN,
+        "Unix time the latest recorded run of the campaign by the trigger started."
+    );
+    describe_gauge!(BUILD_INFO, "The running surveyd's version (always 1).");
+}
+
+/// Seconds from `since` to `now`, none when `since` is later.
+fn seconds_since(now: DateTime<Utc>, since: DateTime<Utc>) -> f64 {
+    (now - since).num_milliseconds().max(0) as f64 / 1000.0
+}
+
+/// The exposition text: the process's counters and histograms, with the gauges and run
+/// tallies read from `store` at `now`.
 pub async fn render(store: &Store, now: DateTime<Utc>) -> Result<String, StoreError> {
     let handle = recorder();
     let mut queues = store.queue_depth(now).await?;
@@ -65,6 +150,7 @@ pub async fn render(store: &Store, now: DateTime<Utc>) -> Result<String, StoreEr
             queues.push(QueueDepth::empty(channel));
         }
     }
+    let stuck = store.stuck_deliveries(now).await?;
     for queue in queues {
         let channel = queue.channel;
         for (state, count) in [
@@ -72,13 +158,18 @@ pub async fn render(store: &Store, now: DateTime<Utc>) -> Result<String, StoreEr
             ("due", queue.due),
             ("sending", queue.sending),
         ] {
-            metrics::gauge!("surveyd_queue_deliveries", "channel" => channel.clone(), "state" => state)
+            metrics::gauge!(QUEUE_DELIVERIES, "channel" => channel.clone(), "state" => state)
                 .set(count as f64);
         }
-        let late = queue.oldest_queued_due_at.map_or(0.0, |due| {
-            (now - due).num_milliseconds().max(0) as f64 / 1000.0
-        });
-        metrics::gauge!("surveyd_queue_oldest_due_seconds", "channel" => channel).set(late);
+        let late = queue
+            .oldest_queued_due_at
+            .map_or(0.0, |due| seconds_since(now, due));
+        metrics::gauge!(QUEUE_OLDEST_DUE, "channel" => channel.clone()).set(late);
+        let stuck_for = stuck
+            .iter()
+            .find(|s| s.channel == channel)
+            .map_or(0.0, |s| seconds_since(now, s.oldest_lease_until));
+        metrics::gauge!(QUEUE_OLDEST_SENDING, "channel" => channel).set(stuck_for);
     }
     let alerts = store.alert_counts().await?;
     for state in crate::store::ALERT_STATES {
@@ -86,7 +177,28 @@ pub async fn render(store: &Store, now: DateTime<Utc>) -> Result<String, StoreEr
             .iter()
             .find(|(s, _)| s == state)
             .map_or(0, |(_, n)| *n);
-        metrics::gauge!("surveyd_alerts", "state" => state).set(count as f64);
+        metrics::gauge!(ALERTS, "state" => state).set(count as f64);
+    }
+    let mut latest: Vec<(String, String, DateTime<Utc>)> = Vec::new();
+    for tally in store.run_tallies().await? {
+        metrics::counter!(
+            CAMPAIGN_RUNS,
+            "campaign" => tally.campaign.clone(),
+            "trigger" => tally.trigger.clone(),
+            "outcome" => tally.outcome,
+        )
+        .absolute(tally.runs as u64);
+        match latest
+            .iter_mut()
+            .find(|(c, t, _)| *c == tally.campaign && *t == tally.trigger)
+        {
+            Some((_, _, at)) => *at = (*at).max(tally.latest_started_at),
+            None => latest.push((tally.campaign, tally.trigger, tally.latest_started_at)),
+        }
+    }
+    for (campaign, trigger, at) in latest {
+        metrics::gauge!(CAMPAIGN_LAST_RUN, "campaign" => campaign, "trigger" => trigger)
+            .set(at.timestamp_micros() as f64 / 1e6);
     }
     handle.run_upkeep();
     Ok(handle.render())

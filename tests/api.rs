@@ -39,7 +39,16 @@ async fn health_and_readiness(db: &TestDb) {
     assert_eq!(r.status(), StatusCode::OK);
     let r = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.text().await.unwrap(), "ready");
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({
+            "status": "ready",
+            "database": "ok",
+            "pending_migrations": 0,
+            "stuck_deliveries": [],
+            "warnings": [],
+        })
+    );
     // Pages (here the survey page of an unknown link) run no script, load nothing from
     // elsewhere, cannot be framed and send no referrer.
     let r = app
@@ -251,7 +260,11 @@ async fn readiness_fails_while_migrations_are_pending() {
     }
     let r = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(r.text().await.unwrap(), "1 database migrations pending");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        (body["status"].clone(), body["pending_migrations"].clone()),
+        (json!("not ready"), json!(1))
+    );
     sqlx::query("INSERT INTO _sqlx_migrations SELECT * FROM newest")
         .execute(pool)
         .await
@@ -268,6 +281,11 @@ async fn readiness_fails_when_the_database_is_gone() {
     db.store.close().await;
     let r = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        (body["status"].clone(), body["database"].clone()),
+        (json!("not ready"), json!("unreachable"))
+    );
     let r = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK, "alive, just not ready");
     app.stop().await;
@@ -339,5 +357,106 @@ async fn public_routes_limit_each_address() {
     let three = from("203.0.113.3");
     assert_ne!(three(sign_in()).await.status(), 429);
     assert_eq!(three(sign_in()).await.status(), 429);
+    app.stop().await;
+}
+
+/// `/metrics`: every series has its `# HELP`, the build is named, a claim stuck past its
+/// lease shows in `surveyd_queue_oldest_sending_seconds`, and campaign runs are counted from
+/// the database — those of `surveyd campaign run` too, a process nothing could scrape. (The
+/// only test of this binary that sets the gauges: they are the process's.)
+#[tokio::test]
+async fn metrics_describe_every_series_and_read_the_database() {
+    let db = TestDb::sqlite().await;
+    let settings = settings_with_token(&db);
+    let (clock, hand) = surveyd::clock::Clock::manual(chrono::Utc::now());
+    let app = TestApp::spawn_with_clock(&db, settings.clone(), clock.clone()).await;
+    let mut item = contact("T-1");
+    item["email"] = json!("budi@example.co.id");
+    item["closed_at"] = json!((clock.now() - chrono::Duration::hours(3)).to_rfc3339());
+    let r = app.post_json("/v1/contacts", Some(TOKEN), &item).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // As `surveyd campaign run` plans: recorded with the trigger `cli`.
+    let campaign = &settings.campaigns[0];
+    let key = settings.survey_key().unwrap();
+    surveyd::campaign::scheduler::run_by_hand(&db.store, campaign, "cli", false, &key, &clock)
+        .await
+        .unwrap();
+    let metrics = || async {
+        let r = app
+            .client
+            .get(app.url("/metrics"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.text().await.unwrap()
+    };
+    let text = metrics().await;
+    let runs = r#"surveyd_campaign_runs_total{campaign="post-contact-email",trigger="cli",outcome="ok"} 1"#;
+    assert!(text.contains(runs), "{text}");
+    let last_run = text
+        .lines()
+        .find(|l| {
+            l.starts_with(
+                r#"surveyd_campaign_last_run_timestamp_seconds{campaign="post-contact-email",trigger="cli"}"#,
+            )
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .expect("the latest run's time");
+    assert!(
+        (last_run - clock.now().timestamp() as f64).abs() < 2.0,
+        "{last_run}"
+    );
+    let version = format!(
+        "surveyd_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(text.contains(&version), "{text}");
+    assert!(
+        text.contains(r#"surveyd_queue_oldest_sending_seconds{channel="email"} 0"#),
+        "{text}"
+    );
+    // Every series exposed has its help line.
+    let series: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| l.split(['{', ' ']).next().unwrap())
+        .map(|name| {
+            ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .filter(|base| text.contains(&format!("# TYPE {base} histogram")))
+                .unwrap_or(name)
+        })
+        .collect();
+    assert!(series.len() >= 6, "{series:?}");
+    for name in series {
+        assert!(
+            text.contains(&format!("# HELP {name} ")),
+            "no help for {name}:\n{text}"
+        );
+    }
+
+    // A claim whose job was lost, 90 seconds past its lease.
+    let now = clock.now();
+    let claimed = db
+        .store
+        .claim_due(
+            "email",
+            "a-daemon-that-died",
+            now,
+            now + chrono::Duration::minutes(5),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    hand.advance(chrono::Duration::seconds(5 * 60 + 90));
+    let text = metrics().await;
+    assert!(
+        text.contains(r#"surveyd_queue_oldest_sending_seconds{channel="email"} 90"#),
+        "{text}"
+    );
     app.stop().await;
 }

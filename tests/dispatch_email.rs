@@ -320,8 +320,18 @@ async fn a_5xx_fails_that_delivery_only(db: &TestDb) {
     assert!(reason.contains("550"), "{reason}");
     let status = db.store.outbox_status(run.clock.now()).await.unwrap();
     assert_eq!((status.sent, status.failed, status.queued), (1, 1, 1));
+    // The deferred one waits to retry; the channel's latest error is one of the two.
+    assert_eq!(status.retrying, 1);
+    assert_eq!(status.latest_errors.len(), 1, "{status:?}");
+    assert_eq!(status.latest_errors[0].channel, "email");
+    assert!(
+        status.latest_errors[0].error.contains("550")
+            || status.latest_errors[0].error.contains("451"),
+        "{status:?}"
+    );
 
-    // Requeued by hand, it is tried again (and refused again).
+    // Requeued by hand, it is tried again (and refused again): the latest error now.
+    run.hand.advance(chrono::Duration::seconds(10));
     assert_eq!(
         db.store
             .retry_deliveries(Some(failed[0].delivery_id), run.clock.now())
@@ -332,6 +342,21 @@ async fn a_5xx_fails_that_delivery_only(db: &TestDb) {
     let counts = run.dispatch(db).await;
     assert_eq!((counts.sent, counts.failed), (0, 1));
     assert_eq!(smtp.messages().len(), 1);
+    let latest = &db
+        .store
+        .outbox_status(run.clock.now())
+        .await
+        .unwrap()
+        .latest_errors;
+    assert_eq!(
+        (
+            latest.len(),
+            latest[0].delivery_id,
+            latest[0].status.as_str()
+        ),
+        (1, failed[0].delivery_id, "failed")
+    );
+    assert!(latest[0].error.contains("550"), "{latest:?}");
     // --all-failed takes every failed one (the deferred one is still queued, not failed).
     assert_eq!(
         db.store
@@ -343,8 +368,60 @@ async fn a_5xx_fails_that_delivery_only(db: &TestDb) {
     run.app.stop().await;
 }
 
+/// Names with line breaks and other control characters (as a quoted CSV field, a JSON
+/// string or a helpdesk's database can hold them) once made lettre panic and killed the
+/// sender: now each message goes with the name on one line in its To header.
+async fn names_with_line_breaks_go_out_on_one_header_line(db: &TestDb) {
+    let smtp = SmtpServer::start();
+    let run = SurveyLoop::start(db, smtp.port).await;
+    let names = [
+        ("budi@example.co.id", "Budi\nSantoso"),
+        ("sari@example.co.id", "Sari\r\nDewi\t"),
+        ("maria@example.com", "\u{85}Maria\u{2028}Lopez\u{7}"),
+        ("plain@example.com", "Plain Name"),
+    ];
+    let contacts: Vec<ContactRecord> = names
+        .iter()
+        .enumerate()
+        .map(|(i, (email, name))| ContactRecord {
+            customer_name: Some((*name).into()),
+            ..contact(&format!("T-{i}"), &format!("C-{i}"), email, "en")
+        })
+        .collect();
+    assert_eq!(invite(db, &run, &contacts).await.invited, 4);
+    let counts = run.dispatch(db).await;
+    assert_eq!((counts.sent, counts.failed, counts.retried), (4, 0, 0));
+    let status = db.store.outbox_status(run.clock.now()).await.unwrap();
+    assert_eq!((status.sent, status.sending, status.queued), (4, 0, 0));
+
+    let raw = smtp.wait_for(4, std::time::Duration::from_secs(10));
+    let mut shown: Vec<(String, String)> = raw
+        .iter()
+        .map(|eml| {
+            let message = MessageParser::default().parse(eml.as_bytes()).unwrap();
+            let to = message.to().and_then(|to| to.first()).unwrap();
+            (
+                to.address().unwrap().to_owned(),
+                to.name().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    shown.sort();
+    assert_eq!(
+        shown,
+        [
+            ("budi@example.co.id".into(), "Budi Santoso".into()),
+            ("maria@example.com".into(), "Maria Lopez".into()),
+            ("plain@example.com".into(), "Plain Name".into()),
+            ("sari@example.co.id".into(), "Sari Dewi".into()),
+        ]
+    );
+    run.app.stop().await;
+}
+
 on_both_backends!(
     the_email_loop_end_to_end,
     smtp_down_then_back,
-    a_5xx_fails_that_delivery_only
+    a_5xx_fails_that_delivery_only,
+    names_with_line_breaks_go_out_on_one_header_line,
 );

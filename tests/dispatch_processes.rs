@@ -38,7 +38,8 @@ async fn seed(db: &TestDb, count: usize) {
     assert_eq!(planned.invited as usize, count);
 }
 
-/// A config file for `surveyd dispatch` against `db` and the SMTP server on `port`.
+/// A config file for `surveyd dispatch` against `db` and the SMTP server on `port`. Logs at
+/// warn: a line per message at info would fill the pipe of a process killed unread.
 fn config(dir: &Path, db: &TestDb, port: u16, lease: &str) -> std::path::PathBuf {
     let path = dir.join("surveyd.toml");
     std::fs::write(
@@ -47,7 +48,8 @@ fn config(dir: &Path, db: &TestDb, port: u16, lease: &str) -> std::path::PathBuf
             "[database]\nurl = \"{}\"\n\
              [survey]\npublic_url = \"https://survey.example.com\"\nkey = \"{}\"\n\
              [dispatch]\nlease = \"{lease}\"\nbatch_size = 100\n\
-             [email]\ntransport = \"smtp\"\n[email.smtp]\nport = {port}\nmax_connections = 8\ntimeout = \"10s\"\n",
+             [email]\ntransport = \"smtp\"\n[email.smtp]\nport = {port}\nmax_connections = 8\ntimeout = \"10s\"\n\
+             [log]\nlevel = \"warn\"\n",
             db.url,
             support::SURVEY_KEY
         ),

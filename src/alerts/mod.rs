@@ -121,7 +121,7 @@ pub async fn post(
         .header("X-Surveyd-Timestamp", timestamp.to_string())
         .header("X-Surveyd-Signature", signature(webhook, timestamp, &body))
         .body(body);
-    let answer = api.call("alert webhook", request).await?;
+    let answer = HttpApi::fetch("alert webhook", request).await?;
     if answer.status.is_success() {
         Ok(format!("alert-{delivery_id}"))
     } else {

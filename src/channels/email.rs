@@ -2,12 +2,16 @@
 //! a Message-ID from the delivery id and RFC 8058 one-click unsubscribe headers) and either
 //! written as `{delivery id}.eml` into the outbox folder or sent over SMTP.
 //!
+//! Header-bound text (the subject, display names) may come from customer data; it is made
+//! header-safe ([`single_line`]) before lettre sees it, so no name or subject can break a
+//! header line or make the message builder fail.
+//!
 //! SMTP connections are opened here rather than by lettre's transport: lettre 0.11 does not
 //! set `TCP_NODELAY`, which costs about 40 ms a message (Nagle's algorithm waits for the
 //! server's delayed ACK). Each [`EmailSender`] owns at most one connection, so the number of
 //! senders is the cap on concurrent connections.
 
-use super::SendError;
+use super::{SendError, single_line};
 use crate::config::{EmailSettings, EmailTransport, SmtpSettings, SmtpTls};
 use lettre::Message;
 use lettre::message::header::{HeaderName, HeaderValue};
@@ -123,10 +127,10 @@ impl EmailChannel {
     pub fn message(&self, email: &Email) -> Result<Message, SendError> {
         let mut builder = Message::builder()
             .message_id(Some(self.message_id(email.delivery_id)))
-            .from(self.0.from.clone())
-            .subject(email.subject.clone());
+            .from(header_safe_mailbox(&self.0.from))
+            .subject(single_line(&email.subject));
         for to in &email.to {
-            builder = builder.to(to.clone());
+            builder = builder.to(header_safe_mailbox(to));
         }
         if let Some(url) = &email.unsubscribe_url {
             builder = builder
@@ -152,6 +156,16 @@ impl EmailChannel {
         }
         .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))
     }
+}
+
+/// `mailbox` with a header-safe display name (none when nothing is left of it).
+fn header_safe_mailbox(mailbox: &Mailbox) -> Mailbox {
+    let name = mailbox
+        .name
+        .as_deref()
+        .map(single_line)
+        .filter(|n| !n.is_empty());
+    Mailbox::new(name, mailbox.email.clone())
 }
 
 /// Sends one message at a time, keeping its SMTP connection open between messages.
@@ -416,6 +430,86 @@ mod tests {
             smtp: crate::config::Settings::load(None).unwrap().email.smtp,
         };
         EmailChannel::new(&settings, &"https://survey.example.com".parse().unwrap()).unwrap()
+    }
+
+    /// The headers of `eml` (up to the blank line), each unfolded onto one line.
+    fn headers(eml: &str) -> Vec<String> {
+        let head = &eml[..eml.find("\r\n\r\n").unwrap()];
+        head.replace("\r\n ", " ")
+            .replace("\r\n\t", " ")
+            .split("\r\n")
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn names_and_subjects_with_control_characters_make_one_line_headers() {
+        let dir = tempfile::tempdir().unwrap();
+        let channel = channel(dir.path());
+        for (i, name) in [
+            "Budi\nSantoso",
+            "Budi\r\nSantoso",
+            "Budi\rSantoso",
+            "Budi\tSantoso\u{0}",
+            "\u{85}Budi\u{2028}Santoso\u{1b}",
+            "\n\r\t",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let email = Email {
+                delivery_id: i as i64,
+                to: vec![Mailbox::new(
+                    Some(name.into()),
+                    "budi@example.co.id".parse().unwrap(),
+                )],
+                subject: format!("Halo {name}, bagaimana layanan kami?"),
+                text: format!("Halo {name}"),
+                html: None,
+                unsubscribe_url: None,
+            };
+            let message = channel.message(&email).expect("the message builds");
+            let eml = String::from_utf8(message.formatted()).unwrap();
+            let headers = headers(&eml);
+            let to = headers.iter().find(|h| h.starts_with("To: ")).unwrap();
+            let subject = headers.iter().find(|h| h.starts_with("Subject: ")).unwrap();
+            let parsed = mail_parser::MessageParser::default()
+                .parse(eml.as_bytes())
+                .unwrap();
+            let address = parsed.to().and_then(|to| to.first()).unwrap();
+            assert_eq!(address.address(), Some("budi@example.co.id"), "{to}");
+            let shown = address.name().unwrap_or_default();
+            let subject_shown = parsed.subject().unwrap();
+            if name == "\n\r\t" {
+                assert_eq!(shown, "", "nothing is left of the name: {to}");
+                assert_eq!(subject_shown, "Halo , bagaimana layanan kami?");
+            } else {
+                assert_eq!(shown, "Budi Santoso", "{to}");
+                assert!(subject_shown.starts_with("Halo Budi Santoso"), "{subject}");
+            }
+            assert!(
+                !shown
+                    .chars()
+                    .chain(subject_shown.chars())
+                    .any(char::is_control),
+                "{to} / {subject}"
+            );
+            // Every header is a `Name: value` line: nothing broke out of the To or Subject.
+            assert!(
+                headers.iter().all(|h| h.split_once(": ").is_some()),
+                "{headers:?}"
+            );
+            assert!(eml.contains("Halo "), "the body keeps the name as it is");
+        }
+    }
+
+    #[test]
+    fn single_line_turns_control_characters_into_single_spaces() {
+        assert_eq!(single_line("Budi\r\nSantoso"), "Budi Santoso");
+        assert_eq!(single_line("  Budi \t\t Santoso \n"), "Budi Santoso");
+        assert_eq!(single_line("Sari\u{2029}Dewi\u{7f}"), "Sari Dewi");
+        assert_eq!(single_line("山田\u{3000}太郎"), "山田\u{3000}太郎");
+        assert_eq!(single_line("\n"), "");
     }
 
     #[tokio::test]

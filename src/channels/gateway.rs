@@ -75,8 +75,9 @@ impl Gateway {
         })
     }
 
-    pub fn concurrency(&self) -> usize {
-        self.api.concurrency()
+    /// The HTTP client, connection cap and rate limit it sends with.
+    pub fn api(&self) -> &HttpApi {
+        &self.api
     }
 
     /// Sends one message; returns the gateway's id for it.
@@ -127,10 +128,7 @@ impl Gateway {
             BodyFormat::Form => request.form(&fields),
             BodyFormat::Json => request.json(&json_body(fields).map_err(permanent)?),
         };
-        let answer = self
-            .api
-            .call(&format!("gateway {}", self.name), request)
-            .await?;
+        let answer = HttpApi::fetch(&format!("gateway {}", self.name), request).await?;
         if let (Some(tokens), Some(token)) = (&self.tokens, &token)
             && answer.status == reqwest::StatusCode::UNAUTHORIZED
         {

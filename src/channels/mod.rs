@@ -1,7 +1,9 @@
 //! Channels: how a rendered message leaves surveyd. Email goes over SMTP (or into `.eml`
 //! files); SMS and WhatsApp go through a provider's HTTP API. Each channel has its own number
-//! of senders and, for providers, its own rate limit, and says whether a failure is worth
-//! retrying.
+//! of senders and, for providers, its own rate limit (waited for with `ready` before the
+//! send, so a send's duration is the provider's alone), and says whether a failure is worth
+//! retrying. Text bound for a single line (headers, template parameters) goes through
+//! [`single_line`].
 
 pub mod email;
 pub mod gateway;
@@ -131,16 +133,17 @@ impl ChatProvider {
         }
     }
 
-    /// How many messages may be on their way at once.
-    pub fn concurrency(&self) -> usize {
+    /// The provider's HTTP client, with its cap on messages at once (`concurrency`) and its
+    /// rate limit (`ready`).
+    pub fn api(&self) -> &HttpApi {
         match self {
-            ChatProvider::Twilio(t) => t.concurrency(),
-            ChatProvider::Meta(m) => m.concurrency(),
-            ChatProvider::Gateway(g) => g.concurrency(),
+            ChatProvider::Twilio(t) => t.api(),
+            ChatProvider::Meta(m) => m.api(),
+            ChatProvider::Gateway(g) => g.api(),
         }
     }
 
-    /// Sends `message`; returns the provider's id for it.
+    /// Sends `message` (after waiting for [`HttpApi::ready`]); returns the provider's id for it.
     pub async fn send(&self, message: &ChatOutbound) -> Result<String, SendError> {
         match self {
             ChatProvider::Twilio(t) => t.send(message).await,
@@ -148,6 +151,24 @@ impl ChatProvider {
             ChatProvider::Gateway(g) => g.send(message).await,
         }
     }
+}
+
+/// `text` fit for one line (an email header, a WhatsApp template parameter): control
+/// characters (line breaks, tabs, NUL, C1 controls) and the Unicode line and paragraph
+/// separators become spaces, runs of spaces one space, and the ends are trimmed.
+/// `"Budi\r\nSantoso"` becomes `"Budi Santoso"`.
+pub fn single_line(text: &str) -> String {
+    let mut safe = String::with_capacity(text.len());
+    for word in text
+        .split(|c: char| c == ' ' || c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
+        .filter(|w| !w.is_empty())
+    {
+        if !safe.is_empty() {
+            safe.push(' ');
+        }
+        safe.push_str(word);
+    }
+    safe
 }
 
 /// What every HTTP provider shares: a client with its pool, the cap on requests at once, and
@@ -229,22 +250,19 @@ impl HttpApi {
         })
     }
 
+    /// How many messages may be on their way at once.
     pub fn concurrency(&self) -> usize {
         self.max_connections
     }
 
-    /// Waits for the rate limit, sends `request` and reads the answer; a network failure or a
-    /// timeout is transient, reported as `provider`'s.
-    pub async fn call(
-        &self,
-        provider: &str,
-        request: reqwest::RequestBuilder,
-    ) -> Result<Answer, SendError> {
+    /// Waits until the rate limit lets one more message go. The dispatcher waits here before
+    /// it starts the clock on a send, so the send-duration histogram times the provider alone.
+    pub async fn ready(&self) {
         self.limit.ready().await;
-        Self::fetch(provider, request).await
     }
 
-    /// Sends `request` outside the rate limit (an access token's, say) and reads the answer.
+    /// Sends `request` and reads the answer (the rate limit is [`HttpApi::ready`]'s, waited
+    /// for before); a network failure or a timeout is transient, reported as `provider`'s.
     pub async fn fetch(
         provider: &str,
         request: reqwest::RequestBuilder,

@@ -78,8 +78,9 @@ impl Twilio {
         })
     }
 
-    pub fn concurrency(&self) -> usize {
-        self.api.concurrency()
+    /// The HTTP client, connection cap and rate limit it sends with.
+    pub fn api(&self) -> &HttpApi {
+        &self.api
     }
 
     /// Sends one message; returns its `sid`.
@@ -101,7 +102,7 @@ impl Twilio {
             .post(&self.messages_url)
             .basic_auth(&self.account_sid, Some(&self.auth_token))
             .form(&form);
-        let answer = self.api.call("Twilio", request).await?;
+        let answer = HttpApi::fetch("Twilio", request).await?;
         let body = answer.json();
         if answer.status.is_success() {
             return body["sid"].as_str().map(str::to_owned).ok_or_else(|| {

@@ -4,7 +4,7 @@
 //! template may open the conversation. Meta answers with `messages[0].id` (`wamid.…`), or an
 //! error whose `code` says what went wrong.
 
-use super::{Answer, ChatOutbound, HttpApi, SendError};
+use super::{Answer, ChatOutbound, HttpApi, SendError, single_line};
 use crate::config::{WhatsappSettings, WhatsappTemplate};
 use anyhow::Context;
 use serde_json::{Value, json};
@@ -56,8 +56,9 @@ impl Meta {
         })
     }
 
-    pub fn concurrency(&self) -> usize {
-        self.api.concurrency()
+    /// The HTTP client, connection cap and rate limit it sends with.
+    pub fn api(&self) -> &HttpApi {
+        &self.api
     }
 
     /// Sends one message; returns its `wamid`.
@@ -68,7 +69,7 @@ impl Meta {
             .post(&self.messages_url)
             .bearer_auth(&self.token)
             .json(&self.body(message));
-        let answer = self.api.call("WhatsApp", request).await?;
+        let answer = HttpApi::fetch("WhatsApp", request).await?;
         let body = answer.json();
         if answer.status.is_success() {
             return body["messages"][0]["id"]
@@ -107,10 +108,14 @@ impl Meta {
 
 fn template_message(template: &WhatsappTemplate, message: &ChatOutbound) -> Value {
     let vars = serde_json::to_value(&message.vars).unwrap_or_default();
+    // Meta refuses a parameter with a line break, a tab or four spaces in a row.
     let parameters: Vec<Value> = template
         .parameters
         .iter()
-        .map(|name| json!({ "type": "text", "text": vars[name.as_str()].as_str().unwrap_or_default() }))
+        .map(|name| {
+            let text = single_line(vars[name.as_str()].as_str().unwrap_or_default());
+            json!({ "type": "text", "text": text })
+        })
         .collect();
     let mut components = vec![json!({ "type": "body", "parameters": parameters })];
     for (index, payload) in template.buttons.iter().enumerate() {
@@ -186,5 +191,44 @@ fn classify(answer: &Answer, body: &Value) -> SendError {
     match code {
         Some(THROUGHPUT_LIMIT | TOO_MANY_TO_USER) => answer.throttled(reason),
         _ => answer.by_status(reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::SurveyChannel;
+    use crate::render::{ChatVars, Invitee};
+
+    #[test]
+    fn template_parameters_are_single_lines() {
+        let locale = crate::domain::Locale::parse("id").unwrap();
+        let invitee = Invitee {
+            customer_name: "Budi\nSantoso",
+            agent_name: Some("Sari\t\t    Dewi"),
+            category: None,
+            closed_at: chrono::Utc::now(),
+            time_zone: chrono_tz::Asia::Jakarta,
+        };
+        let message = ChatOutbound {
+            delivery_id: 1,
+            kind: "invite".into(),
+            channel: SurveyChannel::Whatsapp,
+            to: "+6281234567890".into(),
+            text: "Halo Budi\nSantoso".into(),
+            options: Vec::new(),
+            list_button: String::new(),
+            window_open: false,
+            vars: ChatVars::new(&invitee, &locale, "https://s.example/s/t".into(), None),
+        };
+        let template = WhatsappTemplate {
+            name: "survey_invite".into(),
+            parameters: vec!["customer_name".into(), "agent_name".into()],
+            buttons: Vec::new(),
+        };
+        let body = template_message(&template, &message);
+        let parameters = &body["template"]["components"][0]["parameters"];
+        assert_eq!(parameters[0]["text"], "Budi Santoso");
+        assert_eq!(parameters[1]["text"], "Sari Dewi");
     }
 }

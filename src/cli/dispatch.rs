@@ -17,9 +17,8 @@ pub async fn run(settings: Settings, format: OutputFormat) -> anyhow::Result<()>
     let started = std::time::Instant::now();
     let counts = dispatcher.run(Mode::UntilIdle, stopped).await?;
     let took = started.elapsed();
-    let seconds = took.as_secs_f64();
     store.close().await;
-    tracing::info!(?counts, seconds, "dispatch finished");
+    counts.log("dispatch finished", took);
     print_row(
         format,
         &["sent", "retried", "failed", "released", "deferred", "took"],

@@ -7,7 +7,8 @@ use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
 pub enum OutboxCommand {
-    /// Deliveries by state (queued, due now, sending, sent, failed, expired, cancelled).
+    /// Deliveries by state (queued, due now, waiting to retry, sending, sent, failed, expired,
+    /// cancelled), and the latest error of each channel.
     Status {
         #[arg(long, value_enum, default_value = "table")]
         format: OutputFormat,
@@ -31,6 +32,18 @@ pub enum OutboxCommand {
     },
 }
 
+/// How much of an error a table line shows.
+const ERROR_CHARS: usize = 100;
+
+/// `text` on one line, cut to `max` characters (`…` where it was cut).
+fn shortened(text: &str, max: usize) -> String {
+    let line = crate::channels::single_line(text);
+    match line.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line,
+    }
+}
+
 pub async fn run(settings: Settings, times: Times, command: OutboxCommand) -> anyhow::Result<()> {
     let store = open_store(&settings).await?;
     let now = Clock::system().now();
@@ -42,6 +55,7 @@ pub async fn run(settings: Settings, times: Times, command: OutboxCommand) -> an
                 &[
                     "queued",
                     "due now",
+                    "waiting to retry",
                     "sending",
                     "sent",
                     "failed",
@@ -54,6 +68,7 @@ pub async fn run(settings: Settings, times: Times, command: OutboxCommand) -> an
                     vec![
                         s.queued.to_string(),
                         s.due.to_string(),
+                        s.retrying.to_string(),
                         s.sending.to_string(),
                         s.sent.to_string(),
                         s.failed.to_string(),
@@ -62,7 +77,27 @@ pub async fn run(settings: Settings, times: Times, command: OutboxCommand) -> an
                         times.maybe(s.oldest_due_at, "–"),
                     ]
                 },
-            )
+            )?;
+            // In JSON the errors are in the object above, whole.
+            if format == OutputFormat::Table && !status.latest_errors.is_empty() {
+                println!("latest error per channel:");
+                print_rows(
+                    format,
+                    &["channel", "delivery", "status", "at", "error"],
+                    &status.latest_errors,
+                    "",
+                    |e| {
+                        vec![
+                            e.channel.clone(),
+                            e.delivery_id.to_string(),
+                            e.status.clone(),
+                            times.at(e.at),
+                            shortened(&e.error, ERROR_CHARS),
+                        ]
+                    },
+                )?;
+            }
+            Ok(())
         }
         OutboxCommand::Failed { limit, format } => {
             let rows = store.failed_deliveries(limit).await?;
@@ -99,4 +134,17 @@ pub async fn run(settings: Settings, times: Times, command: OutboxCommand) -> an
     };
     store.close().await;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn long_errors_are_cut_on_one_line() {
+        assert_eq!(
+            super::shortened("SMTP: 451\r\n4.3.0 try later", 100),
+            "SMTP: 451 4.3.0 try later"
+        );
+        assert_eq!(super::shortened("ééééé", 3), "ééé…");
+        assert_eq!(super::shortened("abc", 3), "abc");
+    }
 }

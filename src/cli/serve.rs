@@ -39,6 +39,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(%addr, database = %state.settings.database.url, "serving");
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let started = std::time::Instant::now();
+    tracing::info!(lease_owner = dispatcher.owner(), "dispatching");
     let workers = tokio::spawn(dispatcher.run(Mode::UntilShutdown, stopped.clone()));
     let planner = tokio::spawn(scheduler.run(stopped.clone()));
     let sources = tokio::spawn(poller.run(stopped.clone()));
@@ -87,7 +89,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     summaries.await?;
     retention.await?;
     store.close().await;
-    tracing::info!(?counts, "stopped");
+    counts.log("stopped", started.elapsed());
     Ok(())
 }
 

@@ -46,7 +46,10 @@ impl Breaker {
     }
 
     pub fn permit(&self, now: DateTime<Utc>) -> Permit {
-        let mut state = self.state.lock().expect("breaker lock");
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let probe_from = match *state {
             State::Closed { .. } => return Permit::Send,
             State::Open { until } => until,
@@ -64,7 +67,10 @@ impl Breaker {
 
     /// What became of a message sent: `transient` when the provider failed it for now.
     pub fn record(&self, transient: bool, now: DateTime<Utc>) {
-        let mut state = self.state.lock().expect("breaker lock");
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *state = match (*state, transient) {
             (_, false) => State::Closed { failures: 0 },
             (State::Closed { failures }, true)

@@ -11,8 +11,18 @@
 //!
 //! Each lane's provider has a circuit breaker ([`breaker`]): after a run of transient
 //! failures the lane's due messages wait out a cool-down instead of hammering it.
+//!
+//! No send can stop a sender: each runs [`isolate`]d, so a panic in rendering or in a channel
+//! fails that delivery with the reason (`internal error: panicked: …`), logged at error, and
+//! the sender goes on with a fresh connection. What the process has claimed and not recorded
+//! is tracked ([`in_hand`]): its own claims whose lease ran out while no job held them are
+//! taken back for the queue, so a lost job is late, never stuck. Each delivery handled is
+//! logged once ([`journal`]).
 
 pub mod breaker;
+pub mod in_hand;
+pub mod isolate;
+pub mod journal;
 
 use crate::alerts;
 use crate::auth::SurveyKey;
@@ -24,9 +34,10 @@ use crate::config::{AlertSettings, DispatchSettings, Settings};
 use crate::domain::{Locale, TimeZone};
 use crate::questionnaire::Questionnaire;
 use crate::render::{ChatVars, EmailKind, EmailVars, Invitee, QuestionVars, Renderer, SurveyLinks};
-use crate::store::{Claimed, FinalStatus, FollowUp, Outcome, ReminderDue, Store};
+use crate::store::{Alert, Claimed, FinalStatus, FollowUp, Outcome, ReminderDue, Store};
 use crate::telemetry;
 use breaker::{Breaker, Permit};
+use in_hand::{Held, InHand};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -50,6 +61,21 @@ pub struct DispatchCounts {
     pub released: u64,
     /// Due outside the campaign's send window: moved to its next opening.
     pub deferred: u64,
+}
+
+impl DispatchCounts {
+    /// Logs the counts, each a field, with what happened and how long it `took`.
+    pub fn log(&self, what: &str, took: std::time::Duration) {
+        tracing::info!(
+            sent = self.sent,
+            retried = self.retried,
+            failed = self.failed,
+            released = self.released,
+            deferred = self.deferred,
+            took = %journal::human(chrono::Duration::from_std(took).unwrap_or_default()),
+            "{what}"
+        );
+    }
 }
 
 /// Whether the pool stops when nothing is due or runs until shutdown.
@@ -82,6 +108,8 @@ pub struct Dispatcher {
     breakers: [Breaker; 4],
     /// This process's name on its leases.
     owner: String,
+    /// The deliveries claimed and not recorded yet.
+    in_hand: InHand,
 }
 
 /// What a sender sends with: its SMTP connection (or the file outbox), or the provider of its
@@ -90,6 +118,40 @@ enum Sender {
     Email(Box<EmailSender>),
     Chat(Option<Arc<ChatProvider>>),
     Webhook(HttpApi),
+}
+
+/// A message ready to go, with what sends it: rendered and addressed (an alert read as it
+/// stands now).
+enum Prepared<'a> {
+    Email(&'a mut EmailSender, Email),
+    Chat(&'a ChatProvider, ChatOutbound),
+    Alert(&'a HttpApi, &'a crate::config::AlertWebhook, Alert),
+}
+
+impl Prepared<'_> {
+    /// Waits for the provider's rate limit (email has none).
+    async fn ready(&self) {
+        match self {
+            Prepared::Email(..) => {}
+            Prepared::Chat(provider, _) => provider.api().ready().await,
+            Prepared::Alert(api, ..) => api.ready().await,
+        }
+    }
+
+    /// Hands the message to its provider; returns the provider's id for it.
+    async fn send(
+        self,
+        delivery_id: i64,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<String, SendError> {
+        match self {
+            Prepared::Email(sender, email) => sender.send(&email).await,
+            Prepared::Chat(provider, message) => provider.send(&message).await,
+            Prepared::Alert(api, webhook, alert) => {
+                alerts::post(api, webhook, &alert, delivery_id, now).await
+            }
+        }
+    }
 }
 
 /// What a lane sends: one survey channel's messages, or alerts to the webhook.
@@ -123,6 +185,14 @@ struct Job {
     lease_until: chrono::DateTime<chrono::Utc>,
     /// Over the channel's daily cap: held until the next day begins.
     held_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// In hand from the claim until its outcome is recorded.
+    held: Held,
+}
+
+/// What became of a job, on its way to the recorder (in hand until written).
+struct Done {
+    outcome: Outcome,
+    held: Held,
 }
 
 impl Dispatcher {
@@ -166,7 +236,13 @@ impl Dispatcher {
                 )
             }),
             owner: process_name(),
+            in_hand: InHand::default(),
         })
+    }
+
+    /// This process's name on its leases (`deliveries.lease_owner`).
+    pub fn owner(&self) -> &str {
+        &self.owner
     }
 
     /// Runs the pool. `shutdown` turning true stops claiming; the messages in hand finish.
@@ -175,7 +251,7 @@ impl Dispatcher {
         mode: Mode,
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<DispatchCounts> {
-        let (outcome_tx, outcome_rx) = mpsc::unbounded_channel::<Outcome>();
+        let (outcome_tx, outcome_rx) = mpsc::unbounded_channel::<Done>();
         let recorder = tokio::spawn(Arc::clone(&self).record(outcome_rx));
         let lanes: Vec<_> = Lane::ALL
             .into_iter()
@@ -206,13 +282,13 @@ impl Dispatcher {
         self: Arc<Self>,
         channel: Lane,
         mode: Mode,
-        outcomes: mpsc::UnboundedSender<Outcome>,
+        outcomes: mpsc::UnboundedSender<Done>,
         mut shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
         let senders = match channel {
             Lane::Survey(SurveyChannel::Email) => self.email.concurrency(),
             // Without a provider one sender suffices: it fails each delivery with the reason.
-            Lane::Survey(chat) => self.provider(chat).map_or(1, |p| p.concurrency()),
+            Lane::Survey(chat) => self.provider(chat).map_or(1, |p| p.api().concurrency()),
             Lane::Webhook => self.webhook.as_ref().map_or(1, HttpApi::concurrency),
         };
         let (job_tx, job_rx) = mpsc::channel::<Job>(self.settings.batch_size.max(1));
@@ -227,16 +303,8 @@ impl Dispatcher {
         };
         let mut workers = Vec::with_capacity(senders);
         for _ in 0..senders {
-            let sender = match (channel, &self.webhook) {
-                (Lane::Survey(SurveyChannel::Email), _) => {
-                    Sender::Email(Box::new(self.email.sender()))
-                }
-                (Lane::Survey(chat), _) => Sender::Chat(self.provider(chat).cloned()),
-                (Lane::Webhook, Some(api)) => Sender::Webhook(api.clone()),
-                (Lane::Webhook, None) => Sender::Chat(None),
-            };
             workers.push(tokio::spawn(Arc::clone(&self).work(
-                sender,
+                channel,
                 Arc::clone(&provider),
                 Arc::clone(&job_rx),
                 outcomes.clone(),
@@ -249,6 +317,16 @@ impl Dispatcher {
             worker.await?;
         }
         claimed
+    }
+
+    /// A fresh sender for `lane` (for the email lane, not connected yet).
+    fn sender(&self, lane: Lane) -> Sender {
+        match (lane, &self.webhook) {
+            (Lane::Survey(SurveyChannel::Email), _) => Sender::Email(Box::new(self.email.sender())),
+            (Lane::Survey(chat), _) => Sender::Chat(self.provider(chat).cloned()),
+            (Lane::Webhook, Some(api)) => Sender::Webhook(api.clone()),
+            (Lane::Webhook, None) => Sender::Chat(None),
+        }
     }
 
     /// The circuit breaker of the provider of `channel` (as stored: `email`, `sms`,
@@ -331,6 +409,21 @@ impl Dispatcher {
     async fn claim(&self, channel: Lane) -> anyhow::Result<Vec<Job>> {
         let now = self.clock.now();
         let lease_until = now + self.settings.lease;
+        // This process's claims that ran out with no job holding them were lost (their job
+        // vanished without an outcome): back to the queue, so this claim takes them again.
+        let lost = self
+            .store
+            .requeue_lost_claims(channel.as_str(), &self.owner, now, |id| {
+                self.in_hand.holds(id)
+            })
+            .await?;
+        if !lost.is_empty() {
+            tracing::warn!(
+                channel = channel.as_str(),
+                deliveries = lost.len(),
+                "claims of this process lost without an outcome are queued again"
+            );
+        }
         // Counted before claiming: what this claim takes is not sent yet.
         let cap = match channel {
             Lane::Survey(survey) => self.settings.daily_caps.get(&survey),
@@ -370,6 +463,7 @@ impl Dispatcher {
                 };
                 Job {
                     token: self.key.token(&claimed.campaign, claimed.contact_id),
+                    held: self.in_hand.hold(claimed.delivery_id),
                     claimed,
                     lease_until,
                     held_until,
@@ -378,36 +472,58 @@ impl Dispatcher {
             .collect())
     }
 
-    /// A sender: takes jobs until there are none (or shutdown), sending one at a time.
+    /// A sender of `lane`: takes jobs until there are none (or shutdown), sending one at a
+    /// time, each isolated (a panic fails that delivery and the sender starts afresh).
     async fn work(
         self: Arc<Self>,
-        mut sender: Sender,
+        lane: Lane,
         provider: Arc<str>,
         jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
-        outcomes: mpsc::UnboundedSender<Outcome>,
+        outcomes: mpsc::UnboundedSender<Done>,
         shutdown: watch::Receiver<bool>,
     ) {
+        let mut sender = self.sender(lane);
         loop {
             let job = jobs.lock().await.recv().await;
             let Some(job) = job else { break };
+            let c = &job.claimed;
             // A claim that waited past its lease may be another worker's now: never send it.
             let lapsed = job.lease_until <= self.clock.now();
-            let outcome = if *shutdown.borrow() || lapsed || job.held_until.is_some() {
-                Outcome::Released {
-                    delivery_id: job.claimed.delivery_id,
+            let (outcome, logged) = if *shutdown.borrow() || lapsed || job.held_until.is_some() {
+                let released = Outcome::Released {
+                    delivery_id: c.delivery_id,
                     until: job.held_until,
-                }
+                };
+                (released, false)
             } else {
-                self.deliver(&mut sender, &provider, &job).await
+                match isolate::isolated(self.deliver(&mut sender, &provider, &job)).await {
+                    Ok(outcome) => (outcome, false),
+                    Err(panic) => {
+                        journal::internal_error(c, &provider, &panic);
+                        // It may have held a connection left mid-command.
+                        sender = self.sender(lane);
+                        let reason = format!("internal error: {panic}");
+                        (self.give_up(c, FinalStatus::Failed, reason), true)
+                    }
+                }
             };
+            if !logged {
+                journal::log(c, &provider, &outcome, self.clock.now());
+            }
             metrics::counter!(
                 telemetry::DELIVERIES,
-                "channel" => job.claimed.channel.clone(),
+                "channel" => c.channel.clone(),
                 "provider" => provider.to_string(),
-                "outcome" => outcome_label(&outcome),
+                "outcome" => journal::label(&outcome),
             )
             .increment(1);
-            if outcomes.send(outcome).is_err() {
+            if outcomes
+                .send(Done {
+                    outcome,
+                    held: job.held,
+                })
+                .is_err()
+            {
                 break;
             }
         }
@@ -427,30 +543,23 @@ impl Dispatcher {
     async fn deliver(&self, sender: &mut Sender, provider: &str, job: &Job) -> Outcome {
         let c = &job.claimed;
         let now = self.clock.now();
-        // A failed invitation moves on to the campaign's next channels; other messages do not.
-        let fallback = match (c.kind.as_str(), self.campaigns.get(&c.campaign)) {
-            ("invite", Some(campaign)) => campaign.after(&c.channel),
-            _ => Vec::new(),
-        };
-        let give_up = |status: FinalStatus, error: String| Outcome::Failed {
-            delivery_id: c.delivery_id,
-            invitation_id: c.invitation_id,
-            status,
-            error,
-            fallback: fallback.clone(),
-        };
         // Confirmations and "this survey has closed" answer the customer's own message, and
         // alerts go to the team: they go even when the customer just opted out, and after the
         // expiry.
         let answers_customer = matches!(c.kind.as_str(), "opt_out" | "opt_in" | "closed" | "alert");
         if c.opted_out && !answers_customer {
-            return give_up(
+            return self.give_up(
+                c,
                 FinalStatus::Cancelled,
                 format!("the customer opted out of {}", c.channel),
             );
         }
         if c.expires_at.is_some_and(|expiry| expiry <= now) && !answers_customer {
-            return give_up(FinalStatus::Expired, "the invitation expired unsent".into());
+            return self.give_up(
+                c,
+                FinalStatus::Expired,
+                "the invitation expired unsent".into(),
+            );
         }
         // A reminder goes only to a customer who has not answered yet.
         if c.kind == "reminder" && c.invitation_state != "sent" {
@@ -458,7 +567,7 @@ impl Dispatcher {
                 "answered" => "the customer answered".to_owned(),
                 state => format!("the invitation is {state}"),
             };
-            return give_up(FinalStatus::Cancelled, reason);
+            return self.give_up(c, FinalStatus::Cancelled, reason);
         }
         // An invitation or a reminder arrives inside the campaign's send window, on the
         // customer's clock.
@@ -475,6 +584,10 @@ impl Dispatcher {
                 };
             }
         }
+        let prepared = match self.prepare(sender, job).await {
+            Ok(prepared) => prepared,
+            Err(e) => return self.after_failure(c, e, now).await,
+        };
         let breaker = self.breaker(&c.channel);
         if let Permit::Wait(until) = breaker.permit(now) {
             return Outcome::Released {
@@ -482,23 +595,10 @@ impl Dispatcher {
                 until: Some(until),
             };
         }
+        // Timed from the rate limit's go to the provider's answer.
+        prepared.ready().await;
         let started = std::time::Instant::now();
-        let result = match sender {
-            _ if c.kind == "alert" => self.send_alert(sender, c).await,
-            Sender::Email(email) => match self.email_for(job) {
-                Ok(message) => email.send(&message).await,
-                Err(reason) => Err(SendError::Permanent(reason)),
-            },
-            Sender::Chat(Some(provider)) => match self.chat_for(job) {
-                Ok(message) => provider.send(&message).await,
-                Err(reason) => Err(SendError::Permanent(reason)),
-            },
-            Sender::Chat(None) => Err(SendError::Permanent(format!(
-                "no provider is configured for {0} (channels.{0})",
-                c.channel
-            ))),
-            Sender::Webhook(_) => Err(SendError::Permanent("only alerts go to the webhook".into())),
-        };
+        let result = prepared.send(c.delivery_id, self.clock.now()).await;
         metrics::histogram!(
             telemetry::SEND_SECONDS,
             "channel" => c.channel.clone(),
@@ -512,41 +612,42 @@ impl Dispatcher {
             ),
             self.clock.now(),
         );
+        match result {
+            Ok(message_id) => Outcome::Sent {
+                delivery_id: c.delivery_id,
+                invitation_id: c.invitation_id,
+                message_id,
+                follow_up: self.follow_up(c, now),
+            },
+            Err(e) => self.after_failure(c, e, now).await,
+        }
+    }
+
+    /// What a failure to send `c` at `now` makes of it: retried (transient, with attempts
+    /// left), cancelled (the customer opted out at the provider: recorded), or given up.
+    async fn after_failure(
+        &self,
+        c: &Claimed,
+        error: SendError,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Outcome {
         let retry = |error: String, wait: chrono::Duration| {
             if c.attempts as u32 >= self.settings.max_attempts {
-                tracing::warn!(%error, "delivery failed, no attempts left");
-                return give_up(
+                return self.give_up(
+                    c,
                     FinalStatus::Failed,
                     format!("gave up after {} attempts: {error}", c.attempts),
                 );
             }
-            tracing::info!(%error, retry_in = %wait, "delivery will be retried");
             Outcome::Retry {
                 delivery_id: c.delivery_id,
                 due_at: now + wait,
                 error,
             }
         };
-        match result {
-            Ok(message_id) => {
-                tracing::debug!(
-                    delivery = c.delivery_id,
-                    invitation = c.invitation_id,
-                    "sent"
-                );
-                Outcome::Sent {
-                    delivery_id: c.delivery_id,
-                    invitation_id: c.invitation_id,
-                    message_id,
-                    follow_up: self.follow_up(c, now),
-                }
-            }
-            Err(SendError::Permanent(error)) => {
-                tracing::warn!(%error, "delivery failed");
-                give_up(FinalStatus::Failed, error)
-            }
-            Err(SendError::OptedOut(error)) => {
-                tracing::info!(%error, "the provider says the customer opted out");
+        match error {
+            SendError::Permanent(error) => self.give_up(c, FinalStatus::Failed, error),
+            SendError::OptedOut(error) => {
                 let channel = SurveyChannel::parse(&c.channel).unwrap_or(SurveyChannel::Email);
                 if let Err(e) = self
                     .store
@@ -556,21 +657,81 @@ impl Dispatcher {
                     // The delivery is cancelled all the same; the next send meets the same answer.
                     tracing::warn!(error = %e, "cannot record the opt-out the provider reported");
                 }
-                give_up(FinalStatus::Cancelled, error)
+                self.give_up(c, FinalStatus::Cancelled, error)
             }
-            Err(SendError::Transient(error)) => {
-                retry(error, backoff(&self.settings, c.attempts as u32))
-            }
-            Err(SendError::Throttled {
+            SendError::Transient(error) => retry(error, backoff(&self.settings, c.attempts as u32)),
+            SendError::Throttled {
                 reason,
                 retry_after,
-            }) => {
+            } => {
                 let wait = backoff(&self.settings, c.attempts as u32);
                 let asked = retry_after
                     .and_then(|d| chrono::Duration::from_std(d).ok())
                     .unwrap_or(wait);
                 retry(reason, wait.max(asked))
             }
+        }
+    }
+
+    /// Gives `c` up with `status` and the reason. A failed invitation moves on to the
+    /// campaign's next channels; other messages do not.
+    fn give_up(&self, c: &Claimed, status: FinalStatus, error: String) -> Outcome {
+        let fallback = match (c.kind.as_str(), self.campaigns.get(&c.campaign)) {
+            ("invite", Some(campaign)) => campaign.after(&c.channel),
+            _ => Vec::new(),
+        };
+        Outcome::Failed {
+            delivery_id: c.delivery_id,
+            invitation_id: c.invitation_id,
+            status,
+            error,
+            fallback,
+        }
+    }
+
+    /// The message of `job` as `sender` sends it: rendered and addressed, an alert read as it
+    /// stands now. What cannot be prepared fails (a read of the alert that failed is retried).
+    async fn prepare<'a>(
+        &'a self,
+        sender: &'a mut Sender,
+        job: &Job,
+    ) -> Result<Prepared<'a>, SendError> {
+        let c = &job.claimed;
+        if c.kind == "alert" {
+            let alert = match self.store.alert_of_invitation(c.invitation_id).await {
+                Ok(alert) => alert,
+                Err(e @ crate::store::StoreError::NotFound(_)) => {
+                    return Err(SendError::Permanent(e.to_string()));
+                }
+                Err(e) => return Err(SendError::Transient(format!("cannot read the alert: {e}"))),
+            };
+            return match sender {
+                Sender::Email(email) => Ok(Prepared::Email(email, self.alert_email(c, &alert)?)),
+                Sender::Webhook(api) => match &self.alerts.webhook {
+                    Some(webhook) => Ok(Prepared::Alert(api, webhook, alert)),
+                    None => Err(SendError::Permanent(
+                        "alerts.webhook is not configured".into(),
+                    )),
+                },
+                Sender::Chat(_) => Err(SendError::Permanent(
+                    "alerts go by email or to the webhook".into(),
+                )),
+            };
+        }
+        match sender {
+            Sender::Email(email) => match self.email_for(job) {
+                Ok(message) => Ok(Prepared::Email(email, message)),
+                Err(reason) => Err(SendError::Permanent(reason)),
+            },
+            Sender::Chat(Some(provider)) => match self.chat_for(job) {
+                Ok(message) => Ok(Prepared::Chat(provider, message)),
+                Err(reason) => Err(SendError::Permanent(reason)),
+            },
+            Sender::Chat(None) => Err(SendError::Permanent(format!(
+                "no provider is configured for {0} (channels.{0})",
+                c.channel
+            ))),
+            Sender::Webhook(_) => Err(SendError::Permanent("only alerts go to the webhook".into())),
         }
     }
 
@@ -658,48 +819,23 @@ impl Dispatcher {
         })
     }
 
-    /// Sends the alert of `c`'s invitation as it stands now: by email to its team's lead, or
-    /// posted to the webhook.
-    async fn send_alert(&self, sender: &mut Sender, c: &Claimed) -> Result<String, SendError> {
-        let alert = match self.store.alert_of_invitation(c.invitation_id).await {
-            Ok(alert) => alert,
-            Err(e @ crate::store::StoreError::NotFound(_)) => {
-                return Err(SendError::Permanent(e.to_string()));
-            }
-            Err(e) => return Err(SendError::Transient(format!("cannot read the alert: {e}"))),
-        };
-        match sender {
-            Sender::Email(email) => {
-                let to = alerts::recipients(&self.alerts, &alert)
-                    .map_err(SendError::Permanent)?
-                    .iter()
-                    .map(|a| a.parse())
-                    .collect::<Result<Vec<lettre::message::Mailbox>, _>>()
-                    .map_err(|e| SendError::Permanent(format!("alert recipient: {e}")))?;
-                let (subject, text) = alerts::email_text(&alert, &self.public_url);
-                email
-                    .send(&Email {
-                        delivery_id: c.delivery_id,
-                        to,
-                        subject,
-                        text,
-                        html: None,
-                        unsubscribe_url: None,
-                    })
-                    .await
-            }
-            Sender::Webhook(api) => match &self.alerts.webhook {
-                Some(webhook) => {
-                    alerts::post(api, webhook, &alert, c.delivery_id, self.clock.now()).await
-                }
-                None => Err(SendError::Permanent(
-                    "alerts.webhook is not configured".into(),
-                )),
-            },
-            Sender::Chat(_) => Err(SendError::Permanent(
-                "alerts go by email or to the webhook".into(),
-            )),
-        }
+    /// The email of `c`'s alert, to its team's lead (else `alerts.email`).
+    fn alert_email(&self, c: &Claimed, alert: &Alert) -> Result<Email, SendError> {
+        let to = alerts::recipients(&self.alerts, alert)
+            .map_err(SendError::Permanent)?
+            .iter()
+            .map(|a| a.parse())
+            .collect::<Result<Vec<lettre::message::Mailbox>, _>>()
+            .map_err(|e| SendError::Permanent(format!("alert recipient: {e}")))?;
+        let (subject, text) = alerts::email_text(alert, &self.public_url);
+        Ok(Email {
+            delivery_id: c.delivery_id,
+            to,
+            subject,
+            text,
+            html: None,
+            unsubscribe_url: None,
+        })
     }
 
     /// The invitation email for a claimed delivery, in the customer's language.
@@ -775,14 +911,15 @@ impl Dispatcher {
         }
     }
 
-    /// Writes outcomes in batches as they come; counts them.
+    /// Writes outcomes in batches as they come; counts them. A delivery stays in hand until
+    /// its outcome is written.
     async fn record(
         self: Arc<Self>,
-        mut outcomes: mpsc::UnboundedReceiver<Outcome>,
+        mut done: mpsc::UnboundedReceiver<Done>,
     ) -> anyhow::Result<DispatchCounts> {
         let mut counts = DispatchCounts::default();
         let mut batch = Vec::with_capacity(OUTCOMES_PER_WRITE);
-        while outcomes.recv_many(&mut batch, OUTCOMES_PER_WRITE).await > 0 {
+        while done.recv_many(&mut batch, OUTCOMES_PER_WRITE).await > 0 {
             // Let a few more arrive, so one write covers many sends.
             let gather = tokio::time::sleep(GATHER);
             tokio::pin!(gather);
@@ -790,11 +927,14 @@ impl Dispatcher {
                 let room = OUTCOMES_PER_WRITE - batch.len();
                 tokio::select! {
                     () = &mut gather => break,
-                    got = outcomes.recv_many(&mut batch, room) => if got == 0 { break },
+                    got = done.recv_many(&mut batch, room) => if got == 0 { break },
                 }
             }
-            self.write_outcomes(&batch).await?;
-            for outcome in batch.drain(..) {
+            let (outcomes, held): (Vec<Outcome>, Vec<Held>) =
+                batch.drain(..).map(|d| (d.outcome, d.held)).unzip();
+            self.write_outcomes(&outcomes).await?;
+            drop(held);
+            for outcome in &outcomes {
                 match outcome {
                     Outcome::Sent { .. } => counts.sent += 1,
                     Outcome::Retry { .. } => counts.retried += 1,
@@ -830,29 +970,14 @@ impl Dispatcher {
     }
 }
 
-/// Whether a message of `kind` starts a conversation with the customer (an invitation or a
-/// reminder) rather than answering them: only those wait for the send window and count
-/// against a daily cap.
-/// An outcome as metrics count it: `sent`, `retried`, `released` (handed back: shutdown, a
-/// send window, a cap or an open breaker), `failed`, `expired` or `cancelled`.
-fn outcome_label(outcome: &Outcome) -> &'static str {
-    match outcome {
-        Outcome::Sent { .. } => "sent",
-        Outcome::Retry { .. } => "retried",
-        Outcome::Released { .. } => "released",
-        Outcome::Failed { status, .. } => match status {
-            FinalStatus::Failed => "failed",
-            FinalStatus::Expired => "expired",
-            FinalStatus::Cancelled => "cancelled",
-        },
-    }
-}
-
 /// The channels deliveries go on, as stored: `email`, `sms`, `whatsapp` and `webhook`.
 pub fn channels() -> impl Iterator<Item = &'static str> {
     Lane::ALL.into_iter().map(Lane::as_str)
 }
 
+/// Whether a message of `kind` starts a conversation with the customer (an invitation or a
+/// reminder) rather than answering them: only those wait for the send window and count
+/// against a daily cap.
 fn opens_conversation(kind: &str) -> bool {
     matches!(kind, "invite" | "reminder")
 }

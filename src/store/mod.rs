@@ -33,7 +33,8 @@ pub use export::AnsweredInvitation;
 pub use inbox::{InboxEvent, InboxStatus, RawEvent};
 pub use invitations::{Invited, PlanCounts, SkipCounts};
 pub use outbox::{
-    Claimed, FailedDelivery, FinalStatus, FollowUp, OutboxStatus, Outcome, QueueDepth, ReminderDue,
+    Claimed, FailedDelivery, FinalStatus, FollowUp, LatestError, OutboxStatus, Outcome, QueueDepth,
+    ReminderDue, StuckDeliveries,
 };
 pub use report::{
     BandCounts, Breakdown, GroupCounts, GroupKeys, Parts, Period, RepeatCounts, ReportQuery,
@@ -41,7 +42,7 @@ pub use report::{
 };
 pub use report_days::SummarySettings;
 pub use responses::{OpenedInvitation, StoredAnswer};
-pub use runs::{CampaignRun, TickState};
+pub use runs::{CampaignRun, RunTally, TickState};
 pub use sources::{SourceCounts, SourceState};
 pub use tokens::ApiToken;
 

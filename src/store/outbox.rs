@@ -2,6 +2,12 @@
 //! and their outcomes recorded in batches. A worker that dies leaves its claims to expire;
 //! the next claim after `lease_until` takes them over. On PostgreSQL claims skip rows another
 //! daemon has locked (`FOR UPDATE SKIP LOCKED`); on SQLite the single writer serialises them.
+//! A live process takes back its own lapsed claims too, those it no longer has in hand
+//! ([`Store::requeue_lost_claims`]).
+//!
+//! What operators read: the queue by channel ([`Store::queue_depth`]), claims stuck past
+//! their lease ([`Store::stuck_deliveries`]), and the totals, the retries waiting and the
+//! latest error of each channel ([`Store::outbox_status`]).
 
 use super::{
     ROWS_PER_STATEMENT, Store, StoreError, StoreTx, cacheable, push_typed, with_pool, with_tx,
@@ -115,18 +121,44 @@ pub enum FinalStatus {
     Cancelled,
 }
 
-/// Deliveries by status, and how late the oldest due one is.
+/// Deliveries by status, how late the oldest due one is, the retries waiting, and the
+/// latest error of each channel.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct OutboxStatus {
     pub queued: u64,
     /// Of the queued ones, those due now.
     pub due: u64,
+    /// Of the queued ones, those tried before (waiting to retry after a transient failure).
+    pub retrying: u64,
     pub sending: u64,
     pub sent: u64,
     pub failed: u64,
     pub expired: u64,
     pub cancelled: u64,
     pub oldest_due_at: Option<DateTime<Utc>>,
+    /// Per channel, the error of the delivery that failed (or will be retried) most recently.
+    pub latest_errors: Vec<LatestError>,
+}
+
+/// A channel's most recent error, as its delivery holds it (a delivery sent since has none).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct LatestError {
+    pub channel: String,
+    pub delivery_id: i64,
+    /// `queued` (to be retried), `failed`, `expired` or `cancelled`.
+    pub status: String,
+    pub at: DateTime<Utc>,
+    pub error: String,
+}
+
+/// A channel's claims still `sending` after their lease ran out: no worker recorded what
+/// became of them in time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct StuckDeliveries {
+    pub channel: String,
+    pub deliveries: i64,
+    /// When the lease of the longest-stuck one ran out.
+    pub oldest_lease_until: DateTime<Utc>,
 }
 
 /// One channel's queue: what waits, what is due, what is on its way.
@@ -187,8 +219,9 @@ impl Store {
         // the queue first, keeping their due time, so the ordered claim below takes them
         // before newer ones. This process's own come back through its recorder (sent, or
         // released unsent when they waited past the lease): taking them here could send a
-        // message still on its way. (Each channel's claimer returns only its channel's: two
-        // returning the same rows at once could deadlock on PostgreSQL.)
+        // message still on its way; those it lost are taken back by `requeue_lost_claims`.
+        // (Each channel's claimer returns only its channel's: two returning the same rows at
+        // once could deadlock on PostgreSQL.)
         with_pool!(self, pool => {
             sqlx::query(
                 "UPDATE deliveries SET status = 'queued', lease_owner = NULL, lease_until = NULL, \
@@ -243,6 +276,55 @@ impl Store {
         });
         claimed.sort_by_key(|c| c.delivery_id);
         Ok(claimed)
+    }
+
+    /// Puts back in the queue `owner`'s claims on `channel` whose lease ran out by `now` while
+    /// still `sending` and that `in_hand` says it no longer holds (the job was lost without
+    /// an outcome), keeping their due time and the attempt they used (the message may have
+    /// gone). Claims still in hand are left to their worker, which sends or releases them.
+    /// Returns the deliveries put back (at most a thousand per call).
+    pub async fn requeue_lost_claims(
+        &self,
+        channel: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        in_hand: impl Fn(i64) -> bool,
+    ) -> Result<Vec<i64>, StoreError> {
+        // Through the partial index of sending deliveries by lease: only lapsed ones are read.
+        let lapsed: Vec<i64> = with_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT id FROM deliveries WHERE status = 'sending' AND lease_until <= $1 \
+                 AND channel = $2 AND lease_owner = $3 ORDER BY lease_until LIMIT $4",
+            )
+            .bind(now)
+            .bind(channel)
+            .bind(owner)
+            .bind(ROWS_PER_STATEMENT as i64)
+            .fetch_all(pool)
+            .await?
+        });
+        let lost: Vec<i64> = lapsed.into_iter().filter(|id| !in_hand(*id)).collect();
+        if lost.is_empty() {
+            return Ok(lost);
+        }
+        with_pool!(self, pool => {
+            let mut q = QueryBuilder::new(
+                "UPDATE deliveries SET status = 'queued', lease_owner = NULL, lease_until = NULL, updated_at = ",
+            );
+            q.push_bind(now)
+                .push(" WHERE status = 'sending' AND lease_until <= ")
+                .push_bind(now)
+                .push(" AND lease_owner = ")
+                .push_bind(owner)
+                .push(" AND id IN (");
+            let mut list = q.separated(", ");
+            for id in &lost {
+                list.push_bind(*id);
+            }
+            q.push(")");
+            q.build().persistent(false).execute(pool).await?;
+        });
+        Ok(lost)
     }
 
     /// Records outcomes together in one transaction. A retry or failure is recorded only while
@@ -432,24 +514,60 @@ impl Store {
         }))
     }
 
-    /// Deliveries by status at `now`.
+    /// Per channel, the claims still `sending` at `now` after their lease ran out (channels
+    /// with none left out). Reads only lapsed claims, through the index of sending ones.
+    pub async fn stuck_deliveries(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<StuckDeliveries>, StoreError> {
+        Ok(with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT channel, COUNT(*) AS deliveries, MIN(lease_until) AS oldest_lease_until \
+                 FROM deliveries WHERE status = 'sending' AND lease_until <= $1 \
+                 GROUP BY channel ORDER BY channel",
+            )
+            .bind(now)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// Deliveries by status at `now`, the retries waiting, and each channel's latest error.
+    /// Reads the whole table (a command's question, not a scrape's).
     pub async fn outbox_status(&self, now: DateTime<Utc>) -> Result<OutboxStatus, StoreError> {
         let rows: Vec<(String, i64)> = with_pool!(self, pool => {
             sqlx::query_as("SELECT status, COUNT(*) FROM deliveries GROUP BY status")
                 .fetch_all(pool)
                 .await?
         });
-        let (due, oldest_due_at): (i64, Option<DateTime<Utc>>) = with_pool!(self, pool => {
+        let (due, retrying, oldest_due_at): (i64, i64, Option<DateTime<Utc>>) = with_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT COUNT(*), MIN(due_at) FROM deliveries WHERE status = 'queued' AND due_at <= $1",
+                "SELECT CAST(COALESCE(SUM(CASE WHEN due_at <= $1 THEN 1 ELSE 0 END), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0) AS BIGINT), \
+                 MIN(CASE WHEN due_at <= $1 THEN due_at END) \
+                 FROM deliveries WHERE status = 'queued'",
             )
             .bind(now)
             .fetch_one(pool)
             .await?
         });
+        // Errors are cleared when a delivery is sent: what is left is still a problem.
+        let latest_errors: Vec<LatestError> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT channel, delivery_id, status, at, error FROM ( \
+                   SELECT channel, id AS delivery_id, status, updated_at AS at, last_error AS error, \
+                   ROW_NUMBER() OVER (PARTITION BY channel ORDER BY updated_at DESC, id DESC) AS n \
+                   FROM deliveries WHERE last_error IS NOT NULL \
+                 ) AS latest WHERE n = 1 ORDER BY channel",
+            )
+            .fetch_all(pool)
+            .await?
+        });
         let mut status = OutboxStatus {
             due: due as u64,
+            retrying: retrying as u64,
             oldest_due_at,
+            latest_errors,
             ..OutboxStatus::default()
         };
         for (name, count) in rows {

@@ -31,6 +31,19 @@ fn as_json<S: serde::Serializer>(text: &Option<String>, s: S) -> Result<S::Ok, S
         .serialize(s)
 }
 
+/// How many runs of a campaign one trigger started and how they ended, and when the latest
+/// of them started: what the metrics read at each scrape (a `surveyd campaign run` process
+/// exits before anything could scrape it, so its runs are counted from here).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RunTally {
+    pub campaign: String,
+    pub trigger: String,
+    /// `ok`, `error`, or `running` (not finished: under way, or its planner died).
+    pub outcome: String,
+    pub runs: i64,
+    pub latest_started_at: DateTime<Utc>,
+}
+
 /// Where a campaign's scheduled ticks stand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct TickState {
@@ -126,6 +139,20 @@ impl Store {
             .bind(campaign)
             .bind(now)
             .fetch_one(pool)
+            .await?
+        }))
+    }
+
+    /// Every campaign's runs counted by trigger and outcome.
+    pub async fn run_tallies(&self) -> Result<Vec<RunTally>, StoreError> {
+        Ok(with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT campaign, trigger, outcome, COUNT(*) AS runs, MAX(started_at) AS latest_started_at \
+                 FROM (SELECT campaign, trigger, started_at, CASE WHEN error IS NOT NULL THEN 'error' \
+                   WHEN finished_at IS NOT NULL THEN 'ok' ELSE 'running' END AS outcome FROM campaign_runs) AS runs \
+                 GROUP BY campaign, trigger, outcome ORDER BY campaign, trigger, outcome",
+            )
+            .fetch_all(pool)
             .await?
         }))
     }
