@@ -3,7 +3,7 @@
 //! written as `{delivery id}.eml` into the outbox folder or sent over SMTP.
 //!
 //! Header-bound text (the subject, display names) may come from customer data; it is made
-//! header-safe ([`single_line`]) before lettre sees it, so no name or subject can break a
+//! header-safe ([`crate::domain::single_line`]) before lettre sees it, so no name or subject can break a
 //! header line or make the message builder fail.
 //!
 //! SMTP connections are opened here rather than by lettre's transport: lettre 0.11 does not
@@ -11,8 +11,9 @@
 //! server's delayed ACK). Each [`EmailSender`] owns at most one connection, so the number of
 //! senders is the cap on concurrent connections.
 
-use super::{SendError, single_line};
+use super::SendError;
 use crate::config::{EmailSettings, EmailTransport, SmtpSettings, SmtpTls};
+use crate::domain::single_line;
 use lettre::Message;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
@@ -128,7 +129,7 @@ impl EmailChannel {
         let mut builder = Message::builder()
             .message_id(Some(self.message_id(email.delivery_id)))
             .from(header_safe_mailbox(&self.0.from))
-            .subject(single_line(&email.subject));
+            .subject(single_line(&email.subject).into_owned());
         for to in &email.to {
             builder = builder.to(header_safe_mailbox(to));
         }
@@ -163,7 +164,7 @@ fn header_safe_mailbox(mailbox: &Mailbox) -> Mailbox {
     let name = mailbox
         .name
         .as_deref()
-        .map(single_line)
+        .map(|name| single_line(name).into_owned())
         .filter(|n| !n.is_empty());
     Mailbox::new(name, mailbox.email.clone())
 }

@@ -3,7 +3,7 @@
 //! of senders and, for providers, its own rate limit (waited for with `ready` before the
 //! send, so a send's duration is the provider's alone), and says whether a failure is worth
 //! retrying. Text bound for a single line (headers, template parameters) goes through
-//! [`single_line`].
+//! [`crate::domain::single_line`].
 
 pub mod email;
 pub mod gateway;
@@ -151,24 +151,6 @@ impl ChatProvider {
             ChatProvider::Gateway(g) => g.send(message).await,
         }
     }
-}
-
-/// `text` fit for one line (an email header, a WhatsApp template parameter): control
-/// characters (line breaks, tabs, NUL, C1 controls) and the Unicode line and paragraph
-/// separators become spaces, runs of spaces one space, and the ends are trimmed.
-/// `"Budi\r\nSantoso"` becomes `"Budi Santoso"`.
-pub fn single_line(text: &str) -> String {
-    let mut safe = String::with_capacity(text.len());
-    for word in text
-        .split(|c: char| c == ' ' || c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
-        .filter(|w| !w.is_empty())
-    {
-        if !safe.is_empty() {
-            safe.push(' ');
-        }
-        safe.push_str(word);
-    }
-    safe
 }
 
 /// What every HTTP provider shares: a client with its pool, the cap on requests at once, and

@@ -4,7 +4,7 @@
 //! template may open the conversation. Meta answers with `messages[0].id` (`wamid.…`), or an
 //! error whose `code` says what went wrong.
 
-use super::{Answer, ChatOutbound, HttpApi, SendError, single_line};
+use super::{Answer, ChatOutbound, HttpApi, SendError};
 use crate::config::{WhatsappSettings, WhatsappTemplate};
 use anyhow::Context;
 use serde_json::{Value, json};
@@ -113,7 +113,11 @@ fn template_message(template: &WhatsappTemplate, message: &ChatOutbound) -> Valu
         .parameters
         .iter()
         .map(|name| {
-            let text = single_line(vars[name.as_str()].as_str().unwrap_or_default());
+            let text = crate::domain::single_line(vars[name.as_str()].as_str().unwrap_or_default())
+                .split(' ')
+                .filter(|word| !word.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
             json!({ "type": "text", "text": text })
         })
         .collect();

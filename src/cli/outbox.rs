@@ -37,10 +37,10 @@ const ERROR_CHARS: usize = 100;
 
 /// `text` on one line, cut to `max` characters (`…` where it was cut).
 fn shortened(text: &str, max: usize) -> String {
-    let line = crate::channels::single_line(text);
+    let line = crate::domain::single_line(text);
     match line.char_indices().nth(max) {
         Some((at, _)) => format!("{}…", &line[..at]),
-        None => line,
+        None => line.into_owned(),
     }
 }
 

@@ -8,12 +8,14 @@ pub mod duration;
 mod email;
 mod locale;
 mod phone;
+mod text;
 mod time_zone;
 
 pub use contact::{ContactChannel, ContactRecord, ExternalId, Resolution};
 pub use email::Email;
 pub use locale::Locale;
 pub use phone::{Phone, parse_region};
+pub use text::{is_break, single_line};
 pub use time_zone::{DateArg, TimeZone};
 
 /// `text` as both databases can store it: NUL, which PostgreSQL's text cannot hold, as

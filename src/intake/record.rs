@@ -356,41 +356,17 @@ fn refuse_nul(text: &str) -> Result<(), ParseError> {
     }
 }
 
-/// A character that ends a line of text, or has no business in one.
-fn is_break(c: char) -> bool {
-    c.is_control() || c == '\u{2028}' || c == '\u{2029}'
-}
-
-/// Text made one line (see the module's documentation); NUL refused.
+/// Text made one line ([`crate::domain::single_line`]); NUL refused.
 fn single_line(text: &str) -> Result<Cow<'_, str>, ParseError> {
     refuse_nul(text)?;
-    let text = text.trim();
-    if !text.contains(is_break) {
-        return Ok(Cow::Borrowed(text));
-    }
-    let mut line = String::with_capacity(text.len());
-    // A break was met since the last character kept: the next one kept is after a space.
-    let mut broken = false;
-    for c in text.chars() {
-        if is_break(c) {
-            line.truncate(line.trim_end().len());
-            broken = true;
-        } else if !(broken && c.is_whitespace()) {
-            if broken && !line.is_empty() {
-                line.push(' ');
-            }
-            broken = false;
-            line.push(c);
-        }
-    }
-    Ok(Cow::Owned(line))
+    Ok(crate::domain::single_line(text))
 }
 
 /// Text that may span lines (see the module's documentation); NUL refused.
 fn multi_line(text: &str) -> Result<Cow<'_, str>, ParseError> {
     refuse_nul(text)?;
     let text = text.trim();
-    if !text.contains(|c| is_break(c) && c != '\n' && c != '\t') {
+    if !text.contains(|c| crate::domain::is_break(c) && c != '\n' && c != '\t') {
         return Ok(Cow::Borrowed(text));
     }
     let mut lines = String::with_capacity(text.len());
@@ -403,7 +379,7 @@ fn multi_line(text: &str) -> Result<Cow<'_, str>, ParseError> {
             }
             '\u{85}' | '\u{2028}' | '\u{2029}' => lines.push('\n'),
             '\n' | '\t' => lines.push(c),
-            c if is_break(c) => lines.push(' '),
+            c if crate::domain::is_break(c) => lines.push(' '),
             c => lines.push(c),
         }
     }
