@@ -1314,3 +1314,122 @@ fn serve_warns_when_alerts_go_to_no_one() {
     let routed = logs(&[("SURVEYD_ALERTS_TEAM_LEADS_BILLING", "lead@example.co.id")]);
     assert!(!routed.contains("go to no one"), "{routed}");
 }
+
+/// `campaign preview` shows each channel's message as it would go, in the language asked
+/// for, for a sample or a stored contact; `--to` sends one test message to a real SMTP server
+/// and records nothing.
+#[test]
+fn campaign_preview_renders_each_channel_and_sends_one_test_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = support::SmtpServer::start();
+    std::fs::write(
+        dir.path().join("site.toml"),
+        format!(
+            "[email]\ntransport = \"smtp\"\n[email.smtp]\nport = {}\n\
+             [[campaigns]]\nname = \"chat\"\nquestionnaire = \"post-contact\"\n\
+             channels = [\"whatsapp\", \"sms\", \"email\"]\ndelay = \"1h\"\nexpiry = \"3d\"\n\
+             [campaigns.audience]\nlookback = \"2d\"\n",
+            smtp.port
+        ),
+    )
+    .unwrap();
+    let env = [("SURVEYD_CONFIG", "site.toml")];
+    let (out, stdout, stderr) = run(dir.path(), &env, &["campaign", "preview", "chat"]);
+    assert!(out.status.success(), "{stderr}");
+    for part in [
+        "== whatsapp to +6281234567890",
+        "== sms to +6281234567890 (GSM-7",
+        "Balas 1-5.",
+        "== email to Budi Santoso <budi@example.co.id>",
+        "Subject: Bagaimana layanan kami bersama Sari Wijaya?",
+    ] {
+        assert!(stdout.contains(part), "no {part:?} in\n{stdout}");
+    }
+    let (out, stdout, stderr) = run(
+        dir.path(),
+        &env,
+        &[
+            "campaign",
+            "preview",
+            "chat",
+            "--channel",
+            "email",
+            "--locale",
+            "en",
+            "--kind",
+            "reminder",
+        ],
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("Subject: A quick reminder"), "{stdout}");
+    assert!(!stdout.contains("== sms"), "{stdout}");
+
+    // A stored contact's own data.
+    ok(dir.path(), &["demo"]);
+    let contact = {
+        let list: serde_json::Value =
+            serde_json::from_str(&ok(dir.path(), &["contacts", "list", "--format", "json"]))
+                .unwrap();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["customer_name"] == "Emily Clarke")
+            .map(|c| c["contact_id"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    let (out, stdout, stderr) = run(
+        dir.path(),
+        &[],
+        &[
+            "campaign",
+            "preview",
+            "post-contact-email",
+            "--contact",
+            &contact,
+        ],
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("== email to Emily Clarke <emily@example.com>"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Hello Emily Clarke"),
+        "her language: {stdout}"
+    );
+
+    let before: serde_json::Value =
+        serde_json::from_str(&ok(dir.path(), &["outbox", "status", "--format", "json"])).unwrap();
+    let (out, stdout, stderr) = run(
+        dir.path(),
+        &env,
+        &[
+            "campaign",
+            "preview",
+            "chat",
+            "--to",
+            "tester@example.co.id",
+        ],
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("sent a test email to tester@example.co.id"),
+        "{stdout}"
+    );
+    let got = smtp.wait_for(1, Duration::from_secs(10));
+    assert_eq!(got.len(), 1);
+    assert!(got[0].contains("tester@example.co.id"), "{}", got[0]);
+    let after: serde_json::Value =
+        serde_json::from_str(&ok(dir.path(), &["outbox", "status", "--format", "json"])).unwrap();
+    assert_eq!(before, after, "a test message is not a delivery");
+    let (out, _, stderr) = run(
+        dir.path(),
+        &env,
+        &["campaign", "preview", "chat", "--to", "not an address"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("is neither an email address nor a phone number"),
+        "{stderr}"
+    );
+}

@@ -30,6 +30,9 @@ pub enum CampaignCommand {
         #[arg(long, value_enum, default_value = "table")]
         format: OutputFormat,
     },
+    /// Show the campaign's messages on each of its channels, as they would be sent, for a
+    /// sample customer or a stored contact; `--to` sends one test message (no invitation).
+    Preview(super::preview::PreviewArgs),
     /// The campaign's planning runs, latest first: what started each (schedule, cli, api),
     /// for which tick, when it started and finished, and what it counted or why it failed.
     Runs {
@@ -43,7 +46,10 @@ pub enum CampaignCommand {
 }
 
 /// The configured campaign `name`, or an error listing the known ones.
-fn find<'a>(settings: &'a Settings, name: &str) -> anyhow::Result<&'a crate::campaign::Campaign> {
+pub(super) fn find<'a>(
+    settings: &'a Settings,
+    name: &str,
+) -> anyhow::Result<&'a crate::campaign::Campaign> {
     settings
         .campaigns
         .iter()
@@ -117,6 +123,7 @@ pub async fn run(settings: Settings, times: Times, command: CampaignCommand) -> 
             }
             Ok(())
         }
+        CampaignCommand::Preview(args) => super::preview::run(settings, args).await,
         CampaignCommand::Runs {
             name,
             limit,

@@ -7,7 +7,6 @@ use super::{OutputFormat, create_store};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::intake::{ParseContext, RawContact};
-use anyhow::Context;
 use serde::Serialize;
 
 #[derive(Debug, clap::Args)]
@@ -168,19 +167,7 @@ struct Link {
 
 pub async fn run(settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     settings.load_campaigns()?;
-    let campaign = settings
-        .campaigns
-        .iter()
-        .find(|c| c.name == args.campaign)
-        .with_context(|| {
-            let known: Vec<&str> = settings.campaigns.iter().map(|c| c.name.as_str()).collect();
-            format!(
-                "no campaign `{}` (known: {})",
-                args.campaign,
-                known.join(", ")
-            )
-        })?
-        .clone();
+    let campaign = super::campaign::find(&settings, &args.campaign)?.clone();
     let clock = Clock::system();
     let now = clock.now();
     let delay = chrono::Duration::from_std(campaign.delay).unwrap_or_default();

@@ -13,6 +13,7 @@ mod export;
 mod inbox;
 mod migrate;
 mod outbox;
+mod preview;
 mod report;
 mod retention;
 mod serve;

@@ -189,6 +189,13 @@ struct Job {
     held: Held,
 }
 
+/// A message as a delivery would carry it ([`Dispatcher::compose`]).
+#[derive(Debug, Clone)]
+pub enum Composed {
+    Email(Email),
+    Chat(ChatOutbound),
+}
+
 /// What became of a job, on its way to the recorder (in hand until written).
 struct Done {
     outcome: Outcome,
@@ -719,11 +726,11 @@ impl Dispatcher {
             };
         }
         match sender {
-            Sender::Email(email) => match self.email_for(job) {
+            Sender::Email(email) => match self.email_for(c, &job.token) {
                 Ok(message) => Ok(Prepared::Email(email, message)),
                 Err(reason) => Err(SendError::Permanent(reason)),
             },
-            Sender::Chat(Some(provider)) => match self.chat_for(job) {
+            Sender::Chat(Some(provider)) => match self.chat_for(c, &job.token) {
                 Ok(message) => Ok(Prepared::Chat(provider, message)),
                 Err(reason) => Err(SendError::Permanent(reason)),
             },
@@ -763,8 +770,7 @@ impl Dispatcher {
     }
 
     /// The chat message for a claimed delivery on SMS or WhatsApp, in the customer's language.
-    fn chat_for(&self, job: &Job) -> Result<ChatOutbound, String> {
-        let c = &job.claimed;
+    fn chat_for(&self, c: &Claimed, token: &str) -> Result<ChatOutbound, String> {
         let channel = match SurveyChannel::parse(&c.channel) {
             Some(channel @ (SurveyChannel::Sms | SurveyChannel::Whatsapp)) => channel,
             _ => return Err(format!("`{}` is not a chat channel", c.channel)),
@@ -787,7 +793,7 @@ impl Dispatcher {
             _ => None,
         };
         let question = asked.map(|q| QuestionVars::new(q, &locale, &self.default_locale));
-        let links = SurveyLinks::new(&self.public_url, &job.token);
+        let links = SurveyLinks::new(&self.public_url, token);
         let vars = ChatVars::new(&self.invitee(c, time_zone), &locale, links.survey, question);
         let text = self
             .renderer
@@ -839,8 +845,7 @@ impl Dispatcher {
     }
 
     /// The invitation email for a claimed delivery, in the customer's language.
-    fn email_for(&self, job: &Job) -> Result<Email, String> {
-        let c = &job.claimed;
+    fn email_for(&self, c: &Claimed, token: &str) -> Result<Email, String> {
         let questionnaire = self.questionnaire(&c.questionnaire)?;
         let address = c
             .email
@@ -854,7 +859,7 @@ impl Dispatcher {
                 .map_err(|e| format!("email address `{address}`: {e}"))?,
         );
         let (locale, time_zone) = self.customer_locale(c);
-        let links = SurveyLinks::new(&self.public_url, &job.token);
+        let links = SurveyLinks::new(&self.public_url, token);
         let vars = EmailVars::new(
             questionnaire,
             &locale,
@@ -878,6 +883,38 @@ impl Dispatcher {
             html: Some(message.html),
             unsubscribe_url: Some(links.unsubscribe),
         })
+    }
+
+    /// The message a delivery of `claimed` carries, composed exactly as a send composes it
+    /// (rendered in the customer's language, addressed, with the links its token makes),
+    /// nothing sent or recorded: for `surveyd campaign preview`.
+    pub fn compose(&self, claimed: &Claimed) -> Result<Composed, String> {
+        let token = self.key.token(&claimed.campaign, claimed.contact_id);
+        match SurveyChannel::parse(&claimed.channel) {
+            Some(SurveyChannel::Email) => self.email_for(claimed, &token).map(Composed::Email),
+            Some(_) => self.chat_for(claimed, &token).map(Composed::Chat),
+            None => Err(format!("`{}` is not a channel", claimed.channel)),
+        }
+    }
+
+    /// Sends a composed message once through its channel's provider, outside the outbox: a
+    /// test message, with no delivery, invitation or outcome recorded. The provider's id for it.
+    pub async fn send_once(&self, message: &Composed) -> Result<String, SendError> {
+        match message {
+            Composed::Email(email) => {
+                let mut sender = self.email.sender();
+                let sent = sender.send(email).await;
+                sender.close().await;
+                sent
+            }
+            Composed::Chat(chat) => match self.provider(chat.channel) {
+                Some(provider) => provider.send(chat).await,
+                None => Err(SendError::Permanent(format!(
+                    "no provider is configured for {0} (channels.{0})",
+                    chat.channel.as_str()
+                ))),
+            },
+        }
     }
 
     fn questionnaire(&self, name: &str) -> Result<&Questionnaire, String> {
