@@ -193,7 +193,7 @@ struct Job {
 #[derive(Debug, Clone)]
 pub enum Composed {
     Email(Email),
-    Chat(ChatOutbound),
+    Chat(Box<ChatOutbound>),
 }
 
 /// What became of a job, on its way to the recorder (in hand until written).
@@ -892,7 +892,9 @@ impl Dispatcher {
         let token = self.key.token(&claimed.campaign, claimed.contact_id);
         match SurveyChannel::parse(&claimed.channel) {
             Some(SurveyChannel::Email) => self.email_for(claimed, &token).map(Composed::Email),
-            Some(_) => self.chat_for(claimed, &token).map(Composed::Chat),
+            Some(_) => self
+                .chat_for(claimed, &token)
+                .map(|chat| Composed::Chat(Box::new(chat))),
             None => Err(format!("`{}` is not a channel", claimed.channel)),
         }
     }
