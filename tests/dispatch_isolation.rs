@@ -17,22 +17,6 @@ use support::{SmtpServer, SurveyLoop, TestDb};
 use surveyd::campaign::{Campaign, SurveyChannel};
 use surveyd::dispatch::{DispatchCounts, Dispatcher, Mode};
 
-/// Stores one email contact per address (customer `C-{i}`, closed three hours before the
-/// loop's time) and plans the campaign; returns how many were invited.
-async fn invite(db: &TestDb, run: &SurveyLoop, addresses: &[&str]) -> u64 {
-    let closed = run.clock.now() - Duration::hours(3);
-    let contacts: Vec<_> = addresses
-        .iter()
-        .enumerate()
-        .map(|(i, email)| surveyd::domain::ContactRecord {
-            customer_name: Some(format!("Budi Santoso {i}")),
-            ..support::closed_contact(&format!("T-{i}"), &format!("C-{i}"), Some(email), closed)
-        })
-        .collect();
-    db.store.upsert_contacts(&contacts, closed).await.unwrap();
-    run.plan(db, false).await.invited
-}
-
 async fn run_once(dispatcher: &Arc<Dispatcher>) -> DispatchCounts {
     let (_stop, stopped) = tokio::sync::watch::channel(false);
     Arc::clone(dispatcher)
@@ -54,7 +38,7 @@ async fn a_live_process_takes_back_its_own_lost_claims(db: &TestDb) {
     let smtp = SmtpServer::start();
     let run = SurveyLoop::start(db, smtp.port).await;
     let addresses = ["one@example.com", "two@example.com", "three@example.com"];
-    assert_eq!(invite(db, &run, &addresses).await, 3);
+    assert_eq!(run.invite(db, &addresses).await, 3);
     let dispatcher =
         Arc::new(Dispatcher::new(db.store.clone(), &run.settings, run.clock.clone()).unwrap());
     let lease = Duration::from_std(run.settings.dispatch.lease).unwrap();
@@ -125,7 +109,7 @@ async fn a_live_process_takes_back_its_own_lost_claims(db: &TestDb) {
 async fn lapsed_claims_still_in_hand_are_left_to_their_worker(db: &TestDb) {
     let run = SurveyLoop::start(db, support::free_port()).await;
     let addresses = ["one@example.com", "two@example.com", "three@example.com"];
-    assert_eq!(invite(db, &run, &addresses).await, 3);
+    assert_eq!(run.invite(db, &addresses).await, 3);
     let now = run.clock.now();
     let claimed = db
         .store

@@ -5,26 +5,9 @@
 
 mod support;
 
-use chrono::Duration;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use support::{SmtpServer, SurveyLoop, TestDb};
-
-/// Stores one email contact per address (customer `C-{i}`, closed three hours before the
-/// loop's time) and plans the campaign; returns how many were invited.
-async fn invite(db: &TestDb, run: &SurveyLoop, addresses: &[&str]) -> u64 {
-    let closed = run.clock.now() - Duration::hours(3);
-    let contacts: Vec<_> = addresses
-        .iter()
-        .enumerate()
-        .map(|(i, email)| surveyd::domain::ContactRecord {
-            customer_name: Some(format!("Budi Santoso {i}")),
-            ..support::closed_contact(&format!("T-{i}"), &format!("C-{i}"), Some(email), closed)
-        })
-        .collect();
-    db.store.upsert_contacts(&contacts, closed).await.unwrap();
-    run.plan(db, false).await.invited
-}
 
 /// Log lines written while a test runs (on its own thread: tokio tests run on one).
 #[derive(Clone, Default)]
@@ -70,7 +53,7 @@ async fn each_delivery_is_logged_once_with_its_ids_and_no_personal_data() {
         "reject.me@example.com",
         "defer.me@example.com",
     ];
-    assert_eq!(invite(&db, &run, &addresses).await, 3);
+    assert_eq!(run.invite(&db, &addresses).await, 3);
     let counts = run.dispatch(&db).await;
     assert_eq!((counts.sent, counts.failed, counts.retried), (1, 1, 1));
     counts.log("dispatch finished", std::time::Duration::from_millis(1_250));

@@ -452,6 +452,22 @@ pub struct SurveyLoop {
 }
 
 impl SurveyLoop {
+    /// Stores one email contact per address (customer `C-{i}`, closed three hours before the
+    /// loop's time) and plans the campaign; returns how many were invited.
+    pub async fn invite(&self, db: &TestDb, addresses: &[&str]) -> u64 {
+        let closed = self.clock.now() - chrono::Duration::hours(3);
+        let contacts: Vec<_> = addresses
+            .iter()
+            .enumerate()
+            .map(|(i, email)| surveyd::domain::ContactRecord {
+                customer_name: Some(format!("Budi Santoso {i}")),
+                ..closed_contact(&format!("T-{i}"), &format!("C-{i}"), Some(email), closed)
+            })
+            .collect();
+        db.store.upsert_contacts(&contacts, closed).await.unwrap();
+        self.plan(db, false).await.invited
+    }
+
     pub async fn start(db: &TestDb, smtp_port: u16) -> SurveyLoop {
         Self::start_with(db, smtp_port, |_| {}).await
     }
