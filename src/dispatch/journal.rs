@@ -84,7 +84,7 @@ pub fn human(duration: chrono::Duration) -> String {
     } else {
         std::time::Duration::from_secs(d.as_secs() + u64::from(d.subsec_millis() >= 500))
     };
-    humantime::format_duration(rounded).to_string()
+    crate::domain::duration::format(rounded)
 }
 
 /// `text` with what could be personal data masked: words holding an `@` (addresses) become
