@@ -171,7 +171,8 @@ pub async fn run(settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     let clock = Clock::system();
     let now = clock.now();
     let delay = chrono::Duration::from_std(campaign.delay).unwrap_or_default();
-    let stamp = now.format("%Y%m%d-%H%M");
+    // To the millisecond, so a run repeated at once stores new contacts too.
+    let stamp = now.format("%Y%m%d-%H%M%S%3f");
     // The first closed just over the delay ago, the others a few minutes before it.
     let closed = |i: usize| now - delay - chrono::Duration::minutes(1 + 3 * i as i64);
     let records: Vec<serde_json::Map<String, serde_json::Value>> = CUSTOMERS
