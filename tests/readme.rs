@@ -207,3 +207,83 @@ async fn answer(client: &reqwest::Client, link: &str) {
         .unwrap();
     assert_eq!(sent.status(), 200);
 }
+
+/// Every relative link in README.md and docs/ leads somewhere: the file exists, and a
+/// `#fragment` names a heading of the page it points to (GitHub's anchors: lower case, spaces
+/// as `-`, punctuation dropped).
+#[test]
+fn every_relative_link_in_the_docs_resolves() {
+    use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut pages = vec![root.join("README.md")];
+    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            pages.push(path);
+        }
+    }
+    // Each page's links (with the line they are on) and its headings' anchors.
+    let read = |page: &Path| {
+        let text = std::fs::read_to_string(page).unwrap();
+        let (mut links, mut anchors, mut heading) = (Vec::new(), Vec::new(), None::<String>);
+        for (event, at) in Parser::new_ext(&text, Options::all()).into_offset_iter() {
+            match event {
+                Event::Start(Tag::Link { dest_url, .. }) => {
+                    let line = text[..at.start].lines().count().max(1);
+                    links.push((dest_url.to_string(), line));
+                }
+                Event::Start(Tag::Heading { .. }) => heading = Some(String::new()),
+                Event::Text(t) | Event::Code(t) if heading.is_some() => {
+                    heading.as_mut().unwrap().push_str(&t)
+                }
+                Event::End(TagEnd::Heading(_)) => {
+                    let title = heading.take().unwrap().to_lowercase();
+                    anchors.push(
+                        title
+                            .chars()
+                            .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+                            .map(|c| if c == ' ' { '-' } else { c })
+                            .collect::<String>(),
+                    );
+                }
+                _ => {}
+            }
+        }
+        (links, anchors)
+    };
+    let mut broken = Vec::new();
+    for page in &pages {
+        let (links, own_anchors) = read(page);
+        for (link, line) in links {
+            if link.contains("://") || link.starts_with("mailto:") {
+                continue;
+            }
+            let (file, fragment) = link.split_once('#').unwrap_or((&link, ""));
+            let target = if file.is_empty() {
+                page.clone()
+            } else {
+                page.parent().unwrap().join(file)
+            };
+            let name = format!(
+                "{}:{line}: {link}",
+                page.strip_prefix(root).unwrap().display()
+            );
+            if !target.exists() {
+                broken.push(format!("{name}: no such file"));
+            } else if !fragment.is_empty() {
+                let anchors = if file.is_empty() {
+                    own_anchors.clone()
+                } else if target.extension().is_some_and(|e| e == "md") {
+                    read(&target).1
+                } else {
+                    continue;
+                };
+                if !anchors.iter().any(|a| a == fragment) {
+                    broken.push(format!("{name}: no heading with that anchor"));
+                }
+            }
+        }
+    }
+    assert!(pages.len() > 10, "{pages:?}");
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
