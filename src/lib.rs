@@ -4,14 +4,16 @@
 //!
 //! - [`config`]: typed settings (embedded defaults, a file, `SURVEYD_*` variables).
 //! - [`domain`]: value types built only by parsing (email, E.164 phone, locale, time zone…).
-//! - [`intake`]: closed contacts in, from CSV/JSONL files and `POST /v1/contacts`.
+//! - [`intake`]: closed contacts in: CSV/JSONL files, `POST /v1/contacts`, and SQL sources (a
+//!   helpdesk's database, polled).
 //! - [`store`]: the one storage API, on SQLite (default) or PostgreSQL.
 //! - [`templates`]: the built-in questionnaires and templates, and the folder overriding them.
 //! - [`questionnaire`]: the questions of a survey, per locale, and the checking of answers.
 //! - [`render`]: messages from handlebars templates per channel and locale.
 //! - [`campaign`]: which contacts to survey, how, and when (defined in configuration).
 //! - [`dispatch`]: the worker pool that claims due deliveries, renders and sends them.
-//! - [`channels`]: how messages leave: email (SMTP or `.eml` files).
+//! - [`channels`]: how messages leave: email (SMTP or `.eml` files), SMS and WhatsApp through
+//!   Twilio, Meta's Cloud API or an HTTP gateway, each with its rate limit.
 //! - [`webhooks`]: provider callbacks (replies, delivery statuses), verified by signature.
 //! - [`replies`]: answers and opt-out keywords read from chat and SMS replies.
 //! - [`survey`]: the survey and unsubscribe pages a customer opens from a message.
