@@ -94,7 +94,8 @@ enum Command {
     /// of them): response rate, CSAT, NPS, CES, FCR with 95% intervals, time to answer,
     /// agents ranked by CSAT shrunk toward their team, changes from the previous period.
     Report(report::ReportArgs),
-    /// The dashboard's accounts: hashing a password for `dashboard.users`.
+    /// The dashboard's accounts: hashing a password for `dashboard.users`, ending an account's
+    /// sessions.
     #[command(subcommand)]
     Dashboard(dashboard::DashboardCommand),
     /// Detractor alerts: list them, show one, acknowledge and resolve them.
@@ -174,7 +175,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Customers(command) => customers::run(settings, times, command).await,
         Command::Retention(command) => retention::run(settings, times, command).await,
         Command::Alerts(command) => alerts::run(settings, times, command).await,
-        Command::Dashboard(command) => dashboard::run(command),
+        Command::Dashboard(command) => dashboard::run(settings, command).await,
         Command::Tokens(command) => tokens::run(settings, times, command).await,
         Command::Campaign(command) => campaign::run(settings, times, command).await,
         Command::Dispatch { format } => dispatch::run(settings, format).await,

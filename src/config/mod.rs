@@ -315,6 +315,26 @@ pub struct DashboardSettings {
     pub session: std::time::Duration,
     /// How many weeks the charts show.
     pub weeks: u32,
+    /// How password checks are bounded.
+    pub sign_in: SignInSettings,
+}
+
+/// Bounds on sign-in: password checks at once, and the lock after wrong passwords in a row.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignInSettings {
+    /// Argon2id checks running at once across all accounts (each holds about 19 MiB).
+    pub concurrency: u32,
+    /// How long a sign-in waits for a free check before it gets `429`.
+    #[serde(with = "crate::domain::duration")]
+    pub wait: std::time::Duration,
+    /// Wrong passwords in a row that lock an account (0: never).
+    pub lock_after: u32,
+    /// The first lock; each further wrong password doubles it, up to `lock_max`.
+    #[serde(with = "crate::domain::duration")]
+    pub lock: std::time::Duration,
+    #[serde(with = "crate::domain::duration")]
+    pub lock_max: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -340,6 +360,18 @@ impl DashboardSettings {
         }
         if !(1..=104).contains(&self.weeks) {
             return Err(Problem::at("dashboard.weeks", "must be from 1 to 104"));
+        }
+        if self.sign_in.concurrency == 0 {
+            return Err(Problem::at(
+                "dashboard.sign_in.concurrency",
+                "must be at least 1",
+            ));
+        }
+        if self.sign_in.lock_max < self.sign_in.lock {
+            return Err(Problem::at(
+                "dashboard.sign_in.lock_max",
+                "must be at least dashboard.sign_in.lock",
+            ));
         }
         Ok(())
     }

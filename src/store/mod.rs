@@ -20,6 +20,7 @@ mod report;
 mod report_days;
 mod responses;
 mod runs;
+mod sessions;
 mod sources;
 mod sqlite;
 mod tokens;
@@ -43,6 +44,7 @@ pub use report::{
 pub use report_days::SummarySettings;
 pub use responses::{OpenedInvitation, StoredAnswer};
 pub use runs::{CampaignRun, RunTally, TickState};
+pub use sessions::StoredSession;
 pub use sources::{SourceCounts, SourceState};
 pub use tokens::ApiToken;
 
