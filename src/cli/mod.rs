@@ -3,6 +3,7 @@
 
 mod alerts;
 mod campaign;
+mod cells;
 mod config;
 mod contacts;
 mod customers;
@@ -276,16 +277,19 @@ fn print_rows<T: serde::Serialize>(
     match format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(rows)?),
         OutputFormat::Table if rows.is_empty() => println!("{empty}"),
-        OutputFormat::Table => {
-            let mut table = comfy_table::Table::new();
-            table.set_header(header.iter().copied());
-            for row in rows {
-                table.add_row(cells(row));
-            }
-            println!("{table}");
-        }
+        OutputFormat::Table => print_table(header, rows.iter().map(cells)),
     }
     Ok(())
+}
+
+/// Prints a table under `header`, its cells made [`cells::terminal_safe`].
+fn print_table<H: AsRef<str>>(header: &[H], rows: impl IntoIterator<Item = Vec<String>>) {
+    let mut table = comfy_table::Table::new();
+    table.set_header(header.iter().map(|h| h.as_ref()));
+    for row in rows {
+        table.add_row(row.iter().map(|cell| cells::terminal_safe(cell)));
+    }
+    println!("{table}");
 }
 
 /// Prints one thing's fields, a name and its value a line (a value may hold several lines),
@@ -294,7 +298,10 @@ fn print_fields(fields: &[(&str, String)]) {
     let mut table = comfy_table::Table::new();
     table.load_style(comfy_table::presets::NOTHING);
     for (name, value) in fields {
-        table.add_row([*name, value.as_str()]);
+        table.add_row([
+            std::borrow::Cow::Borrowed(*name),
+            cells::terminal_safe(value),
+        ]);
     }
     println!("{table}");
 }
