@@ -71,6 +71,11 @@ pub enum StoreError {
         path: std::path::PathBuf,
         error: std::io::Error,
     },
+    #[error("cannot create the database file {path}: {error}")]
+    File {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
     #[error("stored {what} is invalid: {reason}")]
     Corrupt { what: &'static str, reason: String },
     #[error("{0}")]
