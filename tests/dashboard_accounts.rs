@@ -2,8 +2,9 @@
 //! form token stop working at once (so does every session of an account whose sessions are
 //! ended with `surveyd dashboard end-sessions`, or whose password hash changes); wrong
 //! passwords in a row for one account, from many addresses, lock it for a doubling while
-//! that the right password does not get past (on an injected clock); sign-ins beyond the
-//! bound on concurrent password checks get 429 with Retry-After, and memory stays flat.
+//! that the right password does not get past (on an injected clock), however many arrive at
+//! once; sign-ins beyond the bound on concurrent password checks get 429 with Retry-After, and
+//! memory stays flat.
 
 mod support;
 
@@ -253,6 +254,31 @@ async fn wrong_passwords_in_a_row_lock_the_account(db: &TestDb) {
     app.stop().await;
 }
 
+async fn a_burst_of_guesses_locks_the_account_after_the_threshold(db: &TestDb) {
+    let mut settings = with_account(db);
+    settings.http.rate_limit.forwarded_for = true;
+    settings.dashboard.sign_in.concurrency = 1;
+    settings.dashboard.sign_in.wait = std::time::Duration::from_secs(60);
+    let (clock, _hand) = Clock::manual(now());
+    let app = TestApp::spawn_with_clock(db, settings, clock).await;
+    // All arrive before the first is checked: each queued guess sees the lock of the ones
+    // before it once its turn comes, so only the first five reach a password check.
+    let guesses = (0..20).map(|i| {
+        let app = &app;
+        async move {
+            let address = format!("198.51.100.{i}");
+            sign_in(app, "wrong password", &address)
+                .await
+                .status()
+                .as_u16()
+        }
+    });
+    let mut statuses = futures_util::future::join_all(guesses).await;
+    statuses.sort();
+    assert_eq!(statuses, [[401; 5].as_slice(), &[429; 15]].concat());
+    app.stop().await;
+}
+
 /// The process's peak resident memory, in KiB.
 fn peak_memory_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -297,5 +323,6 @@ on_both_backends!(
     signing_out_ends_the_session,
     ending_an_accounts_sessions_from_the_command_line,
     wrong_passwords_in_a_row_lock_the_account,
+    a_burst_of_guesses_locks_the_account_after_the_threshold,
     concurrent_sign_ins_beyond_the_bound_get_429,
 );

@@ -136,6 +136,32 @@ fn unavailable(e: StoreError) -> Response {
     StatusCode::INTERNAL_SERVER_ERROR.into_response()
 }
 
+/// The answer to a sign-in for `account` while it is locked, if it is.
+async fn refuse_if_locked(
+    state: &AppState,
+    account: Option<&crate::config::DashboardUser>,
+    name: &str,
+) -> Option<Response> {
+    let user = account?;
+    let now = state.clock.now();
+    match state.store.sign_in_locked(&user.name, now).await {
+        Ok(Some(until)) => {
+            let seconds = (until - now).num_seconds() + 1;
+            tracing::warn!(user = ?name, "dashboard sign-in refused: account locked");
+            let wait =
+                crate::domain::duration::format(std::time::Duration::from_secs(seconds as u64));
+            Some(too_many(
+                state,
+                seconds,
+                &format!("Too many wrong passwords: this account is locked for {wait}."),
+                name,
+            ))
+        }
+        Ok(None) => None,
+        Err(e) => Some(unavailable(e)),
+    }
+}
+
 async fn login(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -148,37 +174,12 @@ async fn login(
         .users
         .iter()
         .find(|u| u.name == form.name);
-    // A locked account is refused before any password work.
-    if let Some(user) = account {
-        let now = state.clock.now();
-        match state.store.sign_in_locked(&user.name, now).await {
-            Ok(Some(until)) => {
-                let seconds = (until - now).num_seconds() + 1;
-                tracing::warn!(user = ?form.name, "dashboard sign-in refused: account locked");
-                return too_many(
-                    &state,
-                    seconds,
-                    &format!(
-                        "Too many wrong passwords: this account is locked for {}.",
-                        crate::domain::duration::format(std::time::Duration::from_secs(
-                            seconds as u64
-                        ))
-                    ),
-                    &form.name,
-                );
-            }
-            Ok(None) => {}
-            Err(e) => return unavailable(e),
-        }
+    // A locked account is refused before any password work: before waiting for a check, and
+    // again once one is free (guesses that queued meanwhile may have locked it).
+    if let Some(refusal) = refuse_if_locked(&state, account, &form.name).await {
+        return refusal;
     }
-    // An unknown name costs the same work as a wrong password, so timing does not tell them apart.
-    let hash = account.map_or_else(sign_in::decoy_hash, |u| u.password_hash.expose().clone());
-    let Some(verified) = state
-        .dashboard
-        .gate
-        .verify(form.password, hash.clone())
-        .await
-    else {
+    let Some(check) = state.dashboard.gate.enter().await else {
         tracing::warn!(user = ?form.name, "dashboard sign-in turned away: too many at once");
         return too_many(
             &state,
@@ -187,6 +188,13 @@ async fn login(
             &form.name,
         );
     };
+    if let Some(refusal) = refuse_if_locked(&state, account, &form.name).await {
+        return refusal;
+    }
+    // An unknown name costs the same work as a wrong password, so timing does not tell them apart.
+    let hash = account.map_or_else(sign_in::decoy_hash, |u| u.password_hash.expose().clone());
+    // The check is held until the outcome is recorded, so the next sign-in sees this one's.
+    let verified = check.verify(form.password, hash.clone()).await;
     let Some(user) = account.filter(|_| verified) else {
         if let Some(user) = account {
             let lock = |failures| sign_in::lock_for(limits, failures);
@@ -198,6 +206,7 @@ async fn login(
                 return unavailable(e);
             }
         }
+        drop(check);
         tracing::warn!(user = ?form.name, "dashboard sign-in refused");
         return refused(
             &state,

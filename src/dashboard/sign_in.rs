@@ -23,20 +23,31 @@ impl Gate {
         }
     }
 
-    /// Whether `password` matches the PHC `hash`, checked in a blocking task that holds one of
-    /// the checks until it is done (even when the request is dropped); `None` when no check
-    /// was free within the wait.
-    pub async fn verify(&self, password: String, hash: String) -> Option<bool> {
-        let permit: OwnedSemaphorePermit =
-            tokio::time::timeout(self.wait, Arc::clone(&self.checks).acquire_owned())
-                .await
-                .ok()?
-                .ok()?;
-        let checked = tokio::task::spawn_blocking(move || {
+    /// One of the checks, if one is free within the wait.
+    pub async fn enter(&self) -> Option<Check> {
+        let permit = tokio::time::timeout(self.wait, Arc::clone(&self.checks).acquire_owned())
+            .await
+            .ok()?
+            .ok()?;
+        Some(Check(Arc::new(permit)))
+    }
+}
+
+/// A password check that may run now; the next waiting sign-in gets it when this is dropped
+/// and the check it ran (if any) has finished.
+pub struct Check(Arc<OwnedSemaphorePermit>);
+
+impl Check {
+    /// Whether `password` matches the PHC `hash`, checked in a blocking task that holds the
+    /// check until it is done (even when the request is dropped).
+    pub async fn verify(&self, password: String, hash: String) -> bool {
+        let permit = Arc::clone(&self.0);
+        tokio::task::spawn_blocking(move || {
             let _permit = permit;
             verify_password(&password, &hash)
-        });
-        Some(checked.await.unwrap_or(false))
+        })
+        .await
+        .unwrap_or(false)
     }
 }
 
