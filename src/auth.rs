@@ -88,15 +88,11 @@ impl SurveyKey {
         use anyhow::Context;
         use std::io::Write;
         if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
+            crate::private::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
         let key: [u8; 32] = rand::random();
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        match options.open(file) {
+        match crate::private::new_file().open(file) {
             Ok(mut f) => {
                 f.write_all(hex::encode(key).as_bytes())
                     .and_then(|()| f.sync_all())

@@ -28,6 +28,7 @@
 //! - [`cli`]: the `surveyd` command and its subcommands.
 //! - [`auth`]: API tokens, kept only as hashes.
 //! - [`clock`]: the injected time source.
+//! - [`private`]: files and folders readable by their owner only.
 
 pub mod alerts;
 pub mod api;
@@ -41,6 +42,7 @@ pub mod dashboard;
 pub mod dispatch;
 pub mod domain;
 pub mod intake;
+pub mod private;
 pub mod questionnaire;
 pub mod ratelimit;
 pub mod render;

@@ -52,8 +52,8 @@ pub struct AppState {
     pub inbox: webhooks::inbox::InboxWriter,
     /// Which answers on the survey page raise a detractor alert.
     pub alerts: Arc<crate::alerts::AlertRule>,
-    /// The dashboard's page templates.
-    pub dashboard: Arc<crate::dashboard::Views>,
+    /// The dashboard's page templates and its bound on password checks.
+    pub dashboard: Arc<crate::dashboard::Dashboard>,
     /// Per-address request limits of the public routes.
     pub limits: ratelimit::Limits,
 }
@@ -77,6 +77,7 @@ impl AppState {
         let parse_context = Arc::new(ParseContext::of(&settings));
         let alerts = Arc::new(crate::alerts::AlertRule::new(&settings.alerts));
         let limits = ratelimit::Limits::new(&settings.http.rate_limit)?;
+        let dashboard = Arc::new(crate::dashboard::Dashboard::new(&settings.dashboard));
         let settings = Arc::new(settings);
         let inbox =
             webhooks::inbox::InboxWriter::start(store.clone(), Arc::clone(&settings), interpreter);
@@ -89,7 +90,7 @@ impl AppState {
             survey_key,
             inbox,
             alerts,
-            dashboard: Arc::new(crate::dashboard::Views::new()),
+            dashboard,
             limits,
         })
     }

@@ -6,32 +6,16 @@
 mod support;
 
 use serde_json::Value;
-use std::sync::{Arc, Mutex};
+use support::logs::Captured;
 use support::{SmtpServer, SurveyLoop, TestDb};
 
-/// Log lines written while a test runs (on its own thread: tokio tests run on one).
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines(&self) -> Vec<Value> {
-        String::from_utf8(self.0.lock().unwrap().clone())
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
+/// The captured lines, each a JSON object.
+fn lines(captured: &Captured) -> Vec<Value> {
+    captured
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 #[tokio::test]
@@ -58,7 +42,7 @@ async fn each_delivery_is_logged_once_with_its_ids_and_no_personal_data() {
     assert_eq!((counts.sent, counts.failed, counts.retried), (1, 1, 1));
     counts.log("dispatch finished", std::time::Duration::from_millis(1_250));
 
-    let lines = captured.lines();
+    let lines = lines(&captured);
     let fields = |line: &Value| line["fields"].clone();
     let outcomes: Vec<Value> = lines
         .iter()
@@ -113,7 +97,7 @@ async fn each_delivery_is_logged_once_with_its_ids_and_no_personal_data() {
         (1.into(), 1.into(), "1s".into())
     );
     // Nothing anywhere names the customers or their addresses, nor prints a Rust structure.
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     for personal in ["example.com", "Budi", "DispatchCounts", "\"PT"] {
         assert!(
             !text.contains(personal),

@@ -7,7 +7,6 @@ mod support;
 use surveyd::alerts::AlertRule;
 
 use chrono::{DateTime, Utc};
-use std::process::Command;
 use support::{TestDb, closed_contact, survey_key};
 use surveyd::domain::ExternalId;
 use surveyd::store::StoredAnswer;
@@ -33,23 +32,12 @@ fn answer(
 }
 
 fn export(db: &TestDb, dir: &std::path::Path, args: &[&str]) -> String {
-    let config = dir.join("surveyd.toml");
-    std::fs::write(&config, format!("[database]\nurl = \"{}\"\n", db.url)).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_surveyd"))
-        .current_dir(dir)
-        .env_remove("SURVEYD_CONFIG")
-        .arg("--config")
-        .arg(&config)
-        .args(["export", "responses"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    let config = format!("[database]\nurl = \"{}\"\n", db.url);
+    let args: Vec<&str> = ["export", "responses"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    support::surveyd_with_config(dir, &config, &args)
 }
 
 async fn answered_invitations_are_exported(db: &TestDb) {

@@ -69,7 +69,7 @@ impl EmailChannel {
             .with_context(|| format!("email.from: `{}` is not a mailbox", settings.from))?;
         let transport = match settings.transport {
             EmailTransport::File => {
-                std::fs::create_dir_all(&settings.outbox_dir).with_context(|| {
+                crate::private::create_dir_all(&settings.outbox_dir).with_context(|| {
                     format!(
                         "cannot create email.outbox_dir {}",
                         settings.outbox_dir.display()
@@ -354,11 +354,19 @@ impl tokio::io::AsyncWrite for TlsStream {
     }
 }
 
-/// Writes `{dir}/{delivery_id}.eml` whole or not at all (a temporary file, then a rename).
+/// Writes `{dir}/{delivery_id}.eml` (mode 0600: it holds a name and an address) whole or not
+/// at all (a temporary file, then a rename).
 async fn write_file(dir: &std::path::Path, delivery_id: i64, bytes: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
     let target = dir.join(format!("{delivery_id}.eml"));
     let partial = dir.join(format!(".{delivery_id}.eml.partial"));
-    tokio::fs::write(&partial, bytes).await?;
+    // A partial file left by a crash is written again.
+    let mut options = crate::private::new_file();
+    options.create_new(false).create(true).truncate(true);
+    let mut file = tokio::fs::OpenOptions::from(options).open(&partial).await?;
+    file.write_all(bytes).await?;
+    file.flush().await?;
+    drop(file);
     tokio::fs::rename(&partial, &target).await
 }
 

@@ -142,10 +142,16 @@ fn print_report(
     json: bool,
 ) -> anyhow::Result<()> {
     for warning in &report.warnings {
-        eprintln!("warning: {warning}");
+        eprintln!(
+            "warning: {}",
+            super::cells::terminal_safe(&warning.to_string())
+        );
     }
     for reject in &report.rejects {
-        eprintln!("rejected: {reject}");
+        eprintln!(
+            "rejected: {}",
+            super::cells::terminal_safe(&reject.to_string())
+        );
     }
     let quoted = report.rejects.len() as u64;
     if report.rejected > quoted {

@@ -1,6 +1,10 @@
-//! `surveyd dashboard hash-password`: the Argon2id hash of a dashboard password, for
-//! `dashboard.users` (the password itself is never stored).
+//! `surveyd dashboard …`: the dashboard's accounts — the Argon2id hash of a password, for
+//! `dashboard.users` (the password itself is never stored), and ending an account's sessions
+//! on every daemon (when it is removed from `dashboard.users` or its password may be known).
 
+use super::open_store;
+use crate::clock::Clock;
+use crate::config::Settings;
 use clap::Subcommand;
 use std::io::{BufRead, IsTerminal};
 
@@ -9,9 +13,16 @@ pub enum DashboardCommand {
     /// Read a password (typed without echo, or one line on standard input) and print its
     /// Argon2id hash.
     HashPassword,
+    /// End every session of an account at once, on every daemon sharing the database: do it
+    /// when an account is removed from `dashboard.users` (daemons still running with the old
+    /// settings would accept its sessions until they expire) or its password may be known.
+    EndSessions {
+        /// The account's name in `dashboard.users`.
+        name: String,
+    },
 }
 
-pub fn run(command: DashboardCommand) -> anyhow::Result<()> {
+pub async fn run(settings: Settings, command: DashboardCommand) -> anyhow::Result<()> {
     match command {
         DashboardCommand::HashPassword => {
             let password = if std::io::stdin().is_terminal() {
@@ -31,6 +42,13 @@ pub fn run(command: DashboardCommand) -> anyhow::Result<()> {
             let hash = crate::dashboard::hash_password(&password)
                 .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
             println!("{hash}");
+            Ok(())
+        }
+        DashboardCommand::EndSessions { name } => {
+            let store = open_store(&settings).await?;
+            let ended = store.end_sessions_of(&name, Clock::system().now()).await?;
+            store.close().await;
+            println!("{ended} session(s) of `{name}` ended");
             Ok(())
         }
     }

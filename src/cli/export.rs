@@ -3,6 +3,7 @@
 //! answer — as CSV or JSON lines, streamed in pages so an export of millions stays small in
 //! memory. Names, addresses and phone numbers are not exported.
 
+use super::cells::CsvWriter;
 use super::open_store;
 use crate::config::Settings;
 use crate::store::AnsweredInvitation;
@@ -100,7 +101,7 @@ async fn export(
         ExportFormat::Jsonl => Vec::new(),
     };
     if format == ExportFormat::Csv {
-        let mut writer = csv::Writer::from_writer(&mut out);
+        let mut writer = CsvWriter::new(&mut out);
         writer.write_record(
             COLUMNS
                 .iter()
@@ -117,9 +118,7 @@ async fn export(
         after = last.invitation_id;
         match format {
             ExportFormat::Csv => {
-                let mut writer = csv::WriterBuilder::new()
-                    .has_headers(false)
-                    .from_writer(&mut out);
+                let mut writer = CsvWriter::new(&mut out);
                 for row in &page {
                     writer.write_record(csv_record(row, &questions))?;
                 }

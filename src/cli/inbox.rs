@@ -72,11 +72,12 @@ async fn replay(
     .await?;
     for (event, reason) in &replay.still_failing {
         eprintln!(
-            "event {} ({} {}, received {}): {reason}",
+            "event {} ({} {}, received {}): {}",
             event.id,
             event.provider,
-            event.event_id,
-            times.at(event.received_at)
+            super::cells::terminal_safe(&event.event_id),
+            times.at(event.received_at),
+            super::cells::terminal_safe(&reason.to_string())
         );
     }
     println!(

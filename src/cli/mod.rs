@@ -3,6 +3,7 @@
 
 mod alerts;
 mod campaign;
+mod cells;
 mod config;
 mod contacts;
 mod customers;
@@ -94,7 +95,8 @@ enum Command {
     /// of them): response rate, CSAT, NPS, CES, FCR with 95% intervals, time to answer,
     /// agents ranked by CSAT shrunk toward their team, changes from the previous period.
     Report(report::ReportArgs),
-    /// The dashboard's accounts: hashing a password for `dashboard.users`.
+    /// The dashboard's accounts: hashing a password for `dashboard.users`, ending an account's
+    /// sessions.
     #[command(subcommand)]
     Dashboard(dashboard::DashboardCommand),
     /// Detractor alerts: list them, show one, acknowledge and resolve them.
@@ -174,7 +176,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Customers(command) => customers::run(settings, times, command).await,
         Command::Retention(command) => retention::run(settings, times, command).await,
         Command::Alerts(command) => alerts::run(settings, times, command).await,
-        Command::Dashboard(command) => dashboard::run(command),
+        Command::Dashboard(command) => dashboard::run(settings, command).await,
         Command::Tokens(command) => tokens::run(settings, times, command).await,
         Command::Campaign(command) => campaign::run(settings, times, command).await,
         Command::Dispatch { format } => dispatch::run(settings, format).await,
@@ -275,16 +277,19 @@ fn print_rows<T: serde::Serialize>(
     match format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(rows)?),
         OutputFormat::Table if rows.is_empty() => println!("{empty}"),
-        OutputFormat::Table => {
-            let mut table = comfy_table::Table::new();
-            table.set_header(header.iter().copied());
-            for row in rows {
-                table.add_row(cells(row));
-            }
-            println!("{table}");
-        }
+        OutputFormat::Table => print_table(header, rows.iter().map(cells)),
     }
     Ok(())
+}
+
+/// Prints a table under `header`, its cells made [`cells::terminal_safe`].
+fn print_table<H: AsRef<str>>(header: &[H], rows: impl IntoIterator<Item = Vec<String>>) {
+    let mut table = comfy_table::Table::new();
+    table.set_header(header.iter().map(|h| h.as_ref()));
+    for row in rows {
+        table.add_row(row.iter().map(|cell| cells::terminal_safe(cell)));
+    }
+    println!("{table}");
 }
 
 /// Prints one thing's fields, a name and its value a line (a value may hold several lines),
@@ -293,7 +298,10 @@ fn print_fields(fields: &[(&str, String)]) {
     let mut table = comfy_table::Table::new();
     table.load_style(comfy_table::presets::NOTHING);
     for (name, value) in fields {
-        table.add_row([*name, value.as_str()]);
+        table.add_row([
+            std::borrow::Cow::Borrowed(*name),
+            cells::terminal_safe(value),
+        ]);
     }
     println!("{table}");
 }

@@ -194,13 +194,15 @@ fn names(channels: &[SurveyChannel]) -> String {
         .join(", ")
 }
 
+/// Prints the message as composed, its text [`terminal_safe`].
 fn print(channel: SurveyChannel, message: &Composed) {
+    use super::cells::terminal_safe;
     match message {
         Composed::Email(email) => {
             let to: Vec<String> = email.to.iter().map(ToString::to_string).collect();
-            println!("== email to {}", to.join(", "));
-            println!("Subject: {}\n", email.subject);
-            println!("{}", email.text.trim_end());
+            println!("== email to {}", terminal_safe(&to.join(", ")));
+            println!("Subject: {}\n", terminal_safe(&email.subject));
+            println!("{}", terminal_safe(email.text.trim_end()));
         }
         Composed::Chat(chat) => {
             let size = crate::render::sms::size(&chat.text);
@@ -213,10 +215,10 @@ fn print(channel: SurveyChannel, message: &Composed) {
                     size.segments
                 );
             }
-            println!("\n{}", chat.text.trim_end());
+            println!("\n{}", terminal_safe(chat.text.trim_end()));
             if !chat.options.is_empty() {
                 let titles: Vec<&str> = chat.options.iter().map(|o| o.title.as_str()).collect();
-                println!("[{}]", titles.join("] ["));
+                println!("[{}]", terminal_safe(&titles.join("] [")));
             }
         }
     }

@@ -131,12 +131,7 @@ type Column = (String, Box<dyn Fn(&ReportRow) -> Option<String>>);
 
 fn print_table(report: &Report) {
     let (header, rows) = grid(report);
-    let mut table = comfy_table::Table::new();
-    table.set_header(header);
-    for row in rows {
-        table.add_row(row);
-    }
-    println!("{table}");
+    super::print_table(&header, rows);
     println!("{}", footnote(report));
 }
 
@@ -259,7 +254,7 @@ fn footnote(report: &Report) -> String {
 }
 
 fn print_csv(report: &Report) -> anyhow::Result<()> {
-    let mut out = csv::Writer::from_writer(std::io::stdout().lock());
+    let mut out = super::cells::CsvWriter::new(std::io::stdout().lock());
     let mut header: Vec<String> = Vec::new();
     for by in &report.by {
         header.push(by.as_ref().to_owned());

@@ -142,10 +142,18 @@ async fn poll(
     if format == OutputFormat::Table {
         for r in &reports {
             for warning in &r.warnings {
-                println!("warning: source `{}`: {warning}", r.source);
+                println!(
+                    "warning: source `{}`: {}",
+                    r.source,
+                    super::cells::terminal_safe(&warning.to_string())
+                );
             }
             for reject in &r.rejects {
-                println!("rejected: source `{}`: {reject}", r.source);
+                println!(
+                    "rejected: source `{}`: {}",
+                    r.source,
+                    super::cells::terminal_safe(&reject.to_string())
+                );
             }
         }
     }

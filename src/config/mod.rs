@@ -9,6 +9,7 @@
 
 mod env;
 mod problems;
+mod redact;
 
 pub use problems::Problem;
 
@@ -205,6 +206,7 @@ pub struct TemplateSettings {
 #[serde(deny_unknown_fields)]
 pub struct SurveySettings {
     /// The daemon's public base URL, as customers reach it (survey and unsubscribe links).
+    #[serde(serialize_with = "redact::serialize")]
     pub public_url: url::Url,
     /// The key survey tokens are derived from (64 hex digits). When unset, a key is kept in
     /// `key_file`, created on first use. Daemons sharing a database must share the key.
@@ -315,6 +317,27 @@ pub struct DashboardSettings {
     pub session: std::time::Duration,
     /// How many weeks the charts show.
     pub weeks: u32,
+    /// How password checks are bounded.
+    pub sign_in: SignInSettings,
+}
+
+/// Bounds on sign-in: password checks at once, and the lock after wrong passwords in a row.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignInSettings {
+    /// Argon2id checks running at once across all accounts (each holds about 19 MiB).
+    pub concurrency: u32,
+    /// How long a sign-in waits for a free check before it gets `429`.
+    #[serde(with = "crate::domain::duration")]
+    pub wait: std::time::Duration,
+    /// Wrong passwords in a row that lock an account (0: never).
+    pub lock_after: u32,
+    /// The first lock; each further wrong password doubles it, up to `lock_max`.
+    #[serde(with = "crate::domain::duration")]
+    pub lock: std::time::Duration,
+    /// The longest lock.
+    #[serde(with = "crate::domain::duration")]
+    pub lock_max: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -340,6 +363,18 @@ impl DashboardSettings {
         }
         if !(1..=104).contains(&self.weeks) {
             return Err(Problem::at("dashboard.weeks", "must be from 1 to 104"));
+        }
+        if self.sign_in.concurrency == 0 {
+            return Err(Problem::at(
+                "dashboard.sign_in.concurrency",
+                "must be at least 1",
+            ));
+        }
+        if self.sign_in.lock_max < self.sign_in.lock {
+            return Err(Problem::at(
+                "dashboard.sign_in.lock_max",
+                "must be at least dashboard.sign_in.lock",
+            ));
         }
         Ok(())
     }
@@ -367,6 +402,7 @@ pub struct AlertSettings {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertWebhook {
+    #[serde(serialize_with = "redact::serialize")]
     pub url: url::Url,
     pub secret: Secret<String>,
     /// How long a post may take before it counts as failed (and is retried).
@@ -495,6 +531,7 @@ pub struct ChannelSettings {
 #[serde(deny_unknown_fields)]
 pub struct TwilioSettings {
     /// The API's base URL (changed only for tests and regional endpoints).
+    #[serde(serialize_with = "redact::serialize")]
     pub base_url: url::Url,
     pub account_sid: Option<String>,
     /// The account's auth token: it authenticates sends and signs Twilio's callbacks
@@ -519,6 +556,7 @@ pub struct TwilioSettings {
 #[serde(deny_unknown_fields)]
 pub struct WhatsappSettings {
     /// The Graph API's base URL and version.
+    #[serde(serialize_with = "redact::serialize")]
     pub base_url: url::Url,
     pub api_version: String,
     /// The business phone number's id, and the access token (system user) that sends.
@@ -576,6 +614,7 @@ pub struct GatewaySettings {
 pub struct GatewaySend {
     #[serde(default = "post")]
     pub method: String,
+    #[serde(serialize_with = "redact::serialize")]
     pub url: String,
     pub auth: GatewayAuth,
     pub body_format: BodyFormat,
@@ -628,6 +667,7 @@ pub enum GatewayAuth {
     /// the password or client-credentials grant, kept until a minute before it expires or
     /// until the gateway refuses it. Qontak, for one, wants the password grant as JSON.
     Oauth {
+        #[serde(serialize_with = "redact::serialize")]
         token_url: String,
         grant: OauthGrant,
         client_id: String,
@@ -853,13 +893,7 @@ impl DatabaseUrl {
 
 impl fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match url::Url::parse(&self.0) {
-            Ok(mut url) if url.password().is_some() => {
-                let _ = url.set_password(Some("REDACTED"));
-                f.write_str(&url.as_str().replacen(":REDACTED@", ":[redacted]@", 1))
-            }
-            _ => f.write_str(&self.0),
-        }
+        f.write_str(&redact::url(&self.0))
     }
 }
 
@@ -1051,7 +1085,7 @@ impl Settings {
         Ok(settings)
     }
 
-    /// The settings as TOML, secrets redacted.
+    /// The settings as TOML, secrets redacted (those inside URLs too).
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("settings serialise to TOML")
     }

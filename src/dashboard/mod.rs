@@ -3,31 +3,30 @@
 //! leaderboard by shrunk CSAT, response rate by channel, and the open detractor alerts with
 //! buttons to acknowledge and resolve them.
 //!
-//! Sign-in is by a configured account whose password is kept as an Argon2id hash. A session
-//! is a cookie (`HttpOnly`, `SameSite=Strict`, `Secure` behind HTTPS) holding the name and
-//! expiry signed with a key derived from the survey key, so every daemon sharing that key
-//! accepts it; forms carry a token derived from the session against cross-site posts.
+//! Sign-in is by a configured account whose password is kept as an Argon2id hash, within the
+//! bounds of [`sign_in`]; a session ([`session`]) is a cookie (`HttpOnly`, `SameSite=Strict`,
+//! `Secure` behind HTTPS) naming a session stored in the database, so every daemon on it
+//! accepts it until it expires or is ended.
 
 pub mod charts;
+pub mod session;
+pub mod sign_in;
 
 use crate::domain::TimeZone;
 use crate::scoring::{Report, ReportRow};
 use crate::server::AppState;
 use crate::store::{Alert, AlertAction, Breakdown, Period, StoreError};
 use axum::Router;
-use axum::extract::{Form, FromRequestParts, Path, State};
+use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use charts::{Estimate, IntervalBars, LineChart};
 use handlebars::Handlebars;
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
-
-const COOKIE: &str = "surveyd_session";
+use session::{COOKIE, Session};
+pub use sign_in::hash_password;
 
 /// The dashboard's routes; sign-in attempts under the `sign_in` limit.
 pub fn routes(
@@ -45,11 +44,15 @@ pub fn routes(
         .merge(sign_in)
 }
 
-/// The page templates, compiled into the binary.
-pub struct Views(Handlebars<'static>);
+/// The dashboard's parts that live as long as the daemon: the page templates, compiled into
+/// the binary, and the bound on password checks.
+pub struct Dashboard {
+    views: Handlebars<'static>,
+    gate: sign_in::Gate,
+}
 
-impl Views {
-    pub fn new() -> Views {
+impl Dashboard {
+    pub fn new(settings: &crate::config::DashboardSettings) -> Dashboard {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
         for (name, source) in [
@@ -63,11 +66,14 @@ impl Views {
                 .register_template_string(name, source)
                 .expect("the dashboard templates compile");
         }
-        Views(registry)
+        Dashboard {
+            views: registry,
+            gate: sign_in::Gate::new(&settings.sign_in),
+        }
     }
 
     fn render(&self, name: &str, data: &impl Serialize) -> Response {
-        match self.0.render(name, data) {
+        match self.views.render(name, data) {
             Ok(html) => Html(html).into_response(),
             Err(e) => {
                 tracing::error!(error = %e, template = name, "cannot render the dashboard");
@@ -75,77 +81,6 @@ impl Views {
             }
         }
     }
-}
-
-impl Default for Views {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// A signed-in person, and the token their forms carry.
-pub struct Session {
-    user: String,
-    csrf: String,
-}
-
-impl FromRequestParts<AppState> for Session {
-    type Rejection = Redirect;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Redirect> {
-        let jar = CookieJar::from_headers(&parts.headers);
-        let value = jar.get(COOKIE).map(|c| c.value().to_owned());
-        value
-            .and_then(|v| session_of(state, &v))
-            .ok_or_else(|| Redirect::to("/dashboard/login"))
-    }
-}
-
-fn mac(state: &AppState, purpose: &str, parts: &[&str]) -> Hmac<Sha256> {
-    let key = state.survey_key.derive("dashboard session");
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key length");
-    mac.update(purpose.as_bytes());
-    for part in parts {
-        mac.update(b"\0");
-        mac.update(part.as_bytes());
-    }
-    mac
-}
-
-/// The cookie value of `user`'s session until `expires` (Unix seconds): `name.expires.mac`,
-/// the name in hex (it may hold any character).
-fn session_cookie(state: &AppState, user: &str, expires: i64) -> String {
-    let name = hex::encode(user);
-    let expires = expires.to_string();
-    let signature = mac(state, "session", &[&name, &expires])
-        .finalize()
-        .into_bytes();
-    format!("{name}.{expires}.{}", hex::encode(signature))
-}
-
-/// The session a cookie value stands for: its signature holds, it has not expired, and its
-/// user is still configured.
-fn session_of(state: &AppState, value: &str) -> Option<Session> {
-    let mut fields = value.split('.');
-    let (name, expires, signature) = (fields.next()?, fields.next()?, fields.next()?);
-    mac(state, "session", &[name, expires])
-        .verify_slice(&hex::decode(signature).ok()?)
-        .ok()?;
-    if expires.parse::<i64>().ok()? <= state.clock.now().timestamp() {
-        return None;
-    }
-    let user = String::from_utf8(hex::decode(name).ok()?).ok()?;
-    if !state
-        .settings
-        .dashboard
-        .users
-        .iter()
-        .any(|u| u.name == user)
-    {
-        return None;
-    }
-    let csrf = hex::encode(mac(state, "csrf", &[value]).finalize().into_bytes());
-    Some(Session { user, csrf })
 }
 
 #[derive(Serialize)]
@@ -172,42 +107,125 @@ struct Credentials {
     password: String,
 }
 
+/// The sign-in page again with `error`, answered with `status`.
+fn refused(state: &AppState, status: StatusCode, error: &str, name: &str) -> Response {
+    let mut page = state.dashboard.render(
+        "login",
+        &LoginPage {
+            title: "Sign in",
+            error: Some(error),
+            name,
+        },
+    );
+    *page.status_mut() = status;
+    page
+}
+
+/// `429` with the sign-in page and `Retry-After: seconds`.
+fn too_many(state: &AppState, seconds: i64, error: &str, name: &str) -> Response {
+    let mut page = refused(state, StatusCode::TOO_MANY_REQUESTS, error, name);
+    page.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(seconds.max(1)),
+    );
+    page
+}
+
+fn unavailable(e: StoreError) -> Response {
+    tracing::error!(error = %e, "cannot sign in");
+    StatusCode::INTERNAL_SERVER_ERROR.into_response()
+}
+
+/// The answer to a sign-in for `account` while it is locked, if it is.
+async fn refuse_if_locked(
+    state: &AppState,
+    account: Option<&crate::config::DashboardUser>,
+    name: &str,
+) -> Option<Response> {
+    let user = account?;
+    let now = state.clock.now();
+    match state.store.sign_in_locked(&user.name, now).await {
+        Ok(Some(until)) => {
+            let seconds = (until - now).num_seconds() + 1;
+            tracing::warn!(user = ?name, "dashboard sign-in refused: account locked");
+            let wait =
+                crate::domain::duration::format(std::time::Duration::from_secs(seconds as u64));
+            Some(too_many(
+                state,
+                seconds,
+                &format!("Too many wrong passwords: this account is locked for {wait}."),
+                name,
+            ))
+        }
+        Ok(None) => None,
+        Err(e) => Some(unavailable(e)),
+    }
+}
+
 async fn login(
     State(state): State<AppState>,
     jar: CookieJar,
     Form(form): Form<Credentials>,
 ) -> Response {
-    let hash = state
+    let limits = &state.settings.dashboard.sign_in;
+    let account = state
         .settings
         .dashboard
         .users
         .iter()
-        .find(|u| u.name == form.name)
-        .map(|u| u.password_hash.expose().clone());
-    let known = hash.is_some();
-    let password = form.password;
-    // An unknown name costs the same work as a wrong password, so timing does not tell them apart.
-    let hash = hash.unwrap_or_else(|| DECOY.get_or_init(decoy_hash).clone());
-    let verified = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .unwrap_or(false);
-    if !(known && verified) {
-        tracing::warn!(user = %form.name, "dashboard sign-in refused");
-        let mut page = state.dashboard.render(
-            "login",
-            &LoginPage {
-                title: "Sign in",
-                error: Some("Wrong name or password."),
-                name: &form.name,
-            },
-        );
-        *page.status_mut() = StatusCode::UNAUTHORIZED;
-        return page;
+        .find(|u| u.name == form.name);
+    // A locked account is refused before any password work: before waiting for a check, and
+    // again once one is free (guesses that queued meanwhile may have locked it).
+    if let Some(refusal) = refuse_if_locked(&state, account, &form.name).await {
+        return refusal;
     }
-    tracing::info!(user = %form.name, "dashboard sign-in");
+    let Some(check) = state.dashboard.gate.enter().await else {
+        tracing::warn!(user = ?form.name, "dashboard sign-in turned away: too many at once");
+        return too_many(
+            &state,
+            limits.wait.as_secs_f64().ceil() as i64,
+            "Too many sign-ins at once: try again in a moment.",
+            &form.name,
+        );
+    };
+    if let Some(refusal) = refuse_if_locked(&state, account, &form.name).await {
+        return refusal;
+    }
+    // An unknown name costs the same work as a wrong password, so timing does not tell them apart.
+    let hash = account.map_or_else(sign_in::decoy_hash, |u| u.password_hash.expose().clone());
+    // The check is held until the outcome is recorded, so the next sign-in sees this one's.
+    let verified = check.verify(form.password, hash.clone()).await;
+    let Some(user) = account.filter(|_| verified) else {
+        if let Some(user) = account {
+            let lock = |failures| sign_in::lock_for(limits, failures);
+            if let Err(e) = state
+                .store
+                .sign_in_failed(&user.name, state.clock.now(), lock)
+                .await
+            {
+                return unavailable(e);
+            }
+        }
+        drop(check);
+        tracing::warn!(user = ?form.name, "dashboard sign-in refused");
+        return refused(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            "Wrong name or password.",
+            &form.name,
+        );
+    };
+    let opened = match state.store.sign_in_succeeded(&user.name).await {
+        Ok(()) => session::open(&state, &user.name, &hash).await,
+        Err(e) => Err(e),
+    };
+    let value = match opened {
+        Ok(value) => value,
+        Err(e) => return unavailable(e),
+    };
+    tracing::info!(user = ?user.name, "dashboard sign-in");
     let lifetime = state.settings.dashboard.session;
-    let expires = state.clock.now().timestamp() + lifetime.as_secs() as i64;
-    let cookie = Cookie::build((COOKIE, session_cookie(&state, &form.name, expires)))
+    let cookie = Cookie::build((COOKIE, value))
         .path("/dashboard")
         .http_only(true)
         .same_site(SameSite::Strict)
@@ -217,41 +235,9 @@ async fn login(
     (jar.add(cookie), Redirect::to("/dashboard")).into_response()
 }
 
-static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-fn decoy_hash() -> String {
-    hash_password("not a password anyone has").expect("hashing works")
-}
-
-/// The Argon2id hash of `password` in PHC form, with a fresh salt.
-pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
-    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
-    let salt = SaltString::generate(&mut OsRng);
-    Ok(argon2::Argon2::default()
-        .hash_password(password.as_bytes(), &salt)?
-        .to_string())
-}
-
-fn verify_password(password: &str, hash: &str) -> bool {
-    use argon2::password_hash::{PasswordHash, PasswordVerifier};
-    PasswordHash::new(hash).is_ok_and(|parsed| {
-        argon2::Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    })
-}
-
 #[derive(Deserialize)]
 struct CsrfForm {
     csrf: String,
-}
-
-impl Session {
-    /// Whether a form carrying `csrf` came from a page of this session.
-    fn posted(&self, csrf: &str) -> bool {
-        use subtle::ConstantTimeEq;
-        self.csrf.as_bytes().ct_eq(csrf.as_bytes()).into()
-    }
 }
 
 fn out_of_date() -> Response {
@@ -262,10 +248,20 @@ fn out_of_date() -> Response {
         .into_response()
 }
 
-async fn logout(session: Session, jar: CookieJar, Form(form): Form<CsrfForm>) -> Response {
+async fn logout(
+    State(state): State<AppState>,
+    session: Session,
+    jar: CookieJar,
+    Form(form): Form<CsrfForm>,
+) -> Response {
     if !session.posted(&form.csrf) {
         return out_of_date();
     }
+    if let Err(e) = session.end(&state).await {
+        tracing::error!(error = %e, "cannot end the dashboard session");
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    tracing::info!(user = ?session.user, "dashboard sign-out");
     let gone = Cookie::build((COOKIE, "")).path("/dashboard").build();
     (jar.remove(gone), Redirect::to("/dashboard/login")).into_response()
 }

@@ -20,6 +20,7 @@ mod report;
 mod report_days;
 mod responses;
 mod runs;
+mod sessions;
 mod sources;
 mod sqlite;
 mod tokens;
@@ -43,6 +44,7 @@ pub use report::{
 pub use report_days::SummarySettings;
 pub use responses::{OpenedInvitation, StoredAnswer};
 pub use runs::{CampaignRun, RunTally, TickState};
+pub use sessions::StoredSession;
 pub use sources::{SourceCounts, SourceState};
 pub use tokens::ApiToken;
 
@@ -66,6 +68,11 @@ pub enum StoreError {
     Migrate(sqlx::migrate::MigrateError),
     #[error("cannot create the database folder {path}: {error}")]
     Folder {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
+    #[error("cannot create the database file {path}: {error}")]
+    File {
         path: std::path::PathBuf,
         error: std::io::Error,
     },

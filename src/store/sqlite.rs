@@ -1,4 +1,4 @@
-//! SQLite specifics: the file and its folders are created on first use; WAL journal so readers
+//! SQLite specifics: the file (0600) and its folders (0700) are created on first use; WAL journal so readers
 //! never wait for the writer; a busy timeout so concurrent writers queue instead of failing.
 
 use super::StoreError;
@@ -35,10 +35,18 @@ pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> Result<SqlitePo
     if let Some(folder) = options.get_filename().parent()
         && !folder.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(folder).map_err(|error| StoreError::Folder {
+        crate::private::create_dir_all(folder).map_err(|error| StoreError::Folder {
             path: folder.to_owned(),
             error,
         })?;
+    }
+    // A new database file is the owner's alone (SQLite gives its journal files the file's mode).
+    if let Some(path) = file(url) {
+        match crate::private::new_file().open(&path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(error) => return Err(StoreError::File { path, error }),
+        }
     }
     Ok(SqlitePoolOptions::new()
         .max_connections(max_connections.max(1))

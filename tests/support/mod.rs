@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod gateway;
+pub mod logs;
 pub mod meta;
 pub mod outbox;
 pub mod qontak;
@@ -627,4 +628,30 @@ pub async fn plan_and_send(
             .unwrap();
     }
     claimed
+}
+
+/// `surveyd ARGS` run in `dir` with `config` as its settings file (and no `SURVEYD_*` or
+/// `RUST_LOG` from the test's environment); its stdout, after checking that it succeeded.
+pub fn surveyd_with_config(dir: &std::path::Path, config: &str, args: &[&str]) -> String {
+    let file = dir.join("surveyd.toml");
+    std::fs::write(&file, config).unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_surveyd"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("SURVEYD_") || key == "RUST_LOG" {
+            command.env_remove(key);
+        }
+    }
+    let out = command
+        .current_dir(dir)
+        .arg("--config")
+        .arg(&file)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "surveyd {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
