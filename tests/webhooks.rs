@@ -320,6 +320,25 @@ async fn twice_no_answer_keeps_the_words_as_a_comment(db: &TestDb) {
     assert_eq!(next[0].question.as_deref(), Some("resolved"));
 }
 
+/// A comment as long as a message can be (here 350,000 characters) is kept to the comment
+/// question's `max_length` (2,000 by default), and the cut is recorded as the outcome.
+async fn a_long_comment_is_cut_to_the_questions_length(db: &TestDb) {
+    let chat = Chat::start(db).await;
+    let invitation = chat.invite(db, SurveyChannel::Sms, &sid("invite")).await;
+    let long = "lambat ".repeat(50_000);
+    chat.sms_reply(&sid("1"), &long).await;
+    chat.send_due(db, &[&sid("reask")]).await;
+    assert_eq!(chat.sms_reply(&sid("2"), &long).await.status(), 200);
+    let stored = answers(db, invitation).await;
+    let text = stored[0].text.as_deref().unwrap();
+    assert_eq!(text.chars().count(), 2000);
+    assert!(long.starts_with(text));
+    assert_eq!(
+        outcomes(db).await,
+        [("comment_cut".to_owned(), 1), ("reask".to_owned(), 1)]
+    );
+}
+
 async fn statuses_move_forward_only(db: &TestDb) {
     let chat = Chat::start(db).await;
     let invite = sid("invite");
@@ -992,5 +1011,6 @@ on_both_backends!(
     a_storage_failure_while_interpreting_is_kept_for_replay,
     nul_in_a_callback_is_kept_as_a_replacement_mark,
     a_reshuffled_twilio_reply_is_refused,
+    a_long_comment_is_cut_to_the_questions_length,
     a_whatsapp_event_without_a_message_id_is_refused,
 );
