@@ -202,7 +202,30 @@ async fn campaign_runs_plan_once_over_the_api(db: &TestDb) {
     app.stop().await;
 }
 
+async fn a_bad_array_gets_a_bounded_answer(db: &TestDb) {
+    let mut settings = settings_with_token(db);
+    settings.http.max_body_bytes = 1 << 20;
+    let app = TestApp::spawn(db, settings).await;
+    // Nearly 1 MB of items, each missing every required field and with an unknown key.
+    let items: Vec<Value> = (0..90_000).map(|_| json!({"x": 1})).collect();
+    let r = app.post_json("/v1/contacts", Some(TOKEN), &items).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = r.text().await.unwrap();
+    assert!(text.len() < 32 * 1024, "{} bytes", text.len());
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["rejected"], 90_000);
+    let listed = body["errors"].as_array().unwrap().len();
+    assert_eq!(listed, 100);
+    let not_listed = body["errors_not_listed"].as_u64().unwrap();
+    // Each item lacks contact_id, closed_at and customer_id at least.
+    assert!(listed as u64 + not_listed >= 3 * 90_000, "{not_listed}");
+    assert_eq!(body["warnings"].as_array().unwrap().len(), 100);
+    assert_eq!(body["warnings_not_listed"], 90_000 - 100);
+    app.stop().await;
+}
+
 on_both_backends!(
+    a_bad_array_gets_a_bounded_answer,
     campaign_runs_plan_once_over_the_api,
     health_and_readiness,
     contacts_need_a_valid_token,
