@@ -254,16 +254,74 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, then finishes the requests in flight.
+    /// Serves HTTP/1.1 until `shutdown` resolves, then finishes the requests in flight.
+    ///
+    /// A connection must send each request's headers within `http.header_timeout` of opening
+    /// or of the previous response (hyper's header read timeout, which also runs while a
+    /// keep-alive connection idles), and at most `http.max_connections` are open at once:
+    /// one more is closed as soon as it is accepted, and counted.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        use tower::Service;
+        let http = &self.state.settings.http;
+        let max_connections = http.max_connections;
+        let open = Arc::new(tokio::sync::Semaphore::new(max_connections));
+        let mut connection = hyper::server::conn::http1::Builder::new();
+        connection
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(http.header_timeout);
+        let mut services = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let (stream, remote) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        accept_failed(e).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let Ok(permit) = Arc::clone(&open).try_acquire_owned() else {
+                metrics::counter!(crate::telemetry::CONNECTIONS_REFUSED).increment(1);
+                tracing::debug!(%remote, max_connections, "connection refused: too many open");
+                continue;
+            };
+            let Ok(service) = services.call(remote).await;
+            let served = graceful.watch(connection.serve_connection(
+                hyper_util::rt::TokioIo::new(stream),
+                hyper_util::service::TowerToHyperService::new(service),
+            ));
+            tokio::spawn(async move {
+                if let Err(e) = served.await {
+                    tracing::debug!(%remote, error = %e, "connection ended");
+                }
+                drop(permit);
+            });
+        }
+        drop(self.listener);
+        graceful.shutdown().await;
+        Ok(())
     }
+}
+
+/// After a failed `accept`: a connection the peer dropped before it was taken is nothing;
+/// anything else (out of file descriptors) is logged, and accepting pauses a moment rather
+/// than spinning.
+async fn accept_failed(error: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        error.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(%error, "cannot accept connections");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -72,7 +72,26 @@ pub struct HttpSettings {
     /// A request not answered within this (its body included) gets 408.
     #[serde(with = "crate::domain::duration")]
     pub request_timeout: std::time::Duration,
+    /// A connection that has not sent a request's headers this long after it opened, or
+    /// after the previous response (a keep-alive connection left idle), is closed.
+    #[serde(with = "crate::domain::duration")]
+    pub header_timeout: std::time::Duration,
+    /// Connections open at once; one more is closed as soon as it is accepted, and counted in
+    /// `surveyd_http_connections_refused_total`.
+    pub max_connections: usize,
     pub rate_limit: RateLimitSettings,
+}
+
+impl HttpSettings {
+    fn check(&self) -> Result<(), Problem> {
+        if self.max_connections == 0 {
+            return Err(Problem::at("http.max_connections", "must be at least 1"));
+        }
+        if self.header_timeout.is_zero() {
+            return Err(Problem::at("http.header_timeout", "must be longer than 0s"));
+        }
+        Ok(())
+    }
 }
 
 /// How long personal data is kept (see [`crate::store::Store::apply_retention`]).
@@ -1027,6 +1046,7 @@ impl Settings {
         }
         found.extend(
             [
+                settings.http.check(),
                 settings.reports.check(),
                 settings.alerts.check(),
                 settings.dashboard.check(),
