@@ -96,17 +96,21 @@ impl AppState {
 }
 
 /// The routes, with per-address limits on the public ones, body limits, request timeouts,
-/// security headers and request tracing.
+/// security headers (and `Cache-Control: no-store` on the dashboard) and request tracing.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.http.max_body_bytes;
     let limits = &state.limits;
+    // The dashboard's pages show personal data: no cache keeps them.
+    let dashboard =
+        crate::dashboard::routes(&limits.sign_in).layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
     let pages = Router::new()
         .route("/s/{token}", get(survey::show).post(survey::submit))
-        .route(
-            "/u/{token}",
-            get(survey::confirm_unsubscribe).post(survey::unsubscribe),
-        )
-        .merge(crate::dashboard::routes(&limits.sign_in));
+        .route("/u/{token}", get(survey::confirm_unsubscribe))
+        .merge(dashboard);
+    let unsubscribe = Router::new().route("/u/{token}", post(survey::unsubscribe));
     let webhooks = Router::new()
         .route("/webhooks/twilio/inbound", post(webhooks::twilio_inbound))
         .route("/webhooks/twilio/status", post(webhooks::twilio_status))
@@ -138,6 +142,7 @@ pub fn router(state: AppState) -> Router {
             post(crate::alerts::http::resolve),
         )
         .merge(ratelimit::apply(pages, &limits.pages))
+        .merge(ratelimit::apply(unsubscribe, &limits.unsubscribe))
         .merge(ratelimit::apply(webhooks, &limits.webhooks))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(
@@ -152,7 +157,25 @@ pub fn router(state: AppState) -> Router {
                 HeaderValue::from_static(value),
             ))
         });
-    router.layer(TraceLayer::new_for_http()).with_state(state)
+    router
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .with_state(state)
+}
+
+/// The span of one request. It names the route matched (`/s/{token}`), never the path and
+/// query as sent: survey and unsubscribe links carry their token there, and logs are no
+/// place for it.
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("(no route)", |path| path.as_str());
+    tracing::debug_span!(
+        "request",
+        method = %request.method(),
+        route,
+        version = ?request.version(),
+    )
 }
 
 /// What `GET /readyz` found.

@@ -6,44 +6,11 @@
 mod support;
 
 use serde_json::Value;
-use std::sync::{Arc, Mutex};
 use support::{SmtpServer, SurveyLoop, TestDb};
-
-/// Log lines written while a test runs (on its own thread: tokio tests run on one).
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines(&self) -> Vec<Value> {
-        String::from_utf8(self.0.lock().unwrap().clone())
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
 
 #[tokio::test]
 async fn each_delivery_is_logged_once_with_its_ids_and_no_personal_data() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _logging = tracing::subscriber::set_default(subscriber);
+    let (captured, _logging) = support::logs::capture(tracing::Level::INFO);
 
     let db = TestDb::sqlite().await;
     let smtp = SmtpServer::start();
@@ -113,7 +80,7 @@ async fn each_delivery_is_logged_once_with_its_ids_and_no_personal_data() {
         (1.into(), 1.into(), "1s".into())
     );
     // Nothing anywhere names the customers or their addresses, nor prints a Rust structure.
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     for personal in ["example.com", "Budi", "DispatchCounts", "\"PT"] {
         assert!(
             !text.contains(personal),

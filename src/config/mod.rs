@@ -151,10 +151,15 @@ impl RetentionSettings {
 pub struct RateLimitSettings {
     /// Survey and unsubscribe pages, and the dashboard's pages.
     pub pages: RequestRate,
+    /// The unsubscribe POST (one-click, RFC 8058): mailbox providers send it for many
+    /// recipients from a few addresses.
+    pub unsubscribe: RequestRate,
     /// Provider callbacks under `/webhooks/`.
     pub webhooks: RequestRate,
     /// Sign-in attempts at the dashboard.
     pub sign_in: RequestRate,
+    /// Requests per API token (`/v1/…`, `/metrics`), wherever they come from.
+    pub api: RequestRate,
     /// Count the client by the last `X-Forwarded-For` address (behind a reverse proxy that
     /// writes it); otherwise by the connection's address.
     pub forwarded_for: bool,

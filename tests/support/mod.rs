@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod gateway;
+pub mod logs;
 pub mod meta;
 pub mod outbox;
 pub mod qontak;
