@@ -1,4 +1,5 @@
-//! The HTTP server: routes, shared state, health checks and graceful shutdown.
+//! The HTTP server: routes, shared state, health checks, the limits on connections (header
+//! timeout, open connections) and graceful shutdown.
 //!
 //! `GET /healthz` answers `ok` while the process serves; `GET /readyz` answers JSON: the
 //! database, its pending migrations (either failing is 503) and, as warnings, deliveries
