@@ -1,5 +1,6 @@
-//! What every HTTP API route shares: bearer-token authentication and one error type that
-//! turns into a JSON response (a clear message on 4xx, nothing internal on 5xx).
+//! What every HTTP API route shares: bearer-token authentication, a request limit per token
+//! (`http.rate_limit.api`), and one error type that turns into a JSON response (a clear
+//! message on 4xx, nothing internal on 5xx).
 
 use crate::auth::TokenHash;
 use crate::server::AppState;
@@ -21,6 +22,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The token's `http.rate_limit.api` is spent for the next this-many seconds.
+    #[error("too many requests for this token; try again later")]
+    TooManyRequests(u64),
     #[error("internal error")]
     Internal(#[from] crate::store::StoreError),
 }
@@ -32,6 +36,10 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooManyRequests(seconds) => {
+                let body = Json(json!({ "error": self.to_string() }));
+                return crate::ratelimit::too_many_requests(*seconds, body);
+            }
             ApiError::Internal(e) => {
                 tracing::error!(error = %e, "request failed");
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -67,20 +75,25 @@ impl FromRequestParts<AppState> for ApiClient {
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthorized)?;
         let hash = TokenHash::of(token);
-        if let Some(configured) = state
+        let configured = state
             .settings
             .api
             .tokens
             .iter()
-            .find(|t| t.sha256.expose() == &hash)
-        {
-            return Ok(ApiClient {
-                token_name: configured.name.clone(),
-            });
+            .find(|t| t.sha256.expose() == &hash);
+        let token_name = match configured {
+            Some(configured) => configured.name.clone(),
+            None => state
+                .store
+                .use_token(&hash, state.clock.now())
+                .await?
+                .ok_or(ApiError::Unauthorized)?,
+        };
+        if let Some(limit) = &state.limits.api {
+            limit
+                .check(&token_name)
+                .map_err(ApiError::TooManyRequests)?;
         }
-        match state.store.use_token(&hash, state.clock.now()).await? {
-            Some(token_name) => Ok(ApiClient { token_name }),
-            None => Err(ApiError::Unauthorized),
-        }
+        Ok(ApiClient { token_name })
     }
 }

@@ -21,9 +21,10 @@
 //!   answer with their intervals, agents shrunk toward their team, trends between periods.
 //! - [`alerts`]: detractor alerts: which answers raise one, and the messages that carry it.
 //! - [`dashboard`]: the signed-in dashboard: charts with intervals, leaderboard, alerts.
-//! - [`api`]: what HTTP API routes share: bearer-token auth and the error response.
-//! - [`server`]: the axum app, health checks and graceful shutdown.
-//! - [`ratelimit`]: per-address request limits on the public routes.
+//! - [`api`]: what HTTP API routes share: bearer-token auth, the per-token limit and the error
+//!   response.
+//! - [`server`]: the axum app, health checks, the limits on connections, and graceful shutdown.
+//! - [`ratelimit`]: request limits: per address on the public routes, per token on the API.
 //! - [`telemetry`]: the Prometheus metrics at `GET /metrics`.
 //! - [`cli`]: the `surveyd` command and its subcommands.
 //! - [`auth`]: API tokens, kept only as hashes.

@@ -1,11 +1,13 @@
-//! Per-address request limits on the public routes (survey pages, webhooks, the dashboard's
-//! sign-in): each client address has a bucket of `burst` requests refilled at `per_second`;
-//! past it the request gets `429 Too Many Requests` with `Retry-After`, and is counted in
+//! Request limits: per client address on the public routes (survey pages, the one-click
+//! unsubscribe, webhooks, the dashboard's sign-in), and per bearer token on the API. Each
+//! client has a bucket of `burst` requests refilled at `per_second`; past it the request gets
+//! `429 Too Many Requests` with `Retry-After`, and is counted in
 //! [`crate::telemetry::RATE_LIMITED`].
 //!
 //! The address is the connection's peer, or, with `http.rate_limit.forwarded_for` (behind a
 //! reverse proxy), the last address of `X-Forwarded-For` — the one the proxy wrote. IPv6
-//! clients are counted by their /64, which one subscriber usually holds whole.
+//! clients are counted by their /64, which one subscriber usually holds whole. An API client
+//! is counted by its token's name, wherever it calls from.
 
 use crate::config::{RateLimitSettings, RequestRate};
 use crate::telemetry;
@@ -15,30 +17,37 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Requests between two sweeps of addresses whose buckets are full again (so idle
-/// addresses do not pile up in memory).
+/// Requests between two sweeps of clients whose buckets are full again (so idle clients do
+/// not pile up in memory).
 const SWEEP_EVERY: u64 = 4096;
 
-/// The limits of each group of public routes (`None`: no limit).
+/// The limits of each group of routes (`None`: no limit).
 #[derive(Clone)]
 pub struct Limits {
     pub pages: Option<Arc<AddressLimit>>,
+    pub unsubscribe: Option<Arc<AddressLimit>>,
     pub webhooks: Option<Arc<AddressLimit>>,
     pub sign_in: Option<Arc<AddressLimit>>,
+    /// Per API token, by its name.
+    pub api: Option<Arc<Buckets<String>>>,
 }
 
 impl Limits {
     pub fn new(settings: &RateLimitSettings) -> Result<Self, crate::config::Problem> {
         let forwarded_for = settings.forwarded_for;
+        let by_address = |routes, rate| AddressLimit::new(routes, rate, forwarded_for);
         Ok(Limits {
-            pages: AddressLimit::new("pages", &settings.pages, forwarded_for)?,
-            webhooks: AddressLimit::new("webhooks", &settings.webhooks, forwarded_for)?,
-            sign_in: AddressLimit::new("sign_in", &settings.sign_in, forwarded_for)?,
+            pages: by_address("pages", &settings.pages)?,
+            unsubscribe: by_address("unsubscribe", &settings.unsubscribe)?,
+            webhooks: by_address("webhooks", &settings.webhooks)?,
+            sign_in: by_address("sign_in", &settings.sign_in)?,
+            api: Buckets::new("api", &settings.api)?.map(Arc::new),
         })
     }
 }
@@ -57,22 +66,21 @@ pub fn apply<S: Clone + Send + Sync + 'static>(
     }
 }
 
-/// One group of routes' limit.
-pub struct AddressLimit {
-    /// What the routes are, in logs and metrics: `pages`, `webhooks`, `sign_in`.
+/// One bucket per client `K` of a group of routes.
+pub struct Buckets<K: Hash + Eq + Clone> {
+    /// What the routes are, in logs and metrics: `pages`, `webhooks`, `api`…
     routes: &'static str,
-    limiter: DefaultKeyedRateLimiter<IpAddr>,
-    forwarded_for: bool,
+    limiter: DefaultKeyedRateLimiter<K>,
     requests: AtomicU64,
 }
 
-impl AddressLimit {
-    /// The limit `rate` on `routes`; `None` when the rate is 0 (no limit).
+impl<K: Hash + Eq + Clone> Buckets<K> {
+    /// The limit `rate` on `routes` (`http.rate_limit.{routes}`); `None` when the rate is 0
+    /// (no limit).
     pub fn new(
         routes: &'static str,
         rate: &RequestRate,
-        forwarded_for: bool,
-    ) -> Result<Option<Arc<Self>>, crate::config::Problem> {
+    ) -> Result<Option<Self>, crate::config::Problem> {
         use crate::config::Problem;
         if rate.per_second == 0.0 {
             return Ok(None);
@@ -89,12 +97,57 @@ impl AddressLimit {
         let quota = Quota::with_period(std::time::Duration::from_secs_f64(1.0 / rate.per_second))
             .ok_or_else(|| Problem::at(key("per_second"), "is too high"))?
             .allow_burst(burst);
-        Ok(Some(Arc::new(AddressLimit {
+        Ok(Some(Buckets {
             routes,
             limiter: RateLimiter::keyed(quota),
-            forwarded_for,
             requests: AtomicU64::new(0),
-        })))
+        }))
+    }
+
+    /// Takes one request from `client`'s bucket; when it is empty, the whole seconds until
+    /// one is let through again (the request is counted as refused).
+    pub fn check(&self, client: &K) -> Result<(), u64> {
+        if self.requests.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.limiter.retain_recent();
+        }
+        self.limiter.check_key(client).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            metrics::counter!(telemetry::RATE_LIMITED, "routes" => self.routes).increment(1);
+            tracing::debug!(routes = self.routes, "rate limited");
+            (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+        })
+    }
+}
+
+/// The answer to a refused request: 429 with `Retry-After` in seconds.
+pub fn too_many_requests(retry_after: u64, message: impl IntoResponse) -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, HeaderValue::from(retry_after))],
+        message,
+    )
+        .into_response()
+}
+
+/// One group of public routes' limit, per client address.
+pub struct AddressLimit {
+    buckets: Buckets<IpAddr>,
+    forwarded_for: bool,
+}
+
+impl AddressLimit {
+    /// The limit `rate` on `routes`; `None` when the rate is 0 (no limit).
+    pub fn new(
+        routes: &'static str,
+        rate: &RequestRate,
+        forwarded_for: bool,
+    ) -> Result<Option<Arc<Self>>, crate::config::Problem> {
+        Ok(Buckets::new(routes, rate)?.map(|buckets| {
+            Arc::new(AddressLimit {
+                buckets,
+                forwarded_for,
+            })
+        }))
     }
 
     /// The client's address as this limit counts it.
@@ -138,23 +191,9 @@ pub async fn limit(
     let Some(client) = limit.client(request.headers(), peer) else {
         return next.run(request).await;
     };
-    if limit.requests.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
-        limit.limiter.retain_recent();
-    }
-    match limit.limiter.check_key(&client) {
+    match limit.buckets.check(&client) {
         Ok(()) => next.run(request).await,
-        Err(not_until) => {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            metrics::counter!(telemetry::RATE_LIMITED, "routes" => limit.routes).increment(1);
-            tracing::debug!(routes = limit.routes, "rate limited");
-            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            (
-                StatusCode::TOO_MANY_REQUESTS,
-                [(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)))],
-                "too many requests; try again later",
-            )
-                .into_response()
-        }
+        Err(seconds) => too_many_requests(seconds, "too many requests; try again later"),
     }
 }
 

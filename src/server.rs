@@ -1,4 +1,5 @@
-//! The HTTP server: routes, shared state, health checks and graceful shutdown.
+//! The HTTP server: routes, shared state, health checks, the limits on connections (header
+//! timeout, open connections) and graceful shutdown.
 //!
 //! `GET /healthz` answers `ok` while the process serves; `GET /readyz` answers JSON: the
 //! database, its pending migrations (either failing is 503) and, as warnings, deliveries
@@ -97,17 +98,21 @@ impl AppState {
 }
 
 /// The routes, with per-address limits on the public ones, body limits, request timeouts,
-/// security headers and request tracing.
+/// security headers (and `Cache-Control: no-store` on the dashboard) and request tracing.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.http.max_body_bytes;
     let limits = &state.limits;
+    // The dashboard's pages show personal data: no cache keeps them.
+    let dashboard =
+        crate::dashboard::routes(&limits.sign_in).layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
     let pages = Router::new()
         .route("/s/{token}", get(survey::show).post(survey::submit))
-        .route(
-            "/u/{token}",
-            get(survey::confirm_unsubscribe).post(survey::unsubscribe),
-        )
-        .merge(crate::dashboard::routes(&limits.sign_in));
+        .route("/u/{token}", get(survey::confirm_unsubscribe))
+        .merge(dashboard);
+    let unsubscribe = Router::new().route("/u/{token}", post(survey::unsubscribe));
     let webhooks = Router::new()
         .route("/webhooks/twilio/inbound", post(webhooks::twilio_inbound))
         .route("/webhooks/twilio/status", post(webhooks::twilio_status))
@@ -139,6 +144,7 @@ pub fn router(state: AppState) -> Router {
             post(crate::alerts::http::resolve),
         )
         .merge(ratelimit::apply(pages, &limits.pages))
+        .merge(ratelimit::apply(unsubscribe, &limits.unsubscribe))
         .merge(ratelimit::apply(webhooks, &limits.webhooks))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(
@@ -153,7 +159,25 @@ pub fn router(state: AppState) -> Router {
                 HeaderValue::from_static(value),
             ))
         });
-    router.layer(TraceLayer::new_for_http()).with_state(state)
+    router
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .with_state(state)
+}
+
+/// The span of one request. It names the route matched (`/s/{token}`), never the path and
+/// query as sent: survey and unsubscribe links carry their token there, and logs are no
+/// place for it.
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("(no route)", |path| path.as_str());
+    tracing::debug_span!(
+        "request",
+        method = %request.method(),
+        route,
+        version = ?request.version(),
+    )
 }
 
 /// What `GET /readyz` found.
@@ -255,16 +279,74 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, then finishes the requests in flight.
+    /// Serves HTTP/1.1 until `shutdown` resolves, then finishes the requests in flight.
+    ///
+    /// A connection must send each request's headers within `http.header_timeout` of opening
+    /// or of the previous response (hyper's header read timeout, which also runs while a
+    /// keep-alive connection idles), and at most `http.max_connections` are open at once:
+    /// one more is closed as soon as it is accepted, and counted.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        use tower::Service;
+        let http = &self.state.settings.http;
+        let max_connections = http.max_connections;
+        let open = Arc::new(tokio::sync::Semaphore::new(max_connections));
+        let mut connection = hyper::server::conn::http1::Builder::new();
+        connection
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(http.header_timeout);
+        let mut services = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let (stream, remote) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        accept_failed(e).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let Ok(permit) = Arc::clone(&open).try_acquire_owned() else {
+                metrics::counter!(crate::telemetry::CONNECTIONS_REFUSED).increment(1);
+                tracing::debug!(%remote, max_connections, "connection refused: too many open");
+                continue;
+            };
+            let Ok(service) = services.call(remote).await;
+            let served = graceful.watch(connection.serve_connection(
+                hyper_util::rt::TokioIo::new(stream),
+                hyper_util::service::TowerToHyperService::new(service),
+            ));
+            tokio::spawn(async move {
+                if let Err(e) = served.await {
+                    tracing::debug!(%remote, error = %e, "connection ended");
+                }
+                drop(permit);
+            });
+        }
+        drop(self.listener);
+        graceful.shutdown().await;
+        Ok(())
     }
+}
+
+/// After a failed `accept`: a connection the peer dropped before it was taken is nothing;
+/// anything else (out of file descriptors) is logged, and accepting pauses a moment rather
+/// than spinning.
+async fn accept_failed(error: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        error.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(%error, "cannot accept connections");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

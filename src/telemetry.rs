@@ -25,6 +25,8 @@ pub const WEBHOOK_EVENTS: &str = "surveyd_webhook_events_total";
 pub const SIGNATURE_FAILURES: &str = "surveyd_webhook_signature_failures_total";
 /// Requests refused by the per-address rate limit: `route` (`survey`, `webhook`, …).
 pub const RATE_LIMITED: &str = "surveyd_rate_limited_total";
+/// Connections closed as soon as accepted, `http.max_connections` being open already.
+pub const CONNECTIONS_REFUSED: &str = "surveyd_http_connections_refused_total";
 /// Campaign runs this daemon planned: `campaign`, `trigger`, `outcome` (`ok`, `error`).
 pub const PLANNER_RUNS: &str = "surveyd_planner_runs_total";
 /// Invitations the planner created: `campaign`.
@@ -99,6 +101,10 @@ fn describe() {
     describe_counter!(
         RATE_LIMITED,
         "Requests refused by the per-address rate limit."
+    );
+    describe_counter!(
+        CONNECTIONS_REFUSED,
+        "HTTP connections closed as soon as accepted: http.max_connections were open."
     );
     describe_counter!(
         PLANNER_RUNS,

@@ -20,6 +20,16 @@ fn settings_with_token(db: &TestDb) -> Settings {
     settings
 }
 
+/// A 429's `Retry-After`: whole seconds, at least 1 and no more than the slow test rates'.
+fn assert_retry_after(refused: &reqwest::Response) {
+    let wait: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=100).contains(&wait), "Retry-After: {wait}");
+}
+
 fn contact(id: &str) -> Value {
     json!({
         "contact_id": id,
@@ -202,7 +212,30 @@ async fn campaign_runs_plan_once_over_the_api(db: &TestDb) {
     app.stop().await;
 }
 
+async fn a_bad_array_gets_a_bounded_answer(db: &TestDb) {
+    let mut settings = settings_with_token(db);
+    settings.http.max_body_bytes = 1 << 20;
+    let app = TestApp::spawn(db, settings).await;
+    // Nearly 1 MB of items, each missing every required field and with an unknown key.
+    let items: Vec<Value> = (0..90_000).map(|_| json!({"x": 1})).collect();
+    let r = app.post_json("/v1/contacts", Some(TOKEN), &items).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = r.text().await.unwrap();
+    assert!(text.len() < 32 * 1024, "{} bytes", text.len());
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["rejected"], 90_000);
+    let listed = body["errors"].as_array().unwrap().len();
+    assert_eq!(listed, 100);
+    let not_listed = body["errors_not_listed"].as_u64().unwrap();
+    // Each item lacks contact_id, closed_at and customer_id at least.
+    assert!(listed as u64 + not_listed >= 3 * 90_000, "{not_listed}");
+    assert_eq!(body["warnings"].as_array().unwrap().len(), 100);
+    assert_eq!(body["warnings_not_listed"], 90_000 - 100);
+    app.stop().await;
+}
+
 on_both_backends!(
+    a_bad_array_gets_a_bounded_answer,
     campaign_runs_plan_once_over_the_api,
     health_and_readiness,
     contacts_need_a_valid_token,
@@ -292,8 +325,8 @@ async fn readiness_fails_when_the_database_is_gone() {
 }
 
 /// Past its burst, a client address gets 429 with Retry-After on the survey pages, the
-/// webhooks and the dashboard's sign-in, while another address (as a trusted proxy reports
-/// it) and the API are let through; the refusals are counted.
+/// the one-click unsubscribe, webhooks and the dashboard's sign-in, while another address (as
+/// a trusted proxy reports it) and the API are let through; the refusals are counted.
 #[tokio::test]
 async fn public_routes_limit_each_address() {
     use surveyd::config::RequestRate;
@@ -306,6 +339,7 @@ async fn public_routes_limit_each_address() {
     settings.http.rate_limit.pages = slow(3);
     settings.http.rate_limit.webhooks = slow(2);
     settings.http.rate_limit.sign_in = slow(1);
+    settings.http.rate_limit.unsubscribe = slow(4);
     settings.http.rate_limit.forwarded_for = true;
     let app = TestApp::spawn(&db, settings).await;
     // As a proxy writes it: the last address is the one it saw.
@@ -325,12 +359,7 @@ async fn public_routes_limit_each_address() {
     }
     let refused = one(page()).await;
     assert_eq!(refused.status(), 429);
-    let wait: u64 = refused.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((1..=100).contains(&wait), "Retry-After: {wait}");
+    assert_retry_after(&refused);
     assert!(support::counter(limited) > before);
     // Another address has its own bucket; the API is not limited by address.
     assert_eq!(two(page()).await.status(), 404);
@@ -347,6 +376,14 @@ async fn public_routes_limit_each_address() {
         assert_ne!(one(webhook()).await.status(), 429);
     }
     assert_eq!(one(webhook()).await.status(), 429);
+
+    // The one-click unsubscribe has its own bucket too: a mailbox provider posts it for
+    // many recipients from one address whose page requests are spent.
+    let unsubscribe = || app.client.post(app.url("/u/no-such-token"));
+    for _ in 0..4 {
+        assert_eq!(one(unsubscribe()).await.status(), 404);
+    }
+    assert_eq!(one(unsubscribe()).await.status(), 429);
 
     // One sign-in attempt from an address with page requests to spare, then 429.
     let sign_in = || {
@@ -458,5 +495,71 @@ async fn metrics_describe_every_series_and_read_the_database() {
         text.contains(r#"surveyd_queue_oldest_sending_seconds{channel="email"} 90"#),
         "{text}"
     );
+    app.stop().await;
+}
+
+/// Each API token has its own bucket (`http.rate_limit.api`), wherever it calls from: past
+/// it 429 with `Retry-After` and the reason, while another token is let through.
+#[tokio::test]
+async fn each_api_token_is_limited() {
+    use surveyd::config::RequestRate;
+    let db = TestDb::sqlite().await;
+    let mut settings = settings_with_token(&db);
+    settings.api.tokens.push(ConfiguredToken {
+        name: "reports".into(),
+        sha256: Secret::new(TokenHash::of("reports-secret-token")),
+    });
+    settings.http.rate_limit.api = RequestRate {
+        per_second: 0.01,
+        burst: 3,
+    };
+    let app = TestApp::spawn(&db, settings).await;
+    let alerts = |token: &str| {
+        app.client
+            .get(app.url("/v1/alerts"))
+            .bearer_auth(token)
+            .send()
+    };
+    let limited = r#"surveyd_rate_limited_total{routes="api"}"#;
+    let before = support::counter(limited);
+    for _ in 0..3 {
+        assert_eq!(alerts(TOKEN).await.unwrap().status(), StatusCode::OK);
+    }
+    let refused = alerts(TOKEN).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_retry_after(&refused);
+    assert_eq!(
+        refused.json::<Value>().await.unwrap(),
+        json!({"error": "too many requests for this token; try again later"})
+    );
+    assert!(support::counter(limited) > before);
+    assert_eq!(
+        alerts("reports-secret-token").await.unwrap().status(),
+        StatusCode::OK
+    );
+    // A wrong token is refused as ever, not counted against anyone.
+    assert_eq!(
+        alerts("nope").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    app.stop().await;
+}
+
+/// The dashboard's pages, signed in or not, are never kept by a cache.
+#[tokio::test]
+async fn dashboard_pages_are_not_cached() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::spawn(&db, db.settings()).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for path in ["/dashboard", "/dashboard/login"] {
+        let r = client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.headers()["cache-control"], "no-store", "{path}");
+    }
+    // Not a page of the dashboard: left to its own headers.
+    let r = client.get(app.url("/healthz")).send().await.unwrap();
+    assert!(r.headers().get("cache-control").is_none());
     app.stop().await;
 }

@@ -6,28 +6,11 @@
 mod support;
 
 use serde_json::Value;
-use support::logs::Captured;
 use support::{SmtpServer, SurveyLoop, TestDb};
-
-/// The captured lines, each a JSON object.
-fn lines(captured: &Captured) -> Vec<Value> {
-    captured
-        .text()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 #[tokio::test]
 async fn each_delivery_is_logged_once_with_its_ids_and_no_personal_data() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _logging = tracing::subscriber::set_default(subscriber);
+    let (captured, _logging) = support::logs::capture(tracing::Level::INFO);
 
     let db = TestDb::sqlite().await;
     let smtp = SmtpServer::start();
@@ -42,7 +25,7 @@ async fn each_delivery_is_logged_once_with_its_ids_and_no_personal_data() {
     assert_eq!((counts.sent, counts.failed, counts.retried), (1, 1, 1));
     counts.log("dispatch finished", std::time::Duration::from_millis(1_250));
 
-    let lines = lines(&captured);
+    let lines = captured.lines();
     let fields = |line: &Value| line["fields"].clone();
     let outcomes: Vec<Value> = lines
         .iter()

@@ -11,7 +11,7 @@ mod support;
 use chrono::{DateTime, NaiveTime, Utc};
 use mail_parser::MessageParser;
 use std::sync::Arc;
-use support::twilio::{Behaviour, TwilioEmulator};
+use support::twilio::{Behaviour, TwilioEmulator, sid};
 use support::{SmtpServer, TestApp, TestDb, survey_key};
 use surveyd::campaign::window::SendWindow;
 use surveyd::campaign::{Campaign, Reminder, ReminderChannel, SurveyChannel};
@@ -273,7 +273,7 @@ async fn reminders_go_to_those_who_have_not_answered(db: &TestDb) {
         PUBLIC_URL,
         "/webhooks/twilio/inbound",
         &[
-            ("MessageSid", "SMreply1"),
+            ("MessageSid", &sid("reply1")),
             ("From", "+6281211111111"),
             ("To", support::twilio::FROM),
             ("Body", "4"),

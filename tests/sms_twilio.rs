@@ -8,7 +8,7 @@ mod support;
 
 use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
-use support::twilio::{Behaviour, TwilioEmulator};
+use support::twilio::{Behaviour, TwilioEmulator, sid};
 use support::{TestApp, TestDb, closed_contact, survey_key};
 use surveyd::campaign::{Campaign, SurveyChannel};
 use surveyd::clock::{Clock, ManualClock};
@@ -140,7 +140,7 @@ async fn a_survey_by_sms(db: &TestDb) {
         invite.body
     );
 
-    sms.reply("SMr1", "4 bintang").await;
+    sms.reply(&sid("r1"), "4 bintang").await;
     sms.dispatch(db).await;
     let second = sms.twilio.last_to(CUSTOMER);
     assert!(
@@ -154,7 +154,7 @@ async fn a_survey_by_sms(db: &TestDb) {
         second.body
     );
 
-    sms.reply("SMr2", "Ya").await;
+    sms.reply(&sid("r2"), "Ya").await;
     sms.dispatch(db).await;
     assert!(
         sms.twilio
@@ -162,7 +162,7 @@ async fn a_survey_by_sms(db: &TestDb) {
             .body
             .contains("(Balas - untuk melewati)")
     );
-    sms.reply("SMr3", "-").await;
+    sms.reply(&sid("r3"), "-").await;
     sms.dispatch(db).await;
     assert!(
         sms.twilio
@@ -395,8 +395,9 @@ async fn whatsapp_through_twilio(db: &TestDb) {
         PUBLIC_URL,
         "/webhooks/twilio/inbound",
         &[
-            ("MessageSid", "SMw1"),
+            ("MessageSid", &sid("w1")),
             ("From", &format!("whatsapp:{CUSTOMER}")),
+            ("To", "whatsapp:+14155238886"),
             ("Body", "5"),
         ],
     )

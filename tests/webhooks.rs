@@ -7,6 +7,7 @@ mod support;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use support::twilio::sid;
 use support::{TestApp, TestDb, closed_contact, survey_key};
 use surveyd::campaign::{Campaign, SurveyChannel};
 use surveyd::clock::{Clock, ManualClock};
@@ -208,10 +209,10 @@ async fn outcomes(db: &TestDb) -> Vec<(String, u64)> {
 
 async fn an_sms_survey_is_a_conversation(db: &TestDb) {
     let chat = Chat::start(db).await;
-    let invitation = chat.invite(db, SurveyChannel::Sms, "SMinvite").await;
+    let invitation = chat.invite(db, SurveyChannel::Sms, &sid("invite")).await;
 
     // Question one (asked by the invitation): "5".
-    let response = chat.sms_reply("SM1", "5").await;
+    let response = chat.sms_reply(&sid("1"), "5").await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/xml");
     assert_eq!(
@@ -222,7 +223,7 @@ async fn an_sms_survey_is_a_conversation(db: &TestDb) {
         answers(db, invitation).await,
         [answer("csat", Some(5), None, Some("csat"))]
     );
-    let next = chat.send_due(db, &["SMq2"]).await;
+    let next = chat.send_due(db, &[&sid("q2")]).await;
     assert_eq!(
         (next[0].kind.as_str(), next[0].question.as_deref()),
         ("question", Some("resolved"))
@@ -230,18 +231,18 @@ async fn an_sms_survey_is_a_conversation(db: &TestDb) {
 
     // No answer to a yes/no question: asked once more.
     chat.hand.advance(Duration::minutes(1));
-    chat.sms_reply("SM2", "mungkin").await;
-    let again = chat.send_due(db, &["SMq2b"]).await;
+    chat.sms_reply(&sid("2"), "mungkin").await;
+    let again = chat.send_due(db, &[&sid("q2b")]).await;
     assert_eq!(
         (again[0].kind.as_str(), again[0].question.as_deref()),
         ("reask", Some("resolved"))
     );
 
-    chat.sms_reply("SM3", "belum selesai").await;
-    let next = chat.send_due(db, &["SMq3"]).await;
+    chat.sms_reply(&sid("3"), "belum selesai").await;
+    let next = chat.send_due(db, &[&sid("q3")]).await;
     assert_eq!(next[0].question.as_deref(), Some("comment"));
-    chat.sms_reply("SM4", "Agennya ramah, tapi lama").await;
-    let thanks = chat.send_due(db, &["SMthanks"]).await;
+    chat.sms_reply(&sid("4"), "Agennya ramah, tapi lama").await;
+    let thanks = chat.send_due(db, &[&sid("thanks")]).await;
     assert_eq!(
         (thanks[0].kind.as_str(), thanks[0].question.as_deref()),
         ("thanks", None)
@@ -258,14 +259,14 @@ async fn an_sms_survey_is_a_conversation(db: &TestDb) {
     // Twilio retries a callback: acknowledged, nothing changes (counted as a duplicate).
     let duplicates = r#"surveyd_webhook_events_total{provider="twilio",outcome="duplicate"}"#;
     let before = support::counter(duplicates);
-    let retry = chat.sms_reply("SM4", "Agennya ramah, tapi lama").await;
+    let retry = chat.sms_reply(&sid("4"), "Agennya ramah, tapi lama").await;
     assert_eq!(retry.status(), 200);
     assert!(support::counter(duplicates) > before);
     chat.send_due(db, &[]).await;
     assert_eq!(db.store.inbox_status().await.unwrap().total, 4);
 
     // A late reply after the last question is stored and counted, not scored.
-    chat.sms_reply("SM5", "1").await;
+    chat.sms_reply(&sid("5"), "1").await;
     assert_eq!(answers(db, invitation).await.len(), 3);
 
     // The invitation counts as answered in the report, with its scores.
@@ -300,10 +301,11 @@ async fn an_sms_survey_is_a_conversation(db: &TestDb) {
 
 async fn twice_no_answer_keeps_the_words_as_a_comment(db: &TestDb) {
     let chat = Chat::start(db).await;
-    let invitation = chat.invite(db, SurveyChannel::Sms, "SMinvite").await;
-    chat.sms_reply("SM1", "hmm entahlah").await;
-    chat.send_due(db, &["SMreask"]).await;
-    chat.sms_reply("SM2", "pelayanannya lambat sekali").await;
+    let invitation = chat.invite(db, SurveyChannel::Sms, &sid("invite")).await;
+    chat.sms_reply(&sid("1"), "hmm entahlah").await;
+    chat.send_due(db, &[&sid("reask")]).await;
+    chat.sms_reply(&sid("2"), "pelayanannya lambat sekali")
+        .await;
     // The words become the comment; the survey moves past the rating and the comment.
     assert_eq!(
         answers(db, invitation).await,
@@ -314,20 +316,40 @@ async fn twice_no_answer_keeps_the_words_as_a_comment(db: &TestDb) {
             None
         )]
     );
-    let next = chat.send_due(db, &["SMq2"]).await;
+    let next = chat.send_due(db, &[&sid("q2")]).await;
     assert_eq!(next[0].question.as_deref(), Some("resolved"));
+}
+
+/// A comment as long as a message can be (here 350,000 characters) is kept to the comment
+/// question's `max_length` (2,000 by default), and the cut is recorded as the outcome.
+async fn a_long_comment_is_cut_to_the_questions_length(db: &TestDb) {
+    let chat = Chat::start(db).await;
+    let invitation = chat.invite(db, SurveyChannel::Sms, &sid("invite")).await;
+    let long = "lambat ".repeat(50_000);
+    chat.sms_reply(&sid("1"), &long).await;
+    chat.send_due(db, &[&sid("reask")]).await;
+    assert_eq!(chat.sms_reply(&sid("2"), &long).await.status(), 200);
+    let stored = answers(db, invitation).await;
+    let text = stored[0].text.as_deref().unwrap();
+    assert_eq!(text.chars().count(), 2000);
+    assert!(long.starts_with(text));
+    assert_eq!(
+        outcomes(db).await,
+        [("comment_cut".to_owned(), 1), ("reask".to_owned(), 1)]
+    );
 }
 
 async fn statuses_move_forward_only(db: &TestDb) {
     let chat = Chat::start(db).await;
-    chat.invite(db, SurveyChannel::Sms, "SMinvite").await;
+    let invite = sid("invite");
+    chat.invite(db, SurveyChannel::Sms, &invite).await;
     let status = |status: &'static str| {
-        let chat = &chat;
+        let (chat, invite) = (&chat, &invite);
         async move {
             chat.twilio(
                 "/webhooks/twilio/status",
                 &[
-                    ("MessageSid", "SMinvite"),
+                    ("MessageSid", invite.as_str()),
                     ("MessageStatus", status),
                     ("AccountSid", "AC0123456789abcdef0123456789abcdef"),
                     ("From", "+6285712345678"),
@@ -368,9 +390,11 @@ async fn bad_signatures_store_nothing(db: &TestDb) {
         let series = format!("surveyd_webhook_signature_failures_total{labels}");
         (support::counter(&series), series, n)
     });
+    let message = sid("1");
     let form = [
-        ("MessageSid", "SM1"),
+        ("MessageSid", message.as_str()),
         ("From", CUSTOMER_PHONE),
+        ("To", "+6285712345678"),
         ("Body", "5"),
     ];
     let post = |signature: Option<String>, path: &'static str| {
@@ -569,9 +593,9 @@ async fn a_whatsapp_conversation_with_buttons_and_statuses(db: &TestDb) {
 
 async fn opt_out_and_back_in_by_keyword(db: &TestDb) {
     let chat = Chat::start(db).await;
-    chat.invite(db, SurveyChannel::Sms, "SMinvite").await;
-    chat.sms_reply("SM1", "STOP").await;
-    let confirmation = chat.send_due(db, &["SMstop"]).await;
+    chat.invite(db, SurveyChannel::Sms, &sid("invite")).await;
+    chat.sms_reply(&sid("1"), "STOP").await;
+    let confirmation = chat.send_due(db, &[&sid("stop")]).await;
     assert_eq!(confirmation[0].kind, "opt_out");
     // Planning another SMS survey for this customer now skips them.
     let mut contact = closed_contact("T-2", "C-1", None, at("2026-11-20T02:00:00Z"));
@@ -589,8 +613,8 @@ async fn opt_out_and_back_in_by_keyword(db: &TestDb) {
         .unwrap();
     assert_eq!((counts.invited, counts.skipped.opted_out), (0, 2));
 
-    chat.sms_reply("SM2", "Mulai").await;
-    let confirmation = chat.send_due(db, &["SMstart"]).await;
+    chat.sms_reply(&sid("2"), "Mulai").await;
+    let confirmation = chat.send_due(db, &[&sid("start")]).await;
     assert_eq!(confirmation[0].kind, "opt_in");
     let counts = db
         .store
@@ -606,14 +630,15 @@ async fn opt_out_and_back_in_by_keyword(db: &TestDb) {
 
 async fn strangers_and_late_replies_are_kept_not_scored(db: &TestDb) {
     let chat = Chat::start(db).await;
-    let invitation = chat.invite(db, SurveyChannel::Sms, "SMinvite").await;
+    let invitation = chat.invite(db, SurveyChannel::Sms, &sid("invite")).await;
     // Someone surveyd never wrote to.
     let stranger = chat
         .twilio(
             "/webhooks/twilio/inbound",
             &[
-                ("MessageSid", "SMx"),
+                ("MessageSid", &sid("x")),
                 ("From", "+6281399998888"),
+                ("To", "+6285712345678"),
                 ("Body", "5"),
             ],
         )
@@ -621,9 +646,9 @@ async fn strangers_and_late_replies_are_kept_not_scored(db: &TestDb) {
     assert_eq!(stranger.status(), 200);
     // The customer, after the invitation expired (closed + 2h + 7d).
     chat.hand.set(at("2026-11-27T03:00:01Z"));
-    chat.sms_reply("SM1", "5").await;
+    chat.sms_reply(&sid("1"), "5").await;
     assert!(answers(db, invitation).await.is_empty());
-    let closed = chat.send_due(db, &["SMclosed"]).await;
+    let closed = chat.send_due(db, &[&sid("closed")]).await;
     assert_eq!(closed[0].kind, "closed");
     assert_eq!(
         outcomes(db).await,
@@ -709,7 +734,12 @@ async fn sms_replies_at_once(chat: &Chat, replies: &[(&str, &str, &str)]) -> Vec
         let params = [sid.to_string(), from.to_string(), body.to_string()];
         requests.spawn(async move {
             let [sid, from, body] = &params;
-            let params = [("MessageSid", sid.as_str()), ("From", from), ("Body", body)];
+            let params = [
+                ("MessageSid", sid.as_str()),
+                ("From", from),
+                ("To", "+6285712345678"),
+                ("Body", body),
+            ];
             let path = "/webhooks/twilio/inbound";
             let response =
                 support::twilio::post_signed(&client, &base, PUBLIC_URL, path, &params).await;
@@ -733,11 +763,12 @@ fn strangers(sids: &[String]) -> Vec<(&str, &'static str, &'static str)> {
 
 async fn a_request_the_database_refuses_holds_back_no_other(db: &TestDb) {
     let chat = Chat::start(db).await;
-    db.refuse_inserts("inbox", "NEW.event_id = 'SMrefused'")
+    let refused = sid("refused");
+    db.refuse_inserts("inbox", &format!("NEW.event_id = '{refused}'"))
         .await;
-    let sids: Vec<String> = (0..16).map(|i| format!("SM{i}")).collect();
+    let sids: Vec<String> = (0..16).map(|i| sid(&i.to_string())).collect();
     let mut replies = strangers(&sids);
-    replies.insert(7, ("SMrefused", CUSTOMER_PHONE, "5"));
+    replies.insert(7, (&refused, CUSTOMER_PHONE, "5"));
     let statuses = sms_replies_at_once(&chat, &replies).await;
     // Refused: the provider is told to try again, and nothing of it is kept.
     assert_eq!(statuses[7], 503);
@@ -752,17 +783,18 @@ async fn a_request_the_database_refuses_holds_back_no_other(db: &TestDb) {
 
     // The provider's retry, once the database takes it.
     db.accept_inserts("inbox").await;
-    assert_eq!(chat.sms_reply("SMrefused", "5").await.status(), 200);
+    assert_eq!(chat.sms_reply(&sid("refused"), "5").await.status(), 200);
     assert_eq!(outcomes(db).await, [("no_invitation".to_owned(), 17)]);
 }
 
 async fn a_storage_failure_while_interpreting_is_kept_for_replay(db: &TestDb) {
     let chat = Chat::start(db).await;
-    let invitation = chat.invite(db, SurveyChannel::Sms, "SMinvite").await;
+    let invitation = chat.invite(db, SurveyChannel::Sms, &sid("invite")).await;
     db.refuse_inserts("responses", "NEW.number = 2").await;
-    let sids: Vec<String> = (0..8).map(|i| format!("SMx{i}")).collect();
+    let sids: Vec<String> = (0..8).map(|i| sid(&format!("x{i}"))).collect();
     let mut replies = strangers(&sids);
-    replies.push(("SM1", CUSTOMER_PHONE, "2"));
+    let reply = sid("1");
+    replies.push((&reply, CUSTOMER_PHONE, "2"));
     let statuses = sms_replies_at_once(&chat, &replies).await;
     // Stored, so acknowledged; its interpretation undone and its error kept.
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
@@ -794,7 +826,7 @@ async fn a_storage_failure_while_interpreting_is_kept_for_replay(db: &TestDb) {
         answers(db, invitation).await,
         [answer("csat", Some(2), None, Some("csat"))]
     );
-    let next = chat.send_due(db, &["SMq2"]).await;
+    let next = chat.send_due(db, &[&sid("q2")]).await;
     assert_eq!(next[0].question.as_deref(), Some("resolved"));
 }
 
@@ -817,6 +849,155 @@ async fn nul_in_a_callback_is_kept_as_a_replacement_mark(db: &TestDb) {
     assert!(stored[0].payload.contains("0812\u{FFFD}"), "{stored:?}");
 }
 
+/// Twilio signs names and values run together, so a captured reply re-sent with a boundary
+/// between its parameters moved keeps a valid signature — Twilio's own library computes the
+/// same one. It is refused, naming the field, and stores no second reply.
+async fn a_reshuffled_twilio_reply_is_refused(db: &TestDb) {
+    let chat = Chat::start(db).await;
+    let invitation = chat.invite(db, SurveyChannel::Sms, &sid("invite")).await;
+    let path = "/webhooks/twilio/inbound";
+    let url = format!("{PUBLIC_URL}{path}");
+    let message = sid("in2");
+    let to = "+6285712345678";
+    let signed = [
+        ("MessageSid", message.as_str()),
+        ("From", CUSTOMER_PHONE),
+        ("To", to),
+        ("Body", "4"),
+    ];
+    let signature = support::twilio::sdk_signature(&url, &signed);
+    let post = |form: Vec<(&'static str, String)>| {
+        let (chat, signature) = (&chat, &signature);
+        async move {
+            let response = chat
+                .app
+                .client
+                .post(chat.app.url(path))
+                .header("X-Twilio-Signature", signature)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let owned = |form: &[(&'static str, &str)]| -> Vec<(&'static str, String)> {
+        form.iter().map(|(k, v)| (*k, v.to_string())).collect()
+    };
+    assert_eq!(post(owned(&signed)).await.0, 200);
+    assert_eq!(answers(db, invitation).await.len(), 1);
+
+    // `To` and its value moved into the MessageSid: a "new" message id, the same signature.
+    let swallowed = format!("{message}To{to}");
+    let reshuffled = [
+        ("MessageSid", swallowed.as_str()),
+        ("From", CUSTOMER_PHONE),
+        ("Body", "4"),
+    ];
+    assert_eq!(support::twilio::sdk_signature(&url, &reshuffled), signature);
+    let (status, reason) = post(owned(&reshuffled)).await;
+    assert_eq!(status, 400, "{reason}");
+    assert!(reason.starts_with("MessageSid: "), "{reason}");
+    // The MessageSid moved into the sender instead: no message id at all.
+    let swallowed = format!("{CUSTOMER_PHONE}MessageSid{message}");
+    let reshuffled = [("From", swallowed.as_str()), ("To", to), ("Body", "4")];
+    assert_eq!(support::twilio::sdk_signature(&url, &reshuffled), signature);
+    let (status, reason) = post(owned(&reshuffled)).await;
+    assert_eq!(status, 400, "{reason}");
+    assert_eq!(reason, "MessageSid: missing");
+    // One message id given twice, a SID not of Twilio's shape, a status that is none of
+    // Twilio's: refused even when signed.
+    let reply = |sid| {
+        vec![
+            ("MessageSid", sid),
+            ("From", CUSTOMER_PHONE),
+            ("To", to),
+            ("Body", "4"),
+        ]
+    };
+    let mut twice = reply(message.as_str());
+    twice.push(("MessageSid", &message));
+    assert_eq!(
+        refused(&chat, path, &twice).await,
+        "MessageSid: given more than once"
+    );
+    let fake = refused(&chat, path, &reply("SMin0002")).await;
+    assert!(fake.contains("not a Twilio message SID"), "{fake}");
+    let status = [
+        ("MessageSid", message.as_str()),
+        ("MessageStatus", "delivered:x"),
+    ];
+    let status = refused(&chat, "/webhooks/twilio/status", &status).await;
+    assert!(status.starts_with("MessageStatus: "), "{status}");
+
+    assert_eq!(answers(db, invitation).await.len(), 1, "no second reply");
+    assert_eq!(db.store.inbox_status().await.unwrap().total, 1);
+}
+
+/// Twilio's signed POST of `form` to `path`, refused with 400: the reason given.
+async fn refused(chat: &Chat, path: &str, form: &[(&str, &str)]) -> String {
+    let response = chat.twilio(path, form).await;
+    assert_eq!(response.status(), 400);
+    response.text().await.unwrap()
+}
+
+/// A WhatsApp message or status whose id is not a `wamid.` id is refused, naming where.
+async fn a_whatsapp_event_without_a_message_id_is_refused(db: &TestDb) {
+    let chat = Chat::start(db).await;
+    let body = support::meta::webhook_body(
+        "messages",
+        serde_json::json!([{"from": "6281234567890", "id": "", "timestamp": "1763800100",
+            "type": "text", "text": {"body": "5"}}]),
+    );
+    let response = chat.whatsapp(&body).await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.text().await.unwrap(),
+        "entry[0].changes[0].value.messages[0].id: \"\" is not a WhatsApp message id (wamid. and base64)"
+    );
+    let body = support::meta::webhook_body(
+        "statuses",
+        serde_json::json!([{"id": "wamid.OUT1", "timestamp": "1763800050",
+            "recipient_id": "6281234567890"}]),
+    );
+    let response = chat.whatsapp(&body).await;
+    assert_eq!(response.status(), 400);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .starts_with("entry[0].changes[0].value.statuses[0].status: ")
+    );
+    assert_eq!(db.store.inbox_status().await.unwrap().total, 0);
+}
+
+/// A form of a quarter of a million parameters with a bogus signature is refused by its
+/// count, before it is parsed or any signature computed.
+#[tokio::test]
+async fn a_form_of_too_many_parameters_is_refused_by_its_count() {
+    let db = TestDb::sqlite().await;
+    let chat = Chat::start(&db).await;
+    let body = "a=1&".repeat(250_000);
+    assert!(body.len() <= chat.settings.http.max_body_bytes);
+    let response = chat
+        .app
+        .client
+        .post(chat.app.url("/webhooks/twilio/inbound"))
+        .header("X-Twilio-Signature", "bm90IGl0IGF0IGFsbA==")
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(
+        response.text().await.unwrap(),
+        "the form has more than 200 parameters"
+    );
+    assert_eq!(db.store.inbox_status().await.unwrap().total, 0);
+}
+
 on_both_backends!(
     an_sms_survey_is_a_conversation,
     twice_no_answer_keeps_the_words_as_a_comment,
@@ -829,4 +1010,7 @@ on_both_backends!(
     a_request_the_database_refuses_holds_back_no_other,
     a_storage_failure_while_interpreting_is_kept_for_replay,
     nul_in_a_callback_is_kept_as_a_replacement_mark,
+    a_reshuffled_twilio_reply_is_refused,
+    a_long_comment_is_cut_to_the_questions_length,
+    a_whatsapp_event_without_a_message_id_is_refused,
 );

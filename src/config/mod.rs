@@ -73,7 +73,26 @@ pub struct HttpSettings {
     /// A request not answered within this (its body included) gets 408.
     #[serde(with = "crate::domain::duration")]
     pub request_timeout: std::time::Duration,
+    /// A connection that has not sent a request's headers this long after it opened, or
+    /// after the previous response (a keep-alive connection left idle), is closed.
+    #[serde(with = "crate::domain::duration")]
+    pub header_timeout: std::time::Duration,
+    /// Connections open at once; one more is closed as soon as it is accepted, and counted in
+    /// `surveyd_http_connections_refused_total`.
+    pub max_connections: usize,
     pub rate_limit: RateLimitSettings,
+}
+
+impl HttpSettings {
+    fn check(&self) -> Result<(), Problem> {
+        if self.max_connections == 0 {
+            return Err(Problem::at("http.max_connections", "must be at least 1"));
+        }
+        if self.header_timeout.is_zero() {
+            return Err(Problem::at("http.header_timeout", "must be longer than 0s"));
+        }
+        Ok(())
+    }
 }
 
 /// How long personal data is kept (see [`crate::store::Store::apply_retention`]).
@@ -133,10 +152,15 @@ impl RetentionSettings {
 pub struct RateLimitSettings {
     /// Survey and unsubscribe pages, and the dashboard's pages.
     pub pages: RequestRate,
+    /// The unsubscribe POST (one-click, RFC 8058): mailbox providers send it for many
+    /// recipients from a few addresses.
+    pub unsubscribe: RequestRate,
     /// Provider callbacks under `/webhooks/`.
     pub webhooks: RequestRate,
     /// Sign-in attempts at the dashboard.
     pub sign_in: RequestRate,
+    /// Requests per API token (`/v1/…`, `/metrics`), wherever they come from.
+    pub api: RequestRate,
     /// Count the client by the last `X-Forwarded-For` address (behind a reverse proxy that
     /// writes it); otherwise by the connection's address.
     pub forwarded_for: bool,
@@ -1061,6 +1085,7 @@ impl Settings {
         }
         found.extend(
             [
+                settings.http.check(),
                 settings.reports.check(),
                 settings.alerts.check(),
                 settings.dashboard.check(),

@@ -180,11 +180,14 @@ impl Interpreter {
                 return Ok("reask");
             }
             // Asked twice: the words are kept as the comment, and the survey goes on.
-            Err(_) => (
-                comment_question(questionnaire)
-                    .map(|q| (q, Answer::Text(storable(m.text.trim()).into_owned()))),
-                "comment",
-            ),
+            Err(_) => match comment_question(questionnaire) {
+                Some((q, max_length)) => {
+                    let (text, cut) = cut_to(storable(m.text.trim()), max_length);
+                    let outcome = if cut { "comment_cut" } else { "comment" };
+                    (Some((q, Answer::Text(text))), outcome)
+                }
+                None => (None, "comment"),
+            },
         };
         let stored = answer.as_ref().map(|(q, a)| ChatAnswer {
             question: &q.id,
@@ -244,10 +247,20 @@ impl Interpreter {
 }
 
 /// The question free words are kept under when they answer nothing: the questionnaire's
-/// first text question.
-fn comment_question(questionnaire: &Questionnaire) -> Option<&crate::questionnaire::Question> {
-    questionnaire
-        .questions
-        .iter()
-        .find(|q| matches!(q.kind, QuestionKind::Text { .. }))
+/// first text question, with its `max_length`.
+fn comment_question(
+    questionnaire: &Questionnaire,
+) -> Option<(&crate::questionnaire::Question, usize)> {
+    questionnaire.questions.iter().find_map(|q| match q.kind {
+        QuestionKind::Text { max_length } => Some((q, max_length)),
+        _ => None,
+    })
+}
+
+/// `text`'s first `max_length` characters, and whether anything was cut off.
+fn cut_to(text: std::borrow::Cow<'_, str>, max_length: usize) -> (String, bool) {
+    match text.char_indices().nth(max_length) {
+        Some((end, _)) => (text[..end].to_owned(), true),
+        None => (text.into_owned(), false),
+    }
 }

@@ -34,6 +34,13 @@ pub(crate) fn body_event(provider: &str, body: &[u8]) -> RawEvent {
     }
 }
 
+/// At most the first `chars` characters of `text`, for an error message.
+fn shorten(text: &str, chars: usize) -> &str {
+    text.char_indices()
+        .nth(chars)
+        .map_or(text, |(at, _)| &text[..at])
+}
+
 /// Why a callback was refused before anything of it was stored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
@@ -43,6 +50,11 @@ pub enum Rejection {
     Unsigned(String),
     #[error("invalid {0}")]
     BadSignature(String),
+    /// Signed, but not what the provider sends: the field and what is wrong with it.
+    #[error("{0}")]
+    Malformed(String),
+    #[error("the form has more than {0} parameters")]
+    TooManyParameters(usize),
 }
 
 impl Rejection {
@@ -53,6 +65,8 @@ impl Rejection {
             Rejection::NotConfigured => (StatusCode::NOT_FOUND, None),
             Rejection::Unsigned(_) => (StatusCode::UNAUTHORIZED, Some("missing")),
             Rejection::BadSignature(_) => (StatusCode::FORBIDDEN, Some("invalid")),
+            Rejection::Malformed(_) => (StatusCode::BAD_REQUEST, None),
+            Rejection::TooManyParameters(_) => (StatusCode::PAYLOAD_TOO_LARGE, None),
         };
         if let Some(reason) = reason {
             metrics::counter!(

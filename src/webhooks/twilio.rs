@@ -3,13 +3,34 @@
 //! form body exactly as received.
 
 use super::signature::twilio_valid;
-use super::{RawEvent, Rejection, body_event};
+use super::{RawEvent, Rejection, shorten};
 use crate::campaign::SurveyChannel;
 use crate::replies::{Inbound, InboundMessage, ProviderStatus, StatusReport};
 use axum::http::HeaderMap;
 
 /// The provider name events are stored under.
 pub const PROVIDER: &str = "twilio";
+
+/// Parameters a callback's form may have. Twilio sends a few dozen; a form with more is
+/// refused before it is parsed or its signature computed.
+pub const MAX_PARAMETERS: usize = 200;
+
+/// The statuses Twilio's status callbacks report.
+const STATUSES: [&str; 13] = [
+    "accepted",
+    "scheduled",
+    "canceled",
+    "queued",
+    "sending",
+    "sent",
+    "failed",
+    "delivered",
+    "undelivered",
+    "receiving",
+    "received",
+    "read",
+    "partially_delivered",
+];
 
 /// The form's name/value pairs, decoded, in the order sent.
 pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
@@ -18,6 +39,14 @@ pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
 
 /// Checks the signature of a form POST that Twilio made to `url` (the public URL it was
 /// configured with, query string included) and turns it into an inbox event.
+///
+/// The parameters are counted before anything else ([`MAX_PARAMETERS`]); after the
+/// signature, the fields the event is known by must have their real shape: `MessageSid`
+/// (`SM` or `MM` and 32 hex digits), `From` (a phone number, `whatsapp:` before it or not),
+/// `To` and `Body` for an inbound message, a known `MessageStatus` for a status — each given
+/// once. Twilio signs names and values run together, so a signed form re-sent with its
+/// parameters' boundaries moved keeps a valid signature; it is refused here instead of being
+/// stored under a new event id.
 pub fn accept(
     auth_token: &str,
     url: &str,
@@ -29,33 +58,90 @@ pub fn accept(
         .get("x-twilio-signature")
         .and_then(|v| v.to_str().ok())
         .ok_or(Rejection::Unsigned("X-Twilio-Signature".into()))?;
+    let count = body
+        .split(|&b| b == b'&')
+        .filter(|piece| !piece.is_empty())
+        .take(MAX_PARAMETERS + 1)
+        .count();
+    if count > MAX_PARAMETERS {
+        return Err(Rejection::TooManyParameters(MAX_PARAMETERS));
+    }
     let params = form_pairs(body);
     if !twilio_valid(auth_token, url, &params, signature) {
         return Err(Rejection::BadSignature("X-Twilio-Signature".into()));
     }
-    let field = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let Some(sid) = field("MessageSid")
-        .or_else(|| field("SmsSid"))
-        .filter(|s| !s.is_empty())
-    else {
-        return Ok(body_event(PROVIDER, body));
-    };
-    let event_id = match kind {
-        Callback::Inbound => sid.to_owned(),
-        // One message has several statuses; each is one event.
-        Callback::Status => format!("{sid}:{}", field("MessageStatus").unwrap_or_default()),
-    };
     Ok(RawEvent {
         provider: PROVIDER.into(),
-        event_id,
+        event_id: event_id(&params, kind).map_err(Rejection::Malformed)?,
         kind: kind.as_str(),
         payload: String::from_utf8_lossy(body).into_owned(),
     })
+}
+
+/// The id a signed callback is stored under (its `MessageSid`, with the status for a status
+/// callback), once the fields that say what it is have their real shape.
+fn event_id(params: &[(String, String)], kind: Callback) -> Result<String, String> {
+    let once = |name: &str| {
+        let mut values = params.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
+        match (values.next(), values.next()) {
+            (Some(value), None) => Ok(value.as_str()),
+            (None, _) => Err(format!("{name}: missing")),
+            (Some(_), Some(_)) => Err(format!("{name}: given more than once")),
+        }
+    };
+    let sid = once("MessageSid")?;
+    if !is_message_sid(sid) {
+        return Err(format!(
+            "MessageSid: {:?} is not a Twilio message SID (SM or MM and 32 hex digits)",
+            shorten(sid, 40)
+        ));
+    }
+    match kind {
+        Callback::Inbound => {
+            let from = once("From")?;
+            if !is_address(from) {
+                return Err(format!(
+                    "From: {:?} is not a phone number (+ and up to 15 digits, whatsapp: before it \
+                     or not)",
+                    shorten(from, 40)
+                ));
+            }
+            if once("To")?.is_empty() {
+                return Err("To: empty".into());
+            }
+            once("Body")?;
+            Ok(sid.to_owned())
+        }
+        Callback::Status => {
+            let status = once("MessageStatus")?;
+            if !STATUSES.contains(&status) {
+                return Err(format!(
+                    "MessageStatus: {:?} is not one of Twilio's message statuses",
+                    shorten(status, 40)
+                ));
+            }
+            // One message has several statuses; each is one event.
+            Ok(format!("{sid}:{status}"))
+        }
+    }
+}
+
+/// Twilio's message SIDs: `SM` (or `MM`, with media) and 32 hex digits.
+fn is_message_sid(sid: &str) -> bool {
+    sid.len() == 34
+        && (sid.starts_with("SM") || sid.starts_with("MM"))
+        && sid.bytes().skip(2).all(|b| b.is_ascii_hexdigit())
+}
+
+/// A sender as Twilio writes it: `+` and the digits of an E.164 number, `whatsapp:` before it
+/// for a WhatsApp message.
+fn is_address(from: &str) -> bool {
+    let digits = from
+        .strip_prefix("whatsapp:")
+        .unwrap_or(from)
+        .strip_prefix('+')
+        .unwrap_or_default();
+    (1..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Which of Twilio's two callbacks a request is.

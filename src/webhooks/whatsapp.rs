@@ -3,7 +3,7 @@
 //! each becomes one inbox event whose payload is its own JSON from the body.
 
 use super::signature::meta_valid;
-use super::{RawEvent, Rejection, body_event};
+use super::{RawEvent, Rejection, body_event, shorten};
 use crate::campaign::SurveyChannel;
 use crate::replies::{Inbound, InboundMessage, ProviderStatus, StatusReport};
 use axum::http::HeaderMap;
@@ -14,7 +14,7 @@ pub const PROVIDER: &str = "whatsapp";
 
 /// Checks a POST's signature over the raw body and splits it into inbox events. A signed body
 /// that is not the expected JSON is kept whole as one event, to fail (and be seen) when
-/// interpreted.
+/// interpreted; a message or status whose id is not a `wamid.` id is refused, naming it.
 pub fn accept(
     app_secret: &str,
     headers: &HeaderMap,
@@ -31,35 +31,73 @@ pub fn accept(
         return Ok(vec![body_event(PROVIDER, body)]);
     };
     let mut events = Vec::new();
-    let changes = root["entry"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|entry| entry["changes"].as_array().into_iter().flatten());
-    for change in changes {
-        let value = &change["value"];
-        if change["field"] != "messages" {
-            events.push(body_event(PROVIDER, change.to_string().as_bytes()));
-            continue;
-        }
-        for message in value["messages"].as_array().into_iter().flatten() {
-            let id = message["id"].as_str().unwrap_or_default();
-            let payload = json!({ "message": message, "contacts": value["contacts"] }).to_string();
-            events.push(event(id.to_owned(), "message", payload));
-        }
-        for status in value["statuses"].as_array().into_iter().flatten() {
-            let id = format!(
-                "{}:{}",
-                status["id"].as_str().unwrap_or_default(),
-                status["status"].as_str().unwrap_or_default()
-            );
-            events.push(event(id, "status", json!({ "status": status }).to_string()));
+    for (e, entry) in items(&root["entry"]).iter().enumerate() {
+        for (c, change) in items(&entry["changes"]).iter().enumerate() {
+            let value = &change["value"];
+            if change["field"] != "messages" {
+                events.push(body_event(PROVIDER, change.to_string().as_bytes()));
+                continue;
+            }
+            let at = |list: &str, i: usize, field: &str| {
+                format!("entry[{e}].changes[{c}].value.{list}[{i}].{field}")
+            };
+            for (i, message) in items(&value["messages"]).iter().enumerate() {
+                let id = message_id(&message["id"])
+                    .map_err(|e| malformed(at("messages", i, "id"), e))?;
+                let payload =
+                    json!({ "message": message, "contacts": value["contacts"] }).to_string();
+                events.push(event(id.to_owned(), "message", payload));
+            }
+            for (i, status) in items(&value["statuses"]).iter().enumerate() {
+                let id =
+                    message_id(&status["id"]).map_err(|e| malformed(at("statuses", i, "id"), e))?;
+                let state = status["status"]
+                    .as_str()
+                    .filter(|s| {
+                        !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                    })
+                    .ok_or_else(|| {
+                        malformed(
+                            at("statuses", i, "status"),
+                            "not a status such as `delivered`".into(),
+                        )
+                    })?;
+                let payload = json!({ "status": status }).to_string();
+                events.push(event(format!("{id}:{state}"), "status", payload));
+            }
         }
     }
     if events.is_empty() {
         events.push(body_event(PROVIDER, body));
     }
     Ok(events)
+}
+
+/// The items of a JSON array; none when it is not one.
+fn items(value: &Value) -> &[Value] {
+    value.as_array().map_or(&[], Vec::as_slice)
+}
+
+fn malformed(field: String, problem: String) -> Rejection {
+    Rejection::Malformed(format!("{field}: {problem}"))
+}
+
+/// A WhatsApp message id: `wamid.` and up to 250 characters of base64.
+fn message_id(value: &Value) -> Result<&str, String> {
+    let id = value.as_str().ok_or("missing")?;
+    let ok = id.strip_prefix("wamid.").is_some_and(|rest| {
+        (1..=250).contains(&rest.len())
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+/=_-".contains(&b))
+    });
+    match ok {
+        true => Ok(id),
+        false => Err(format!(
+            "{:?} is not a WhatsApp message id (wamid. and base64)",
+            shorten(id, 40)
+        )),
+    }
 }
 
 fn event(event_id: String, kind: &'static str, payload: String) -> RawEvent {
@@ -132,14 +170,7 @@ pub fn decode(kind: &str, payload: &str) -> Result<Option<Inbound>, String> {
         }
         _ => Err(format!(
             "not a WhatsApp message or status: {}",
-            shorten(payload)
+            shorten(payload, 200)
         )),
-    }
-}
-
-fn shorten(text: &str) -> &str {
-    match text.char_indices().nth(200) {
-        Some((at, _)) => &text[..at],
-        None => text,
     }
 }

@@ -269,3 +269,44 @@ pub async fn post_signed(
         .await
         .unwrap()
 }
+
+/// A message SID of Twilio's shape (`SM` and 32 hex digits) named after `label` (at most 16
+/// bytes): the label's bytes in hex, zeros before them.
+pub fn sid(label: &str) -> String {
+    let hex = hex::encode(label);
+    assert!(hex.len() <= 32, "a label of at most 16 bytes: {label}");
+    format!("SM{hex:0>32}")
+}
+
+/// `X-Twilio-Signature` of a request to `url` with `params`, computed by Twilio's own helper
+/// library (`RequestValidator.compute_signature` of the `twilio` Python package).
+pub fn sdk_signature(url: &str, params: &[(&str, &str)]) -> String {
+    use std::io::Write;
+    let script = "import json, sys\n\
+                  from twilio.request_validator import RequestValidator\n\
+                  v = json.load(sys.stdin)\n\
+                  print(RequestValidator(v['token']).compute_signature(v['url'], v['params']))";
+    let params: serde_json::Map<String, serde_json::Value> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), (*v).into()))
+        .collect();
+    let input = serde_json::json!({ "token": AUTH_TOKEN, "url": url, "params": params });
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs (pip install twilio)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "Twilio's RequestValidator did not run (pip install twilio)"
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
