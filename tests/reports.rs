@@ -658,6 +658,92 @@ async fn a_later_import_makes_an_earlier_contact_a_repeat(db: &TestDb) {
     );
 }
 
+/// The time to answer runs from the send to the first answer: a customer who changes their
+/// answers later keeps the time of their first ones (and their first `answered_at`).
+async fn a_changed_answer_keeps_the_first_time_to_answer(db: &TestDb) {
+    let sent_at = at("2026-11-02T03:00:00Z");
+    let contacts: Vec<_> = (0..3)
+        .map(|i| {
+            closed_contact(
+                &format!("T-{i}"),
+                &format!("C-{i}"),
+                Some(&format!("c{i}@example.com")),
+                sent_at - Duration::hours(2),
+            )
+        })
+        .collect();
+    let now = at("2026-11-16T00:00:00Z");
+    db.store.upsert_contacts(&contacts, now).await.unwrap();
+    let claimed = support::plan_and_send(db, &db.settings(), now, |_| sent_at).await;
+    assert_eq!(claimed.len(), 3);
+    let csat = |n: i16| {
+        vec![StoredAnswer {
+            question: "csat".into(),
+            metric: Some("csat".into()),
+            number: Some(n),
+            text: None,
+        }]
+    };
+    // First answers after 20, 22 and 25 s; each changed minutes later.
+    for (c, (first, again)) in claimed.iter().zip([(20, 400), (22, 300), (25, 200)]) {
+        for (seconds, rating) in [(first, 2), (again, 5)] {
+            let saved = db
+                .store
+                .save_answers(
+                    c.invitation_id,
+                    &csat(rating),
+                    "email",
+                    sent_at + Duration::seconds(seconds),
+                    &AlertRule::default(),
+                )
+                .await
+                .unwrap();
+            assert!(saved);
+        }
+    }
+    let firsts = db
+        .texts("SELECT CAST(answer_seconds AS TEXT) FROM invitations ORDER BY answer_seconds")
+        .await;
+    assert_eq!(
+        firsts,
+        [Some("20".into()), Some("22".into()), Some("25".into())]
+    );
+    let query = ReportQuery {
+        by: vec![],
+        period: Period::Week,
+        time_zone: surveyd::domain::TimeZone::parse("Asia/Jakarta").unwrap(),
+        since: None,
+        until: None,
+        csat_top_box: 4,
+        repeat_window: None,
+        now: at(NOW),
+    };
+    let rows = db
+        .store
+        .report_tallies_from_rows(&query, Parts::All)
+        .await
+        .unwrap();
+    db.store
+        .refresh_report_days(&SummarySettings {
+            time_zone: query.time_zone,
+            repeat_window: Duration::days(7),
+            csat_top_box: 4,
+        })
+        .await
+        .unwrap();
+    let summary = db.store.report_tallies(&query).await.unwrap();
+    for (path, tallies) in [("rows", rows), ("summary", summary)] {
+        let row = &Report::new(&query, tallies, 1).rows[0];
+        let median = row.median_answer_seconds.unwrap();
+        assert!(
+            (median / 22.0 - 1.0).abs() <= 0.1,
+            "{path}: median {median} s, the first answers' is 22 s"
+        );
+        // The answers themselves are the latest ones.
+        assert_eq!(row.csat.map(|p| (p.count, p.n)), Some((3, 3)), "{path}");
+    }
+}
+
 /// Tallies in key order, to compare.
 fn sorted(mut t: Tallies) -> Tallies {
     t.groups
@@ -783,6 +869,7 @@ async fn the_summary_counts_what_the_rows_count(db: &TestDb) {
 const TOKEN: &str = "reports-token";
 
 on_both_backends!(
+    a_changed_answer_keeps_the_first_time_to_answer,
     reports_match_the_reference,
     the_summary_counts_what_the_rows_count,
     the_api_serves_reports,
