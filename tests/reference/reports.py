@@ -4,7 +4,8 @@ Reads a data set as JSON on stdin (invitations with their answers, contacts, the
 settings) and writes, as JSON, the expected rows of the reports the test asks for. Intervals
 come from statsmodels (Wilson, the two-proportion z test) and scipy (t and beta quantiles);
 the NPS interval is the adjusted-Wald interval (Sauro & Lewis: ¾ promoter, ¾ detractor and
-3 answers added), the shrinkage the beta-binomial method of moments.
+3 answers added), the shrinkage the beta-binomial method of moments; a contact is a repeat when another
+of the customer in its category opened within the window after it closed.
 """
 
 import json
@@ -102,7 +103,8 @@ def previous_label(label, period):
 
 
 def repeats(data):
-    """Per contact index: None (not settled yet) or whether it was followed by a repeat."""
+    """Per contact index: None (not settled yet) or whether another contact of the customer in
+    its category (no category is one) was opened in (closed_at, closed_at + window]."""
     window = timedelta(days=data["repeat_days"])
     now = ts(data["now"])
     by_pair = defaultdict(list)
@@ -110,19 +112,14 @@ def repeats(data):
         by_pair[(c["customer"], c["category"])].append(i)
     result = {}
     for indexes in by_pair.values():
-        indexes.sort(key=lambda i: (ts(data["contacts"][i]["closed_at"]), i))
-        for j, i in enumerate(indexes):
-            c = data["contacts"][i]
-            closed = ts(c["closed_at"])
+        for i in indexes:
+            closed = ts(data["contacts"][i]["closed_at"])
             if closed > now - window:
                 result[i] = None
                 continue
-            repeated = False
-            if j + 1 < len(indexes):
-                n = data["contacts"][indexes[j + 1]]
-                start = ts(n["opened_at"] or n["closed_at"])
-                repeated = start - closed <= window
-            result[i] = repeated
+            opened = [ts(data["contacts"][j]["opened_at"] or data["contacts"][j]["closed_at"])
+                      for j in indexes if j != i]
+            result[i] = any(closed < o <= closed + window for o in opened)
     return result
 
 
