@@ -2,7 +2,8 @@
 //! group (one or two breakdowns), the invitations sent in a period and their answers' scores;
 //! the answers per time-to-answer band (for medians); and the contacts closed in a period with
 //! those after whose close the same customer opened another contact of the same category
-//! within the repeat window (FCR from the data). `report_days` reads whole days from the per-day summary and the rest from here.
+//! within the repeat window (FCR from the data). `report_days` reads whole days from the
+//! per-day summary and the rest from here.
 
 use super::{Store, StoreError, with_pool};
 use crate::config::Backend;
@@ -109,8 +110,8 @@ pub struct ReportQuery {
     /// The lowest CSAT rating that counts as satisfied.
     pub csat_top_box: i16,
     /// A contact after whose close the customer opened another of the same category within
-    /// this time is not resolved at first contact; contacts closed less than this before `now` are not
-    /// counted yet. `None`: FCR from the contacts is not counted (a pass saved).
+    /// this time is not resolved at first contact; contacts closed less than this before `now`
+    /// are not counted yet. `None`: FCR from the contacts is not counted (a pass saved).
     pub repeat_window: Option<chrono::Duration>,
     pub now: DateTime<Utc>,
 }

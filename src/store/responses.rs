@@ -1,5 +1,6 @@
 //! Answers: the invitation a survey token opens, the answers given to it (a new set replaces
-//! the earlier one; the first set's time stays the time answered), and the opt-out an unsubscribe link records.
+//! the earlier one; the first set's time stays the time answered), and the opt-out an
+//! unsubscribe link records.
 
 use super::{Store, StoreError, with_pool, with_tx};
 use crate::alerts::AlertRule;
@@ -77,8 +78,8 @@ impl Store {
     }
 
     /// Records `answers` as the invitation's answers, replacing any earlier ones and their
-    /// scores (the time of the first answer stays, and with it the time to answer), unless the invitation expired by `now`. Returns false when it
-    /// had expired.
+    /// scores (the time of the first answer stays, and with it the time to answer), unless the
+    /// invitation expired by `now`. Returns false when it had expired.
     /// An answer that crosses a threshold of `alerts` raises the invitation's alert in the same
     /// transaction.
     pub async fn save_answers(
