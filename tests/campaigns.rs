@@ -298,6 +298,79 @@ async fn sampling_picks_the_same_contacts_every_run(db: &TestDb) {
     );
 }
 
+/// With a per-agent minimum, a sampled campaign run again invites nobody new: the agents
+/// topped up in the first run count their invited contacts toward the minimum, so a
+/// scheduled campaign (or a planning run taken over after a crash) does not slowly survey
+/// everyone.
+async fn a_topped_up_sample_is_the_same_on_every_run(db: &TestDb) {
+    // 398 contacts of six agents: one agent with most of them, five with a few dozen.
+    let agents = ["A-BIG", "A-1", "A-2", "A-3", "A-4", "A-5"];
+    let contacts: Vec<_> = (0..398)
+        .map(|i| {
+            let mut c = contact(
+                &format!("T-{i}"),
+                &format!("C-{i}"),
+                "2026-11-20T01:00:00Z",
+                true,
+            );
+            let agent = agents[if i < 248 { 0 } else { 1 + i % 5 }];
+            c.agent_id = Some(ExternalId::parse(agent).unwrap());
+            c
+        })
+        .collect();
+    db.store.upsert_contacts(&contacts, at(NOW)).await.unwrap();
+    let c = Campaign {
+        sample: Some(Sample {
+            share: 0.25,
+            min_per_agent: 5,
+        }),
+        ..campaign("")
+    };
+    let key = support::survey_key();
+    let first = db
+        .store
+        .plan_invitations(&c, at(NOW), false, &key)
+        .await
+        .unwrap();
+    assert_eq!(first.invited + first.skipped.not_sampled, 398, "{first:?}");
+    let ids: Vec<String> = (0..398).map(|i| format!("T-{i}")).collect();
+    let invited = || async {
+        let mut invited: Vec<String> = db
+            .store
+            .invited(&c.name, &ids)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.external_id)
+            .collect();
+        invited.sort();
+        invited
+    };
+    let after_first = invited().await;
+    assert_eq!(after_first.len() as u64, first.invited);
+    for agent in agents {
+        let mine = (0..398)
+            .filter(|&i| agents[if i < 248 { 0 } else { 1 + i % 5 }] == agent)
+            .filter(|i| after_first.contains(&format!("T-{i}")))
+            .count();
+        assert!(mine >= 5, "{agent} has {mine} invited");
+    }
+    for run in ["second", "third"] {
+        let again = db
+            .store
+            .plan_invitations(&c, at(NOW), false, &key)
+            .await
+            .unwrap();
+        assert_eq!(again.invited, 0, "the {run} run invited more: {again:?}");
+        assert_eq!(
+            (again.skipped.already_invited, again.skipped.not_sampled),
+            (first.invited, first.skipped.not_sampled),
+            "the {run} run"
+        );
+        assert_eq!(invited().await, after_first, "the {run} run");
+    }
+}
+
 /// A contact closed longer ago than the delay and expiry together would only expire unsent:
 /// it is counted as too late and gets no invitation; one closed a minute later is invited.
 async fn contacts_closed_too_long_ago_are_too_late(db: &TestDb) {
@@ -333,6 +406,7 @@ async fn contacts_closed_too_long_ago_are_too_late(db: &TestDb) {
 }
 
 on_both_backends!(
+    a_topped_up_sample_is_the_same_on_every_run,
     contacts_closed_too_long_ago_are_too_late,
     sampling_picks_the_same_contacts_every_run,
     the_frequency_cap_spans_campaigns_and_runs,

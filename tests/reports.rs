@@ -441,6 +441,20 @@ async fn reports_match_the_reference(db: &TestDb) {
     }
 }
 
+/// A report of everything stored, in Asia/Jakarta, CSAT from 4 up, as of [`NOW`].
+fn jakarta(by: Vec<Breakdown>, repeat_window: Option<Duration>) -> ReportQuery {
+    ReportQuery {
+        by,
+        period: Period::Week,
+        time_zone: surveyd::domain::TimeZone::parse("Asia/Jakarta").unwrap(),
+        since: None,
+        until: None,
+        csat_top_box: 4,
+        repeat_window,
+        now: at(NOW),
+    }
+}
+
 /// The summary settings a query reads.
 fn summary_settings(query: &ReportQuery) -> SummarySettings {
     SummarySettings {
@@ -590,14 +604,8 @@ async fn a_later_import_makes_an_earlier_contact_a_repeat(db: &TestDb) {
     };
     let fcr = || async {
         let query = ReportQuery {
-            by: vec![],
-            period: Period::Week,
-            time_zone: surveyd::domain::TimeZone::parse("Asia/Jakarta").unwrap(),
-            since: None,
             until: Some(at("2026-11-02T00:00:00Z")),
-            csat_top_box: 4,
-            repeat_window: Some(Duration::days(7)),
-            now: at(NOW),
+            ..jakarta(vec![], Some(Duration::days(7)))
         };
         // With the import noted but not yet in the summary, then with the summary refreshed.
         let pending = Report::run(&db.store, &query, 10).await.unwrap();
@@ -656,6 +664,265 @@ async fn a_later_import_makes_an_earlier_contact_a_repeat(db: &TestDb) {
         Some((0, 1)),
         "opened four days after it closed"
     );
+}
+
+/// The time to answer runs from the send to the first answer: a customer who changes their
+/// answers later keeps the time of their first ones (and their first `answered_at`).
+async fn a_changed_answer_keeps_the_first_time_to_answer(db: &TestDb) {
+    let sent_at = at("2026-11-02T03:00:00Z");
+    let contacts: Vec<_> = (0..3)
+        .map(|i| {
+            closed_contact(
+                &format!("T-{i}"),
+                &format!("C-{i}"),
+                Some(&format!("c{i}@example.com")),
+                sent_at - Duration::hours(2),
+            )
+        })
+        .collect();
+    let now = at("2026-11-16T00:00:00Z");
+    db.store.upsert_contacts(&contacts, now).await.unwrap();
+    let claimed = support::plan_and_send(db, &db.settings(), now, |_| sent_at).await;
+    assert_eq!(claimed.len(), 3);
+    let csat = |n: i16| {
+        vec![StoredAnswer {
+            question: "csat".into(),
+            metric: Some("csat".into()),
+            number: Some(n),
+            text: None,
+        }]
+    };
+    // First answers after 20, 22 and 25 s; each changed minutes later.
+    for (c, (first, again)) in claimed.iter().zip([(20, 400), (22, 300), (25, 200)]) {
+        for (seconds, rating) in [(first, 2), (again, 5)] {
+            let saved = db
+                .store
+                .save_answers(
+                    c.invitation_id,
+                    &csat(rating),
+                    "email",
+                    sent_at + Duration::seconds(seconds),
+                    &AlertRule::default(),
+                )
+                .await
+                .unwrap();
+            assert!(saved);
+        }
+    }
+    let firsts = db
+        .texts("SELECT CAST(answer_seconds AS TEXT) FROM invitations ORDER BY answer_seconds")
+        .await;
+    assert_eq!(
+        firsts,
+        [Some("20".into()), Some("22".into()), Some("25".into())]
+    );
+    let query = jakarta(vec![], None);
+    let rows = db
+        .store
+        .report_tallies_from_rows(&query, Parts::All)
+        .await
+        .unwrap();
+    db.store
+        .refresh_report_days(&SummarySettings {
+            time_zone: query.time_zone,
+            repeat_window: Duration::days(7),
+            csat_top_box: 4,
+        })
+        .await
+        .unwrap();
+    let summary = db.store.report_tallies(&query).await.unwrap();
+    for (path, tallies) in [("rows", rows), ("summary", summary)] {
+        let row = &Report::new(&query, tallies, 1).rows[0];
+        let median = row.median_answer_seconds.unwrap();
+        assert!(
+            (median / 22.0 - 1.0).abs() <= 0.1,
+            "{path}: median {median} s, the first answers' is 22 s"
+        );
+        // The answers themselves are the latest ones.
+        assert_eq!(row.csat.map(|p| (p.count, p.n)), Some((3, 3)), "{path}");
+    }
+}
+
+/// FCR from the contacts by its definition: a contact is a repeat when another contact of the
+/// customer in the category was *opened* within the window after it closed — whichever of
+/// them closes first — and a contact opened before it closed is no repeat of it. Counted the
+/// same from the rows, from the summary with the new contacts noted but not counted, and
+/// from the summary refreshed.
+async fn a_repeat_is_any_contact_opened_within_the_window(db: &TestDb) {
+    let contact = |id: &str, customer: &str, agent: &str, opened: &str, closed: &str| {
+        let mut c = closed_contact(id, customer, None, at(closed));
+        c.category = Some("billing".into());
+        c.opened_at = Some(at(opened));
+        c.agent_id = Some(ExternalId::parse(agent).unwrap());
+        c
+    };
+    let query = jakarta(vec![Breakdown::Agent], Some(Duration::hours(12)));
+    let settings = summary_settings(&query);
+    let query = &query;
+    let fcr = |stage: &'static str| async move {
+        let rows = db
+            .store
+            .report_tallies_from_rows(query, Parts::Contacts)
+            .await
+            .unwrap();
+        let summary = db.store.report_tallies(query).await.unwrap();
+        let mut out = Vec::new();
+        for (path, tallies) in [("rows", rows), ("summary", summary)] {
+            let mut by_agent: Vec<(String, u64, u64)> = Report::new(query, tallies, 1)
+                .rows
+                .iter()
+                .filter_map(|r| Some((r.keys[0].key.clone(), r.fcr_contacts?)))
+                .map(|(agent, p)| (agent, p.count, p.n))
+                .collect();
+            by_agent.sort();
+            out.push((path, by_agent));
+        }
+        assert_eq!(out[0].1, out[1].1, "{stage}: rows and summary");
+        out.remove(0).1
+    };
+    let now = at("2026-11-16T00:00:00Z");
+    // A closes at 23:00 in Jakarta; the summary is counted with A alone.
+    let a = contact(
+        "T-A",
+        "C-1",
+        "A",
+        "2026-11-03T15:00:00Z",
+        "2026-11-03T16:00:00Z",
+    );
+    db.store.upsert_contacts(&[a], now).await.unwrap();
+    db.store.refresh_report_days(&settings).await.unwrap();
+    assert_eq!(fcr("alone").await, [("A".to_owned(), 1, 1)]);
+    // C opens an hour after A closed (the next day in Jakarta) and stays open for a day;
+    // B opens 13 hours after A closed (outside the window) and closes first.
+    let c = contact(
+        "T-C",
+        "C-1",
+        "C",
+        "2026-11-03T17:00:00Z",
+        "2026-11-04T22:00:00Z",
+    );
+    let b = contact(
+        "T-B",
+        "C-1",
+        "B",
+        "2026-11-04T05:00:00Z",
+        "2026-11-04T06:00:00Z",
+    );
+    // E closes two hours after F opened: F is no repeat of E.
+    let e = contact(
+        "T-E",
+        "C-2",
+        "E",
+        "2026-11-05T01:00:00Z",
+        "2026-11-05T03:00:00Z",
+    );
+    let f = contact(
+        "T-F",
+        "C-2",
+        "F",
+        "2026-11-05T01:00:00Z",
+        "2026-11-05T04:00:00Z",
+    );
+    db.store.upsert_contacts(&[c, b, e, f], now).await.unwrap();
+    let expected = [
+        ("A".to_owned(), 0, 1),
+        ("B".to_owned(), 1, 1),
+        ("C".to_owned(), 1, 1),
+        ("E".to_owned(), 1, 1),
+        ("F".to_owned(), 1, 1),
+    ];
+    assert_eq!(fcr("noted").await, expected);
+    db.store.refresh_report_days(&settings).await.unwrap();
+    assert_eq!(fcr("refreshed").await, expected);
+}
+
+/// The summary's days counted before the repeat definition changed (migration 0014) are
+/// counted again after the upgrade: a day stored with no contacts at all reads, once
+/// migrated, as its rows count it — two contacts, one of them a repeat.
+async fn an_upgrade_counts_the_summary_again(db: TestDb) {
+    let (earlier, pending, _folder) = support::migrations_before(&db, "0014").await;
+    let now = at("2026-11-16T00:00:00Z");
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 3).unwrap();
+    // Two contacts of one customer that day in Jakarta, the second opened an hour after the
+    // first closed; a summary that counted that day (as empty) and every change since.
+    let customer =
+        "INSERT INTO customers (id, external_id, created_at, updated_at) VALUES (1, 'C-1', $1, $1)";
+    let contact = "INSERT INTO contacts (id, external_id, customer_id, category, opened_at, closed_at, \
+                   created_at, updated_at) VALUES ($1, $2, 1, 'billing', $3, $4, $5, $5)";
+    let contacts = [
+        (1, "T-1", "2026-11-03T01:00:00Z", "2026-11-03T02:00:00Z"),
+        (2, "T-2", "2026-11-03T03:00:00Z", "2026-11-03T04:00:00Z"),
+    ];
+    let summary = "INSERT INTO report_summary (id, time_zone, repeat_window_seconds, csat_top_box) \
+                   VALUES (1, 'Asia/Jakarta', 604800, 4)";
+    // postcard's empty list: a day without data.
+    let stored_day = "INSERT INTO report_days (day, dimension, tallies) VALUES ($1, 'all', $2)";
+    macro_rules! before_0014 {
+        ($pool:expr) => {{
+            earlier.run($pool).await.unwrap();
+            sqlx::query(customer)
+                .bind(now)
+                .execute($pool)
+                .await
+                .unwrap();
+            for (id, external, opened, closed) in contacts {
+                sqlx::query(contact)
+                    .bind(id as i64)
+                    .bind(external)
+                    .bind(at(opened))
+                    .bind(at(closed))
+                    .bind(now)
+                    .execute($pool)
+                    .await
+                    .unwrap();
+            }
+            sqlx::query(summary).execute($pool).await.unwrap();
+            sqlx::query(stored_day)
+                .bind(day)
+                .bind(vec![0u8])
+                .execute($pool)
+                .await
+                .unwrap();
+            sqlx::query("DELETE FROM report_changes")
+                .execute($pool)
+                .await
+                .unwrap();
+        }};
+    }
+    match &db.store {
+        surveyd::store::Store::Sqlite(pool) => before_0014!(pool),
+        surveyd::store::Store::Postgres(pool) => before_0014!(pool),
+    }
+    assert_eq!(db.store.migrate().await.unwrap(), pending);
+    let query = jakarta(vec![], Some(Duration::days(7)));
+    let fcr = |tallies: Tallies| {
+        Report::new(&query, tallies, 1)
+            .rows
+            .first()
+            .and_then(|r| r.fcr_contacts)
+            .map(|p| (p.count, p.n))
+    };
+    let read = fcr(db.store.report_tallies(&query).await.unwrap());
+    assert_eq!(read, Some((1, 2)), "read after the upgrade");
+    let counted = db
+        .store
+        .refresh_report_days(&summary_settings(&query))
+        .await
+        .unwrap();
+    assert_eq!(counted, 1, "the stored day is counted again");
+    assert_eq!(fcr(db.store.report_tallies(&query).await.unwrap()), read);
+}
+
+#[tokio::test]
+async fn sqlite_an_upgrade_counts_the_summary_again() {
+    an_upgrade_counts_the_summary_again(TestDb::sqlite_unmigrated().await).await;
+}
+
+#[tokio::test]
+async fn postgres_an_upgrade_counts_the_summary_again() {
+    if let Some(db) = TestDb::postgres_unmigrated().await {
+        an_upgrade_counts_the_summary_again(db).await;
+    }
 }
 
 /// Tallies in key order, to compare.
@@ -783,6 +1050,8 @@ async fn the_summary_counts_what_the_rows_count(db: &TestDb) {
 const TOKEN: &str = "reports-token";
 
 on_both_backends!(
+    a_repeat_is_any_contact_opened_within_the_window,
+    a_changed_answer_keeps_the_first_time_to_answer,
     reports_match_the_reference,
     the_summary_counts_what_the_rows_count,
     the_api_serves_reports,

@@ -200,26 +200,7 @@ async fn tokens_are_found_by_hash_and_revoked(db: &TestDb) {
 /// opens its invitation after the upgrade, which stores the hashes as 32 bytes; an answer
 /// given before migration 0008 gets its NPS and time to answer filled in for reports.
 async fn an_upgrade_keeps_the_links_already_sent(db: TestDb) {
-    let backend = if db.url.starts_with("sqlite") {
-        "sqlite"
-    } else {
-        "postgres"
-    };
-    let before = tempfile::tempdir().unwrap();
-    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(backend);
-    let mut pending = 0;
-    for entry in std::fs::read_dir(&folder).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
-        if name.as_str() < "0007" {
-            std::fs::copy(&path, before.path().join(name)).unwrap();
-        } else {
-            pending += 1;
-        }
-    }
-    let up_to_0006 = sqlx::migrate::Migrator::new(before.path()).await.unwrap();
+    let (up_to_0006, pending, _folder) = support::migrations_before(&db, "0007").await;
     let now = Utc::now();
     let token = support::survey_key().token("after-call", 1);
     let hex_hash = TokenHash::of(&token).as_str().to_owned();

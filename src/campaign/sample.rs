@@ -1,7 +1,8 @@
 //! Sampling: a campaign may survey a share of its eligible contacts. Which ones is decided by
 //! a hash of the campaign's name and the contact's id, so a run over the same contacts picks
 //! the same ones, and two campaigns sample independently. A per-agent minimum tops up agents
-//! the share leaves with too few, so small teams still hear back.
+//! the share leaves with too few, so small teams still hear back; the contacts the campaign
+//! already invited count toward it, so running the campaign again invites nobody new.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -13,35 +14,45 @@ use std::collections::HashMap;
 pub struct Sample {
     /// The share surveyed, more than 0 and at most 1.
     pub share: f64,
-    /// In each planning run, each agent gets at least this many (or all they have).
+    /// Each agent has at least this many of their contacts in the audience invited (or all
+    /// they have), counting those invited by earlier runs.
     #[serde(default)]
     pub min_per_agent: usize,
 }
 
+/// A contact of the audience as sampling sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate<'a> {
+    /// The contact's own id, which the hash goes by.
+    pub id: &'a str,
+    pub agent: Option<i64>,
+    /// Whether the campaign invited it already.
+    pub invited: bool,
+}
+
 impl Sample {
-    /// Of the contacts (id, agent), in order, which are in the sample.
-    pub fn choose<'a>(
-        &self,
-        campaign: &str,
-        contacts: impl IntoIterator<Item = (&'a str, Option<i64>)>,
-    ) -> Vec<bool> {
-        let scored: Vec<(f64, Option<i64>)> = contacts
-            .into_iter()
-            .map(|(id, agent)| (score(campaign, id), agent))
+    /// Of the contacts, in order, which are in the sample: those invited already, those
+    /// whose hash falls under the share, and, for an agent with fewer than the minimum of
+    /// these, the uninvited ones with the lowest hashes up to it.
+    pub fn choose(&self, campaign: &str, contacts: &[Candidate]) -> Vec<bool> {
+        let scores: Vec<f64> = contacts.iter().map(|c| score(campaign, c.id)).collect();
+        let mut chosen: Vec<bool> = contacts
+            .iter()
+            .zip(&scores)
+            .map(|(c, s)| c.invited || *s < self.share)
             .collect();
-        let mut chosen: Vec<bool> = scored.iter().map(|(s, _)| *s < self.share).collect();
         if self.min_per_agent > 0 {
             let mut by_agent: HashMap<i64, Vec<usize>> = HashMap::new();
-            for (i, (_, agent)) in scored.iter().enumerate() {
-                if let Some(agent) = agent {
-                    by_agent.entry(*agent).or_default().push(i);
+            for (i, c) in contacts.iter().enumerate() {
+                if let Some(agent) = c.agent {
+                    by_agent.entry(agent).or_default().push(i);
                 }
             }
             for mut members in by_agent.into_values() {
                 let have = members.iter().filter(|&&i| chosen[i]).count();
                 // The lowest scores after the sampled ones come next.
                 members.retain(|&i| !chosen[i]);
-                members.sort_by(|a, b| scored[*a].0.total_cmp(&scored[*b].0));
+                members.sort_by(|a, b| scores[*a].total_cmp(&scores[*b]));
                 for i in members
                     .into_iter()
                     .take(self.min_per_agent.saturating_sub(have))
@@ -80,7 +91,16 @@ mod tests {
             min_per_agent: 0,
         };
         let ids = ids(10_000);
-        let pick = |campaign| sample.choose(campaign, ids.iter().map(|id| (id.as_str(), None)));
+        fn candidates(ids: &[String]) -> Vec<Candidate<'_>> {
+            ids.iter()
+                .map(|id| Candidate {
+                    id,
+                    agent: None,
+                    invited: false,
+                })
+                .collect()
+        }
+        let pick = |campaign| sample.choose(campaign, &candidates(&ids));
         let first = pick("after-call");
         assert_eq!(first, pick("after-call"));
         let taken = first.iter().filter(|c| **c).count();
@@ -91,10 +111,7 @@ mod tests {
         let both = first.iter().zip(&other).filter(|(a, b)| **a && **b).count();
         assert!((500..=750).contains(&both), "{both}");
         // A contact's place does not depend on the others: a subset keeps its picks.
-        let part = sample.choose(
-            "after-call",
-            ids[..100].iter().map(|id| (id.as_str(), None)),
-        );
+        let part = sample.choose("after-call", &candidates(&ids[..100]));
         assert_eq!(part, first[..100]);
     }
 
@@ -112,12 +129,17 @@ mod tests {
             194..196 => Some(3),
             _ => None,
         };
-        let chosen = sample.choose(
-            "after-call",
+        let candidates = |invited: &dyn Fn(usize) -> bool| -> Vec<Candidate> {
             ids.iter()
                 .enumerate()
-                .map(|(i, id)| (id.as_str(), agent(i))),
-        );
+                .map(|(i, id)| Candidate {
+                    id,
+                    agent: agent(i),
+                    invited: invited(i),
+                })
+                .collect()
+        };
+        let chosen = sample.choose("after-call", &candidates(&|_| false));
         let count = |a: Option<i64>| (0..200).filter(|&i| agent(i) == a && chosen[i]).count();
         assert!(
             count(Some(1)) >= 3 && count(Some(1)) < 40,
@@ -129,7 +151,19 @@ mod tests {
             min_per_agent: 0,
             ..sample
         };
-        let unassigned = plain.choose("after-call", ids.iter().map(|id| (id.as_str(), None)));
+        let unassigned = plain.choose("after-call", &candidates(&|_| false));
         assert_eq!(count(None), (196..200).filter(|&i| unassigned[i]).count());
+        // Chosen contacts invited by an earlier run count toward the minimum: choosing again
+        // adds nobody.
+        let again = sample.choose("after-call", &candidates(&|i| chosen[i]));
+        assert_eq!(again, chosen);
+        // Agent 2's contacts invited otherwise (three of the four) leave no room for a top-up.
+        let invited_before = |i: usize| (190..193).contains(&i);
+        let topped = sample.choose("after-call", &candidates(&invited_before));
+        let fourth = (190..194).find(|&i| !invited_before(i)).unwrap();
+        assert_eq!(
+            topped[fourth],
+            plain.choose("after-call", &candidates(&|_| false))[fourth]
+        );
     }
 }

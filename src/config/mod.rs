@@ -259,8 +259,8 @@ pub struct ReportSettings {
     pub min_answers: u64,
     /// The lowest CSAT rating (1–5) that counts as satisfied.
     pub csat_top_box: i16,
-    /// FCR from contact records: a contact the customer follows with another of the same
-    /// category within this time was not resolved at first contact.
+    /// FCR from contact records: a contact after whose close the customer opened another of
+    /// the same category within this time was not resolved at first contact.
     #[serde(with = "crate::domain::duration")]
     pub repeat_window: std::time::Duration,
 }

@@ -1,7 +1,7 @@
 //! Scores from the database's tallies, each with its uncertainty: response rate, CSAT, FCR
 //! (from the survey and from contact records) and their 95% Wilson intervals, NPS with its
-//! interval, CES with its t interval, the median time to answer, agents' CSAT shrunk toward
-//! their team, and changes between periods tested against the noise.
+//! interval, CES with its adjusted t interval, the median time to answer, agents' CSAT shrunk
+//! toward their team, and changes between periods tested against the noise.
 
 pub mod http;
 mod report;

@@ -1,13 +1,17 @@
 //! Empirical-Bayes shrinkage of agents' CSAT toward their team (beta-binomial): an agent with
 //! few answers is judged mostly by the team's mean, one with many mostly by their own.
 //!
-//! The prior Beta(α, β) of a team is fitted to its agents by the method of moments: its mean
-//! is the team's pooled share μ (with half an answer added each way), and its spread the variance between agents τ² that is left
-//! after taking out what sampling alone explains,
-//! `τ² = (Σ nᵢ(pᵢ − μ)² − μ(1 − μ)(k − 1)) / (N − Σ nᵢ² / N)` over k agents with N answers;
-//! then `α + β = μ(1 − μ) / τ² − 1`, at most N: the prior knows no more than the answers it
-//! was fitted to (when the agents differ no more than chance explains, τ² ≤ 0, it weighs N,
-//! and every agent sits near the team's mean with the team's uncertainty). An agent with x of n is shrunk to the posterior mean
+//! The prior Beta(α, β) of a team is fitted to its k agents (xᵢ of nᵢ, N answers in all) by
+//! the method of moments. With p̂ = Σxᵢ / N the pooled share, the spread
+//! `S = Σ nᵢ(xᵢ/nᵢ − p̂)²` has the expectation `p(1 − p)(k − 1) + τ²(N − Σnᵢ²/N − (k − 1))`,
+//! τ² being the variance of the agents' true shares; solved with p̂ for p,
+//! `τ² = (S − p̂(1 − p̂)(k − 1)) / (N − Σnᵢ²/N − (k − 1))`, and then
+//! `α + β = p̂(1 − p̂) / τ² − 1`, kept between 1 and N: the prior knows no more than the
+//! answers it was fitted to. When the agents differ no more than chance explains (τ² ≤ 0), or
+//! the spread cannot be told from chance (every agent has one answer: the denominator is 0),
+//! it weighs N, and every agent sits near the team's mean with the team's uncertainty. The
+//! prior's mean is the pooled share with half an answer added each way, `(Σxᵢ + ½) / (N + 1)`,
+//! so it is never exactly 0% or 100%. An agent with x of n is shrunk to the posterior mean
 //! `(x + α) / (n + α + β)`, with the posterior's 2.5% and 97.5% quantiles as its interval.
 
 use serde::Serialize;
@@ -45,17 +49,27 @@ impl Prior {
             return None;
         }
         let total: f64 = agents.iter().map(|(_, n)| n).sum();
-        // Half an answer each way keeps the mean off 0% and 100%, where the prior would be
-        // certain (every agent 0 of a few would be shrunk to exactly 0%).
-        let mean = (agents.iter().map(|(x, _)| x).sum::<f64>() + 0.5) / (total + 1.0);
-        let spread: f64 = agents.iter().map(|(x, n)| n * (x / n - mean).powi(2)).sum();
+        let successes: f64 = agents.iter().map(|(x, _)| x).sum();
+        let pooled = successes / total;
+        let spread: f64 = agents
+            .iter()
+            .map(|(x, n)| n * (x / n - pooled).powi(2))
+            .sum();
         let squares: f64 = agents.iter().map(|(_, n)| n * n).sum();
-        let between = (spread - mean * (1.0 - mean) * (k - 1.0)) / (total - squares / total);
+        let room = total - squares / total - (k - 1.0);
+        let between = if room > 0.0 {
+            (spread - pooled * (1.0 - pooled) * (k - 1.0)) / room
+        } else {
+            0.0
+        };
         let weight = if between > 0.0 {
-            (mean * (1.0 - mean) / between - 1.0).clamp(MIN_WEIGHT, total.max(MIN_WEIGHT))
+            (pooled * (1.0 - pooled) / between - 1.0).clamp(MIN_WEIGHT, total.max(MIN_WEIGHT))
         } else {
             total
         };
+        // Half an answer each way keeps the prior's mean off 0% and 100%, where it would be
+        // certain (every agent 0 of a few would be shrunk to exactly 0%).
+        let mean = (successes + 0.5) / (total + 1.0);
         Some(Prior {
             alpha: mean * weight,
             beta: (1.0 - mean) * weight,

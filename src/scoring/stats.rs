@@ -1,6 +1,7 @@
 //! The estimates behind every score: a share with its Wilson interval, the Net Promoter Score
-//! with its adjusted-Wald interval, a mean with its t interval, the median time to answer from
-//! its bands, and the test of whether a change between two periods is larger than the noise.
+//! with its adjusted-Wald interval, a mean with its adjusted t interval, the median time to
+//! answer from its bands, and the test of whether a change between two periods is larger than
+//! the noise.
 
 use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, StudentsT};
@@ -128,7 +129,8 @@ impl Nps {
     }
 }
 
-/// A mean on a bounded scale (CES: 1–7) with its 95% t interval, kept inside the scale.
+/// A mean on a bounded scale (CES: 1–7) with its 95% adjusted t interval, kept inside the
+/// scale.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Mean {
     pub n: u64,
@@ -137,30 +139,34 @@ pub struct Mean {
     pub high: f64,
 }
 
+/// The weight of the pseudo-answer the adjusted t interval adds at each end of the scale.
+const MEAN_ADDED_EACH: f64 = 0.5;
+
 impl Mean {
-    /// From the count, sum and sum of squares of answers on `min..=max`. With one answer the
-    /// interval is the whole scale: one answer says nothing about the spread.
+    /// From the count, sum and sum of squares of answers on `min..=max`. The interval is the t
+    /// interval of the answers with half an answer added at each end of the scale
+    /// (`n' = n + 1` answers), so equal answers do not give a zero-width interval: centred
+    /// on `m' = (Σx + ½(min + max)) / n'`, with `s'² = (Σx² + ½(min² + max²) − n'm'²) / (n' − 1)`
+    /// and `m' ± t(0.975, n' − 1) · s' / √n'`, kept inside the scale and widened to take in
+    /// the observed mean.
     pub fn estimate(n: u64, sum: f64, sum_of_squares: f64, (min, max): (f64, f64)) -> Option<Mean> {
         if n == 0 {
             return None;
         }
-        let nf = n as f64;
-        let value = sum / nf;
-        let (low, high) = if n == 1 {
-            (min, max)
-        } else {
-            let variance = ((sum_of_squares - sum * sum / nf) / (nf - 1.0)).max(0.0);
-            let t = StudentsT::new(0.0, 1.0, nf - 1.0)
-                .map(|t| t.inverse_cdf(0.975))
-                .unwrap_or(Z95);
-            let half = t * (variance / nf).sqrt();
-            ((value - half).max(min), (value + half).min(max))
-        };
+        let value = sum / n as f64;
+        let size = n as f64 + 2.0 * MEAN_ADDED_EACH;
+        let centre = (sum + MEAN_ADDED_EACH * (min + max)) / size;
+        let squares = sum_of_squares + MEAN_ADDED_EACH * (min * min + max * max);
+        let variance = ((squares - size * centre * centre) / (size - 1.0)).max(0.0);
+        let t = StudentsT::new(0.0, 1.0, size - 1.0)
+            .map(|t| t.inverse_cdf(0.975))
+            .unwrap_or(Z95);
+        let half = t * (variance / size).sqrt();
         Some(Mean {
             n,
             value,
-            low,
-            high,
+            low: (centre - half).max(min).min(value),
+            high: (centre + half).min(max).max(value),
         })
     }
 }
@@ -296,6 +302,24 @@ mod tests {
         assert_eq!((none.value, none.low), (-100.0, -100.0), "{none:?}");
         let mean = Mean::estimate(1, 3.0, 9.0, (1.0, 7.0)).unwrap();
         assert_eq!((mean.value, mean.low, mean.high), (3.0, 1.0, 7.0));
+    }
+
+    /// Equal answers still leave room for doubt: two 2s, or a hundred 1s, are not a point.
+    #[test]
+    fn equal_answers_do_not_give_a_point_interval() {
+        for (n, answer) in [(2, 2.0), (5, 7.0), (100, 1.0), (10_000, 4.0)] {
+            let nf = n as f64;
+            let mean = Mean::estimate(n, nf * answer, nf * answer * answer, (1.0, 7.0)).unwrap();
+            assert_eq!(mean.value, answer);
+            assert!(
+                mean.low <= answer && answer <= mean.high && mean.high - mean.low > 1e-3,
+                "{n} answers of {answer}: {mean:?}"
+            );
+        }
+        // Reference: scipy's t interval of [1]×100 + [1, 7] with weights ½ (upper end 1.11325).
+        let ones = Mean::estimate(100, 100.0, 100.0, (1.0, 7.0)).unwrap();
+        assert_eq!(ones.low, 1.0);
+        assert!((ones.high - 1.11325).abs() < 1e-5, "{ones:?}");
     }
 
     #[test]

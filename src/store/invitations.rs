@@ -4,6 +4,7 @@
 
 use super::{ROWS_PER_STATEMENT, Store, StoreError, StoreTx, cacheable, with_pool};
 use crate::auth::{SurveyKey, survey_token_digest};
+use crate::campaign::sample::Candidate as SampleCandidate;
 use crate::campaign::{Campaign, SurveyChannel};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -104,7 +105,8 @@ impl Store {
     /// of this campaign yet, on the first of the campaign's channels the customer has an
     /// address for and has not opted out of — under the campaign's frequency cap, one contact
     /// per customer and none whose customer any campaign invited within the cap; with a
-    /// sample, only the contacts in it.
+    /// sample, only the contacts in it (its per-agent minimum counting the contacts of the
+    /// audience the campaign invited already).
     /// Each invitation gets its survey token's hash (made with `key`) and its expiry
     /// (`closed_at + delay + expiry`; sending it moves that to `expiry` after the send). With
     /// `dry_run`, counts and writes nothing.
@@ -152,6 +154,8 @@ impl Store {
             ..PlanCounts::default()
         };
         let mut to_invite = Vec::new();
+        // The campaign's invited contacts of the audience: a sample's minimum counts them.
+        let mut invited = Vec::new();
         for c in candidates {
             let chosen = campaign
                 .channels
@@ -160,6 +164,7 @@ impl Store {
                 .find(|ch| c.reach.reachable(*ch) == (true, false));
             if c.invited {
                 counts.skipped.already_invited += 1;
+                invited.push(c);
             } else if c.closed_at + campaign.delay + campaign.expiry <= now {
                 counts.skipped.too_late += 1;
             } else if let Some(channel) = chosen {
@@ -171,14 +176,19 @@ impl Store {
             }
         }
         if let Some(sample) = &campaign.sample {
-            let chosen = sample.choose(
-                &campaign.name,
-                to_invite
-                    .iter()
-                    .map(|(c, _)| (c.external_id.as_str(), c.agent_id)),
-            );
+            let sampled: Vec<SampleCandidate> = invited
+                .iter()
+                .map(|c| (c, true))
+                .chain(to_invite.iter().map(|(c, _)| (c, false)))
+                .map(|(c, invited)| SampleCandidate {
+                    id: &c.external_id,
+                    agent: c.agent_id,
+                    invited,
+                })
+                .collect();
+            let chosen = sample.choose(&campaign.name, &sampled);
             let before = to_invite.len();
-            let mut chosen = chosen.into_iter();
+            let mut chosen = chosen.into_iter().skip(invited.len());
             to_invite.retain(|_| chosen.next().unwrap_or(false));
             counts.skipped.not_sampled = (before - to_invite.len()) as u64;
         }

@@ -1,10 +1,12 @@
 //! The tallies behind the reports, counted by the database from the rows in one pass each: per
 //! group (one or two breakdowns), the invitations sent in a period and their answers' scores;
 //! the answers per time-to-answer band (for medians); and the contacts closed in a period with
-//! those that the same customer followed with another contact of the same category (FCR from
-//! the data). `report_days` reads whole days from the per-day summary and the rest from here.
+//! those after whose close the same customer opened another contact of the same category
+//! within the repeat window (FCR from the data). `report_days` reads whole days from the
+//! per-day summary and the rest from here.
 
 use super::{Store, StoreError, with_pool};
+use crate::config::Backend;
 use crate::domain::TimeZone;
 use chrono::{DateTime, SecondsFormat, Utc};
 
@@ -107,9 +109,9 @@ pub struct ReportQuery {
     pub until: Option<DateTime<Utc>>,
     /// The lowest CSAT rating that counts as satisfied.
     pub csat_top_box: i16,
-    /// A contact followed by another of the same customer and category within this time is
-    /// not resolved at first contact; contacts closed less than this before `now` are not
-    /// counted yet. `None`: FCR from the contacts is not counted (a pass saved).
+    /// A contact after whose close the customer opened another of the same category within
+    /// this time is not resolved at first contact; contacts closed less than this before `now`
+    /// are not counted yet. `None`: FCR from the contacts is not counted (a pass saved).
     pub repeat_window: Option<chrono::Duration>,
     pub now: DateTime<Utc>,
 }
@@ -275,34 +277,35 @@ pub enum Parts {
     Contacts,
 }
 
-/// The time the next contact of `c`'s customer in `c`'s category (by close) was opened: one
-/// probe of `contacts_by_customer_category` (a missing category is a category of its own).
-pub(super) fn next_contact_opened() -> String {
-    let next = |category: &str| {
-        format!(
-            "(SELECT COALESCE(n.opened_at, n.closed_at) FROM contacts n \
-             WHERE n.customer_id = c.customer_id AND {category} \
-               AND (n.closed_at, n.id) > (c.closed_at, c.id) \
-             ORDER BY n.closed_at, n.id LIMIT 1)"
-        )
-    };
-    format!(
-        "CASE WHEN c.category IS NULL THEN {} ELSE {} END",
-        next("n.category IS NULL"),
-        next("n.category = c.category")
-    )
+/// Whether `later` is at most `days` days (a parameter or a number) after `earlier`.
+pub(super) fn within_days(backend: Backend, later: &str, earlier: &str, days: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("julianday({later}) - julianday({earlier}) <= {days}"),
+        Backend::Postgres => format!("{later} - {earlier} <= {days} * INTERVAL '1 day'"),
+    }
 }
 
 impl Store {
-    /// Whether a contact closed at `c.closed_at` whose next contact opened at `c.next_at` was
-    /// followed within the repeat window, `$days` days (the parameter named).
-    pub(super) fn repeat_within(&self, days: &str) -> String {
-        match self {
-            Store::Sqlite(_) => {
-                format!("julianday(c.next_at) - julianday(c.closed_at) <= {days}")
-            }
-            Store::Postgres(_) => format!("c.next_at - c.closed_at <= {days} * INTERVAL '1 day'"),
-        }
+    /// Whether contact `c` is a repeat: another contact of its customer in its category (a
+    /// missing category is a category of its own) was opened (closed, when the opening is
+    /// not known) after `c` closed and at most the repeat window, `$days` days (the parameter
+    /// named), after. A contact opens before it closes, so those probed are the ones closed
+    /// after `c`: a range of `contacts_by_customer_category`.
+    pub(super) fn repeated(&self, days: &str) -> String {
+        let opened = "COALESCE(n.opened_at, n.closed_at)";
+        let within = within_days(self.backend(), opened, "c.closed_at", days);
+        let probe = |category: &str| {
+            format!(
+                "EXISTS (SELECT 1 FROM contacts n \
+                 WHERE n.customer_id = c.customer_id AND {category} \
+                   AND n.closed_at > c.closed_at AND {opened} > c.closed_at AND {within})"
+            )
+        };
+        format!(
+            "CASE WHEN c.category IS NULL THEN {} ELSE {} END",
+            probe("n.category IS NULL"),
+            probe("n.category = c.category")
+        )
     }
 
     /// Counts `parts` of the report of `query` from the invitations and contacts themselves
@@ -367,11 +370,9 @@ impl Store {
                 &keys(Scan::Contacts),
                 &format!(
                     "COUNT(*) AS contacts, \
-                     COALESCE(SUM(CASE WHEN c.next_at IS NOT NULL AND {} THEN 1 ELSE 0 END), 0) AS repeated \
-                     FROM (SELECT c.*, {next} AS next_at FROM contacts c \
-                       WHERE {range} AND c.closed_at < $3) c",
-                    self.repeat_within("$4"),
-                    next = next_contact_opened(),
+                     COALESCE(SUM(CASE WHEN {} THEN 1 ELSE 0 END), 0) AS repeated \
+                     FROM contacts c WHERE {range} AND c.closed_at < $3",
+                    self.repeated("$4"),
                     range = within_range(query, "c.closed_at"),
                 ),
                 "g.contacts, g.repeated",

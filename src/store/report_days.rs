@@ -6,11 +6,12 @@
 //! range's ends, the days changed since — from the rows, so a report is exact in any state of
 //! the summary and reads a few hundred rows a day instead of every answer.
 
-use super::report::{DATA_SPAN, next_contact_opened, survey_counts};
+use super::report::{DATA_SPAN, survey_counts, within_days};
 use super::{
     BandCounts, Breakdown, GroupCounts, GroupKeys, Parts, Period, ROWS_PER_STATEMENT, RepeatCounts,
     ReportQuery, Store, StoreError, SurveyCounts, Tallies, with_pool, with_tx,
 };
+use crate::config::Backend;
 use crate::domain::TimeZone;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use sqlx::QueryBuilder;
@@ -336,7 +337,7 @@ impl Store {
         };
         let tz = settings.time_zone;
         // Changes first, then dirty days: a change is always in one or the other.
-        let (_, mut dirty) = self.begin().await?.changed_days(tz, None).await?;
+        let (_, mut dirty) = self.begin().await?.changed_days(&settings, None).await?;
         dirty.extend(self.dirty_days().await?.into_iter().map(|(day, _)| day));
         let repeats = query
             .repeat_window
@@ -423,7 +424,7 @@ impl Store {
         if self.summary_settings().await?.as_ref() != Some(settings) {
             self.restart_summary(settings).await?;
         }
-        while self.mark_changed_days(settings.time_zone).await? {}
+        while self.mark_changed_days(settings).await? {}
         let mut counted = 0;
         for (day, version) in self.dirty_days().await? {
             self.count_day(settings, day, version).await?;
@@ -500,13 +501,13 @@ impl Store {
     }
 
     /// Turns a batch of noted changes into dirty days; whether there were any.
-    async fn mark_changed_days(&self, tz: TimeZone) -> Result<bool, StoreError> {
+    async fn mark_changed_days(&self, settings: &SummarySettings) -> Result<bool, StoreError> {
         // Read outside the write lock; the write marks the days and removes exactly the
         // changes read (another process doing the same at once marks them twice, harmlessly).
         let (ids, days) = self
             .begin()
             .await?
-            .changed_days(tz, Some(CHANGES_PER_BATCH))
+            .changed_days(settings, Some(CHANGES_PER_BATCH))
             .await?;
         if ids.is_empty() {
             return Ok(false);
@@ -572,12 +573,10 @@ impl Store {
         let contacts_sql = format!(
             "SELECT c.agent_id, c.team_id, CAST(NULL AS TEXT) AS campaign, CAST(NULL AS TEXT) AS channel, \
              c.category, c.contact_channel, COUNT(*) AS contacts, \
-             COALESCE(SUM(CASE WHEN c.next_at IS NOT NULL AND {} THEN 1 ELSE 0 END), 0) AS repeated \
-             FROM (SELECT c.*, {} AS next_at FROM contacts c \
-               WHERE c.closed_at >= $1 AND c.closed_at < $2) c \
+             COALESCE(SUM(CASE WHEN {} THEN 1 ELSE 0 END), 0) AS repeated \
+             FROM contacts c WHERE c.closed_at >= $1 AND c.closed_at < $2 \
              GROUP BY c.agent_id, c.team_id, c.category, c.contact_channel",
-            self.repeat_within("$3"),
-            next_contact_opened()
+            self.repeated("$3"),
         );
         let (invitations, contacts): (Vec<InvitationCell>, Vec<ContactCell>) = with_pool!(self, pool => {(
             sqlx::query_as(&invitations_sql)
@@ -658,19 +657,28 @@ impl Store {
 }
 
 impl super::StoreTx {
-    /// The ids of the noted changes (the first `limit`) and the local days they touch.
+    /// The ids of the noted changes (the first `limit`) and the local days they touch, with
+    /// the summary's settings.
     async fn changed_days(
         &mut self,
-        tz: TimeZone,
+        settings: &SummarySettings,
         limit: Option<i64>,
     ) -> Result<(Vec<i64>, BTreeSet<NaiveDate>), StoreError> {
+        let backend = if self.is_postgres() {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
+        let sql = changed_times(backend);
+        let window_days = settings.repeat_window.num_seconds() as f64 / 86_400.0;
         let touched = with_tx!(self, conn => {
-            sqlx::query_as(CHANGED_TIMES)
+            sqlx::query_as(&sql)
                 .bind(limit.unwrap_or(i64::MAX))
+                .bind(window_days)
                 .fetch_all(&mut *conn)
                 .await?
         });
-        Ok(days_touched(tz, touched))
+        Ok(days_touched(settings.time_zone, touched))
     }
 
     /// Marks `days` dirty, raising the version of those already dirty.
@@ -690,24 +698,33 @@ impl super::StoreTx {
 }
 
 /// Per noted change (the first `$1`): its id and each time whose day it touches — its own
-/// time; for a contact, the close of the contact before it among the customer's contacts of
-/// its category (whose next contact it is, or was) and the sends of its invitations.
-const CHANGED_TIMES: &str = "WITH batch AS (\
-       SELECT id, at, contact_id, customer_id, category FROM report_changes ORDER BY id LIMIT $1) \
-     SELECT b.id, b.at FROM batch b \
-     UNION ALL \
-     SELECT b.id, (SELECT p.closed_at FROM contacts p WHERE p.customer_id = b.customer_id \
-         AND p.category = b.category AND (p.closed_at, p.id) < (b.at, b.contact_id) \
-         ORDER BY p.closed_at DESC, p.id DESC LIMIT 1) \
-       FROM batch b WHERE b.customer_id IS NOT NULL AND b.category IS NOT NULL \
-     UNION ALL \
-     SELECT b.id, (SELECT p.closed_at FROM contacts p WHERE p.customer_id = b.customer_id \
-         AND p.category IS NULL AND (p.closed_at, p.id) < (b.at, b.contact_id) \
-         ORDER BY p.closed_at DESC, p.id DESC LIMIT 1) \
-       FROM batch b WHERE b.customer_id IS NOT NULL AND b.category IS NULL \
-     UNION ALL \
-     SELECT b.id, i.sent_at FROM batch b JOIN invitations i ON i.contact_id = b.contact_id \
-       WHERE i.sent_at IS NOT NULL";
+/// time; for a contact, the closes of the customer's contacts of its category that it is (or
+/// was) a repeat of, those closed within the repeat window (`$2` days) before it opened; and
+/// the sends of its invitations.
+fn changed_times(backend: Backend) -> String {
+    let opened = "COALESCE(b.opened_at, b.at)";
+    let earlier = |category: &str| {
+        format!(
+            "SELECT b.id, p.closed_at FROM batch b JOIN contacts p ON p.customer_id = b.customer_id \
+               AND {category} AND p.closed_at < {opened} AND {} \
+             WHERE b.customer_id IS NOT NULL",
+            within_days(backend, opened, "p.closed_at", "$2")
+        )
+    };
+    format!(
+        "WITH batch AS (\
+           SELECT id, at, opened_at, contact_id, customer_id, category FROM report_changes \
+           ORDER BY id LIMIT $1) \
+         SELECT b.id, b.at FROM batch b \
+         UNION ALL {} \
+         UNION ALL {} \
+         UNION ALL \
+         SELECT b.id, i.sent_at FROM batch b JOIN invitations i ON i.contact_id = b.contact_id \
+           WHERE i.sent_at IS NOT NULL",
+        earlier("p.category = b.category"),
+        earlier("p.category IS NULL AND b.category IS NULL"),
+    )
+}
 
 fn days_touched(
     tz: TimeZone,

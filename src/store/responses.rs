@@ -1,5 +1,6 @@
 //! Answers: the invitation a survey token opens, the answers given to it (a new set replaces
-//! the earlier one), and the opt-out an unsubscribe link records.
+//! the earlier one; the first set's time stays the time answered), and the opt-out an
+//! unsubscribe link records.
 
 use super::{Store, StoreError, with_pool, with_tx};
 use crate::alerts::AlertRule;
@@ -76,9 +77,9 @@ impl Store {
         }))
     }
 
-    /// Records `answers` as the invitation's answers, replacing any earlier ones (and its
-    /// scores and time to answer), unless the invitation expired by `now`. Returns false when it
-    /// had expired.
+    /// Records `answers` as the invitation's answers, replacing any earlier ones and their
+    /// scores (the time of the first answer stays, and with it the time to answer), unless the
+    /// invitation expired by `now`. Returns false when it had expired.
     /// An answer that crosses a threshold of `alerts` raises the invitation's alert in the same
     /// transaction.
     pub async fn save_answers(
@@ -92,10 +93,12 @@ impl Store {
         let mut tx = self.begin().await?;
         let open = with_tx!(&mut tx, conn => {
             // Marking it answered first takes the write lock and checks the expiry in one step.
-            let sent_at: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(
-                "UPDATE invitations SET state = 'answered', answered_at = $1, csat = $3, fcr = $4, \
-                 nps = $5, ces = $6 WHERE id = $2 AND (expires_at IS NULL OR expires_at > $1) \
-                 RETURNING sent_at",
+            // A changed answer keeps the first one's time: the time to answer runs to it.
+            let times: Option<(Option<DateTime<Utc>>, DateTime<Utc>)> = sqlx::query_as(
+                "UPDATE invitations SET state = 'answered', answered_at = COALESCE(answered_at, $1), \
+                 csat = $3, fcr = $4, nps = $5, ces = $6 \
+                 WHERE id = $2 AND (expires_at IS NULL OR expires_at > $1) \
+                 RETURNING sent_at, answered_at",
             )
             .bind(now)
             .bind(invitation_id)
@@ -105,9 +108,9 @@ impl Store {
             .bind(score(answers, "ces"))
             .fetch_optional(&mut *conn)
             .await?;
-            let open = sent_at.is_some();
-            if let Some(Some(sent_at)) = sent_at {
-                let wait = AnswerTime::between(sent_at, now);
+            let open = times.is_some();
+            if let Some((Some(sent_at), answered_at)) = times {
+                let wait = AnswerTime::between(sent_at, answered_at);
                 sqlx::query("UPDATE invitations SET answer_seconds = $1, answer_band = $2 WHERE id = $3")
                     .bind(wait.seconds)
                     .bind(wait.band)

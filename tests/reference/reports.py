@@ -4,7 +4,9 @@ Reads a data set as JSON on stdin (invitations with their answers, contacts, the
 settings) and writes, as JSON, the expected rows of the reports the test asks for. Intervals
 come from statsmodels (Wilson, the two-proportion z test) and scipy (t and beta quantiles);
 the NPS interval is the adjusted-Wald interval (Sauro & Lewis: ¾ promoter, ¾ detractor and
-3 answers added), the shrinkage the beta-binomial method of moments.
+3 answers added), the CES interval a t interval with half an answer added at each end of the
+scale, the shrinkage the beta-binomial method of moments; a contact is a repeat when another
+of the customer in its category opened within the window after it closed.
 """
 
 import json
@@ -51,19 +53,27 @@ def nps(scores):
 
 
 def ces(scores):
+    """The adjusted t interval: the answers with half an answer added at each end of the
+    scale (weights), the weighted mean and variance, Student's t with n' − 1 degrees of
+    freedom; clamped to the scale and widened to take in the observed mean."""
     n = len(scores)
     if n == 0:
         return None
     mean = float(np.mean(scores))
-    if n == 1:
-        return [mean, 1.0, 7.0, 1]
-    low, high = stats.t.interval(0.95, n - 1, loc=mean, scale=stats.sem(scores))
-    if not math.isfinite(low):  # no spread at all
-        low = high = mean
-    return [mean, max(1.0, low), min(7.0, high), n]
+    values = np.array(list(scores) + [1.0, 7.0])
+    weights = np.array([1.0] * n + [0.5, 0.5])
+    size = weights.sum()
+    centre = float(np.average(values, weights=weights))
+    variance = float((weights * (values - centre) ** 2).sum() / (size - 1))
+    low, high = stats.t.interval(0.95, size - 1, loc=centre, scale=math.sqrt(variance / size))
+    return [mean, min(max(1.0, low), mean), max(min(7.0, high), mean), n]
 
 
 def prior(tallies):
+    """The beta-binomial method of moments. With p̂ the pooled share, the weighted squares
+    S = Σ nᵢ(xᵢ/nᵢ − p̂)² have E[S] = p(1 − p)(k − 1) + τ²(N − Σnᵢ²/N − (k − 1)); solved for τ²
+    with p̂ for p, then α + β = p̂(1 − p̂)/τ² − 1 (kept within 1 and N; N when τ² is not
+    positive or cannot be measured). The prior's mean has half an answer added each way."""
     tallies = [(x, n) for x, n in tallies if n > 0]
     k = len(tallies)
     if k < 2:
@@ -71,10 +81,16 @@ def prior(tallies):
     xs = np.array([x for x, _ in tallies], dtype=float)
     ns = np.array([n for _, n in tallies], dtype=float)
     total = ns.sum()
+    pooled = xs.sum() / total
+    spread = float((ns * (xs / ns - pooled) ** 2).sum())
+    noise = pooled * (1 - pooled) * (k - 1)
+    room = total - (ns**2).sum() / total - (k - 1)
+    between = (spread - noise) / room if room > 0 else 0.0
+    if between > 0:
+        weight = min(max(pooled * (1 - pooled) / between - 1, 1.0), max(total, 1.0))
+    else:
+        weight = total
     mu = (xs.sum() + 0.5) / (total + 1)
-    spread = float((ns * (xs / ns - mu) ** 2).sum())
-    between = (spread - mu * (1 - mu) * (k - 1)) / (total - (ns**2).sum() / total)
-    weight = min(max(mu * (1 - mu) / between - 1, 1.0), max(total, 1.0)) if between > 0 else total
     return mu * weight, (1 - mu) * weight
 
 
@@ -102,7 +118,8 @@ def previous_label(label, period):
 
 
 def repeats(data):
-    """Per contact index: None (not settled yet) or whether it was followed by a repeat."""
+    """Per contact index: None (not settled yet) or whether another contact of the customer in
+    its category (no category is one) was opened in (closed_at, closed_at + window]."""
     window = timedelta(days=data["repeat_days"])
     now = ts(data["now"])
     by_pair = defaultdict(list)
@@ -110,19 +127,14 @@ def repeats(data):
         by_pair[(c["customer"], c["category"])].append(i)
     result = {}
     for indexes in by_pair.values():
-        indexes.sort(key=lambda i: (ts(data["contacts"][i]["closed_at"]), i))
-        for j, i in enumerate(indexes):
-            c = data["contacts"][i]
-            closed = ts(c["closed_at"])
+        for i in indexes:
+            closed = ts(data["contacts"][i]["closed_at"])
             if closed > now - window:
                 result[i] = None
                 continue
-            repeated = False
-            if j + 1 < len(indexes):
-                n = data["contacts"][indexes[j + 1]]
-                start = ts(n["opened_at"] or n["closed_at"])
-                repeated = start - closed <= window
-            result[i] = repeated
+            opened = [ts(data["contacts"][j]["opened_at"] or data["contacts"][j]["closed_at"])
+                      for j in indexes if j != i]
+            result[i] = any(closed < o <= closed + window for o in opened)
     return result
 
 

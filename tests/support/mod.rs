@@ -655,3 +655,33 @@ pub fn surveyd_with_config(dir: &std::path::Path, config: &str, args: &[&str]) -
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// The migrations of `db`'s backend numbered before `number` (`"0014"`), as a migrator of
+/// their own, and how many come from `number` on. The folder holding them lives as long as
+/// the returned `TempDir`.
+pub async fn migrations_before(
+    db: &TestDb,
+    number: &str,
+) -> (sqlx::migrate::Migrator, usize, tempfile::TempDir) {
+    let backend = if db.url.starts_with("sqlite") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    let before = tempfile::tempdir().unwrap();
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    let mut pending = 0;
+    for entry in std::fs::read_dir(&folder).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.as_str() < number {
+            std::fs::copy(&path, before.path().join(name)).unwrap();
+        } else {
+            pending += 1;
+        }
+    }
+    let migrator = sqlx::migrate::Migrator::new(before.path()).await.unwrap();
+    (migrator, pending, before)
+}
