@@ -1,6 +1,7 @@
 //! What the command line writes from stored data, made safe for where it is read: CSV cells
-//! that a spreadsheet cannot run as formulas, and terminal text that cannot drive the
-//! terminal. Every CSV and every table surveyd prints goes through here.
+//! that a spreadsheet cannot run as formulas, terminal text that cannot drive the terminal,
+//! and log fields that cannot start a line of their own. Every CSV, every table and every
+//! text log line surveyd prints goes through here.
 
 use std::borrow::Cow;
 use std::io::Write;
@@ -60,12 +61,25 @@ fn is_decimal(cell: &str) -> bool {
 /// `text` with every control character but the line break written as an escape (`\u{1b}`,
 /// `\t`), so stored data cannot move the cursor, recolour, retitle or ring the terminal.
 pub fn terminal_safe(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_hostile) {
+    escaped(text, |c| c == '\n')
+}
+
+/// `text` for one line of a text log: every control character, the line break included, and
+/// the Unicode line and paragraph separators written as escapes, so a value from outside (a
+/// name typed at sign-in, a field of a webhook) cannot forge a log line or drive a terminal.
+pub fn log_safe(text: &str) -> Cow<'_, str> {
+    escaped(text, |_| false)
+}
+
+/// `text` with the hostile characters other than those `keep` keeps escaped.
+fn escaped(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
+    let hostile = |c: char| is_hostile(c) && !keep(c);
+    if !text.chars().any(hostile) {
         return Cow::Borrowed(text);
     }
     let mut safe = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        if is_hostile(c) {
+        if hostile(c) {
             safe.extend(c.escape_default());
         } else {
             safe.push(c);
@@ -74,10 +88,11 @@ pub fn terminal_safe(text: &str) -> Cow<'_, str> {
     Cow::Owned(safe)
 }
 
-/// Control characters (C0, DEL, C1) other than the line break, and the marks that reorder
-/// text on screen (bidirectional overrides and isolates).
+/// Control characters (C0, DEL, C1), the line and paragraph separators, and the marks that
+/// reorder text on screen (bidirectional overrides and isolates).
 fn is_hostile(c: char) -> bool {
-    (c.is_control() && c != '\n') || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 #[cfg(test)]

@@ -232,9 +232,26 @@ fn init_logging(settings: &Settings) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
     let _ = match settings.log.format {
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text => builder.fmt_fields(log_fields()).try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+}
+
+/// How a text log line writes an event's fields: `name=value`, space-separated, each value
+/// (and the message) [`cells::log_safe`], so no value can break the line. (JSON lines escape
+/// by their nature.)
+fn log_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + Send + Sync + 'static {
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+        let value = format!("{value:?}");
+        let value = cells::log_safe(&value);
+        if field.name() == "message" {
+            write!(writer, "{value}")
+        } else {
+            write!(writer, "{field}={value}")
+        }
+    })
+    .delimited(" ")
 }
 
 /// Opens the configured database with one connection (all a one-shot command needs; on SQLite
@@ -314,4 +331,51 @@ fn print_row<T: serde::Serialize>(
     cells: impl Fn(&T) -> Vec<String>,
 ) -> anyhow::Result<()> {
     print_rows(format, header, std::slice::from_ref(row), "", cells)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    /// A value with a line break, a carriage return, an escape sequence or a line separator
+    /// stays on its event's line, in the message and in fields written with `%` or `?`.
+    #[test]
+    fn a_logged_value_cannot_start_a_line_of_its_own() {
+        let written = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = Arc::clone(&written);
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || Sink(Arc::clone(&sink)))
+            .fmt_fields(super::log_fields())
+            .finish();
+        let forged = "x\n2026-12-03T00:00:00Z  INFO surveyd: forged\r\u{1b}[2K\u{2028}";
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(name = %forged, other = ?forged, count = 3, "refused {forged}");
+        });
+        let text = String::from_utf8(written.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.ends_with('\n'), "{text}");
+        assert!(
+            !text
+                .trim_end_matches('\n')
+                .contains(['\n', '\r', '\u{1b}', '\u{2028}']),
+            "{text}"
+        );
+        assert!(text.contains(r"refused x\n2026-12-03T00:00:00Z"), "{text}");
+        assert!(text.contains(r"name=x\n2026"), "{text}");
+        assert!(text.contains(" count=3"), "{text}");
+    }
+
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
 }
