@@ -21,9 +21,9 @@
 //!   answer with their intervals, agents shrunk toward their team, trends between periods.
 //! - [`alerts`]: detractor alerts: which answers raise one, and the messages that carry it.
 //! - [`dashboard`]: the signed-in dashboard: charts with intervals, leaderboard, alerts.
-//! - [`api`]: what HTTP API routes share: bearer-token auth, the per-token limit and the error
-//!   response.
-//! - [`server`]: the axum app, health checks, the limits on connections, and graceful shutdown.
+//! - [`http`]: the HTTP edge: the server and its connection limits, routes, health checks,
+//!   graceful shutdown, what API routes share (bearer tokens, the per-token limit, the error
+//!   response) and the API's handlers (contacts, campaign runs, reports, alerts).
 //! - [`ratelimit`]: request limits: per address on the public routes, per token on the API.
 //! - [`telemetry`]: the Prometheus metrics at `GET /metrics`.
 //! - [`cli`]: the `surveyd` command and its subcommands.
@@ -32,7 +32,6 @@
 //! - [`private`]: files and folders readable by their owner only.
 
 pub mod alerts;
-pub mod api;
 pub mod auth;
 pub mod campaign;
 pub mod channels;
@@ -42,6 +41,7 @@ pub mod config;
 pub mod dashboard;
 pub mod dispatch;
 pub mod domain;
+pub mod http;
 pub mod intake;
 pub mod private;
 pub mod questionnaire;
@@ -49,7 +49,6 @@ pub mod ratelimit;
 pub mod render;
 pub mod replies;
 pub mod scoring;
-pub mod server;
 pub mod store;
 pub mod survey;
 pub mod telemetry;

@@ -212,9 +212,9 @@ pub async fn render(store: &Store, now: DateTime<Utc>) -> Result<String, StoreEr
 
 /// `GET /metrics` (a bearer token of `[api]`, as for the API): the exposition text.
 pub async fn get_metrics(
-    _client: crate::api::ApiClient,
-    axum::extract::State(state): axum::extract::State<crate::server::AppState>,
-) -> Result<impl axum::response::IntoResponse, crate::api::ApiError> {
+    _client: crate::http::api::ApiClient,
+    axum::extract::State(state): axum::extract::State<crate::http::AppState>,
+) -> Result<impl axum::response::IntoResponse, crate::http::api::ApiError> {
     let text = render(&state.store, state.clock.now()).await?;
     Ok((
         [(

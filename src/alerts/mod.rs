@@ -4,8 +4,6 @@
 //! like any delivery; and an alert as people read it (its answers, the steps taken with their
 //! notes) for the command line, the dashboard and the email.
 
-pub mod http;
-
 use crate::channels::{HttpApi, SendError};
 use crate::config::{AlertSettings, AlertWebhook};
 use crate::domain::TimeZone;

@@ -2,7 +2,6 @@
 //! how long after the contact closed and for how long the invitation stays open. They are
 //! defined in configuration (`[[campaigns]]`), so they are versioned with it.
 
-pub mod http;
 pub mod sample;
 pub mod schedule;
 pub mod scheduler;

@@ -11,7 +11,7 @@ pub async fn run(settings: Settings, format: OutputFormat) -> anyhow::Result<()>
     let dispatcher = Arc::new(Dispatcher::new(store.clone(), &settings, Clock::system())?);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        crate::server::shutdown_signal().await;
+        crate::http::shutdown_signal().await;
         let _ = stop.send(true);
     });
     let started = std::time::Instant::now();

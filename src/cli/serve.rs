@@ -7,8 +7,8 @@ use crate::campaign::scheduler::Scheduler;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::dispatch::{Dispatcher, Mode};
+use crate::http::{AppState, Application, shutdown_signal};
 use crate::intake::source::SourcePoller;
-use crate::server::{AppState, Application, shutdown_signal};
 use std::sync::Arc;
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {

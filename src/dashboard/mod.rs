@@ -13,8 +13,8 @@ pub mod session;
 pub mod sign_in;
 
 use crate::domain::TimeZone;
+use crate::http::AppState;
 use crate::scoring::{Report, ReportRow};
-use crate::server::AppState;
 use crate::store::{Alert, AlertAction, Breakdown, Period, StoreError};
 use axum::Router;
 use axum::extract::{Form, Path, State};

@@ -4,7 +4,7 @@
 //! its account leaves `dashboard.users` or gets a new password hash. Forms carry a token
 //! derived from the cookie against cross-site posts.
 
-use crate::server::AppState;
+use crate::http::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::Redirect;

@@ -3,8 +3,8 @@
 //! `POST /v1/alerts/{id}/resolve` (optional JSON body `{"note": "…"}`) move one on, in the
 //! token's name.
 
-use crate::api::{ApiClient, ApiError};
-use crate::server::AppState;
+use crate::http::AppState;
+use crate::http::api::{ApiClient, ApiError};
 use crate::store::{Alert, AlertAction, StoreError};
 use axum::Json;
 use axum::extract::{Path, Query, State};

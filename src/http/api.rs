@@ -3,7 +3,7 @@
 //! message on 4xx, nothing internal on 5xx).
 
 use crate::auth::TokenHash;
-use crate::server::AppState;
+use crate::http::AppState;
 use axum::Json;
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;

@@ -1,8 +1,8 @@
 //! `POST /v1/campaigns/{name}/runs[?dry_run=true]`: runs a campaign's planning, as
 //! `surveyd campaign run` does, and answers with the counts.
 
-use crate::api::{ApiClient, ApiError};
-use crate::server::AppState;
+use crate::http::AppState;
+use crate::http::api::{ApiClient, ApiError};
 use crate::store::PlanCounts;
 use axum::Json;
 use axum::extract::{Path, Query, State};

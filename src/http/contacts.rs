@@ -4,9 +4,9 @@
 //! 422 with each bad item's index, field and reason otherwise — the first [`LISTED`] problems
 //! (and warnings), with a count of the others, so the answer stays small whatever was sent.
 
-use super::record::{FieldError, RawContact};
-use crate::api::{ApiClient, ApiError};
-use crate::server::AppState;
+use crate::http::AppState;
+use crate::http::api::{ApiClient, ApiError};
+use crate::intake::{FieldError, RawContact};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;

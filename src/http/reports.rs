@@ -1,10 +1,10 @@
 //! `GET /v1/reports/scores?by=team,period&period=week&since=2026-11-01&until=2026-12-01`: the
 //! report `surveyd report --format json` prints, for a bearer token.
 
-use super::Report;
-use crate::api::{ApiClient, ApiError};
 use crate::domain::DateArg;
-use crate::server::AppState;
+use crate::http::AppState;
+use crate::http::api::{ApiClient, ApiError};
+use crate::scoring::Report;
 use crate::store::{Breakdown, Period};
 use axum::Json;
 use axum::extract::{Query, State};

@@ -5,9 +5,10 @@
 //! database, its pending migrations (either failing is 503) and, as warnings, deliveries
 //! stuck in `sending` past their lease.
 
+use super::contacts::post_contacts;
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::intake::{ParseContext, post_contacts};
+use crate::intake::ParseContext;
 use crate::ratelimit;
 use crate::render::page::Pages;
 use crate::replies::conversation::Interpreter;
@@ -131,18 +132,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/contacts", post(post_contacts))
         .route(
             "/v1/campaigns/{name}/runs",
-            post(crate::campaign::http::post_run),
+            post(super::campaigns::post_run),
         )
-        .route("/v1/reports/scores", get(crate::scoring::http::get_scores))
-        .route("/v1/alerts", get(crate::alerts::http::list))
+        .route("/v1/reports/scores", get(super::reports::get_scores))
+        .route("/v1/alerts", get(super::alerts::list))
         .route(
             "/v1/alerts/{id}/acknowledge",
-            post(crate::alerts::http::acknowledge),
+            post(super::alerts::acknowledge),
         )
-        .route(
-            "/v1/alerts/{id}/resolve",
-            post(crate::alerts::http::resolve),
-        )
+        .route("/v1/alerts/{id}/resolve", post(super::alerts::resolve))
         .merge(ratelimit::apply(pages, &limits.pages))
         .merge(ratelimit::apply(unsubscribe, &limits.unsubscribe))
         .merge(ratelimit::apply(webhooks, &limits.webhooks))

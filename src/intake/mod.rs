@@ -8,11 +8,9 @@
 //! numbers each by the physical line it starts on.
 
 mod file;
-mod http;
 mod record;
 pub mod source;
 mod split;
 
 pub use file::{FileFormat, ImportError, ImportOptions, ImportReport, Input, import_file};
-pub use http::post_contacts;
 pub use record::{Column, FieldError, ParseContext, RawContact};

@@ -3,7 +3,6 @@
 //! interval, CES with its adjusted t interval, the median time to answer, agents' CSAT shrunk
 //! toward their team, and changes between periods tested against the noise.
 
-pub mod http;
 mod report;
 mod shrink;
 mod stats;

@@ -8,9 +8,9 @@
 use crate::auth::survey_token_digest;
 use crate::campaign::SurveyChannel;
 use crate::domain::Locale;
+use crate::http::AppState;
 use crate::questionnaire::{Answer, Question, QuestionKind, Questionnaire};
 use crate::render::page::{OptionField, Pages, QuestionField, SurveyPage};
-use crate::server::AppState;
 use crate::store::{OpenedInvitation, StoredAnswer};
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{StatusCode, header};

@@ -14,8 +14,8 @@ pub mod twilio;
 pub mod whatsapp;
 
 use crate::config::Settings;
+use crate::http::AppState;
 use crate::replies::Inbound;
-use crate::server::AppState;
 pub use crate::store::RawEvent;
 use crate::telemetry;
 use axum::body::Bytes;

@@ -16,7 +16,7 @@ use surveyd::clock::{Clock, ManualClock};
 use surveyd::config::{DatabaseUrl, Settings};
 use surveyd::config::{EmailTransport, Secret, SmtpTls};
 use surveyd::dispatch::{DispatchCounts, Dispatcher, Mode};
-use surveyd::server::{AppState, Application};
+use surveyd::http::{AppState, Application};
 use surveyd::store::Store;
 
 /// The survey key of the tests' settings (64 hex digits).
