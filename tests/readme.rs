@@ -287,3 +287,162 @@ fn every_relative_link_in_the_docs_resolves() {
     assert!(pages.len() > 10, "{pages:?}");
     assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
 }
+
+/// docs/configuration.md's reference table against the settings themselves: every key of
+/// `config/default.toml` (campaigns aside, which have their own section) and every optional key
+/// surveyd accepts has a row, every row names a key that exists, and each default the table
+/// states is the embedded default, so the reference cannot drift from the code.
+#[test]
+fn the_configuration_reference_matches_the_embedded_defaults() {
+    use surveyd::config::OPTIONAL_KEYS as OPTIONAL;
+    use toml::Value;
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let defaults: toml::Table = toml::from_str(surveyd::config::DEFAULT_TOML).unwrap();
+    let mut leaves = Vec::new();
+    fn flatten(prefix: &str, table: &toml::Table, out: &mut Vec<(String, Value)>) {
+        for (key, value) in table {
+            let key = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            match value {
+                Value::Table(inner) if !inner.is_empty() => flatten(&key, inner, out),
+                _ => out.push((key, value.clone())),
+            }
+        }
+    }
+    flatten("", &defaults, &mut leaves);
+    leaves.retain(|(key, _)| !key.starts_with("campaigns"));
+    let default_of = |key: &str| {
+        let mut value = None::<&Value>;
+        for step in key.split('.') {
+            value = match value {
+                None => defaults.get(step),
+                Some(Value::Table(table)) => table.get(step),
+                Some(_) => None,
+            };
+            value?;
+        }
+        value
+    };
+
+    // The rows of the table under `| Key | Default | Meaning |`.
+    let page = std::fs::read_to_string(root.join("docs/configuration.md")).unwrap();
+    let mut rows = Vec::new();
+    let mut in_table = false;
+    for (n, line) in page.lines().enumerate() {
+        if line.starts_with("| Key | Default |") {
+            in_table = true;
+        } else if in_table && !line.starts_with('|') {
+            break;
+        } else if in_table && !line.starts_with("|---") {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            rows.push((n + 1, cells[1].to_owned(), cells[2].to_owned()));
+        }
+    }
+    assert!(
+        rows.len() > 50,
+        "the reference table was not found: {rows:?}"
+    );
+    // `a`, `b`: the spans in backquotes; outside them, items are split at top-level commas.
+    let spans = |cell: &str| -> Vec<String> {
+        cell.split('`')
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 1)
+            .map(|(_, s)| s.to_owned())
+            .collect()
+    };
+    let items = |cell: &str| -> Vec<String> {
+        let mut items = vec![String::new()];
+        let (mut quoted, mut depth) = (false, 0);
+        for c in cell.chars() {
+            match c {
+                '`' => quoted = !quoted,
+                '{' | '[' if quoted => depth += 1,
+                '}' | ']' if quoted => depth -= 1,
+                ',' if !quoted && depth == 0 => {
+                    items.push(String::new());
+                    continue;
+                }
+                _ => {}
+            }
+            items.last_mut().unwrap().push(c);
+        }
+        items.into_iter().map(|i| i.trim().to_owned()).collect()
+    };
+
+    let mut documented = Vec::new();
+    let mut problems = Vec::new();
+    for (line, key_cell, default_cell) in &rows {
+        // `.b` after `x.a` is `x.b`.
+        let mut keys: Vec<String> = Vec::new();
+        for span in spans(key_cell) {
+            let key = match span.strip_prefix('.') {
+                Some(rest) => {
+                    let previous = keys.last().expect("a `.key` follows a whole key");
+                    format!("{}.{rest}", previous.rsplit_once('.').unwrap().0)
+                }
+                None => span,
+            };
+            keys.push(key);
+        }
+        let defaults = items(default_cell);
+        for (i, key) in keys.iter().enumerate() {
+            documented.push(key.clone());
+            let known = leaves
+                .iter()
+                .any(|(k, _)| k == key || k.starts_with(&format!("{key}.")))
+                || OPTIONAL.iter().any(|p| {
+                    let p = p.trim_end_matches('=');
+                    p == key || p.starts_with(&format!("{key}."))
+                })
+                || key == "gateways.NAME";
+            if !known {
+                problems.push(format!("line {line}: `{key}` is no setting"));
+                continue;
+            }
+            let stated = defaults.get(i).or(defaults.last()).unwrap();
+            match (default_of(key), spans(stated).first()) {
+                (Some(actual), Some(text)) => {
+                    let written = toml::from_str::<toml::Table>(&format!("v = {text}"))
+                        .map(|mut t| t.remove("v").unwrap())
+                        .unwrap_or_else(|_| Value::String(text.clone()));
+                    if &written != actual {
+                        problems.push(format!(
+                            "line {line}: `{key}` is documented as {text}, its default is {actual}"
+                        ));
+                    }
+                }
+                (Some(actual), None) => problems.push(format!(
+                    "line {line}: `{key}` is documented as {stated}, its default is {actual}"
+                )),
+                // An optional key's default, when it has one, is the code's.
+                (None, _) => {}
+            }
+        }
+    }
+    let covered = |key: &str| {
+        documented.iter().any(|d| {
+            d == key || key.starts_with(&format!("{d}.")) || d.starts_with(&format!("{key}."))
+        })
+    };
+    for (key, _) in &leaves {
+        if !covered(key) {
+            problems.push(format!("`{key}` (config/default.toml) has no row"));
+        }
+    }
+    for pattern in OPTIONAL {
+        let key = pattern.trim_end_matches('=').trim_end_matches(".*");
+        let named = ["gateways.", "campaigns.", "sources."];
+        if !named.iter().any(|n| key.starts_with(n)) && !covered(key) {
+            problems.push(format!("`{key}` (an optional setting) has no row"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "docs/configuration.md's reference table:\n{}",
+        problems.join("\n")
+    );
+}

@@ -11,6 +11,7 @@ mod env;
 mod problems;
 mod redact;
 
+pub use env::OPTIONAL as OPTIONAL_KEYS;
 pub use problems::Problem;
 
 use crate::domain::{Locale, TimeZone};
