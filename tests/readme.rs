@@ -289,8 +289,8 @@ fn every_relative_link_in_the_docs_resolves() {
 }
 
 /// docs/configuration.md's reference table against the settings themselves: every key of
-/// `config/default.toml` (campaigns aside, which have their own section) and every optional key
-/// surveyd accepts has a row, every row names a key that exists, and each default the table
+/// `config/default.toml` and every optional key surveyd accepts has a row (campaigns, gateways
+/// and sources aside: their entries are named, and each has its own section), every row names a key that exists, and each default the table
 /// states is the embedded default, so the reference cannot drift from the code.
 #[test]
 fn the_configuration_reference_matches_the_embedded_defaults() {
@@ -388,7 +388,7 @@ fn the_configuration_reference_matches_the_embedded_defaults() {
             };
             keys.push(key);
         }
-        let defaults = items(default_cell);
+        let stated_defaults = items(default_cell);
         for (i, key) in keys.iter().enumerate() {
             documented.push(key.clone());
             let known = leaves
@@ -400,10 +400,12 @@ fn the_configuration_reference_matches_the_embedded_defaults() {
                 })
                 || key == "gateways.NAME";
             if !known {
-                problems.push(format!("line {line}: `{key}` is no setting"));
+                problems.push(format!(
+                    "docs/configuration.md:{line}: `{key}` is no setting"
+                ));
                 continue;
             }
-            let stated = defaults.get(i).or(defaults.last()).unwrap();
+            let stated = stated_defaults.get(i).or(stated_defaults.last()).unwrap();
             match (default_of(key), spans(stated).first()) {
                 (Some(actual), Some(text)) => {
                     let written = toml::from_str::<toml::Table>(&format!("v = {text}"))
@@ -411,12 +413,12 @@ fn the_configuration_reference_matches_the_embedded_defaults() {
                         .unwrap_or_else(|_| Value::String(text.clone()));
                     if &written != actual {
                         problems.push(format!(
-                            "line {line}: `{key}` is documented as {text}, its default is {actual}"
+                            "docs/configuration.md:{line}: `{key}` is documented as {text}, its default is {actual}"
                         ));
                     }
                 }
                 (Some(actual), None) => problems.push(format!(
-                    "line {line}: `{key}` is documented as {stated}, its default is {actual}"
+                    "docs/configuration.md:{line}: `{key}` is documented as {stated}, its default is {actual}"
                 )),
                 // An optional key's default, when it has one, is the code's.
                 (None, _) => {}
