@@ -415,7 +415,7 @@ async fn metrics_describe_every_series_and_read_the_database() {
     // As `surveyd campaign run` plans: recorded with the trigger `cli`.
     let campaign = &settings.campaigns[0];
     let key = settings.survey_key().unwrap();
-    surveyd::campaign::scheduler::run_by_hand(&db.store, campaign, "cli", false, &key, &clock)
+    surveyd::scheduler::run_by_hand(&db.store, campaign, "cli", false, &key, &clock)
         .await
         .unwrap();
     let metrics = || async {

@@ -9,8 +9,8 @@ use chrono::{DateTime, Duration, Utc};
 use support::{TestDb, closed_contact, survey_key};
 use surveyd::campaign::Campaign;
 use surveyd::campaign::schedule::Schedule;
-use surveyd::campaign::scheduler::Scheduler;
 use surveyd::clock::{Clock, ManualClock};
+use surveyd::scheduler::Scheduler;
 
 /// How long a daemon holds a tick.
 const LEASE: std::time::Duration = std::time::Duration::from_secs(300);

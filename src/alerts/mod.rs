@@ -21,6 +21,16 @@ pub struct AlertRule {
     channels: Vec<&'static str>,
 }
 
+impl crate::store::AlertDecision for AlertRule {
+    fn reason(&self, metric: Option<&str>, number: Option<i16>) -> Option<&'static str> {
+        AlertRule::reason(self, metric, number)
+    }
+
+    fn channels(&self) -> &[&'static str] {
+        AlertRule::channels(self)
+    }
+}
+
 /// The outbox channel of alert posts.
 pub const WEBHOOK: &str = "webhook";
 

@@ -4,7 +4,6 @@
 
 pub mod sample;
 pub mod schedule;
-pub mod scheduler;
 pub mod window;
 
 use std::collections::BTreeSet;

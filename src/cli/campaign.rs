@@ -79,10 +79,9 @@ pub async fn run(settings: Settings, times: Times, command: CampaignCommand) -> 
             }
             let key = settings.survey_key()?;
             let store = open_store(&settings).await?;
-            let counts = crate::campaign::scheduler::run_by_hand(
-                &store, &campaign, "cli", dry_run, &key, &clock,
-            )
-            .await?;
+            let counts =
+                crate::scheduler::run_by_hand(&store, &campaign, "cli", dry_run, &key, &clock)
+                    .await?;
             store.close().await;
             match format {
                 OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&counts)?),

@@ -222,9 +222,7 @@ pub async fn run(settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     let store = create_store(&settings).await?;
     store.upsert_contacts(&contacts, now).await?;
     let key = settings.survey_key()?;
-    let plan =
-        crate::campaign::scheduler::run_by_hand(&store, &campaign, "cli", false, &key, &clock)
-            .await?;
+    let plan = crate::scheduler::run_by_hand(&store, &campaign, "cli", false, &key, &clock).await?;
     let invited = store.invited(&campaign.name, &ids).await?;
     store.close().await;
 

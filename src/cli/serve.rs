@@ -3,12 +3,12 @@
 //! retention (erasing personal data past `[retention]`) and (on SQLite) the checkpointer, stopped together by SIGINT/SIGTERM (requests and messages
 //! in hand finish first).
 
-use crate::campaign::scheduler::Scheduler;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::dispatch::{Dispatcher, Mode};
 use crate::http::{AppState, Application, shutdown_signal};
 use crate::intake::source::SourcePoller;
+use crate::scheduler::Scheduler;
 use std::sync::Arc;
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
@@ -21,7 +21,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         settings.survey_key()?,
         clock.clone(),
         settings.defaults.time_zone.tz(),
-        crate::dispatch::process_name(),
+        crate::process::name(),
         settings.scheduler.lease,
     );
     let poller = SourcePoller::new(store.clone(), &settings, clock.clone())?;

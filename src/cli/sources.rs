@@ -133,7 +133,7 @@ async fn poll(
         );
     }
     let clock = Clock::system();
-    let owner = crate::dispatch::process_name();
+    let owner = crate::process::name();
     let mut reports: Vec<PollReport> = Vec::new();
     for s in chosen {
         let source = SqlSource::new(s, ParseContext::of(settings), settings.scheduler.lease)?;

@@ -9,16 +9,15 @@
 
 mod env;
 mod problems;
-mod redact;
 
+pub use crate::domain::{Country, Defaults, Problem, Secret, redact};
+pub use crate::store::{Backend, DatabaseSettings, DatabaseUrl, RetentionSettings};
 pub use env::OPTIONAL as OPTIONAL_KEYS;
-pub use problems::Problem;
 
-use crate::domain::{Locale, TimeZone};
+use crate::domain::TimeZone;
 use figment::Figment;
 use figment::providers::{Format, Toml};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -59,14 +58,6 @@ pub struct Settings {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct DatabaseSettings {
-    /// `sqlite://path/to/file.db` (created if missing) or `postgres://user:pass@host/db`.
-    pub url: DatabaseUrl,
-    pub max_connections: u32,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct HttpSettings {
     pub listen: SocketAddr,
     /// Largest request body accepted, in bytes; larger ones get 413.
@@ -91,57 +82,6 @@ impl HttpSettings {
         }
         if self.header_timeout.is_zero() {
             return Err(Problem::at("http.header_timeout", "must be longer than 0s"));
-        }
-        Ok(())
-    }
-}
-
-/// How long personal data is kept (see [`crate::store::Store::apply_retention`]).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetentionSettings {
-    /// Personal data of closed invitations is erased this long after; `0s` keeps it.
-    #[serde(with = "crate::domain::duration")]
-    pub personal_data: std::time::Duration,
-    /// How often the daemon applies retention.
-    #[serde(with = "crate::domain::duration")]
-    pub every: std::time::Duration,
-}
-
-impl RetentionSettings {
-    /// The moment before which personal data is erased at `now`; `None` when it is kept.
-    pub fn cutoff(
-        &self,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Option<chrono::DateTime<chrono::Utc>> {
-        if self.personal_data.is_zero() {
-            return None;
-        }
-        Some(now - chrono::Duration::from_std(self.personal_data).unwrap_or(chrono::Duration::MAX))
-    }
-
-    /// A retention shorter than a campaign's lookback, delay and expiry together would erase
-    /// customers' addresses before they are surveyed.
-    fn check(&self, campaigns: &[crate::campaign::Campaign]) -> Result<(), Problem> {
-        if self.personal_data.is_zero() {
-            return Ok(());
-        }
-        if self.every.is_zero() {
-            return Err(Problem::at("retention.every", "must be longer than 0s"));
-        }
-        for campaign in campaigns {
-            let needed = campaign.audience.lookback + campaign.delay + campaign.expiry;
-            if self.personal_data <= needed {
-                return Err(Problem::at(
-                    "retention.personal_data",
-                    format!(
-                        "must be longer than campaign {}'s lookback, delay and expiry together \
-                         ({}), or its customers are erased before they are surveyed",
-                        campaign.name,
-                        crate::domain::duration::format(needed)
-                    ),
-                ));
-            }
         }
         Ok(())
     }
@@ -173,20 +113,6 @@ pub struct RateLimitSettings {
 pub struct RequestRate {
     pub per_second: f64,
     pub burst: u32,
-}
-
-/// What applies to a customer whose record does not say.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Defaults {
-    pub locale: Locale,
-    pub time_zone: TimeZone,
-    /// ISO 3166 country that phone numbers without a `+` are read in.
-    pub country: Country,
-    /// At most one invitation per customer in this period, across all campaigns (`0s`: no
-    /// cap); a campaign's own `frequency_cap` overrides it.
-    #[serde(with = "crate::domain::duration")]
-    pub frequency_cap: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -828,117 +754,6 @@ pub struct LogSettings {
 pub enum LogFormat {
     Text,
     Json,
-}
-
-/// A phone-number region, e.g. `ID`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Country(pub phonenumber::country::Id);
-
-impl Serialize for Country {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.0.as_ref())
-    }
-}
-
-impl<'de> Deserialize<'de> for Country {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        crate::domain::parse_region(&text)
-            .map(Country)
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-/// A value that never shows itself: `Debug` and `Serialize` print `[redacted]`.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret<T>(T);
-
-impl<T> Secret<T> {
-    pub fn new(value: T) -> Self {
-        Secret(value)
-    }
-
-    pub fn expose(&self) -> &T {
-        &self.0
-    }
-}
-
-impl<T> fmt::Debug for Secret<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl<T> Serialize for Secret<T> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("[redacted]")
-    }
-}
-
-/// A database URL whose password never shows in `Debug`, `Display` or `Serialize`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct DatabaseUrl(String);
-
-/// Which storage backend a URL selects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl DatabaseUrl {
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let text = text.trim();
-        let url = DatabaseUrl(text.to_owned());
-        url.backend()?;
-        if url.backend()? == Backend::Postgres {
-            url::Url::parse(text).map_err(|e| format!("`{}` is not a URL: {e}", url))?;
-        }
-        Ok(url)
-    }
-
-    pub fn backend(&self) -> Result<Backend, String> {
-        if self.0.starts_with("sqlite:") {
-            Ok(Backend::Sqlite)
-        } else if self.0.starts_with("postgres://") || self.0.starts_with("postgresql://") {
-            Ok(Backend::Postgres)
-        } else {
-            Err(format!(
-                "`{self}` is neither sqlite://path/to/file.db nor postgres://…"
-            ))
-        }
-    }
-
-    /// The full URL, password included: for the database driver only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for DatabaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&redact::url(&self.0))
-    }
-}
-
-impl fmt::Debug for DatabaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DatabaseUrl({self})")
-    }
-}
-
-impl Serialize for DatabaseUrl {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for DatabaseUrl {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        DatabaseUrl::parse(&text).map_err(serde::de::Error::custom)
-    }
 }
 
 /// A configuration that could not be loaded; each problem names where it was set, the key

@@ -242,7 +242,7 @@ impl Dispatcher {
                     settings.dispatch.breaker_cool_down,
                 )
             }),
-            owner: process_name(),
+            owner: crate::process::name(),
             in_hand: InHand::default(),
         })
     }
@@ -1072,25 +1072,6 @@ fn day_around(
             .map_or(now, |t| t.with_timezone(&chrono::Utc))
     };
     (start(day), start(day.succ_opt().unwrap_or(day)))
-}
-
-/// This process, as leases and run records name it: host, process id and a random part.
-pub fn process_name() -> String {
-    format!(
-        "{}:{}:{:08x}",
-        hostname(),
-        std::process::id(),
-        rand::random::<u32>()
-    )
-}
-
-fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "host".into())
 }
 
 #[cfg(test)]

@@ -3,18 +3,29 @@
 //! Each type's `Deserialize` goes through its `parse`, and its `Display` / `Serialize` give back
 //! the canonical text (an E.164 number, a canonical locale tag, an IANA zone name).
 
+mod answer_time;
 mod contact;
+mod defaults;
 pub mod duration;
 mod email;
 mod locale;
 mod phone;
+mod problem;
+pub mod redact;
+mod secret;
+mod status;
 mod text;
 mod time_zone;
 
+pub use answer_time::AnswerTime;
 pub use contact::{ContactChannel, ContactRecord, ExternalId, Resolution};
+pub use defaults::Defaults;
 pub use email::Email;
 pub use locale::Locale;
-pub use phone::{Phone, parse_region};
+pub use phone::{Country, Phone, parse_region};
+pub use problem::Problem;
+pub use secret::Secret;
+pub use status::ProviderStatus;
 pub use text::{is_break, single_line};
 pub use time_zone::{DateArg, TimeZone};
 

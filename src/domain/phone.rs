@@ -2,6 +2,7 @@
 
 use super::{ParseError, text_value};
 use phonenumber::country;
+use serde::{Deserialize, Serialize};
 
 /// A valid phone number, held as E.164 text (`+6281234567890`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -132,5 +133,24 @@ mod tests {
         let p = Phone::parse("+6281234567890").unwrap();
         assert_eq!(Phone::parse(p.as_str()).unwrap(), p);
         assert!(Phone::parse("081234567890").is_err());
+    }
+}
+
+/// A phone-number region, e.g. `ID`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Country(pub phonenumber::country::Id);
+
+impl Serialize for Country {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.as_ref())
+    }
+}
+
+impl<'de> Deserialize<'de> for Country {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_region(&text)
+            .map(Country)
+            .map_err(serde::de::Error::custom)
     }
 }

@@ -34,7 +34,7 @@ pub async fn post_run(
         .iter()
         .find(|c| c.name == name)
         .ok_or_else(|| ApiError::NotFound(format!("no campaign `{name}`")))?;
-    let counts = crate::campaign::scheduler::run_by_hand(
+    let counts = crate::scheduler::run_by_hand(
         &state.store,
         campaign,
         "api",

@@ -18,7 +18,7 @@
 use super::record::{Column, ParseContext, RawContact};
 use crate::campaign::schedule::Schedule;
 use crate::clock::Clock;
-use crate::config::{Backend, DatabaseUrl};
+use crate::store::{Backend, DatabaseUrl};
 use crate::store::{SourceCounts, Store, UpsertCounts};
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -626,7 +626,7 @@ impl SourcePoller {
                 .collect::<anyhow::Result<_>>()?,
             clock,
             zone: settings.defaults.time_zone.tz(),
-            owner: crate::dispatch::process_name(),
+            owner: crate::process::name(),
         })
     }
 

@@ -6,6 +6,15 @@ use super::{Store, StoreError, StoreTx, StoredAnswer, with_pool, with_tx};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+/// Which answers raise an alert and on which outbox channels its messages go: decided outside
+/// the store (by `alerts::AlertRule`), applied inside the transaction that stores the answer.
+pub trait AlertDecision: Sync {
+    /// Why an answer `number` to the question feeding `metric` raises an alert, if it does.
+    fn reason(&self, metric: Option<&str>, number: Option<i16>) -> Option<&'static str>;
+    /// The outbox channels an alert's messages go on.
+    fn channels(&self) -> &[&'static str];
+}
+
 /// An alert as people see it.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct Alert {

@@ -5,10 +5,9 @@
 //! records.
 
 use super::{ROWS_PER_STATEMENT, StoreError, StoreTx, cacheable, with_tx};
-use crate::alerts::AlertRule;
 use crate::campaign::SurveyChannel;
-use crate::replies::ProviderStatus;
-use crate::scoring::AnswerTime;
+use crate::domain::AnswerTime;
+use crate::domain::ProviderStatus;
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
@@ -143,7 +142,7 @@ impl StoreTx {
         answer: Option<ChatAnswer<'_>>,
         next: Option<&str>,
         now: DateTime<Utc>,
-        alerts: &AlertRule,
+        alerts: &dyn super::AlertDecision,
     ) -> Result<bool, StoreError> {
         let score = |metric: &str| {
             answer

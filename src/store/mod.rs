@@ -21,11 +21,12 @@ mod report_days;
 mod responses;
 mod runs;
 mod sessions;
+mod settings;
 mod sources;
 mod sqlite;
 mod tokens;
 
-pub use alerts::{ALERT_STATES, Alert, AlertAction};
+pub use alerts::{ALERT_STATES, Alert, AlertAction, AlertDecision};
 pub use contacts::{TableCounts, UpsertCounts};
 pub use conversations::{ChatAnswer, ChatMessage, Conversation, StatusApplied};
 pub use customers::{Customer, CustomerContact, CustomerInvitation, CustomerRecord, OptOut};
@@ -45,10 +46,10 @@ pub use report_days::SummarySettings;
 pub use responses::{OpenedInvitation, StoredAnswer};
 pub use runs::{CampaignRun, RunTally, TickState};
 pub use sessions::StoredSession;
+pub use settings::{Backend, DatabaseSettings, DatabaseUrl, RetentionSettings};
 pub use sources::{SourceCounts, SourceState};
 pub use tokens::ApiToken;
 
-use crate::config::{Backend, DatabaseUrl};
 use sqlx::{PgPool, SqlitePool};
 
 /// A connection pool to the configured database.

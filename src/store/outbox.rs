@@ -9,11 +9,11 @@
 //! their lease ([`Store::stuck_deliveries`]), and the totals, the retries waiting and the
 //! latest error of each channel ([`Store::outbox_status`]).
 
+use super::Backend;
 use super::{
     ROWS_PER_STATEMENT, Store, StoreError, StoreTx, cacheable, push_typed, with_pool, with_tx,
 };
 use crate::campaign::SurveyChannel;
-use crate::config::Backend;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::QueryBuilder;

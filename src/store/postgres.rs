@@ -1,7 +1,7 @@
 //! PostgreSQL specifics: a pooled connection to the server named by the URL.
 
+use super::DatabaseUrl;
 use super::StoreError;
-use crate::config::DatabaseUrl;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;

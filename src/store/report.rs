@@ -5,8 +5,8 @@
 //! within the repeat window (FCR from the data). `report_days` reads whole days from the
 //! per-day summary and the rest from here.
 
+use super::Backend;
 use super::{Store, StoreError, with_pool};
-use crate::config::Backend;
 use crate::domain::TimeZone;
 use chrono::{DateTime, SecondsFormat, Utc};
 

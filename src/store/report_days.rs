@@ -6,12 +6,12 @@
 //! range's ends, the days changed since — from the rows, so a report is exact in any state of
 //! the summary and reads a few hundred rows a day instead of every answer.
 
+use super::Backend;
 use super::report::{DATA_SPAN, survey_counts, within_days};
 use super::{
     BandCounts, Breakdown, GroupCounts, GroupKeys, Parts, Period, ROWS_PER_STATEMENT, RepeatCounts,
     ReportQuery, Store, StoreError, SurveyCounts, Tallies, with_pool, with_tx,
 };
-use crate::config::Backend;
 use crate::domain::TimeZone;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use sqlx::QueryBuilder;

@@ -3,9 +3,8 @@
 //! unsubscribe link records.
 
 use super::{Store, StoreError, with_pool, with_tx};
-use crate::alerts::AlertRule;
 use crate::campaign::SurveyChannel;
-use crate::scoring::AnswerTime;
+use crate::domain::AnswerTime;
 use chrono::{DateTime, Utc};
 
 /// An invitation as its survey page needs it.
@@ -88,7 +87,7 @@ impl Store {
         answers: &[StoredAnswer],
         channel: &str,
         now: DateTime<Utc>,
-        alerts: &AlertRule,
+        alerts: &dyn super::AlertDecision,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
         let open = with_tx!(&mut tx, conn => {

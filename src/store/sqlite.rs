@@ -1,8 +1,8 @@
 //! SQLite specifics: the file (0600) and its folders (0700) are created on first use; WAL journal so readers
 //! never wait for the writer; a busy timeout so concurrent writers queue instead of failing.
 
+use super::DatabaseUrl;
 use super::StoreError;
-use crate::config::DatabaseUrl;
 use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};

@@ -194,7 +194,7 @@ pub async fn submit(
             &answers,
             &invitation.channel,
             state.clock.now(),
-            &state.alerts,
+            &*state.alerts,
         )
         .await
     {

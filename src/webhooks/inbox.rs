@@ -13,9 +13,10 @@
 
 use super::{RawEvent, decode};
 use crate::clock::Clock;
-use crate::config::{Backend, Settings};
+use crate::config::Settings;
 use crate::replies::Inbound;
 use crate::replies::conversation::{InterpretError, Interpreter};
+use crate::store::Backend;
 use crate::store::{InboxEvent, Store, StoreError, StoreTx};
 use crate::telemetry;
 use chrono::{DateTime, Utc};

@@ -3,8 +3,8 @@
 //! each tick (the run's row is the lock, held for `scheduler.lease`), and a tick whose
 //! planner died is taken over when its lease runs out: the others look again at that moment.
 
-use super::Campaign;
 use crate::auth::SurveyKey;
+use crate::campaign::Campaign;
 use crate::clock::Clock;
 use crate::store::{PlanCounts, Store, StoreError};
 use crate::telemetry;
@@ -30,7 +30,7 @@ pub async fn run_by_hand(
         return Ok(counts);
     }
     let now = clock.now();
-    let owner = crate::dispatch::process_name();
+    let owner = crate::process::name();
     let run = store
         .start_run(&campaign.name, trigger, now, &owner, now, now)
         .await?
@@ -173,7 +173,7 @@ impl Scheduler {
         if self.campaigns.is_empty() {
             return;
         }
-        super::schedule::keep_looking("the schedules", &self.clock, shutdown, || async {
+        crate::campaign::schedule::keep_looking("the schedules", &self.clock, shutdown, || async {
             self.tick().await.map(|(_, wake)| wake)
         })
         .await;
