@@ -3,8 +3,10 @@
 //! contact, so the planner stores the hash and every attempt to send carries the same link).
 
 use crate::domain::ParseError;
+use crate::domain::Secret;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The SHA-256 of a token, as 64 lower-case hex digits.
@@ -133,6 +135,23 @@ impl SurveyKey {
         let digest = mac.finalize().into_bytes();
         URL_SAFE_NO_PAD.encode(&digest[..16])
     }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSettings {
+    /// Bearer tokens accepted by the HTTP API, stored as the SHA-256 of the token
+    /// (`surveyd tokens hash` prints it). Tokens made with `surveyd tokens create` live in
+    /// the database instead.
+    #[serde(default)]
+    pub tokens: Vec<ConfiguredToken>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfiguredToken {
+    pub name: String,
+    pub sha256: Secret<TokenHash>,
 }
 
 #[cfg(test)]

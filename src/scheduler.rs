@@ -10,6 +10,7 @@ use crate::store::{PlanCounts, Store, StoreError};
 use crate::telemetry;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 /// Plans `campaign` by hand (`trigger`: `cli`, `api`), recording the run (a dry run is not
@@ -192,4 +193,13 @@ fn warn_too_late(campaign: &Campaign, counts: &PlanCounts) {
             crate::domain::duration::format(campaign.delay + campaign.expiry)
         );
     }
+}
+
+/// The daemon's scheduled jobs: planning campaigns and polling sources.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerSettings {
+    /// How long a daemon holds a job it runs; another takes the job over after that.
+    #[serde(with = "crate::domain::duration")]
+    pub lease: std::time::Duration,
 }

@@ -4,6 +4,7 @@
 //! file (another questionnaire, another locale) is added to them. `surveyd templates export`
 //! writes the built-in set out, to start customising from.
 
+use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -163,6 +164,16 @@ fn walk(top: &Path, folder: &Path, found: &mut Vec<String>) {
             found.push(parts.join("/"));
         }
     }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateSettings {
+    /// A folder whose files replace the built-in questionnaires and templates of the same
+    /// path (and add to them); unset, the built-in ones serve.
+    pub dir: Option<PathBuf>,
+    /// `templates check` warns about an SMS template whose sample text needs more segments.
+    pub sms_max_segments: usize,
 }
 
 #[cfg(test)]

@@ -4,8 +4,11 @@
 //! like any delivery; and an alert as people read it (its answers, the steps taken with their
 //! notes) for the command line, the dashboard and the email.
 
+mod settings;
+
+pub use settings::{AlertSettings, AlertWebhook};
+
 use crate::channels::{HttpApi, SendError};
-use crate::config::{AlertSettings, AlertWebhook};
 use crate::domain::TimeZone;
 use crate::store::{Alert, StoredAnswer};
 use hmac::{Hmac, Mac};

@@ -12,7 +12,7 @@
 //! senders is the cap on concurrent connections.
 
 use super::SendError;
-use crate::config::{EmailSettings, EmailTransport, SmtpSettings, SmtpTls};
+use super::{EmailSettings, EmailTransport, SmtpSettings, SmtpTls};
 use crate::domain::single_line;
 use lettre::Message;
 use lettre::message::header::{HeaderName, HeaderValue};

@@ -7,8 +7,8 @@
 //! answer 200 to a refusal.
 
 use super::oauth::TokenSource;
+use super::{BodyFormat, GatewayAuth, GatewaySend, PhoneFormat};
 use super::{ChatOutbound, HttpApi, SendError};
-use crate::config::{BodyFormat, GatewayAuth, GatewaySend, PhoneFormat};
 use anyhow::Context;
 use handlebars::Handlebars;
 use serde_json::{Value, json};

@@ -8,8 +8,15 @@
 pub mod email;
 pub mod gateway;
 pub mod oauth;
+mod settings;
 pub mod twilio;
 pub mod whatsapp;
+
+pub use settings::{
+    BodyFormat, ChannelSettings, EmailSettings, EmailTransport, GatewayAuth, GatewayInbound,
+    GatewaySend, GatewaySettings, OauthGrant, PhoneFormat, SmtpSettings, SmtpTls, SuccessRule,
+    TwilioSettings, WhatsappSettings, WhatsappTemplate,
+};
 
 use crate::campaign::SurveyChannel;
 use crate::config::Settings;

@@ -3,8 +3,9 @@
 //! gateway's senders, fetched again a minute before the token expires or once the gateway
 //! refuses it.
 
+use super::{BodyFormat, GatewayAuth, OauthGrant};
 use super::{HttpApi, SendError};
-use crate::config::{BodyFormat, GatewayAuth, OauthGrant, Secret};
+use crate::domain::Secret;
 use std::time::{Duration, Instant};
 
 /// How long before its stated expiry a token is replaced.

@@ -3,9 +3,9 @@
 //! `From` (or `MessagingServiceSid`), `Body` and a `StatusCallback` on the daemon's public
 //! URL; Twilio answers 201 with the message's `sid`, or an error with Twilio's `code`.
 
+use super::TwilioSettings;
 use super::{Answer, ChatOutbound, HttpApi, SendError};
 use crate::campaign::SurveyChannel;
-use crate::config::TwilioSettings;
 use anyhow::Context;
 
 /// Twilio error codes: the recipient opted out (STOP) of this sender.

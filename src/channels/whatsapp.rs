@@ -5,7 +5,7 @@
 //! error whose `code` says what went wrong.
 
 use super::{Answer, ChatOutbound, HttpApi, SendError};
-use crate::config::{WhatsappSettings, WhatsappTemplate};
+use super::{WhatsappSettings, WhatsappTemplate};
 use anyhow::Context;
 use serde_json::{Value, json};
 

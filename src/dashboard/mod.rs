@@ -10,7 +10,10 @@
 
 pub mod charts;
 pub mod session;
+mod settings;
 pub mod sign_in;
+
+pub use settings::{DashboardSettings, DashboardUser, SignInSettings};
 
 use crate::domain::TimeZone;
 use crate::http::AppState;
@@ -52,7 +55,7 @@ pub struct Dashboard {
 }
 
 impl Dashboard {
-    pub fn new(settings: &crate::config::DashboardSettings) -> Dashboard {
+    pub fn new(settings: &DashboardSettings) -> Dashboard {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
         for (name, source) in [
@@ -139,7 +142,7 @@ fn unavailable(e: StoreError) -> Response {
 /// The answer to a sign-in for `account` while it is locked, if it is.
 async fn refuse_if_locked(
     state: &AppState,
-    account: Option<&crate::config::DashboardUser>,
+    account: Option<&DashboardUser>,
     name: &str,
 ) -> Option<Response> {
     let user = account?;

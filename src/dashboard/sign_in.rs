@@ -5,7 +5,7 @@
 //! count and the lock are stored, so every daemon sharing the database honours them, and a
 //! locked account is refused before any password work.
 
-use crate::config::SignInSettings;
+use super::SignInSettings;
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 

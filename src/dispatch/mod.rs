@@ -23,14 +23,18 @@ pub mod breaker;
 pub mod in_hand;
 pub mod isolate;
 pub mod journal;
+mod settings;
+
+pub use settings::DispatchSettings;
 
 use crate::alerts;
+use crate::alerts::AlertSettings;
 use crate::auth::SurveyKey;
 use crate::campaign::{Campaign, SurveyChannel};
 use crate::channels::email::{Email, EmailChannel, EmailSender};
 use crate::channels::{ChatOption, ChatOutbound, ChatProvider, HttpApi, SendError};
 use crate::clock::Clock;
-use crate::config::{AlertSettings, DispatchSettings, Settings};
+use crate::config::Settings;
 use crate::domain::{Locale, TimeZone};
 use crate::questionnaire::Questionnaire;
 use crate::render::{ChatVars, EmailKind, EmailVars, Invitee, QuestionVars, Renderer, SurveyLinks};
@@ -125,7 +129,7 @@ enum Sender {
 enum Prepared<'a> {
     Email(&'a mut EmailSender, Email),
     Chat(&'a ChatProvider, ChatOutbound),
-    Alert(&'a HttpApi, &'a crate::config::AlertWebhook, Alert),
+    Alert(&'a HttpApi, &'a crate::alerts::AlertWebhook, Alert),
 }
 
 impl Prepared<'_> {

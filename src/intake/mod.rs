@@ -14,3 +14,15 @@ mod split;
 
 pub use file::{FileFormat, ImportError, ImportOptions, ImportReport, Input, import_file};
 pub use record::{Column, FieldError, ParseContext, RawContact};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeSettings {
+    /// Contacts parsed and written together (one set of statements) during an import.
+    pub batch_size: usize,
+    /// Contacts committed per database transaction during an import. Larger is faster;
+    /// on SQLite other writers wait while a transaction is open.
+    pub rows_per_transaction: usize,
+}

@@ -4,9 +4,11 @@
 //! toward their team, and changes between periods tested against the noise.
 
 mod report;
+mod settings;
 mod shrink;
 mod stats;
 
 pub use report::{GroupKey, Report, ReportRow, Trend};
+pub use settings::ReportSettings;
 pub use shrink::{Prior, Shrunk};
 pub use stats::{AnswerTime, Change, Mean, Nps, Proportion, Z95};

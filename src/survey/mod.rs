@@ -5,6 +5,10 @@
 //!
 //! A GET never records anything: mail security scanners open every link in a message.
 
+mod settings;
+
+pub use settings::SurveySettings;
+
 use crate::auth::survey_token_digest;
 use crate::campaign::SurveyChannel;
 use crate::domain::Locale;

@@ -4,7 +4,7 @@
 
 use super::signature::hmac_sha256_valid;
 use super::{RawEvent, Rejection};
-use crate::config::{BodyFormat, GatewayInbound, GatewaySettings};
+use crate::channels::{BodyFormat, GatewayInbound, GatewaySettings};
 use crate::replies::{Inbound, InboundMessage, ProviderStatus, StatusReport};
 use axum::http::HeaderMap;
 use serde_json::Value;

@@ -1,0 +1,281 @@
+//! The channels' settings: email (SMTP or files), which provider carries SMS and WhatsApp,
+//! Twilio, Meta's Cloud API and the HTTP gateways.
+
+use crate::domain::{Secret, redact};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// How invitation emails leave.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    /// `file` writes `{delivery id}.eml` files into `outbox_dir`; `smtp` sends to `[email.smtp]`.
+    pub transport: EmailTransport,
+    /// The sender, e.g. `Customer Care <care@example.com>`.
+    pub from: String,
+    pub outbox_dir: PathBuf,
+    pub smtp: SmtpSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailTransport {
+    File,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    /// `none` (plain, for a local relay), `starttls` (usually port 587) or `implicit` (465).
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<Secret<String>>,
+    /// Limit for connecting and for each message's exchange.
+    #[serde(with = "crate::domain::duration")]
+    pub timeout: std::time::Duration,
+    /// Connections open at once (each sends one message at a time).
+    pub max_connections: usize,
+    /// The name given in EHLO; the machine's host name when unset.
+    pub hello_name: Option<String>,
+}
+
+/// Which provider carries each chat channel.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelSettings {
+    /// `twilio`; unset, SMS deliveries fail ("no provider") and invitations move on.
+    pub sms: Option<String>,
+    /// `meta` (the WhatsApp Cloud API) or `twilio`; unset, WhatsApp deliveries fail the
+    /// same way.
+    pub whatsapp: Option<String>,
+}
+
+/// Twilio: SMS, and WhatsApp through Twilio.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioSettings {
+    /// The API's base URL (changed only for tests and regional endpoints).
+    #[serde(serialize_with = "redact::serialize")]
+    pub base_url: url::Url,
+    pub account_sid: Option<String>,
+    /// The account's auth token: it authenticates sends and signs Twilio's callbacks
+    /// (`X-Twilio-Signature`). Unset, the Twilio webhooks answer 404.
+    pub auth_token: Option<Secret<String>>,
+    /// The sending number (`+62…`), or instead a Messaging Service.
+    pub from: Option<String>,
+    pub messaging_service_sid: Option<String>,
+    /// The WhatsApp sender (`+1…`, sent as `whatsapp:+1…`) when WhatsApp goes through Twilio.
+    pub whatsapp_from: Option<String>,
+    /// Requests at once.
+    pub max_connections: usize,
+    /// Messages per second at most, for all workers of this daemon (a long code takes about
+    /// one); 0 is no limit.
+    pub rate_per_second: f64,
+    #[serde(with = "crate::domain::duration")]
+    pub timeout: std::time::Duration,
+}
+
+/// Meta's WhatsApp Cloud API.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhatsappSettings {
+    /// The Graph API's base URL and version.
+    #[serde(serialize_with = "redact::serialize")]
+    pub base_url: url::Url,
+    pub api_version: String,
+    /// The business phone number's id, and the access token (system user) that sends.
+    pub phone_number_id: Option<String>,
+    pub access_token: Option<Secret<String>>,
+    /// The app secret that signs webhook events (`X-Hub-Signature-256`). Unset, the WhatsApp
+    /// webhook answers 404.
+    pub app_secret: Option<Secret<String>>,
+    /// The token Meta sends back in the subscription handshake (`hub.verify_token`).
+    pub verify_token: Option<Secret<String>>,
+    /// The approved template that opens a conversation outside the 24-hour window (the
+    /// invitation, usually); without one such messages go as text and Meta refuses them.
+    pub template: Option<WhatsappTemplate>,
+    /// The approved template a reminder goes as outside the window; unset, `template`.
+    pub reminder_template: Option<WhatsappTemplate>,
+    pub max_connections: usize,
+    /// Messages per second at most, for all workers of this daemon; 0 is no limit.
+    pub rate_per_second: f64,
+    #[serde(with = "crate::domain::duration")]
+    pub timeout: std::time::Duration,
+}
+
+/// An approved WhatsApp message template.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhatsappTemplate {
+    pub name: String,
+    /// The body's parameters, in order, by chat variable (`customer_name`, `agent_name`,
+    /// `category`, `closed_date`, `survey_url`).
+    #[serde(default)]
+    pub parameters: Vec<String>,
+    /// The payloads of the template's quick-reply buttons, in order (`csat_5`, `csat_1`…):
+    /// what a tap sends back.
+    #[serde(default)]
+    pub buttons: Vec<String>,
+}
+
+/// A generic HTTP gateway, described rather than coded.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySettings {
+    /// The channel its messages travel on: `sms` or `whatsapp`.
+    pub channel: crate::campaign::SurveyChannel,
+    /// How messages are sent; unset, the gateway only receives callbacks.
+    pub send: Option<GatewaySend>,
+    /// How its callbacks (`POST /webhooks/gateways/{name}`) are read; unset, they answer 404.
+    pub inbound: Option<GatewayInbound>,
+}
+
+/// One request per message, described: method, URL, authentication, body, and how to read
+/// the answer. The URL and each body value are handlebars templates over `to` (the number in
+/// `phone_format`), `text`, `kind` (`invite`, `reminder`, `question`…) and `delivery_id`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySend {
+    #[serde(default = "post")]
+    pub method: String,
+    #[serde(serialize_with = "redact::serialize")]
+    pub url: String,
+    pub auth: GatewayAuth,
+    pub body_format: BodyFormat,
+    pub body: std::collections::BTreeMap<String, String>,
+    pub phone_format: PhoneFormat,
+    /// The answer is a success when the JSON at `pointer` equals `value` (many gateways
+    /// answer 200 to a failure), e.g. `{ pointer = "/status", value = true }`.
+    pub success: SuccessRule,
+    /// Where the gateway's id for the message is (`/id/0`).
+    pub message_id: String,
+    /// Where a refusal's reason is (`/reason`), for the failure record.
+    pub error: Option<String>,
+    pub max_connections: usize,
+    /// Messages per second at most, for all workers of this daemon; 0 is no limit.
+    pub rate_per_second: f64,
+    #[serde(with = "crate::domain::duration")]
+    pub timeout: std::time::Duration,
+}
+
+fn post() -> String {
+    "POST".into()
+}
+
+/// Where a gateway wants its credentials.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum GatewayAuth {
+    /// A raw header, e.g. Fonnte's `Authorization: <token>`.
+    Header {
+        name: String,
+        value: Secret<String>,
+    },
+    Bearer {
+        token: Secret<String>,
+    },
+    Basic {
+        username: String,
+        password: Secret<String>,
+    },
+    /// Fields added to the body, e.g. Zenziva's `userkey` and `passkey`.
+    Body {
+        fields: std::collections::BTreeMap<String, Secret<String>>,
+    },
+    /// A query parameter.
+    Query {
+        name: String,
+        value: Secret<String>,
+    },
+    /// An OAuth 2.0 access token (RFC 6749), sent as Bearer: fetched from `token_url` with
+    /// the password or client-credentials grant, kept until a minute before it expires or
+    /// until the gateway refuses it. Qontak, for one, wants the password grant as JSON.
+    Oauth {
+        #[serde(serialize_with = "redact::serialize")]
+        token_url: String,
+        grant: OauthGrant,
+        client_id: String,
+        client_secret: Secret<String>,
+        /// For the password grant.
+        username: Option<String>,
+        password: Option<Secret<String>>,
+        scope: Option<String>,
+        /// The token request's body: `form` (RFC 6749) unless the server wants `json`.
+        #[serde(default = "form")]
+        body_format: BodyFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OauthGrant {
+    Password,
+    ClientCredentials,
+}
+
+fn form() -> BodyFormat {
+    BodyFormat::Form
+}
+
+/// How a gateway wants numbers written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhoneFormat {
+    /// `+6281234567890`
+    E164,
+    /// `6281234567890`
+    International,
+    /// `081234567890`
+    National,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuccessRule {
+    pub pointer: String,
+    pub value: serde_json::Value,
+}
+
+/// A gateway's callbacks: signed with HMAC-SHA256 of the raw body, fields found by JSON
+/// pointer (`/sender`; for a form body, `/` and the field name).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayInbound {
+    /// The shared secret of the HMAC-SHA256 signature.
+    pub secret: Secret<String>,
+    /// The header carrying the signature (lowercase or uppercase hex, `sha256=` allowed).
+    pub signature_header: String,
+    pub format: BodyFormat,
+    /// The event's id, unique per gateway; without one, the SHA-256 of the body serves.
+    pub id: Option<String>,
+    /// A reply's sender number and text.
+    pub from: String,
+    pub text: String,
+    /// The gateway's id of the message a reply answers, if it gives one.
+    pub reply_to: Option<String>,
+    /// A status callback's message id and status; a callback that has them is a status.
+    pub status_id: Option<String>,
+    pub status: Option<String>,
+    /// The gateway's status words mapped to `sent`, `delivered`, `read`, `failed` or
+    /// `undelivered`; words not listed are stored and ignored.
+    #[serde(default)]
+    pub statuses: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyFormat {
+    Json,
+    Form,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    None,
+    Starttls,
+    Implicit,
+}
