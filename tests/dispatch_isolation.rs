@@ -267,7 +267,7 @@ async fn import_and_dispatch(smtp: &SmtpServer, contacts: &[(String, String)]) {
     settings.email.smtp.max_connections = 2;
     settings.email.smtp.timeout = std::time::Duration::from_secs(5);
     settings.campaigns[0].reminders.clear();
-    let cx = ParseContext::of(&settings);
+    let cx = ParseContext::of(&settings.defaults);
     let closed = (clock.now() - Duration::hours(3)).to_rfc3339();
     let mut records = Vec::new();
     for (i, (name, local)) in contacts.iter().enumerate() {

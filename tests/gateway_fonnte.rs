@@ -41,13 +41,13 @@ fn example(name: &str) -> Settings {
 #[test]
 fn the_shipped_gateway_configurations_load() {
     let fonnte = example("fonnte.toml");
-    let provider = ChatProvider::for_channel(&fonnte, SurveyChannel::Whatsapp).unwrap();
+    let provider = ChatProvider::for_channel(fonnte.providers(), SurveyChannel::Whatsapp).unwrap();
     assert!(matches!(provider, Some(ChatProvider::Gateway(_))));
     let zenziva = example("zenziva.toml");
-    let provider = ChatProvider::for_channel(&zenziva, SurveyChannel::Sms).unwrap();
+    let provider = ChatProvider::for_channel(zenziva.providers(), SurveyChannel::Sms).unwrap();
     assert!(matches!(provider, Some(ChatProvider::Gateway(_))));
     let qontak = example("qontak.toml");
-    let provider = ChatProvider::for_channel(&qontak, SurveyChannel::Whatsapp).unwrap();
+    let provider = ChatProvider::for_channel(qontak.providers(), SurveyChannel::Whatsapp).unwrap();
     assert!(matches!(provider, Some(ChatProvider::Gateway(_))));
     // Secrets never print.
     assert!(!zenziva.to_toml().contains("YOUR-PASSKEY"));

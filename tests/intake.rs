@@ -557,7 +557,7 @@ async fn sql_source_text_is_cleaned_and_nul_refused(db: &TestDb) {
     };
     let source = SqlSource::new(
         &settings,
-        ParseContext::of(&db.settings()),
+        ParseContext::of(&db.settings().defaults),
         std::time::Duration::from_secs(300),
     )
     .unwrap();

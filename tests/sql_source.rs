@@ -153,7 +153,7 @@ async fn each_closed_ticket_arrives_once(db: &TestDb, helpdesk: Helpdesk) {
         batch_size: 100,
         settle: std::time::Duration::from_secs(60),
     };
-    let cx = ParseContext::of(&db.settings());
+    let cx = ParseContext::of(&db.settings().defaults);
     let source = SqlSource::new(&settings, cx, LEASE).unwrap();
     let poll = || async { source.poll(&db.store, &clock, "daemon-a").await.unwrap() };
     let counts = |r: &PollReport| (r.read, r.inserted, r.updated, r.unchanged, r.rejected);
@@ -288,7 +288,8 @@ async fn a_query_without_the_format_fails_with_the_reason(db: &TestDb) {
         batch_size: 100,
         settle: std::time::Duration::from_secs(60),
     };
-    let source = SqlSource::new(&settings, ParseContext::of(&db.settings()), LEASE).unwrap();
+    let source =
+        SqlSource::new(&settings, ParseContext::of(&db.settings().defaults), LEASE).unwrap();
     let (clock, _hand) = Clock::manual(at(NOW));
     let err = source
         .poll(&db.store, &clock, "daemon-a")
@@ -312,7 +313,8 @@ async fn a_query_without_the_format_fails_with_the_reason(db: &TestDb) {
         url: DatabaseUrl::parse("sqlite:///nonexistent/helpdesk.db").unwrap(),
         ..settings
     };
-    let source = SqlSource::new(&missing, ParseContext::of(&db.settings()), LEASE).unwrap();
+    let source =
+        SqlSource::new(&missing, ParseContext::of(&db.settings().defaults), LEASE).unwrap();
     let err = format!(
         "{:#}",
         source
@@ -344,7 +346,14 @@ async fn the_daemon_polls_on_schedule(db: &TestDb) {
     };
     let mut daemon = db.settings();
     daemon.sources = vec![settings];
-    let poller = SourcePoller::new(db.store.clone(), &daemon, clock.clone()).unwrap();
+    let poller = SourcePoller::new(
+        db.store.clone(),
+        &daemon.sources,
+        &daemon.defaults,
+        daemon.scheduler.lease,
+        clock.clone(),
+    )
+    .unwrap();
     let contacts = || async { db.store.table_counts().await.unwrap().contacts };
     helpdesk
         .add(1, at(NOW) - Duration::hours(1), "a@example.com", "closed")
@@ -376,7 +385,8 @@ async fn a_row_closing_days_ahead_waits_and_is_named(db: &TestDb) {
         batch_size: 100,
         settle: std::time::Duration::from_secs(60),
     };
-    let source = SqlSource::new(&settings, ParseContext::of(&db.settings()), LEASE).unwrap();
+    let source =
+        SqlSource::new(&settings, ParseContext::of(&db.settings().defaults), LEASE).unwrap();
     let poll = || async { source.poll(&db.store, &clock, "daemon-a").await.unwrap() };
     for id in 1..=3 {
         helpdesk

@@ -710,7 +710,12 @@ async fn a_gateway_callback_and_replay(db: &TestDb) {
         .as_mut()
         .unwrap()
         .from = "/from".into();
-    let interpreter = Interpreter::new(Arc::new(settings.load_campaigns().unwrap()), &settings);
+    let interpreter = Interpreter::new(
+        Arc::new(settings.load_campaigns().unwrap()),
+        &settings.campaigns,
+        &settings.defaults,
+        &settings.alerts,
+    );
     let replay = replay(&db.store, &settings, &interpreter, true, &chat.clock)
         .await
         .unwrap();
@@ -816,7 +821,9 @@ async fn a_storage_failure_while_interpreting_is_kept_for_replay(db: &TestDb) {
     db.accept_inserts("responses").await;
     let interpreter = Interpreter::new(
         Arc::new(chat.settings.load_campaigns().unwrap()),
-        &chat.settings,
+        &chat.settings.campaigns,
+        &chat.settings.defaults,
+        &chat.settings.alerts,
     );
     let replay = replay(&db.store, &chat.settings, &interpreter, true, &chat.clock)
         .await

@@ -27,7 +27,7 @@ fn importer() -> &'static Importer {
         let store = runtime
             .block_on(Store::open(&DatabaseUrl::parse(&url).unwrap(), 1))
             .unwrap();
-        let context = ParseContext::of(&Settings::load(None).unwrap());
+        let context = ParseContext::of(&Settings::load(None).unwrap().defaults);
         Importer {
             runtime,
             store,

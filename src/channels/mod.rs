@@ -19,7 +19,6 @@ pub use settings::{
 };
 
 use crate::campaign::SurveyChannel;
-use crate::config::Settings;
 use crate::render::ChatVars;
 use std::time::Duration;
 
@@ -81,10 +80,21 @@ pub enum ChatProvider {
     Gateway(Box<gateway::Gateway>),
 }
 
+/// What choosing and building the chat providers reads: `[channels]`, `[twilio]`,
+/// `[whatsapp]`, `[gateways.*]` and the public URL (Twilio's status callbacks go to it).
+#[derive(Debug, Clone, Copy)]
+pub struct ProviderSettings<'a> {
+    pub channels: &'a ChannelSettings,
+    pub twilio: &'a TwilioSettings,
+    pub whatsapp: &'a WhatsappSettings,
+    pub gateways: &'a std::collections::BTreeMap<String, GatewaySettings>,
+    pub public_url: &'a url::Url,
+}
+
 impl ChatProvider {
     /// The provider `[channels]` names for `channel`; `None` when it names none.
     pub fn for_channel(
-        settings: &Settings,
+        settings: ProviderSettings<'_>,
         channel: SurveyChannel,
     ) -> anyhow::Result<Option<Self>> {
         let named = match channel {
@@ -95,8 +105,8 @@ impl ChatProvider {
         match named.as_deref() {
             None => Ok(None),
             Some("twilio") => Ok(Some(ChatProvider::Twilio(twilio::Twilio::new(
-                &settings.twilio,
-                &settings.survey.public_url,
+                settings.twilio,
+                settings.public_url,
                 channel,
             )?))),
             Some(named) if named.starts_with("gateway:") => {
@@ -118,7 +128,7 @@ impl ChatProvider {
                 ))))
             }
             Some("meta") if channel == SurveyChannel::Whatsapp => Ok(Some(ChatProvider::Meta(
-                whatsapp::Meta::new(&settings.whatsapp)?,
+                whatsapp::Meta::new(settings.whatsapp)?,
             ))),
             Some(other) => anyhow::bail!(
                 "channels.{}: unknown provider `{other}` (expected {})",

@@ -90,7 +90,7 @@ pub async fn run(settings: Settings, command: ContactsCommand) -> anyhow::Result
                 rejects: rejects.clone(),
                 batch_size: settings.intake.batch_size.max(1),
                 rows_per_transaction: settings.intake.rows_per_transaction,
-                context: ParseContext::of(&settings),
+                context: ParseContext::of(&settings.defaults),
                 progress,
             };
             let report = import_file(&store, &input, options, &Clock::system()).await?;

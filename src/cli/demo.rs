@@ -203,7 +203,7 @@ pub async fn run(settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
                 .collect()
         })
         .collect();
-    let context = ParseContext::of(&settings);
+    let context = ParseContext::of(&settings.defaults);
     let contacts = records
         .iter()
         .map(|object| {

@@ -61,7 +61,12 @@ async fn replay(
     store: crate::store::Store,
     failed_only: bool,
 ) -> anyhow::Result<()> {
-    let interpreter = Interpreter::new(Arc::new(settings.load_campaigns()?), settings);
+    let interpreter = Interpreter::new(
+        Arc::new(settings.load_campaigns()?),
+        &settings.campaigns,
+        &settings.defaults,
+        &settings.alerts,
+    );
     let replay = crate::webhooks::inbox::replay(
         &store,
         settings,

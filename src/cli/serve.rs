@@ -24,7 +24,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         crate::process::name(),
         settings.scheduler.lease,
     );
-    let poller = SourcePoller::new(store.clone(), &settings, clock.clone())?;
+    let poller = SourcePoller::new(
+        store.clone(),
+        &settings.sources,
+        &settings.defaults,
+        settings.scheduler.lease,
+        clock.clone(),
+    )?;
     let summary = settings.reports.summary(&settings.defaults);
     let retention = (settings.retention.clone(), settings.email.clone());
     let state = AppState::new(store.clone(), settings, clock.clone())?;

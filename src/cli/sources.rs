@@ -136,7 +136,11 @@ async fn poll(
     let owner = crate::process::name();
     let mut reports: Vec<PollReport> = Vec::new();
     for s in chosen {
-        let source = SqlSource::new(s, ParseContext::of(settings), settings.scheduler.lease)?;
+        let source = SqlSource::new(
+            s,
+            ParseContext::of(&settings.defaults),
+            settings.scheduler.lease,
+        )?;
         reports.push(source.poll(store, &clock, &owner).await?);
     }
     if format == OutputFormat::Table {

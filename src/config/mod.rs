@@ -129,6 +129,17 @@ pub struct RequestRate {
 }
 
 impl Settings {
+    /// What the chat providers are chosen and built from.
+    pub fn providers(&self) -> crate::channels::ProviderSettings<'_> {
+        crate::channels::ProviderSettings {
+            channels: &self.channels,
+            twilio: &self.twilio,
+            whatsapp: &self.whatsapp,
+            gateways: &self.gateways,
+            public_url: &self.survey.public_url,
+        }
+    }
+
     /// The survey key: `survey.key`, or the one kept in `survey.key_file` (made on first use).
     pub fn survey_key(&self) -> anyhow::Result<crate::auth::SurveyKey> {
         crate::auth::SurveyKey::load(

@@ -214,8 +214,10 @@ impl Dispatcher {
             .map_err(|problems| anyhow::anyhow!("templates: {}", problems.join("; ")))?;
         let key = settings.survey_key()?;
         let email = EmailChannel::new(&settings.email, &settings.survey.public_url)?;
-        let sms = ChatProvider::for_channel(settings, SurveyChannel::Sms)?.map(Arc::new);
-        let whatsapp = ChatProvider::for_channel(settings, SurveyChannel::Whatsapp)?.map(Arc::new);
+        let sms =
+            ChatProvider::for_channel(settings.providers(), SurveyChannel::Sms)?.map(Arc::new);
+        let whatsapp =
+            ChatProvider::for_channel(settings.providers(), SurveyChannel::Whatsapp)?.map(Arc::new);
         let webhook = match &settings.alerts.webhook {
             Some(w) => Some(HttpApi::new("alerts.webhook", w.timeout, 4, 0.0)?),
             None => None,

@@ -75,8 +75,13 @@ impl AppState {
             questionnaires: Arc::clone(&questionnaires),
             fallback: settings.defaults.locale.clone(),
         });
-        let interpreter = Interpreter::new(questionnaires, &settings);
-        let parse_context = Arc::new(ParseContext::of(&settings));
+        let interpreter = Interpreter::new(
+            questionnaires,
+            &settings.campaigns,
+            &settings.defaults,
+            &settings.alerts,
+        );
+        let parse_context = Arc::new(ParseContext::of(&settings.defaults));
         let alerts = Arc::new(crate::alerts::AlertRule::new(&settings.alerts));
         let limits = ratelimit::Limits::new(&settings.http.rate_limit)?;
         let dashboard = Arc::new(crate::dashboard::Dashboard::new(&settings.dashboard));

@@ -118,10 +118,10 @@ pub struct ParseContext {
 
 impl ParseContext {
     /// The configured defaults (`defaults.time_zone`, `defaults.country`).
-    pub fn of(settings: &crate::config::Settings) -> ParseContext {
+    pub fn of(defaults: &crate::domain::Defaults) -> ParseContext {
         ParseContext {
-            time_zone: settings.defaults.time_zone,
-            country: settings.defaults.country.0,
+            time_zone: defaults.time_zone,
+            country: defaults.country.0,
         }
     }
 }

@@ -610,22 +610,23 @@ pub struct SourcePoller {
 }
 
 impl SourcePoller {
-    /// The poller of the sources `settings` lists.
+    /// The poller of `sources`, each job held for `lease` (`scheduler.lease`).
     pub fn new(
         store: Store,
-        settings: &crate::config::Settings,
+        sources: &[SourceSettings],
+        defaults: &crate::domain::Defaults,
+        lease: std::time::Duration,
         clock: Clock,
     ) -> anyhow::Result<SourcePoller> {
-        let cx = ParseContext::of(settings);
+        let cx = ParseContext::of(defaults);
         Ok(SourcePoller {
             store,
-            sources: settings
-                .sources
+            sources: sources
                 .iter()
-                .map(|s| SqlSource::new(s, cx.clone(), settings.scheduler.lease))
+                .map(|s| SqlSource::new(s, cx.clone(), lease))
                 .collect::<anyhow::Result<_>>()?,
             clock,
-            zone: settings.defaults.time_zone.tz(),
+            zone: defaults.time_zone.tz(),
             owner: crate::process::name(),
         })
     }

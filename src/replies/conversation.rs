@@ -39,22 +39,24 @@ pub struct Interpreter {
 }
 
 impl Interpreter {
-    /// The interpreter for `settings`, with the questionnaires loaded from them.
+    /// The interpreter of `campaigns` and their `questionnaires`, reading numbers in
+    /// `defaults.country` and raising alerts by `alerts`.
     pub fn new(
         questionnaires: Arc<HashMap<String, Questionnaire>>,
-        settings: &crate::config::Settings,
+        campaigns: &[Campaign],
+        defaults: &crate::domain::Defaults,
+        alerts: &crate::alerts::AlertSettings,
     ) -> Self {
         Interpreter {
             questionnaires,
             campaigns: Arc::new(
-                settings
-                    .campaigns
+                campaigns
                     .iter()
                     .map(|c| (c.name.clone(), c.clone()))
                     .collect(),
             ),
-            country: settings.defaults.country.0,
-            alerts: crate::alerts::AlertRule::new(&settings.alerts),
+            country: defaults.country.0,
+            alerts: crate::alerts::AlertRule::new(alerts),
         }
     }
 
