@@ -289,12 +289,8 @@ async fn sample_size(dir: &Path) -> usize {
     let mut settings = settings(&url);
     settings.email.outbox_dir = outbox.clone();
     let dispatcher = std::sync::Arc::new(
-        surveyd::dispatch::Dispatcher::new(
-            store.clone(),
-            &settings,
-            surveyd::clock::Clock::system(),
-        )
-        .unwrap(),
+        surveyd::app::dispatcher(store.clone(), &settings, surveyd::clock::Clock::system())
+            .unwrap(),
     );
     let (_stop, stopped) = tokio::sync::watch::channel(false);
     dispatcher

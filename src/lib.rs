@@ -32,6 +32,7 @@
 //! - [`private`]: files and folders readable by their owner only.
 
 pub mod alerts;
+pub mod app;
 pub mod auth;
 pub mod campaign;
 pub mod channels;

@@ -39,8 +39,9 @@ async fn a_live_process_takes_back_its_own_lost_claims(db: &TestDb) {
     let run = SurveyLoop::start(db, smtp.port).await;
     let addresses = ["one@example.com", "two@example.com", "three@example.com"];
     assert_eq!(run.invite(db, &addresses).await, 3);
-    let dispatcher =
-        Arc::new(Dispatcher::new(db.store.clone(), &run.settings, run.clock.clone()).unwrap());
+    let dispatcher = Arc::new(
+        surveyd::app::dispatcher(db.store.clone(), &run.settings, run.clock.clone()).unwrap(),
+    );
     let lease = Duration::from_std(run.settings.dispatch.lease).unwrap();
     let now = run.clock.now();
     let lost = db
@@ -300,7 +301,8 @@ async fn import_and_dispatch(smtp: &SmtpServer, contacts: &[(String, String)]) {
         )
         .await
         .unwrap();
-    let dispatcher = Arc::new(Dispatcher::new(db.store.clone(), &settings, clock.clone()).unwrap());
+    let dispatcher =
+        Arc::new(surveyd::app::dispatcher(db.store.clone(), &settings, clock.clone()).unwrap());
     let arrived_before = smtp.messages().len();
     // Past every backoff (at most an hour) each time, well inside the 7-day expiry: a refused
     // address uses up its attempts; once the breaker opens on a run of refusals, one probe

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 use support::{TestDb, closed_contact, survey_key};
 use surveyd::clock::Clock;
-use surveyd::dispatch::{Dispatcher, Mode};
+use surveyd::dispatch::Mode;
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -42,7 +42,7 @@ async fn the_database_and_the_email_outbox_are_private() {
         .await
         .unwrap();
     let dispatcher =
-        Arc::new(Dispatcher::new(db.store.clone(), &settings, Clock::system()).unwrap());
+        Arc::new(surveyd::app::dispatcher(db.store.clone(), &settings, Clock::system()).unwrap());
     let (_stop, stopped) = tokio::sync::watch::channel(false);
     assert_eq!(
         dispatcher.run(Mode::UntilIdle, stopped).await.unwrap().sent,

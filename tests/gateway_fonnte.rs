@@ -96,7 +96,7 @@ impl GatewaySurvey {
         hand.set(at("2026-11-20T03:00:00Z"));
         let app = TestApp::spawn_with_clock(db, settings.clone(), clock.clone()).await;
         let dispatcher =
-            Arc::new(Dispatcher::new(db.store.clone(), &settings, clock.clone()).unwrap());
+            Arc::new(surveyd::app::dispatcher(db.store.clone(), &settings, clock.clone()).unwrap());
         GatewaySurvey {
             settings,
             clock,
@@ -281,7 +281,7 @@ async fn a_survey_through_qontak_with_oauth(db: &TestDb) {
         *password = Some(Secret::new("not-the-password".into()));
     }
     survey.dispatcher = Arc::new(
-        Dispatcher::new(db.store.clone(), &survey.settings, survey.clock.clone()).unwrap(),
+        surveyd::app::dispatcher(db.store.clone(), &survey.settings, survey.clock.clone()).unwrap(),
     );
     survey.invite_another(db, "T-9", "+6281234567899").await;
     let counts = survey.dispatch().await;

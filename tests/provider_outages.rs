@@ -37,9 +37,8 @@ async fn the_smtp_server_dies_mid_run_and_comes_back(db: &TestDb) {
     let dispatch = tokio::spawn({
         let (settings, clock, store) = (run.settings.clone(), run.clock.clone(), db.store.clone());
         async move {
-            let dispatcher = std::sync::Arc::new(
-                surveyd::dispatch::Dispatcher::new(store, &settings, clock).unwrap(),
-            );
+            let dispatcher =
+                std::sync::Arc::new(surveyd::app::dispatcher(store, &settings, clock).unwrap());
             let (_stop, stopped) = tokio::sync::watch::channel(false);
             dispatcher
                 .run(surveyd::dispatch::Mode::UntilIdle, stopped)

@@ -17,7 +17,7 @@ use surveyd::campaign::window::SendWindow;
 use surveyd::campaign::{Campaign, Reminder, ReminderChannel, SurveyChannel};
 use surveyd::clock::{Clock, ManualClock};
 use surveyd::config::{EmailTransport, Settings, SmtpTls};
-use surveyd::dispatch::{DispatchCounts, Dispatcher, Mode};
+use surveyd::dispatch::{DispatchCounts, Mode};
 use surveyd::domain::{ContactRecord, Email, Phone, TimeZone};
 
 const PUBLIC_URL: &str = "https://surveys.example.co.id";
@@ -93,7 +93,7 @@ impl Reminding {
     async fn dispatch_at(&self, db: &TestDb, now: &str) -> DispatchCounts {
         self.hand.set(at(now));
         let dispatcher = Arc::new(
-            Dispatcher::new(db.store.clone(), &self.settings, self.clock.clone()).unwrap(),
+            surveyd::app::dispatcher(db.store.clone(), &self.settings, self.clock.clone()).unwrap(),
         );
         let (_stop, stopped) = tokio::sync::watch::channel(false);
         dispatcher.run(Mode::UntilIdle, stopped).await.unwrap()

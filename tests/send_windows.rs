@@ -10,7 +10,7 @@ use std::sync::Arc;
 use support::{TestDb, closed_contact, survey_key};
 use surveyd::campaign::window::SendWindow;
 use surveyd::clock::Clock;
-use surveyd::dispatch::{DispatchCounts, Dispatcher, Mode};
+use surveyd::dispatch::{DispatchCounts, Mode};
 use surveyd::domain::TimeZone;
 
 fn at(text: &str) -> DateTime<Utc> {
@@ -56,7 +56,7 @@ async fn invitations_wait_for_the_customer_s_window(db: &TestDb) {
     assert_eq!(planned.invited, 3);
     let dispatch = || {
         let dispatcher =
-            Arc::new(Dispatcher::new(db.store.clone(), &settings, clock.clone()).unwrap());
+            Arc::new(surveyd::app::dispatcher(db.store.clone(), &settings, clock.clone()).unwrap());
         async move {
             let (_stop, stopped) = tokio::sync::watch::channel(false);
             dispatcher.run(Mode::UntilIdle, stopped).await.unwrap()

@@ -13,7 +13,7 @@ use support::{TestApp, TestDb, closed_contact, survey_key};
 use surveyd::campaign::{Campaign, SurveyChannel};
 use surveyd::clock::{Clock, ManualClock};
 use surveyd::config::Settings;
-use surveyd::dispatch::{DispatchCounts, Dispatcher, Mode};
+use surveyd::dispatch::{DispatchCounts, Mode};
 use surveyd::domain::Phone;
 use surveyd::store::{Breakdown, StoredAnswer};
 
@@ -78,7 +78,7 @@ impl Sms {
 
     async fn dispatch(&self, db: &TestDb) -> DispatchCounts {
         let dispatcher = Arc::new(
-            Dispatcher::new(db.store.clone(), &self.settings, self.clock.clone()).unwrap(),
+            surveyd::app::dispatcher(db.store.clone(), &self.settings, self.clock.clone()).unwrap(),
         );
         let (_stop, stopped) = tokio::sync::watch::channel(false);
         dispatcher.run(Mode::UntilIdle, stopped).await.unwrap()
@@ -445,8 +445,9 @@ async fn a_failing_provider_is_paused_then_probed(db: &TestDb) {
     assert_eq!(sms.plan(db).await, 6);
     sms.hand.set(at("2026-11-20T03:00:00Z"));
     // One daemon throughout: the breaker is its memory.
-    let dispatcher =
-        Arc::new(Dispatcher::new(db.store.clone(), &sms.settings, sms.clock.clone()).unwrap());
+    let dispatcher = Arc::new(
+        surveyd::app::dispatcher(db.store.clone(), &sms.settings, sms.clock.clone()).unwrap(),
+    );
     let run = || {
         let dispatcher = Arc::clone(&dispatcher);
         async move {

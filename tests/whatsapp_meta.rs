@@ -15,7 +15,7 @@ use support::{TestApp, TestDb, closed_contact, survey_key};
 use surveyd::campaign::{Campaign, SurveyChannel};
 use surveyd::clock::{Clock, ManualClock};
 use surveyd::config::{Secret, Settings, WhatsappTemplate};
-use surveyd::dispatch::{Dispatcher, Mode};
+use surveyd::dispatch::Mode;
 use surveyd::domain::Phone;
 
 const CUSTOMER: &str = "+6281234567890";
@@ -87,7 +87,7 @@ impl Wa {
 
     async fn dispatch(&self, db: &TestDb) -> surveyd::dispatch::DispatchCounts {
         let dispatcher = Arc::new(
-            Dispatcher::new(db.store.clone(), &self.settings, self.clock.clone()).unwrap(),
+            surveyd::app::dispatcher(db.store.clone(), &self.settings, self.clock.clone()).unwrap(),
         );
         let (_stop, stopped) = tokio::sync::watch::channel(false);
         dispatcher.run(Mode::UntilIdle, stopped).await.unwrap()

@@ -118,32 +118,32 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
 pub async fn keep_looking<F, Fut>(
     what: &str,
     clock: &crate::clock::Clock,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
     mut look: F,
 ) where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<Option<DateTime<Utc>>>>,
 {
-    while !*shutdown.borrow() {
-        let wait = match look().await {
-            Ok(Some(wake)) => (wake - clock.now())
-                .to_std()
-                .unwrap_or_default()
-                .clamp(Duration::from_secs(1), MAX_WAIT),
-            Ok(None) => MAX_WAIT,
-            Err(e) => {
-                tracing::warn!(
-                    error = format!("{e:#}"),
-                    "cannot look at {what}; trying again"
-                );
-                MAX_WAIT
+    crate::process::repeat(shutdown, || {
+        let looked = look();
+        async move {
+            match looked.await {
+                Ok(Some(wake)) => (wake - clock.now())
+                    .to_std()
+                    .unwrap_or_default()
+                    .clamp(Duration::from_secs(1), MAX_WAIT),
+                Ok(None) => MAX_WAIT,
+                Err(e) => {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "cannot look at {what}; trying again"
+                    );
+                    MAX_WAIT
+                }
             }
-        };
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            _ = shutdown.changed() => {}
         }
-    }
+    })
+    .await
 }
 
 /// The latest tick at or before `now`.

@@ -3,12 +3,16 @@
 use super::{OutputFormat, open_pool, print_row};
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::dispatch::{Dispatcher, Mode};
+use crate::dispatch::Mode;
 use std::sync::Arc;
 
 pub async fn run(settings: Settings, format: OutputFormat) -> anyhow::Result<()> {
     let store = open_pool(&settings, 4).await?;
-    let dispatcher = Arc::new(Dispatcher::new(store.clone(), &settings, Clock::system())?);
+    let dispatcher = Arc::new(crate::app::dispatcher(
+        store.clone(),
+        &settings,
+        Clock::system(),
+    )?);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         crate::http::shutdown_signal().await;

@@ -7,7 +7,7 @@ use super::open_store;
 use crate::campaign::{Campaign, SurveyChannel};
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::dispatch::{Composed, Dispatcher};
+use crate::dispatch::Composed;
 use crate::domain::{Locale, Phone};
 use crate::store::{Claimed, Store};
 
@@ -72,7 +72,7 @@ pub async fn run(settings: Settings, args: PreviewArgs) -> anyhow::Result<()> {
         Kind::Invite => "invite".into(),
         Kind::Reminder => "reminder".into(),
     };
-    let dispatcher = Dispatcher::new(store.clone(), &settings, Clock::system())?;
+    let dispatcher = crate::app::dispatcher(store.clone(), &settings, Clock::system())?;
     let channels: Vec<SurveyChannel> = match args.channel {
         Some(channel) if campaign.channels.contains(&channel) => vec![channel],
         Some(channel) => anyhow::bail!(

@@ -34,7 +34,6 @@ use crate::campaign::{Campaign, SurveyChannel};
 use crate::channels::email::{Email, EmailChannel, EmailSender};
 use crate::channels::{ChatOption, ChatOutbound, ChatProvider, HttpApi, SendError};
 use crate::clock::Clock;
-use crate::config::Settings;
 use crate::domain::{Locale, TimeZone};
 use crate::questionnaire::Questionnaire;
 use crate::render::{ChatVars, EmailKind, EmailVars, Invitee, QuestionVars, Renderer, SurveyLinks};
@@ -98,9 +97,9 @@ pub struct Dispatcher {
     default_locale: Locale,
     default_time_zone: TimeZone,
     renderer: Renderer,
-    questionnaires: HashMap<String, Questionnaire>,
+    questionnaires: Arc<HashMap<String, Questionnaire>>,
     /// The campaigns by name, for the channels an invitation falls back to.
-    campaigns: HashMap<String, Campaign>,
+    campaigns: Arc<HashMap<String, Campaign>>,
     key: SurveyKey,
     email: EmailChannel,
     sms: Option<Arc<ChatProvider>>,
@@ -114,6 +113,24 @@ pub struct Dispatcher {
     owner: String,
     /// The deliveries claimed and not recorded yet.
     in_hand: InHand,
+}
+
+/// What the pool sends with: its settings, the templates, questionnaires, campaigns and survey
+/// key, and the channels (email, the chat providers, the alert webhook's client).
+pub struct DispatchParts {
+    pub settings: DispatchSettings,
+    pub alerts: AlertSettings,
+    /// The daemon's public base URL, for survey and unsubscribe links.
+    pub public_url: url::Url,
+    pub defaults: crate::domain::Defaults,
+    pub renderer: Renderer,
+    pub questionnaires: Arc<HashMap<String, Questionnaire>>,
+    pub campaigns: Arc<HashMap<String, Campaign>>,
+    pub key: SurveyKey,
+    pub email: EmailChannel,
+    pub sms: Option<Arc<ChatProvider>>,
+    pub whatsapp: Option<Arc<ChatProvider>>,
+    pub webhook: Option<HttpApi>,
 }
 
 /// What a sender sends with: its SMTP connection (or the file outbox), or the provider of its
@@ -207,50 +224,43 @@ struct Done {
 }
 
 impl Dispatcher {
-    /// Loads the templates, questionnaires, survey key and email channel the settings name.
-    pub fn new(store: Store, settings: &Settings, clock: Clock) -> anyhow::Result<Self> {
-        let questionnaires = settings.load_campaigns()?;
-        let renderer = Renderer::load(&settings.template_files()?)
-            .map_err(|problems| anyhow::anyhow!("templates: {}", problems.join("; ")))?;
-        let key = settings.survey_key()?;
-        let email = EmailChannel::new(&settings.email, &settings.survey.public_url)?;
-        let sms =
-            ChatProvider::for_channel(settings.providers(), SurveyChannel::Sms)?.map(Arc::new);
-        let whatsapp =
-            ChatProvider::for_channel(settings.providers(), SurveyChannel::Whatsapp)?.map(Arc::new);
-        let webhook = match &settings.alerts.webhook {
-            Some(w) => Some(HttpApi::new("alerts.webhook", w.timeout, 4, 0.0)?),
-            None => None,
-        };
-        Ok(Dispatcher {
-            store,
-            clock,
-            settings: settings.dispatch.clone(),
-            public_url: settings.survey.public_url.clone(),
-            default_locale: settings.defaults.locale.clone(),
-            default_time_zone: settings.defaults.time_zone,
+    /// The pool sending with `parts`, built once by the daemon's assembly ([`crate::app`]).
+    pub fn new(store: Store, parts: DispatchParts, clock: Clock) -> Self {
+        let DispatchParts {
+            settings,
+            alerts,
+            public_url,
+            defaults,
             renderer,
             questionnaires,
-            campaigns: settings
-                .campaigns
-                .iter()
-                .map(|c| (c.name.clone(), c.clone()))
-                .collect(),
+            campaigns,
             key,
             email,
             sms,
             whatsapp,
-            alerts: settings.alerts.clone(),
             webhook,
-            breakers: [(); 4].map(|()| {
-                Breaker::new(
-                    settings.dispatch.breaker_failures,
-                    settings.dispatch.breaker_cool_down,
-                )
-            }),
+        } = parts;
+        Dispatcher {
+            store,
+            clock,
+            breakers: [(); 4]
+                .map(|()| Breaker::new(settings.breaker_failures, settings.breaker_cool_down)),
+            settings,
+            public_url,
+            default_locale: defaults.locale,
+            default_time_zone: defaults.time_zone,
+            renderer,
+            questionnaires,
+            campaigns,
+            key,
+            email,
+            sms,
+            whatsapp,
+            alerts,
+            webhook,
             owner: crate::process::name(),
             in_hand: InHand::default(),
-        })
+        }
     }
 
     /// This process's name on its leases (`deliveries.lease_owner`).
@@ -1086,7 +1096,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_with_jitter_up_to_the_cap() {
-        let settings = Settings::load(None).unwrap().dispatch;
+        let settings = crate::config::Settings::load(None).unwrap().dispatch;
         let minute = chrono::Duration::minutes(1);
         for _ in 0..100 {
             let first = backoff(&settings, 1);

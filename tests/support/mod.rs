@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use surveyd::clock::{Clock, ManualClock};
 use surveyd::config::{DatabaseUrl, Settings};
 use surveyd::config::{EmailTransport, Secret, SmtpTls};
-use surveyd::dispatch::{DispatchCounts, Dispatcher, Mode};
+use surveyd::dispatch::{DispatchCounts, Mode};
 use surveyd::http::{AppState, Application};
 use surveyd::store::Store;
 
@@ -511,7 +511,7 @@ impl SurveyLoop {
 
     pub async fn dispatch(&self, db: &TestDb) -> DispatchCounts {
         let dispatcher = std::sync::Arc::new(
-            Dispatcher::new(db.store.clone(), &self.settings, self.clock.clone()).unwrap(),
+            surveyd::app::dispatcher(db.store.clone(), &self.settings, self.clock.clone()).unwrap(),
         );
         let (_stop, stopped) = tokio::sync::watch::channel(false);
         dispatcher.run(Mode::UntilIdle, stopped).await.unwrap()

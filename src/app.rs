@@ -1,0 +1,240 @@
+//! The daemon assembled in one place: the services `surveyd serve` runs — the dispatcher,
+//! the planner of scheduled campaigns, the poller of SQL sources, the HTTP server, the keeper
+//! of the reports' per-day summary, retention (erasing personal data past `[retention]`) and,
+//! on SQLite, the checkpointer — built once from the settings, started together, and stopped
+//! together by SIGINT/SIGTERM (requests and messages in hand finish first).
+
+use crate::campaign::SurveyChannel;
+use crate::channels::email::EmailChannel;
+use crate::channels::{ChatProvider, EmailSettings, HttpApi};
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::dispatch::{DispatchParts, Dispatcher, Mode};
+use crate::http::{AppState, Application, shutdown_signal};
+use crate::intake::source::SourcePoller;
+use crate::questionnaire::Questionnaire;
+use crate::render::Renderer;
+use crate::scheduler::Scheduler;
+use crate::store::{Backend, RetentionSettings, Store};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The dispatcher `settings` describe, on `store`: for the daemon and the one-off commands
+/// that send (`surveyd dispatch`, `surveyd preview --send`).
+pub fn dispatcher(store: Store, settings: &Settings, clock: Clock) -> anyhow::Result<Dispatcher> {
+    let questionnaires = Arc::new(settings.load_campaigns()?);
+    Ok(Dispatcher::new(
+        store,
+        dispatch_parts(settings, questionnaires)?,
+        clock,
+    ))
+}
+
+/// What the dispatcher sends with: the templates, survey key and channels `settings` name.
+fn dispatch_parts(
+    settings: &Settings,
+    questionnaires: Arc<HashMap<String, Questionnaire>>,
+) -> anyhow::Result<DispatchParts> {
+    let renderer = Renderer::load(&settings.template_files()?)
+        .map_err(|problems| anyhow::anyhow!("templates: {}", problems.join("; ")))?;
+    let chat = |channel| -> anyhow::Result<_> {
+        Ok(ChatProvider::for_channel(settings.providers(), channel)?.map(Arc::new))
+    };
+    let webhook = match &settings.alerts.webhook {
+        Some(w) => Some(HttpApi::new("alerts.webhook", w.timeout, 4, 0.0)?),
+        None => None,
+    };
+    Ok(DispatchParts {
+        settings: settings.dispatch.clone(),
+        alerts: settings.alerts.clone(),
+        public_url: settings.survey.public_url.clone(),
+        defaults: settings.defaults.clone(),
+        renderer,
+        questionnaires,
+        campaigns: Arc::new(
+            settings
+                .campaigns
+                .iter()
+                .map(|c| (c.name.clone(), c.clone()))
+                .collect(),
+        ),
+        key: settings.survey_key()?,
+        email: EmailChannel::new(&settings.email, &settings.survey.public_url)?,
+        sms: chat(SurveyChannel::Sms)?,
+        whatsapp: chat(SurveyChannel::Whatsapp)?,
+        webhook,
+    })
+}
+
+/// Runs the daemon on `store` until SIGINT or SIGTERM: the HTTP server, the dispatch workers,
+/// the planner, the source poller and the background upkeep, each built once from `settings`.
+pub async fn serve(store: Store, settings: Settings) -> anyhow::Result<()> {
+    let clock = Clock::system();
+    let questionnaires = Arc::new(settings.load_campaigns()?);
+    let dispatcher = Arc::new(Dispatcher::new(
+        store.clone(),
+        dispatch_parts(&settings, Arc::clone(&questionnaires))?,
+        clock.clone(),
+    ));
+    let scheduler = Scheduler::new(
+        store.clone(),
+        &settings.campaigns,
+        settings.survey_key()?,
+        clock.clone(),
+        settings.defaults.time_zone.tz(),
+        crate::process::name(),
+        settings.scheduler.lease,
+    );
+    let poller = SourcePoller::new(
+        store.clone(),
+        &settings.sources,
+        &settings.defaults,
+        settings.scheduler.lease,
+        clock.clone(),
+    )?;
+    let summary = settings.reports.summary(&settings.defaults);
+    let retention = (settings.retention.clone(), settings.email.clone());
+    let state = AppState::new(store.clone(), settings, clock.clone())?;
+    if let Some(warning) = state.alerts.unrouted() {
+        tracing::warn!("{warning}");
+    }
+    let app = Application::bind(state.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", state.settings.http.listen))?;
+    let addr = app.local_addr()?;
+    println!("surveyd listening on http://{addr}");
+    tracing::info!(%addr, database = %state.settings.database.url, "serving");
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let started = std::time::Instant::now();
+    tracing::info!(lease_owner = dispatcher.owner(), "dispatching");
+    let workers = tokio::spawn(dispatcher.run(Mode::UntilShutdown, stopped.clone()));
+    let planner = tokio::spawn(scheduler.run(stopped.clone()));
+    let sources = tokio::spawn(poller.run(stopped.clone()));
+    let checkpoints = tokio::spawn(checkpoint(store.clone(), stopped.clone()));
+    let summaries = tokio::spawn(keep_summary(store.clone(), summary, stopped.clone()));
+    let retention = tokio::spawn(keep_retention(
+        store.clone(),
+        retention,
+        clock,
+        stopped.clone(),
+    ));
+    let mut server_stopped = stopped;
+    let server = app.run_until(async move {
+        let _ = server_stopped.wait_for(|stop| *stop).await;
+    });
+    let server = tokio::spawn(server);
+    let mut workers = workers;
+    let early = tokio::select! {
+        () = shutdown_signal() => None,
+        finished = &mut workers => Some(finished),
+    };
+    let _ = stop.send(true);
+    // The workers stop only on shutdown; finishing first means they failed.
+    let counts = match early {
+        None => workers.await??,
+        Some(finished) => {
+            let error = match finished {
+                Ok(Ok(_)) => anyhow::anyhow!("the dispatch workers stopped unexpectedly"),
+                Ok(Err(e)) => e.context("the dispatch workers failed"),
+                Err(e) => anyhow::Error::from(e).context("the dispatch workers failed"),
+            };
+            server.await??;
+            planner.await?;
+            sources.await?;
+            checkpoints.await?;
+            summaries.await?;
+            retention.await?;
+            store.close().await;
+            return Err(error);
+        }
+    };
+    server.await??;
+    planner.await?;
+    sources.await?;
+    checkpoints.await?;
+    summaries.await?;
+    retention.await?;
+    store.close().await;
+    counts.log("stopped", started.elapsed());
+    Ok(())
+}
+
+/// On SQLite, checkpoints the write-ahead log four times a second in the background: commits then
+/// find little to copy (the WAL is checkpointed on commit only every 64 MiB, for bulk writes),
+/// so a webhook's answer never waits for a large checkpoint.
+async fn checkpoint(store: Store, stopped: watch::Receiver<bool>) {
+    if store.backend() != Backend::Sqlite {
+        return;
+    }
+    every(Duration::from_millis(250), stopped, || async {
+        if let Err(e) = store.checkpoint().await {
+            tracing::warn!(error = %e, "cannot checkpoint the database");
+        }
+    })
+    .await
+}
+
+/// Runs `job` at once and then every `period`, until the daemon stops.
+async fn every<F, Fut>(period: Duration, stopped: watch::Receiver<bool>, mut job: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    crate::process::repeat(stopped, || {
+        let run = job();
+        async move {
+            run.await;
+            period
+        }
+    })
+    .await
+}
+
+/// Keeps the reports' per-day summary up to date: every half minute, counts again the days
+/// changed since (reports are exact without it, but read changed days from the rows; a busy
+/// day is counted twice a minute rather than after every reply).
+async fn keep_summary(
+    store: Store,
+    settings: crate::store::SummarySettings,
+    stopped: watch::Receiver<bool>,
+) {
+    every(Duration::from_secs(30), stopped, || async {
+        match store.refresh_report_days(&settings).await {
+            Ok(0) => {}
+            Ok(days) => tracing::debug!(days, "report summary refreshed"),
+            Err(e) => tracing::warn!(error = %e, "cannot refresh the report summary"),
+        }
+    })
+    .await
+}
+
+/// Erases personal data past `[retention]`, every `retention.every` (not at all when it is
+/// kept): in the database, and the emails of the file outbox.
+async fn keep_retention(
+    store: Store,
+    (settings, email): (RetentionSettings, EmailSettings),
+    clock: Clock,
+    stopped: watch::Receiver<bool>,
+) {
+    if settings.personal_data.is_zero() {
+        return;
+    }
+    every(settings.every, stopped, || async {
+        let now = clock.now();
+        let Some(cutoff) = settings.cutoff(now) else {
+            return;
+        };
+        // The file outbox first, so the audit event counts its emails too.
+        let files = crate::channels::email::prune_file_outbox(&email, cutoff).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot prune the file outbox; trying again later");
+            None
+        });
+        if let Err(e) = store.apply_retention(cutoff, "daemon", now, files).await {
+            tracing::warn!(error = %e, "cannot apply retention; trying again later");
+        }
+    })
+    .await
+}
