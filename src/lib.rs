@@ -2,15 +2,19 @@
 //!
 //! # Layout, in the order data flows
 //!
-//! - [`config`]: typed settings (embedded defaults, a file, `SURVEYD_*` variables).
-//! - [`domain`]: value types built only by parsing (email, E.164 phone, locale, time zone…).
+//! - [`config`]: the settings layered from the embedded defaults, a file and `SURVEYD_*`
+//!   variables into each module's own settings type.
+//! - [`domain`]: value types built only by parsing (email, E.164 phone, locale, time zone…),
+//!   and the values several layers share (provider statuses, answer-time bands, secrets).
 //! - [`intake`]: closed contacts in: CSV/JSONL files, `POST /v1/contacts`, and SQL sources (a
 //!   helpdesk's database, polled).
 //! - [`store`]: the one storage API, on SQLite (default) or PostgreSQL.
 //! - [`templates`]: the built-in questionnaires and templates, and the folder overriding them.
 //! - [`questionnaire`]: the questions of a survey, per locale, and the checking of answers.
 //! - [`render`]: messages from handlebars templates per channel and locale.
-//! - [`campaign`]: which contacts to survey, how, and when (defined in configuration).
+//! - [`campaign`]: what a campaign is — which contacts to survey, how, and when (defined in
+//!   configuration).
+//! - [`scheduler`]: the planner: plans each scheduled campaign when its schedule is due.
 //! - [`dispatch`]: the worker pool that claims due deliveries, renders and sends them.
 //! - [`channels`]: how messages leave: email (SMTP or `.eml` files), SMS and WhatsApp through
 //!   Twilio, Meta's Cloud API or an HTTP gateway, each with its rate limit.
@@ -26,9 +30,12 @@
 //!   response) and the API's handlers (contacts, campaign runs, reports, alerts).
 //! - [`ratelimit`]: request limits: per address on the public routes, per token on the API.
 //! - [`telemetry`]: the Prometheus metrics at `GET /metrics`.
+//! - [`app`]: the daemon assembled in one place: its services built once from the settings,
+//!   run together and stopped together.
 //! - [`cli`]: the `surveyd` command and its subcommands.
 //! - [`auth`]: API tokens, kept only as hashes.
 //! - [`clock`]: the injected time source.
+//! - [`process`]: this process's name on leases, and the loop of periodic work.
 //! - [`private`]: files and folders readable by their owner only.
 
 pub mod alerts;
