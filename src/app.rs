@@ -4,39 +4,82 @@
 //! on SQLite, the checkpointer — built once from the settings, started together, and stopped
 //! together by SIGINT/SIGTERM (requests and messages in hand finish first).
 
-use crate::campaign::SurveyChannel;
+use crate::alerts::AlertRule;
+use crate::auth::SurveyKey;
+use crate::campaign::{Campaign, SurveyChannel};
 use crate::channels::email::EmailChannel;
 use crate::channels::{ChatProvider, EmailSettings, HttpApi};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::dispatch::{DispatchParts, Dispatcher, Mode};
+use crate::http::dashboard::DashboardState;
+use crate::http::survey::SurveyState;
+use crate::http::webhooks::WebhookState;
 use crate::http::{AppState, Application, shutdown_signal};
+use crate::intake::ParseContext;
 use crate::intake::source::SourcePoller;
 use crate::questionnaire::Questionnaire;
 use crate::render::Renderer;
+use crate::render::page::Pages;
+use crate::replies::conversation::Interpreter;
 use crate::scheduler::Scheduler;
 use crate::store::{Backend, RetentionSettings, Store};
+use crate::survey::SurveyPages;
+use crate::webhooks::inbox::InboxWriter;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// What the daemon's services share, loaded once from the settings: the questionnaires, the
+/// campaigns by name, the survey key and the alert rule.
+pub struct Shared {
+    pub questionnaires: Arc<HashMap<String, Questionnaire>>,
+    pub campaigns: Arc<HashMap<String, Campaign>>,
+    pub survey_key: SurveyKey,
+    pub alerts: Arc<AlertRule>,
+}
+
+impl Shared {
+    pub fn load(settings: &Settings) -> anyhow::Result<Shared> {
+        Ok(Shared {
+            questionnaires: Arc::new(settings.load_campaigns()?),
+            campaigns: Arc::new(
+                settings
+                    .campaigns
+                    .iter()
+                    .map(|c| (c.name.clone(), c.clone()))
+                    .collect(),
+            ),
+            survey_key: settings.survey_key()?,
+            alerts: Arc::new(AlertRule::new(&settings.alerts)),
+        })
+    }
+
+    /// The interpreter of webhook events (replies, statuses) for these campaigns.
+    pub fn interpreter(&self, settings: &Settings) -> Interpreter {
+        Interpreter::new(
+            Arc::clone(&self.questionnaires),
+            Arc::clone(&self.campaigns),
+            &settings.defaults,
+            Arc::clone(&self.alerts),
+        )
+    }
+}
+
 /// The dispatcher `settings` describe, on `store`: for the daemon and the one-off commands
 /// that send (`surveyd dispatch`, `surveyd preview --send`).
 pub fn dispatcher(store: Store, settings: &Settings, clock: Clock) -> anyhow::Result<Dispatcher> {
-    let questionnaires = Arc::new(settings.load_campaigns()?);
+    let shared = Shared::load(settings)?;
     Ok(Dispatcher::new(
         store,
-        dispatch_parts(settings, questionnaires)?,
+        dispatch_parts(settings, &shared)?,
         clock,
     ))
 }
 
 /// What the dispatcher sends with: the templates, survey key and channels `settings` name.
-fn dispatch_parts(
-    settings: &Settings,
-    questionnaires: Arc<HashMap<String, Questionnaire>>,
-) -> anyhow::Result<DispatchParts> {
+fn dispatch_parts(settings: &Settings, shared: &Shared) -> anyhow::Result<DispatchParts> {
     let renderer = Renderer::load(&settings.template_files()?)
         .map_err(|problems| anyhow::anyhow!("templates: {}", problems.join("; ")))?;
     let chat = |channel| -> anyhow::Result<_> {
@@ -52,15 +95,9 @@ fn dispatch_parts(
         public_url: settings.survey.public_url.clone(),
         defaults: settings.defaults.clone(),
         renderer,
-        questionnaires,
-        campaigns: Arc::new(
-            settings
-                .campaigns
-                .iter()
-                .map(|c| (c.name.clone(), c.clone()))
-                .collect(),
-        ),
-        key: settings.survey_key()?,
+        questionnaires: Arc::clone(&shared.questionnaires),
+        campaigns: Arc::clone(&shared.campaigns),
+        key: shared.survey_key.clone(),
         email: EmailChannel::new(&settings.email, &settings.survey.public_url)?,
         sms: chat(SurveyChannel::Sms)?,
         whatsapp: chat(SurveyChannel::Whatsapp)?,
@@ -68,20 +105,78 @@ fn dispatch_parts(
     })
 }
 
+/// The HTTP server's state for `settings`, on `store`: the survey pages, the dashboard, the
+/// webhooks' inbox writer (started on the current tokio runtime) and the request limits.
+pub fn http_state(
+    store: Store,
+    settings: Settings,
+    clock: Clock,
+    shared: &Shared,
+) -> anyhow::Result<AppState> {
+    // Counting starts with the server, before the first scrape.
+    crate::telemetry::recorder();
+    let pages = Pages::load(&settings.template_files()?)
+        .map_err(|problems| anyhow::anyhow!("templates: {}", problems.join("; ")))?;
+    let survey = SurveyState {
+        store: store.clone(),
+        clock: clock.clone(),
+        survey: Arc::new(SurveyPages {
+            pages,
+            questionnaires: Arc::clone(&shared.questionnaires),
+            fallback: settings.defaults.locale.clone(),
+        }),
+        alerts: Arc::clone(&shared.alerts),
+    };
+    let webhooks = WebhookState {
+        inbox: InboxWriter::start(
+            store.clone(),
+            settings.database.max_connections,
+            Arc::new(settings.gateways.clone()),
+            shared.interpreter(&settings),
+        ),
+        clock: clock.clone(),
+        public_url: settings.survey.public_url.clone(),
+        twilio_token: settings.twilio.auth_token.clone(),
+        whatsapp: Arc::new(settings.whatsapp.clone()),
+        gateways: Arc::new(settings.gateways.clone()),
+    };
+    let dashboard = DashboardState {
+        dashboard: Arc::new(crate::dashboard::Dashboard::new(
+            store.clone(),
+            clock.clone(),
+            &settings.dashboard,
+            (&settings.reports, &settings.defaults),
+            &shared.survey_key,
+        )),
+        secure_cookie: settings.survey.public_url.scheme() == "https",
+    };
+    Ok(AppState {
+        limits: crate::http::ratelimit::Limits::new(&settings.http.rate_limit)?,
+        parse_context: Arc::new(ParseContext::of(&settings.defaults)),
+        survey_key: shared.survey_key.clone(),
+        settings: Arc::new(settings),
+        store,
+        clock,
+        survey,
+        webhooks,
+        dashboard,
+    })
+}
+
 /// Runs the daemon on `store` until SIGINT or SIGTERM: the HTTP server, the dispatch workers,
 /// the planner, the source poller and the background upkeep, each built once from `settings`.
 pub async fn serve(store: Store, settings: Settings) -> anyhow::Result<()> {
     let clock = Clock::system();
-    let questionnaires = Arc::new(settings.load_campaigns()?);
+    let shared = Shared::load(&settings)?;
     let dispatcher = Arc::new(Dispatcher::new(
         store.clone(),
-        dispatch_parts(&settings, Arc::clone(&questionnaires))?,
+        dispatch_parts(&settings, &shared)?,
         clock.clone(),
     ));
     let scheduler = Scheduler::new(
         store.clone(),
         &settings.campaigns,
-        settings.survey_key()?,
+        shared.survey_key.clone(),
         clock.clone(),
         settings.defaults.time_zone.tz(),
         crate::process::name(),
@@ -96,10 +191,10 @@ pub async fn serve(store: Store, settings: Settings) -> anyhow::Result<()> {
     )?;
     let summary = settings.reports.summary(&settings.defaults);
     let retention = (settings.retention.clone(), settings.email.clone());
-    let state = AppState::new(store.clone(), settings, clock.clone())?;
-    if let Some(warning) = state.alerts.unrouted() {
+    if let Some(warning) = shared.alerts.unrouted() {
         tracing::warn!("{warning}");
     }
+    let state = http_state(store.clone(), settings, clock.clone(), &shared)?;
     let app = Application::bind(state.clone())
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", state.settings.http.listen))?;

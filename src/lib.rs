@@ -20,16 +20,18 @@
 //!   Twilio, Meta's Cloud API or an HTTP gateway, each with its rate limit.
 //! - [`webhooks`]: provider callbacks (replies, delivery statuses), verified by signature.
 //! - [`replies`]: answers and opt-out keywords read from chat and SMS replies.
-//! - [`survey`]: the survey and unsubscribe pages a customer opens from a message.
+//! - [`survey`]: the survey and unsubscribe pages a customer opens from a message, and the
+//!   checking of a submitted form.
 //! - [`scoring`]: reports from the answers: CSAT, NPS, CES, FCR, response rate and time to
 //!   answer with their intervals, agents shrunk toward their team, trends between periods.
 //! - [`alerts`]: detractor alerts: which answers raise one, and the messages that carry it.
 //! - [`dashboard`]: the signed-in dashboard: charts with intervals, leaderboard, alerts.
 //! - [`http`]: the HTTP edge: the server and its connection limits, routes, health checks,
-//!   graceful shutdown, what API routes share (bearer tokens, the per-token limit, the error
-//!   response) and the API's handlers (contacts, campaign runs, reports, alerts).
-//! - [`ratelimit`]: request limits: per address on the public routes, per token on the API.
-//! - [`telemetry`]: the Prometheus metrics at `GET /metrics`.
+//!   graceful shutdown, request limits, what API routes share (bearer tokens, the error
+//!   response) and every handler — the API's, the webhooks', the survey pages', the
+//!   dashboard's and `/metrics` — each on the narrow state it needs. Nothing below it
+//!   imports it.
+//! - [`telemetry`]: the Prometheus metrics: their names, and the exposition text.
 //! - [`app`]: the daemon assembled in one place: its services built once from the settings,
 //!   run together and stopped together.
 //! - [`cli`]: the `surveyd` command and its subcommands.
@@ -54,7 +56,6 @@ pub mod intake;
 pub mod private;
 pub mod process;
 pub mod questionnaire;
-pub mod ratelimit;
 pub mod render;
 pub mod replies;
 pub mod scheduler;

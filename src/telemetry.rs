@@ -146,12 +146,17 @@ fn seconds_since(now: DateTime<Utc>, since: DateTime<Utc>) -> f64 {
 }
 
 /// The exposition text: the process's counters and histograms, with the gauges and run
-/// tallies read from `store` at `now`.
-pub async fn render(store: &Store, now: DateTime<Utc>) -> Result<String, StoreError> {
+/// tallies read from `store` at `now`; each of `channels` has its queue's gauges, zero when
+/// it is empty.
+pub async fn render(
+    store: &Store,
+    now: DateTime<Utc>,
+    channels: impl IntoIterator<Item = &str>,
+) -> Result<String, StoreError> {
     let handle = recorder();
     let mut queues = store.queue_depth(now).await?;
     // A channel whose queue emptied reads zero rather than its last value.
-    for channel in crate::dispatch::channels() {
+    for channel in channels {
         if !queues.iter().any(|q| q.channel == channel) {
             queues.push(QueueDepth::empty(channel));
         }
@@ -208,19 +213,4 @@ pub async fn render(store: &Store, now: DateTime<Utc>) -> Result<String, StoreEr
     }
     handle.run_upkeep();
     Ok(handle.render())
-}
-
-/// `GET /metrics` (a bearer token of `[api]`, as for the API): the exposition text.
-pub async fn get_metrics(
-    _client: crate::http::api::ApiClient,
-    axum::extract::State(state): axum::extract::State<crate::http::AppState>,
-) -> Result<impl axum::response::IntoResponse, crate::http::api::ApiError> {
-    let text = render(&state.store, state.clock.now()).await?;
-    Ok((
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    ))
 }

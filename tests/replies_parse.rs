@@ -250,8 +250,8 @@ proptest! {
         let settings = surveyd::config::Settings::load(None).unwrap();
         for kind in ["message", "status", "unknown"] {
             for provider in ["twilio", "whatsapp", "gateway:none", "other"] {
-                let _ = surveyd::webhooks::decode(&settings, provider, kind, &payload);
-                let _ = surveyd::webhooks::decode(&settings, provider, kind, &json.to_string());
+                let _ = surveyd::webhooks::decode(&settings.gateways, provider, kind, &payload);
+                let _ = surveyd::webhooks::decode(&settings.gateways, provider, kind, &json.to_string());
             }
         }
         let _ = surveyd::webhooks::twilio::form_pairs(payload.as_bytes());

@@ -6,14 +6,12 @@ mod support;
 
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use support::twilio::sid;
 use support::{TestApp, TestDb, closed_contact, survey_key};
 use surveyd::campaign::{Campaign, SurveyChannel};
 use surveyd::clock::{Clock, ManualClock};
 use surveyd::config::{BodyFormat, GatewayInbound, GatewaySettings, Secret, Settings};
 use surveyd::domain::Phone;
-use surveyd::replies::conversation::Interpreter;
 use surveyd::store::{Claimed, Outcome, StoredAnswer};
 use surveyd::webhooks::inbox::replay;
 use surveyd::webhooks::signature::{hmac_sha256_hex, meta_signature, twilio_signature};
@@ -710,15 +708,18 @@ async fn a_gateway_callback_and_replay(db: &TestDb) {
         .as_mut()
         .unwrap()
         .from = "/from".into();
-    let interpreter = Interpreter::new(
-        Arc::new(settings.load_campaigns().unwrap()),
-        &settings.campaigns,
-        &settings.defaults,
-        &settings.alerts,
-    );
-    let replay = replay(&db.store, &settings, &interpreter, true, &chat.clock)
-        .await
-        .unwrap();
+    let interpreter = surveyd::app::Shared::load(&settings)
+        .unwrap()
+        .interpreter(&settings);
+    let replay = replay(
+        &db.store,
+        &settings.gateways,
+        &interpreter,
+        true,
+        &chat.clock,
+    )
+    .await
+    .unwrap();
     assert_eq!((replay.replayed, replay.still_failing.len()), (1, 0));
     assert_eq!(db.store.inbox_status().await.unwrap().failed, 0);
     assert!(
@@ -819,15 +820,18 @@ async fn a_storage_failure_while_interpreting_is_kept_for_replay(db: &TestDb) {
 
     // Replayed once the database takes it: answered once, the next question queued once.
     db.accept_inserts("responses").await;
-    let interpreter = Interpreter::new(
-        Arc::new(chat.settings.load_campaigns().unwrap()),
-        &chat.settings.campaigns,
-        &chat.settings.defaults,
-        &chat.settings.alerts,
-    );
-    let replay = replay(&db.store, &chat.settings, &interpreter, true, &chat.clock)
-        .await
-        .unwrap();
+    let interpreter = surveyd::app::Shared::load(&chat.settings)
+        .unwrap()
+        .interpreter(&chat.settings);
+    let replay = replay(
+        &db.store,
+        &chat.settings.gateways,
+        &interpreter,
+        true,
+        &chat.clock,
+    )
+    .await
+    .unwrap();
     assert_eq!((replay.replayed, replay.still_failing.len()), (1, 0));
     assert_eq!(
         answers(db, invitation).await,

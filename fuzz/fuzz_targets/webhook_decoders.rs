@@ -88,6 +88,11 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     for event in events {
-        let _ = webhooks::decode(settings, &event.provider, event.kind, &event.payload);
+        let _ = webhooks::decode(
+            &settings.gateways,
+            &event.provider,
+            event.kind,
+            &event.payload,
+        );
     }
 });

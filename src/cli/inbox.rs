@@ -4,9 +4,7 @@
 use super::{OutputFormat, Times, open_store, print_rows};
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::replies::conversation::Interpreter;
 use clap::Subcommand;
-use std::sync::Arc;
 
 #[derive(Debug, Subcommand)]
 pub enum InboxCommand {
@@ -61,15 +59,10 @@ async fn replay(
     store: crate::store::Store,
     failed_only: bool,
 ) -> anyhow::Result<()> {
-    let interpreter = Interpreter::new(
-        Arc::new(settings.load_campaigns()?),
-        &settings.campaigns,
-        &settings.defaults,
-        &settings.alerts,
-    );
+    let interpreter = crate::app::Shared::load(settings)?.interpreter(settings);
     let replay = crate::webhooks::inbox::replay(
         &store,
-        settings,
+        &settings.gateways,
         &interpreter,
         failed_only,
         &Clock::system(),

@@ -128,6 +128,49 @@ pub struct RequestRate {
     pub burst: u32,
 }
 
+impl RateLimitSettings {
+    fn check(&self) -> Result<(), Problem> {
+        for (routes, rate) in [
+            ("pages", &self.pages),
+            ("unsubscribe", &self.unsubscribe),
+            ("webhooks", &self.webhooks),
+            ("sign_in", &self.sign_in),
+            ("api", &self.api),
+        ] {
+            rate.refill(routes)?;
+        }
+        Ok(())
+    }
+}
+
+impl RequestRate {
+    /// How often one request is added back to a bucket of `routes`
+    /// (`http.rate_limit.{routes}`), and the bucket's size; `None` when the rate is 0 (no
+    /// limit).
+    pub fn refill(
+        &self,
+        routes: &str,
+    ) -> Result<Option<(std::time::Duration, std::num::NonZeroU32)>, Problem> {
+        if self.per_second == 0.0 {
+            return Ok(None);
+        }
+        let key = |field: &str| format!("http.rate_limit.{routes}.{field}");
+        if !(self.per_second.is_finite() && self.per_second > 0.0) {
+            return Err(Problem::at(
+                key("per_second"),
+                "must be 0 (no limit) or a positive number",
+            ));
+        }
+        let burst = std::num::NonZeroU32::new(self.burst)
+            .ok_or_else(|| Problem::at(key("burst"), "must be at least 1"))?;
+        let period = std::time::Duration::from_secs_f64(1.0 / self.per_second);
+        if period.is_zero() {
+            return Err(Problem::at(key("per_second"), "is too high"));
+        }
+        Ok(Some((period, burst)))
+    }
+}
+
 impl Settings {
     /// What the chat providers are chosen and built from.
     pub fn providers(&self) -> crate::channels::ProviderSettings<'_> {
@@ -346,7 +389,7 @@ impl Settings {
             .filter_map(Result::err)
             .map(|p| sources.place(&figment, p)),
         );
-        if let Err(problem) = crate::ratelimit::Limits::new(&settings.http.rate_limit) {
+        if let Err(problem) = settings.http.rate_limit.check() {
             found.push(sources.place(&figment, problem));
         }
         if !found.is_empty() {

@@ -1,7 +1,7 @@
 //! The dashboard at `/dashboard`: server-rendered pages with inline SVG charts and nothing
 //! loaded from elsewhere — CSAT and NPS by week with their interval bands, the agent
 //! leaderboard by shrunk CSAT, response rate by channel, and the open detractor alerts with
-//! buttons to acknowledge and resolve them.
+//! buttons to acknowledge and resolve them. The routes that serve it are in [`crate::http`].
 //!
 //! Sign-in is by a configured account whose password is kept as an Argon2id hash, within the
 //! bounds of [`sign_in`]; a session ([`session`]) is a cookie (`HttpOnly`, `SameSite=Strict`,
@@ -15,47 +15,59 @@ pub mod sign_in;
 
 pub use settings::{DashboardSettings, DashboardUser, SignInSettings};
 
-use crate::domain::TimeZone;
-use crate::http::AppState;
-use crate::scoring::{Report, ReportRow};
-use crate::store::{Alert, AlertAction, Breakdown, Period, StoreError};
-use axum::Router;
-use axum::extract::{Form, Path, State};
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use crate::auth::SurveyKey;
+use crate::clock::Clock;
+use crate::domain::{Defaults, TimeZone};
+use crate::scoring::{Report, ReportRow, ReportSettings};
+use crate::store::{Alert, AlertAction, Breakdown, Period, Store, StoreError};
 use charts::{Estimate, IntervalBars, LineChart};
 use handlebars::Handlebars;
-use serde::{Deserialize, Serialize};
-use session::{COOKIE, Session};
+use serde::Serialize;
+pub use session::Session;
 pub use sign_in::hash_password;
 
-/// The dashboard's routes; sign-in attempts under the `sign_in` limit.
-pub fn routes(
-    sign_in: &Option<std::sync::Arc<crate::ratelimit::AddressLimit>>,
-) -> Router<AppState> {
-    let sign_in = crate::ratelimit::apply(
-        Router::new().route("/dashboard/login", post(login)),
-        sign_in,
-    );
-    Router::new()
-        .route("/dashboard", get(show))
-        .route("/dashboard/login", get(login_page))
-        .route("/dashboard/logout", post(logout))
-        .route("/dashboard/alerts/{id}/{action}", post(move_alert))
-        .merge(sign_in)
-}
-
 /// The dashboard's parts that live as long as the daemon: the page templates, compiled into
-/// the binary, and the bound on password checks.
+/// the binary, the bound on password checks, the key forms' tokens are made with, and the
+/// settings its pages are built from.
 pub struct Dashboard {
     views: Handlebars<'static>,
     gate: sign_in::Gate,
+    store: Store,
+    clock: Clock,
+    settings: DashboardSettings,
+    reports: ReportSettings,
+    defaults: Defaults,
+    session_key: [u8; 32],
+}
+
+/// How a sign-in went.
+pub enum SignIn {
+    /// Signed in as `user`: the session cookie's value.
+    Opened { user: String, cookie: String },
+    /// The account is locked for `seconds` more; `message` says so.
+    Locked { seconds: i64, message: String },
+    /// Too many sign-ins at once: try again in `seconds`.
+    Busy { seconds: i64 },
+    /// Wrong name or password.
+    Refused,
+}
+
+/// The sign-in page's variables.
+#[derive(Serialize)]
+struct LoginPage<'a> {
+    title: &'a str,
+    error: Option<&'a str>,
+    name: &'a str,
 }
 
 impl Dashboard {
-    pub fn new(settings: &DashboardSettings) -> Dashboard {
+    pub fn new(
+        store: Store,
+        clock: Clock,
+        settings: &DashboardSettings,
+        (reports, defaults): (&ReportSettings, &Defaults),
+        key: &SurveyKey,
+    ) -> Dashboard {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
         for (name, source) in [
@@ -72,240 +84,150 @@ impl Dashboard {
         Dashboard {
             views: registry,
             gate: sign_in::Gate::new(&settings.sign_in),
+            store,
+            clock,
+            settings: settings.clone(),
+            reports: reports.clone(),
+            defaults: defaults.clone(),
+            session_key: key.derive("dashboard session"),
         }
     }
 
-    fn render(&self, name: &str, data: &impl Serialize) -> Response {
-        match self.views.render(name, data) {
-            Ok(html) => Html(html).into_response(),
-            Err(e) => {
-                tracing::error!(error = %e, template = name, "cannot render the dashboard");
-                StatusCode::INTERNAL_SERVER_ERROR.into_response()
-            }
-        }
+    /// How long a session lasts (`dashboard.session`).
+    pub fn session_lifetime(&self) -> std::time::Duration {
+        self.settings.session
     }
-}
 
-#[derive(Serialize)]
-struct LoginPage<'a> {
-    title: &'a str,
-    error: Option<&'a str>,
-    name: &'a str,
-}
-
-async fn login_page(State(state): State<AppState>) -> Response {
-    state.dashboard.render(
-        "login",
-        &LoginPage {
+    /// The sign-in page, with `error` above the form and `name` filled in.
+    pub fn login_page(&self, error: Option<&str>, name: &str) -> Result<String, PageError> {
+        let page = LoginPage {
             title: "Sign in",
-            error: None,
-            name: "",
-        },
-    )
-}
-
-#[derive(Deserialize)]
-struct Credentials {
-    name: String,
-    password: String,
-}
-
-/// The sign-in page again with `error`, answered with `status`.
-fn refused(state: &AppState, status: StatusCode, error: &str, name: &str) -> Response {
-    let mut page = state.dashboard.render(
-        "login",
-        &LoginPage {
-            title: "Sign in",
-            error: Some(error),
+            error,
             name,
-        },
-    );
-    *page.status_mut() = status;
-    page
-}
+        };
+        Ok(self.views.render("login", &page)?)
+    }
 
-/// `429` with the sign-in page and `Retry-After: seconds`.
-fn too_many(state: &AppState, seconds: i64, error: &str, name: &str) -> Response {
-    let mut page = refused(state, StatusCode::TOO_MANY_REQUESTS, error, name);
-    page.headers_mut().insert(
-        axum::http::header::RETRY_AFTER,
-        axum::http::HeaderValue::from(seconds.max(1)),
-    );
-    page
-}
+    /// The dashboard as `session` sees it now.
+    pub async fn page(&self, session: &Session) -> Result<String, PageError> {
+        let page = self.dashboard(session).await?;
+        Ok(self.views.render("dashboard", &page)?)
+    }
 
-fn unavailable(e: StoreError) -> Response {
-    tracing::error!(error = %e, "cannot sign in");
-    StatusCode::INTERNAL_SERVER_ERROR.into_response()
-}
+    /// The answer to a sign-in for `account` while it is locked, if it is.
+    async fn locked(&self, account: Option<&DashboardUser>) -> Result<Option<SignIn>, StoreError> {
+        let Some(account) = account else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .sign_in_locked(&account.name, now)
+            .await?
+            .map(|until| {
+                tracing::warn!(user = ?account.name, "dashboard sign-in refused: account locked");
+                let seconds = (until - now).num_seconds() + 1;
+                let wait =
+                    crate::domain::duration::format(std::time::Duration::from_secs(seconds as u64));
+                SignIn::Locked {
+                    seconds,
+                    message: format!(
+                        "Too many wrong passwords: this account is locked for {wait}."
+                    ),
+                }
+            }))
+    }
 
-/// The answer to a sign-in for `account` while it is locked, if it is.
-async fn refuse_if_locked(
-    state: &AppState,
-    account: Option<&DashboardUser>,
-    name: &str,
-) -> Option<Response> {
-    let user = account?;
-    let now = state.clock.now();
-    match state.store.sign_in_locked(&user.name, now).await {
-        Ok(Some(until)) => {
-            let seconds = (until - now).num_seconds() + 1;
-            tracing::warn!(user = ?name, "dashboard sign-in refused: account locked");
-            let wait =
-                crate::domain::duration::format(std::time::Duration::from_secs(seconds as u64));
-            Some(too_many(
-                state,
-                seconds,
-                &format!("Too many wrong passwords: this account is locked for {wait}."),
-                name,
-            ))
+    /// Signs `name` in with `password`: a locked account is refused before any password work
+    /// (before waiting for a check, and again once one is free: guesses that queued meanwhile
+    /// may have locked it); a wrong password counts toward the lock.
+    pub async fn sign_in(&self, name: &str, password: String) -> Result<SignIn, StoreError> {
+        let limits = &self.settings.sign_in;
+        let account = self.settings.users.iter().find(|u| u.name == name);
+        if let Some(locked) = self.locked(account).await? {
+            return Ok(locked);
         }
-        Ok(None) => None,
-        Err(e) => Some(unavailable(e)),
-    }
-}
-
-async fn login(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    Form(form): Form<Credentials>,
-) -> Response {
-    let limits = &state.settings.dashboard.sign_in;
-    let account = state
-        .settings
-        .dashboard
-        .users
-        .iter()
-        .find(|u| u.name == form.name);
-    // A locked account is refused before any password work: before waiting for a check, and
-    // again once one is free (guesses that queued meanwhile may have locked it).
-    if let Some(refusal) = refuse_if_locked(&state, account, &form.name).await {
-        return refusal;
-    }
-    let Some(check) = state.dashboard.gate.enter().await else {
-        tracing::warn!(user = ?form.name, "dashboard sign-in turned away: too many at once");
-        return too_many(
-            &state,
-            limits.wait.as_secs_f64().ceil() as i64,
-            "Too many sign-ins at once: try again in a moment.",
-            &form.name,
-        );
-    };
-    if let Some(refusal) = refuse_if_locked(&state, account, &form.name).await {
-        return refusal;
-    }
-    // An unknown name costs the same work as a wrong password, so timing does not tell them apart.
-    let hash = account.map_or_else(sign_in::decoy_hash, |u| u.password_hash.expose().clone());
-    // The check is held until the outcome is recorded, so the next sign-in sees this one's.
-    let verified = check.verify(form.password, hash.clone()).await;
-    let Some(user) = account.filter(|_| verified) else {
-        if let Some(user) = account {
-            let lock = |failures| sign_in::lock_for(limits, failures);
-            if let Err(e) = state
-                .store
-                .sign_in_failed(&user.name, state.clock.now(), lock)
-                .await
-            {
-                return unavailable(e);
+        let Some(check) = self.gate.enter().await else {
+            tracing::warn!(user = ?name, "dashboard sign-in turned away: too many at once");
+            return Ok(SignIn::Busy {
+                seconds: limits.wait.as_secs_f64().ceil() as i64,
+            });
+        };
+        if let Some(locked) = self.locked(account).await? {
+            return Ok(locked);
+        }
+        // An unknown name costs the same work as a wrong password, so timing does not tell
+        // them apart.
+        let hash = account.map_or_else(sign_in::decoy_hash, |u| u.password_hash.expose().clone());
+        // The check is held until the outcome is recorded, so the next sign-in sees this one's.
+        let verified = check.verify(password, hash.clone()).await;
+        let Some(user) = account.filter(|_| verified) else {
+            if let Some(user) = account {
+                let lock = |failures| sign_in::lock_for(limits, failures);
+                self.store
+                    .sign_in_failed(&user.name, self.clock.now(), lock)
+                    .await?;
             }
-        }
-        drop(check);
-        tracing::warn!(user = ?form.name, "dashboard sign-in refused");
-        return refused(
-            &state,
-            StatusCode::UNAUTHORIZED,
-            "Wrong name or password.",
-            &form.name,
-        );
-    };
-    let opened = match state.store.sign_in_succeeded(&user.name).await {
-        Ok(()) => session::open(&state, &user.name, &hash).await,
-        Err(e) => Err(e),
-    };
-    let value = match opened {
-        Ok(value) => value,
-        Err(e) => return unavailable(e),
-    };
-    tracing::info!(user = ?user.name, "dashboard sign-in");
-    let lifetime = state.settings.dashboard.session;
-    let cookie = Cookie::build((COOKIE, value))
-        .path("/dashboard")
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(state.settings.survey.public_url.scheme() == "https")
-        .max_age(time::Duration::seconds(lifetime.as_secs() as i64))
-        .build();
-    (jar.add(cookie), Redirect::to("/dashboard")).into_response()
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
-}
-
-fn out_of_date() -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        "the form is out of date: reload the page",
-    )
-        .into_response()
-}
-
-async fn logout(
-    State(state): State<AppState>,
-    session: Session,
-    jar: CookieJar,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    if !session.posted(&form.csrf) {
-        return out_of_date();
+            drop(check);
+            tracing::warn!(user = ?name, "dashboard sign-in refused");
+            return Ok(SignIn::Refused);
+        };
+        self.store.sign_in_succeeded(&user.name).await?;
+        let cookie = session::open(
+            &self.store,
+            &user.name,
+            &hash,
+            self.clock.now(),
+            self.settings.session,
+        )
+        .await?;
+        tracing::info!(user = ?user.name, "dashboard sign-in");
+        Ok(SignIn::Opened {
+            user: user.name.clone(),
+            cookie,
+        })
     }
-    if let Err(e) = session.end(&state).await {
-        tracing::error!(error = %e, "cannot end the dashboard session");
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    }
-    tracing::info!(user = ?session.user, "dashboard sign-out");
-    let gone = Cookie::build((COOKIE, "")).path("/dashboard").build();
-    (jar.remove(gone), Redirect::to("/dashboard/login")).into_response()
-}
 
-/// An alert's form: the session's token, and the note typed beside the buttons.
-#[derive(Deserialize)]
-struct MoveForm {
-    csrf: String,
-    #[serde(default)]
-    note: String,
-}
-
-async fn move_alert(
-    State(state): State<AppState>,
-    session: Session,
-    Path((id, action)): Path<(i64, String)>,
-    Form(form): Form<MoveForm>,
-) -> Response {
-    if !session.posted(&form.csrf) {
-        return out_of_date();
-    }
-    let note = Some(form.note.trim()).filter(|n| !n.is_empty());
-    let Ok(action) = action.parse::<AlertAction>() else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    match state
-        .store
-        .move_alert(id, action, &session.user, note, state.clock.now())
+    /// The live session a cookie value stands for.
+    pub async fn session(&self, cookie: &str) -> Result<Option<Session>, StoreError> {
+        session::find(
+            &self.store,
+            &self.settings.users,
+            &self.session_key,
+            cookie,
+            self.clock.now(),
+        )
         .await
-    {
-        // Moved, or already moved by someone else: either way back to the list.
-        Ok(_) | Err(StoreError::Conflict(_)) => {
-            tracing::info!(alert = id, action = action.as_ref(), by = %session.user, "alert moved");
-            Redirect::to("/dashboard#alerts").into_response()
-        }
-        Err(StoreError::NotFound(_)) => StatusCode::NOT_FOUND.into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot move the alert");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
     }
+
+    /// Ends `session` for every daemon.
+    pub async fn end(&self, session: &Session) -> Result<(), StoreError> {
+        session.end(&self.store, self.clock.now()).await
+    }
+
+    /// Acknowledges or resolves alert `id` as `session`'s account, with `note`.
+    pub async fn move_alert(
+        &self,
+        session: &Session,
+        id: i64,
+        action: AlertAction,
+        note: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.store
+            .move_alert(id, action, &session.user, note, self.clock.now())
+            .await?;
+        tracing::info!(alert = id, action = action.as_ref(), by = %session.user, "alert moved");
+        Ok(())
+    }
+}
+
+/// Why a page could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot render the dashboard: {0}")]
+    Render(#[from] handlebars::RenderError),
 }
 
 #[derive(Serialize)]
@@ -410,116 +332,107 @@ fn label(row: &ReportRow) -> String {
         .unwrap_or_default()
 }
 
-async fn show(State(state): State<AppState>, session: Session) -> Response {
-    match dashboard(&state, session).await {
-        Ok(page) => state.dashboard.render("dashboard", &page),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot build the dashboard");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-    }
-}
-
-async fn dashboard(state: &AppState, session: Session) -> Result<DashboardPage, StoreError> {
-    let settings = &state.settings;
-    let tz = settings.reports.time_zone(&settings.defaults);
-    let now = state.clock.now();
-    let weeks = settings.dashboard.weeks;
-    // From the Monday `weeks - 1` weeks before this week's.
-    let today = now.with_timezone(&tz.tz()).date_naive();
-    let monday = today
-        - chrono::Days::new(u64::from(
-            chrono::Datelike::weekday(&today).num_days_from_monday(),
-        ));
-    let first = monday - chrono::Days::new(7 * u64::from(weeks - 1));
-    let since = tz
-        .to_utc(first.and_time(chrono::NaiveTime::MIN))
-        .unwrap_or(now);
-    let periods: Vec<String> = (0..weeks)
-        .map(|w| (first + chrono::Days::new(7 * u64::from(w))).to_string())
-        .collect();
-    let report = |by: Breakdown| {
-        let mut query = settings.reports.query(
-            &settings.defaults,
-            vec![by],
-            Some(Period::Week),
-            (Some(since), None),
-            now,
-        );
-        // The dashboard shows no FCR from the contacts: that pass is left out.
-        query.repeat_window = None;
-        async move { Report::run(&state.store, &query, settings.reports.min_answers).await }
-    };
-    let by_week = report(Breakdown::Period).await?;
-    let by_agent = report(Breakdown::Agent).await?;
-    let by_channel = report(Breakdown::Channel).await?;
-    let estimate = |row: &ReportRow, (value, low, high, n): (f64, f64, f64, u64)| Estimate {
-        label: row.keys.first().map(|k| k.key.clone()).unwrap_or_default(),
-        value,
-        low,
-        high,
-        n,
-    };
-    let csat: Vec<Estimate> = by_week
-        .rows
-        .iter()
-        .filter_map(|r| r.csat.map(|p| estimate(r, (p.value, p.low, p.high, p.n))))
-        .collect();
-    let nps: Vec<Estimate> = by_week
-        .rows
-        .iter()
-        .filter_map(|r| r.nps.map(|p| estimate(r, (p.value, p.low, p.high, p.n))))
-        .collect();
-    let leaderboard: Vec<(Estimate, String)> = by_agent
-        .rows
-        .iter()
-        .filter_map(|r| {
-            let (rank, raw, shrunk) = (r.rank?, r.csat?, r.csat_shrunk?);
-            let bar = Estimate {
-                label: format!("{rank}. {}", label(r)),
-                value: shrunk.value,
-                low: shrunk.low,
-                high: shrunk.high,
-                n: raw.n,
-            };
-            let figures = format!(
-                "{} · raw {} · n {}",
-                percent(shrunk.value),
-                percent(raw.value),
-                raw.n
+impl Dashboard {
+    async fn dashboard(&self, session: &Session) -> Result<DashboardPage, StoreError> {
+        let tz = self.reports.time_zone(&self.defaults);
+        let now = self.clock.now();
+        let weeks = self.settings.weeks;
+        // From the Monday `weeks - 1` weeks before this week's.
+        let today = now.with_timezone(&tz.tz()).date_naive();
+        let monday = today
+            - chrono::Days::new(u64::from(
+                chrono::Datelike::weekday(&today).num_days_from_monday(),
+            ));
+        let first = monday - chrono::Days::new(7 * u64::from(weeks - 1));
+        let since = tz
+            .to_utc(first.and_time(chrono::NaiveTime::MIN))
+            .unwrap_or(now);
+        let periods: Vec<String> = (0..weeks)
+            .map(|w| (first + chrono::Days::new(7 * u64::from(w))).to_string())
+            .collect();
+        let report = |by: Breakdown| {
+            let mut query = self.reports.query(
+                &self.defaults,
+                vec![by],
+                Some(Period::Week),
+                (Some(since), None),
+                now,
             );
-            Some((bar, figures))
+            // The dashboard shows no FCR from the contacts: that pass is left out.
+            query.repeat_window = None;
+            async move { Report::run(&self.store, &query, self.reports.min_answers).await }
+        };
+        let by_week = report(Breakdown::Period).await?;
+        let by_agent = report(Breakdown::Agent).await?;
+        let by_channel = report(Breakdown::Channel).await?;
+        let estimate = |row: &ReportRow, (value, low, high, n): (f64, f64, f64, u64)| Estimate {
+            label: row.keys.first().map(|k| k.key.clone()).unwrap_or_default(),
+            value,
+            low,
+            high,
+            n,
+        };
+        let csat: Vec<Estimate> = by_week
+            .rows
+            .iter()
+            .filter_map(|r| r.csat.map(|p| estimate(r, (p.value, p.low, p.high, p.n))))
+            .collect();
+        let nps: Vec<Estimate> = by_week
+            .rows
+            .iter()
+            .filter_map(|r| r.nps.map(|p| estimate(r, (p.value, p.low, p.high, p.n))))
+            .collect();
+        let leaderboard: Vec<(Estimate, String)> = by_agent
+            .rows
+            .iter()
+            .filter_map(|r| {
+                let (rank, raw, shrunk) = (r.rank?, r.csat?, r.csat_shrunk?);
+                let bar = Estimate {
+                    label: format!("{rank}. {}", label(r)),
+                    value: shrunk.value,
+                    low: shrunk.low,
+                    high: shrunk.high,
+                    n: raw.n,
+                };
+                let figures = format!(
+                    "{} · raw {} · n {}",
+                    percent(shrunk.value),
+                    percent(raw.value),
+                    raw.n
+                );
+                Some((bar, figures))
+            })
+            .collect();
+        let unranked = by_agent.rows.iter().filter(|r| r.rank.is_none()).count();
+        let channels: Vec<(Estimate, String)> = by_channel
+            .rows
+            .iter()
+            .filter_map(|r| {
+                let rate = r.response_rate?;
+                let figures = format!("{} · {} of {}", percent(rate.value), rate.count, rate.n);
+                Some((
+                    estimate(r, (rate.value, rate.low, rate.high, rate.n)),
+                    figures,
+                ))
+            })
+            .collect();
+        let mut alerts = self.store.alerts(Some("open"), 100).await?;
+        alerts.extend(self.store.alerts(Some("acknowledged"), 100).await?);
+        Ok(DashboardPage {
+            title: "Customer feedback",
+            user: session.user.clone(),
+            csrf: session.csrf.clone(),
+            weeks,
+            since: first.to_string(),
+            time_zone: tz.as_str().to_owned(),
+            min_answers: self.reports.min_answers,
+            alert_count: alerts.len(),
+            alerts: alerts.into_iter().map(|a| AlertView::of(a, tz)).collect(),
+            csat: charts::line_chart(&periods, &csat, (0.0, 1.0), percent),
+            nps: charts::line_chart(&periods, &nps, (-100.0, 100.0), points),
+            leaderboard: charts::interval_bars(&leaderboard),
+            unranked,
+            channels: charts::interval_bars(&channels),
         })
-        .collect();
-    let unranked = by_agent.rows.iter().filter(|r| r.rank.is_none()).count();
-    let channels: Vec<(Estimate, String)> = by_channel
-        .rows
-        .iter()
-        .filter_map(|r| {
-            let rate = r.response_rate?;
-            let figures = format!("{} · {} of {}", percent(rate.value), rate.count, rate.n);
-            Some((
-                estimate(r, (rate.value, rate.low, rate.high, rate.n)),
-                figures,
-            ))
-        })
-        .collect();
-    let mut alerts = state.store.alerts(Some("open"), 100).await?;
-    alerts.extend(state.store.alerts(Some("acknowledged"), 100).await?);
-    Ok(DashboardPage {
-        title: "Customer feedback",
-        user: session.user,
-        csrf: session.csrf,
-        weeks,
-        since: first.to_string(),
-        time_zone: tz.as_str().to_owned(),
-        min_answers: settings.reports.min_answers,
-        alert_count: alerts.len(),
-        alerts: alerts.into_iter().map(|a| AlertView::of(a, tz)).collect(),
-        csat: charts::line_chart(&periods, &csat, (0.0, 1.0), percent),
-        nps: charts::line_chart(&periods, &nps, (-100.0, 100.0), points),
-        leaderboard: charts::interval_bars(&leaderboard),
-        unranked,
-        channels: charts::interval_bars(&channels),
-    })
+    }
 }

@@ -38,7 +38,7 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooManyRequests(seconds) => {
                 let body = Json(json!({ "error": self.to_string() }));
-                return crate::ratelimit::too_many_requests(*seconds, body);
+                return super::ratelimit::too_many_requests(*seconds, body);
             }
             ApiError::Internal(e) => {
                 tracing::error!(error = %e, "request failed");

@@ -8,7 +8,12 @@ mod alerts;
 pub mod api;
 mod campaigns;
 mod contacts;
+pub mod dashboard;
+pub mod metrics;
+pub mod ratelimit;
 mod reports;
 mod server;
+pub mod survey;
+pub mod webhooks;
 
 pub use server::{AppState, Application, router, shutdown_signal};

@@ -6,17 +6,18 @@
 //! stuck in `sending` past their lease.
 
 use super::contacts::post_contacts;
+use super::dashboard::DashboardState;
+use super::metrics::MetricsState;
+use super::ratelimit;
+use super::survey::SurveyState;
+use super::webhooks::WebhookState;
+use crate::auth::SurveyKey;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::intake::ParseContext;
-use crate::ratelimit;
-use crate::render::page::Pages;
-use crate::replies::conversation::Interpreter;
 use crate::store::Store;
-use crate::survey::{self, SurveyPages};
-use crate::webhooks;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::http::StatusCode;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::routing::{get, post};
@@ -40,66 +41,46 @@ const SECURITY_HEADERS: [(HeaderName, &str); 3] = [
     (header::REFERRER_POLICY, "no-referrer"),
 ];
 
-/// What every request handler can reach.
+/// What the API's handlers reach, and the narrower states of the other routes.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
     pub settings: Arc<Settings>,
     pub clock: Clock,
     pub parse_context: Arc<ParseContext>,
-    pub survey: Arc<SurveyPages>,
     /// What survey tokens are made with (by the planner).
-    pub survey_key: crate::auth::SurveyKey,
-    /// Stores and interprets webhook events (replies, statuses).
-    pub inbox: webhooks::inbox::InboxWriter,
-    /// Which answers on the survey page raise a detractor alert.
-    pub alerts: Arc<crate::alerts::AlertRule>,
-    /// The dashboard's page templates and its bound on password checks.
-    pub dashboard: Arc<crate::dashboard::Dashboard>,
-    /// Per-address request limits of the public routes.
+    pub survey_key: SurveyKey,
+    /// Per-address request limits of the public routes, and the per-token limit of the API.
     pub limits: ratelimit::Limits,
+    pub survey: SurveyState,
+    pub webhooks: WebhookState,
+    pub dashboard: DashboardState,
 }
 
-impl AppState {
-    /// The state for `settings`: loads the questionnaires and page templates they name, and
-    /// starts the inbox writer (on the current tokio runtime).
-    pub fn new(store: Store, settings: Settings, clock: Clock) -> anyhow::Result<Self> {
-        // Counting starts with the server, before the first scrape.
-        crate::telemetry::recorder();
-        let questionnaires = Arc::new(settings.load_campaigns()?);
-        let survey_key = settings.survey_key()?;
-        let pages = Pages::load(&settings.template_files()?)
-            .map_err(|problems| anyhow::anyhow!("templates: {}", problems.join("; ")))?;
-        let survey = Arc::new(SurveyPages {
-            pages,
-            questionnaires: Arc::clone(&questionnaires),
-            fallback: settings.defaults.locale.clone(),
-        });
-        let interpreter = Interpreter::new(
-            questionnaires,
-            &settings.campaigns,
-            &settings.defaults,
-            &settings.alerts,
-        );
-        let parse_context = Arc::new(ParseContext::of(&settings.defaults));
-        let alerts = Arc::new(crate::alerts::AlertRule::new(&settings.alerts));
-        let limits = ratelimit::Limits::new(&settings.http.rate_limit)?;
-        let dashboard = Arc::new(crate::dashboard::Dashboard::new(&settings.dashboard));
-        let settings = Arc::new(settings);
-        let inbox =
-            webhooks::inbox::InboxWriter::start(store.clone(), Arc::clone(&settings), interpreter);
-        Ok(AppState {
-            store,
-            settings,
-            clock,
-            parse_context,
-            survey,
-            survey_key,
-            inbox,
-            alerts,
-            dashboard,
-            limits,
-        })
+impl FromRef<AppState> for SurveyState {
+    fn from_ref(state: &AppState) -> Self {
+        state.survey.clone()
+    }
+}
+
+impl FromRef<AppState> for WebhookState {
+    fn from_ref(state: &AppState) -> Self {
+        state.webhooks.clone()
+    }
+}
+
+impl FromRef<AppState> for DashboardState {
+    fn from_ref(state: &AppState) -> Self {
+        state.dashboard.clone()
+    }
+}
+
+impl FromRef<AppState> for MetricsState {
+    fn from_ref(state: &AppState) -> Self {
+        MetricsState {
+            store: state.store.clone(),
+            clock: state.clock.clone(),
+        }
     }
 }
 
@@ -110,30 +91,17 @@ pub fn router(state: AppState) -> Router {
     let limits = &state.limits;
     // The dashboard's pages show personal data: no cache keeps them.
     let dashboard =
-        crate::dashboard::routes(&limits.sign_in).layer(SetResponseHeaderLayer::overriding(
+        super::dashboard::routes(&limits.sign_in).layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ));
-    let pages = Router::new()
-        .route("/s/{token}", get(survey::show).post(survey::submit))
-        .route("/u/{token}", get(survey::confirm_unsubscribe))
-        .merge(dashboard);
-    let unsubscribe = Router::new().route("/u/{token}", post(survey::unsubscribe));
-    let webhooks = Router::new()
-        .route("/webhooks/twilio/inbound", post(webhooks::twilio_inbound))
-        .route("/webhooks/twilio/status", post(webhooks::twilio_status))
-        .route(
-            "/webhooks/whatsapp",
-            get(webhooks::whatsapp_handshake).post(webhooks::whatsapp_events),
-        )
-        .route(
-            "/webhooks/gateways/{name}",
-            post(webhooks::gateway_callback),
-        );
+    let pages = super::survey::pages().merge(dashboard);
+    let unsubscribe = super::survey::unsubscribe_route();
+    let webhooks = super::webhooks::routes();
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(crate::telemetry::get_metrics))
+        .route("/metrics", get(super::metrics::get_metrics))
         .route("/v1/contacts", post(post_contacts))
         .route(
             "/v1/campaigns/{name}/runs",

@@ -35,28 +35,23 @@ pub struct Interpreter {
     /// Numbers written without a country code are read in this country.
     pub country: phonenumber::country::Id,
     /// Which answers raise a detractor alert.
-    pub alerts: crate::alerts::AlertRule,
+    pub alerts: Arc<crate::alerts::AlertRule>,
 }
 
 impl Interpreter {
-    /// The interpreter of `campaigns` and their `questionnaires`, reading numbers in
+    /// The interpreter of `campaigns` (by name) and their `questionnaires`, reading numbers in
     /// `defaults.country` and raising alerts by `alerts`.
     pub fn new(
         questionnaires: Arc<HashMap<String, Questionnaire>>,
-        campaigns: &[Campaign],
+        campaigns: Arc<HashMap<String, Campaign>>,
         defaults: &crate::domain::Defaults,
-        alerts: &crate::alerts::AlertSettings,
+        alerts: Arc<crate::alerts::AlertRule>,
     ) -> Self {
         Interpreter {
             questionnaires,
-            campaigns: Arc::new(
-                campaigns
-                    .iter()
-                    .map(|c| (c.name.clone(), c.clone()))
-                    .collect(),
-            ),
+            campaigns,
             country: defaults.country.0,
-            alerts: crate::alerts::AlertRule::new(alerts),
+            alerts,
         }
     }
 
@@ -211,7 +206,7 @@ impl Interpreter {
             .map(|q| q.id.as_str())
             .find(|id| Some(*id) != filled);
         if tx
-            .record_chat_answer(&conversation, stored, next, now, &self.alerts)
+            .record_chat_answer(&conversation, stored, next, now, &*self.alerts)
             .await?
         {
             Ok(outcome)

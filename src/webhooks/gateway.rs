@@ -6,7 +6,7 @@ use super::signature::hmac_sha256_valid;
 use super::{RawEvent, Rejection};
 use crate::channels::{BodyFormat, GatewayInbound, GatewaySettings};
 use crate::replies::{Inbound, InboundMessage, ProviderStatus, StatusReport};
-use axum::http::HeaderMap;
+use http::HeaderMap;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 

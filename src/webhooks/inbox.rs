@@ -11,9 +11,8 @@
 //! interpretation fails is undone alone and kept with the error, and one bad request never
 //! holds back the others.
 
-use super::{RawEvent, decode};
+use super::{Gateways, RawEvent, decode};
 use crate::clock::Clock;
-use crate::config::Settings;
 use crate::replies::Inbound;
 use crate::replies::conversation::{InterpretError, Interpreter};
 use crate::store::Backend;
@@ -46,18 +45,24 @@ impl InboxWriter {
     /// Starts the writer tasks (on the current tokio runtime): one on SQLite, which writes
     /// one transaction at a time anyway; on PostgreSQL up to four, taking turns at the queue,
     /// so that one batch's round trips and commit overlap the next one's (half the pool at
-    /// most). They end when every handle is dropped and the queue is empty.
-    pub fn start(store: Store, settings: Arc<Settings>, interpreter: Interpreter) -> Self {
+    /// most of its `pool_size`). They end when every handle is dropped and the queue is
+    /// empty. Gateways' events are decoded as `gateways` describe them.
+    pub fn start(
+        store: Store,
+        pool_size: u32,
+        gateways: Arc<Gateways>,
+        interpreter: Interpreter,
+    ) -> Self {
         let writers = match store.backend() {
             Backend::Sqlite => 1,
-            Backend::Postgres => (settings.database.max_connections / 2).clamp(1, 4),
+            Backend::Postgres => (pool_size / 2).clamp(1, 4),
         };
         let (queue, requests) = mpsc::channel(4 * BATCH);
         let requests = Arc::new(Mutex::new(requests));
         for _ in 0..writers {
             tokio::spawn(write(
                 store.clone(),
-                Arc::clone(&settings),
+                Arc::clone(&gateways),
                 interpreter.clone(),
                 Arc::clone(&requests),
             ));
@@ -83,13 +88,13 @@ impl InboxWriter {
 /// A writer task: takes what is queued, up to [`BATCH`] requests, and writes it at once.
 async fn write(
     store: Store,
-    settings: Arc<Settings>,
+    gateways: Arc<Gateways>,
     interpreter: Interpreter,
     requests: Arc<Mutex<mpsc::Receiver<Request>>>,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     while requests.lock().await.recv_many(&mut batch, BATCH).await > 0 {
-        match store_batch(&store, &settings, &interpreter, &batch, Containment::Batch).await {
+        match store_batch(&store, &gateways, &interpreter, &batch, Containment::Batch).await {
             Ok(()) => {
                 for request in batch.drain(..) {
                     let _ = request.done.send(Ok(()));
@@ -100,7 +105,7 @@ async fn write(
                 for request in batch.drain(..) {
                     let one = std::slice::from_ref(&request);
                     let result =
-                        match store_batch(&store, &settings, &interpreter, one, Containment::Event)
+                        match store_batch(&store, &gateways, &interpreter, one, Containment::Event)
                             .await
                         {
                             Ok(()) => Ok(()),
@@ -129,7 +134,7 @@ enum Containment {
 /// Stores the requests' events and interprets the new ones, in one transaction.
 async fn store_batch(
     store: &Store,
-    settings: &Settings,
+    gateways: &Gateways,
     interpreter: &Interpreter,
     requests: &[Request],
     containment: Containment,
@@ -144,7 +149,7 @@ async fn store_batch(
     for ((e, now), id) in events.iter().zip(ids.iter().copied()) {
         if let Some(id) = id {
             let event = (e.provider.as_str(), e.kind, e.payload.as_str());
-            let result = process(&mut tx, settings, interpreter, event, *now, containment).await?;
+            let result = process(&mut tx, gateways, interpreter, event, *now, containment).await?;
             results.push((id, result, *now));
         }
     }
@@ -196,7 +201,7 @@ pub struct Replay {
 /// Events that were interpreted are never run twice: an answer would count again.
 pub async fn replay(
     store: &Store,
-    settings: &Settings,
+    gateways: &Gateways,
     interpreter: &Interpreter,
     failed_only: bool,
     clock: &Clock,
@@ -216,7 +221,7 @@ pub async fn replay(
             let now = clock.now();
             let result = process(
                 &mut tx,
-                settings,
+                gateways,
                 interpreter,
                 event,
                 now,
@@ -256,14 +261,14 @@ async fn record(
 /// the event's error. With [`Containment::Batch`] a storage error fails the transaction.
 async fn process(
     tx: &mut StoreTx,
-    settings: &Settings,
+    gateways: &Gateways,
     interpreter: &Interpreter,
     event: (&str, &str, &str),
     now: DateTime<Utc>,
     containment: Containment,
 ) -> Result<Result<&'static str, String>, StoreError> {
     let (provider, kind, payload) = event;
-    let result = match decode(settings, provider, kind, payload) {
+    let result = match decode(gateways, provider, kind, payload) {
         Ok(Some(inbound)) => match containment {
             Containment::Batch => match interpreter.interpret(tx, &inbound, now).await {
                 Ok(outcome) => Ok(outcome),

@@ -6,7 +6,7 @@ use super::signature::twilio_valid;
 use super::{RawEvent, Rejection, shorten};
 use crate::campaign::SurveyChannel;
 use crate::replies::{Inbound, InboundMessage, ProviderStatus, StatusReport};
-use axum::http::HeaderMap;
+use http::HeaderMap;
 
 /// The provider name events are stored under.
 pub const PROVIDER: &str = "twilio";

@@ -6,11 +6,29 @@ use super::signature::meta_valid;
 use super::{RawEvent, Rejection, body_event, shorten};
 use crate::campaign::SurveyChannel;
 use crate::replies::{Inbound, InboundMessage, ProviderStatus, StatusReport};
-use axum::http::HeaderMap;
+use http::HeaderMap;
 use serde_json::{Value, json};
 
 /// The provider name events are stored under.
 pub const PROVIDER: &str = "whatsapp";
+
+/// The subscription handshake (`GET` with `hub.mode`, `hub.verify_token`, `hub.challenge`):
+/// the challenge to answer with when the mode is `subscribe` and the token is `expected`.
+pub fn handshake(
+    expected: &str,
+    mode: Option<&str>,
+    verify_token: Option<&str>,
+    challenge: Option<String>,
+) -> Result<String, Rejection> {
+    let token_ok = verify_token.is_some_and(|given| {
+        use subtle::ConstantTimeEq;
+        bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
+    });
+    match (mode, token_ok, challenge) {
+        (Some("subscribe"), true, Some(challenge)) => Ok(challenge),
+        _ => Err(Rejection::BadSignature("hub.verify_token".into())),
+    }
+}
 
 /// Checks a POST's signature over the raw body and splits it into inbox events. A signed body
 /// that is not the expected JSON is kept whole as one event, to fail (and be seen) when

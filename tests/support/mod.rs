@@ -16,7 +16,7 @@ use surveyd::clock::{Clock, ManualClock};
 use surveyd::config::{DatabaseUrl, Settings};
 use surveyd::config::{EmailTransport, Secret, SmtpTls};
 use surveyd::dispatch::{DispatchCounts, Mode};
-use surveyd::http::{AppState, Application};
+use surveyd::http::Application;
 use surveyd::store::Store;
 
 /// The survey key of the tests' settings (64 hex digits).
@@ -262,7 +262,9 @@ impl TestApp {
 
     /// The app reading the time from `clock`.
     pub async fn spawn_with_clock(db: &TestDb, settings: Settings, clock: Clock) -> TestApp {
-        let state = AppState::new(db.store.clone(), settings, clock).expect("app state");
+        let shared = surveyd::app::Shared::load(&settings).expect("questionnaires and key");
+        let state = surveyd::app::http_state(db.store.clone(), settings, clock, &shared)
+            .expect("app state");
         let app = Application::bind(state).await.unwrap();
         let addr = app.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -19,7 +19,6 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -81,21 +80,11 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
         routes: &'static str,
         rate: &RequestRate,
     ) -> Result<Option<Self>, crate::config::Problem> {
-        use crate::config::Problem;
-        if rate.per_second == 0.0 {
+        let Some((period, burst)) = rate.refill(routes)? else {
             return Ok(None);
-        }
-        let key = |field: &str| format!("http.rate_limit.{routes}.{field}");
-        if !(rate.per_second.is_finite() && rate.per_second > 0.0) {
-            return Err(Problem::at(
-                key("per_second"),
-                "must be 0 (no limit) or a positive number",
-            ));
-        }
-        let burst = NonZeroU32::new(rate.burst)
-            .ok_or_else(|| Problem::at(key("burst"), "must be at least 1"))?;
-        let quota = Quota::with_period(std::time::Duration::from_secs_f64(1.0 / rate.per_second))
-            .ok_or_else(|| Problem::at(key("per_second"), "is too high"))?
+        };
+        let quota = Quota::with_period(period)
+            .expect("RequestRate::refill gives a period longer than 0")
             .allow_burst(burst);
         Ok(Some(Buckets {
             routes,
