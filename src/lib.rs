@@ -39,6 +39,20 @@
 //! - [`clock`]: the injected time source.
 //! - [`process`]: this process's name on leases, and the loop of periodic work.
 //! - [`private`]: files and folders readable by their owner only.
+//!
+//! # Layers
+//!
+//! Imports run from a layer to the same or a lower one, never up and never in a circle; the
+//! HTTP crates are named only in [`http`] (checked by `tests/architecture.rs`).
+//!
+//! 1. `domain`, `clock`, `private`, `process`: values and plain helpers.
+//! 2. `templates`, `questionnaire`, `auth`, `campaign`: what surveys and campaigns are.
+//! 3. `store`: the storage API.
+//! 4. `render`, `channels`, `alerts`, `telemetry`, `dispatch`, `scheduler`, `intake`, `replies`, `webhooks`, `survey`, `scoring`, `dashboard`: the services.
+//! 5. `config`: the settings, layered into each module's own type.
+//! 6. `http`: the HTTP edge.
+//! 7. `app`: the daemon assembled.
+//! 8. `cli`: the command.
 
 pub mod alerts;
 pub mod app;
