@@ -12,6 +12,7 @@ use crate::channels::{ChatProvider, EmailSettings, HttpApi};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::dispatch::{DispatchParts, Dispatcher, Mode};
+use crate::http::api::ApiState;
 use crate::http::dashboard::DashboardState;
 use crate::http::survey::SurveyState;
 use crate::http::webhooks::WebhookState;
@@ -150,13 +151,22 @@ pub fn http_state(
         )),
         secure_cookie: settings.survey.public_url.scheme() == "https",
     };
-    Ok(AppState {
-        limits: crate::http::ratelimit::Limits::new(&settings.http.rate_limit)?,
-        parse_context: Arc::new(ParseContext::of(&settings.defaults)),
-        survey_key: shared.survey_key.clone(),
-        settings: Arc::new(settings),
+    let limits = crate::http::ratelimit::Limits::new(&settings.http.rate_limit)?;
+    let api = ApiState {
         store,
         clock,
+        tokens: settings.api.tokens.into(),
+        limit: limits.api.clone(),
+        parse_context: Arc::new(ParseContext::of(&settings.defaults)),
+        survey_key: shared.survey_key.clone(),
+        campaigns: Arc::clone(&shared.campaigns),
+        reports: Arc::new(settings.reports),
+        defaults: Arc::new(settings.defaults),
+    };
+    Ok(AppState {
+        http: Arc::new(settings.http),
+        limits,
+        api,
         survey,
         webhooks,
         dashboard,
@@ -194,13 +204,14 @@ pub async fn serve(store: Store, settings: Settings) -> anyhow::Result<()> {
     if let Some(warning) = shared.alerts.unrouted() {
         tracing::warn!("{warning}");
     }
+    let (listen, database) = (settings.http.listen, settings.database.url.clone());
     let state = http_state(store.clone(), settings, clock.clone(), &shared)?;
-    let app = Application::bind(state.clone())
+    let app = Application::bind(state)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", state.settings.http.listen))?;
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let addr = app.local_addr()?;
     println!("surveyd listening on http://{addr}");
-    tracing::info!(%addr, database = %state.settings.database.url, "serving");
+    tracing::info!(%addr, %database, "serving");
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let started = std::time::Instant::now();

@@ -49,8 +49,8 @@
 //! 2. `templates`, `questionnaire`, `auth`, `campaign`: what surveys and campaigns are.
 //! 3. `store`: the storage API.
 //! 4. `render`, `channels`, `alerts`, `telemetry`, `dispatch`, `scheduler`, `intake`, `replies`, `webhooks`, `survey`, `scoring`, `dashboard`: the services.
-//! 5. `config`: the settings, layered into each module's own type.
-//! 6. `http`: the HTTP edge.
+//! 5. `http`: the HTTP edge.
+//! 6. `config`: the settings, layered into each module's own type.
 //! 7. `app`: the daemon assembled.
 //! 8. `cli`: the command.
 

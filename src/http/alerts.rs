@@ -3,8 +3,7 @@
 //! `POST /v1/alerts/{id}/resolve` (optional JSON body `{"note": "…"}`) move one on, in the
 //! token's name.
 
-use crate::http::AppState;
-use crate::http::api::{ApiClient, ApiError};
+use crate::http::api::{ApiClient, ApiError, ApiState};
 use crate::store::{Alert, AlertAction, StoreError};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -18,7 +17,7 @@ pub struct ListParams {
 }
 
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     _client: ApiClient,
     Query(params): Query<ListParams>,
 ) -> Result<Json<Vec<Alert>>, ApiError> {
@@ -42,7 +41,7 @@ pub struct MoveBody {
 }
 
 pub async fn acknowledge(
-    state: State<AppState>,
+    state: State<ApiState>,
     client: ApiClient,
     id: Path<i64>,
     body: Option<Json<MoveBody>>,
@@ -51,7 +50,7 @@ pub async fn acknowledge(
 }
 
 pub async fn resolve(
-    state: State<AppState>,
+    state: State<ApiState>,
     client: ApiClient,
     id: Path<i64>,
     body: Option<Json<MoveBody>>,
@@ -60,7 +59,7 @@ pub async fn resolve(
 }
 
 async fn move_alert(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     client: ApiClient,
     Path(id): Path<i64>,
     action: AlertAction,

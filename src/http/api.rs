@@ -2,14 +2,42 @@
 //! (`http.rate_limit.api`), and one error type that turns into a JSON response (a clear
 //! message on 4xx, nothing internal on 5xx).
 
-use crate::auth::TokenHash;
-use crate::http::AppState;
+use super::ratelimit::Buckets;
+use crate::auth::{ConfiguredToken, SurveyKey, TokenHash};
+use crate::campaign::Campaign;
+use crate::clock::Clock;
+use crate::domain::Defaults;
+use crate::intake::ParseContext;
+use crate::scoring::ReportSettings;
+use crate::store::Store;
 use axum::Json;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What the API's handlers reach: the store, the tokens and their limit, and what contacts,
+/// campaign runs and reports are read with.
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Store,
+    pub clock: Clock,
+    /// The tokens of `[[api.tokens]]`; those made by `surveyd tokens create` are in the store.
+    pub tokens: Arc<[ConfiguredToken]>,
+    /// Requests per token (`http.rate_limit.api`; `None`: no limit).
+    pub limit: Option<Arc<Buckets<String>>>,
+    /// How posted contacts are parsed (the default country and locale).
+    pub parse_context: Arc<ParseContext>,
+    /// What survey tokens are made with (by the planner).
+    pub survey_key: SurveyKey,
+    /// The campaigns by name.
+    pub campaigns: Arc<HashMap<String, Campaign>>,
+    pub reports: Arc<ReportSettings>,
+    pub defaults: Arc<Defaults>,
+}
 
 /// An API failure as the client sees it.
 #[derive(Debug, thiserror::Error)]
@@ -62,10 +90,14 @@ pub struct ApiClient {
     pub token_name: String,
 }
 
-impl FromRequestParts<AppState> for ApiClient {
+impl<S: Send + Sync> FromRequestParts<S> for ApiClient
+where
+    ApiState: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let state = ApiState::from_ref(state);
         let token = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -75,12 +107,7 @@ impl FromRequestParts<AppState> for ApiClient {
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthorized)?;
         let hash = TokenHash::of(token);
-        let configured = state
-            .settings
-            .api
-            .tokens
-            .iter()
-            .find(|t| t.sha256.expose() == &hash);
+        let configured = state.tokens.iter().find(|t| t.sha256.expose() == &hash);
         let token_name = match configured {
             Some(configured) => configured.name.clone(),
             None => state
@@ -89,7 +116,7 @@ impl FromRequestParts<AppState> for ApiClient {
                 .await?
                 .ok_or(ApiError::Unauthorized)?,
         };
-        if let Some(limit) = &state.limits.api {
+        if let Some(limit) = &state.limit {
             limit
                 .check(&token_name)
                 .map_err(ApiError::TooManyRequests)?;

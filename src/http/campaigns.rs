@@ -1,8 +1,7 @@
 //! `POST /v1/campaigns/{name}/runs[?dry_run=true]`: runs a campaign's planning, as
 //! `surveyd campaign run` does, and answers with the counts.
 
-use crate::http::AppState;
-use crate::http::api::{ApiClient, ApiError};
+use crate::http::api::{ApiClient, ApiError, ApiState};
 use crate::store::PlanCounts;
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -23,16 +22,14 @@ pub struct RunResponse {
 }
 
 pub async fn post_run(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     client: ApiClient,
     Path(name): Path<String>,
     Query(params): Query<RunParams>,
 ) -> Result<Json<RunResponse>, ApiError> {
     let campaign = state
-        .settings
         .campaigns
-        .iter()
-        .find(|c| c.name == name)
+        .get(&name)
         .ok_or_else(|| ApiError::NotFound(format!("no campaign `{name}`")))?;
     let counts = crate::scheduler::run_by_hand(
         &state.store,

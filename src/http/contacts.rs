@@ -4,8 +4,7 @@
 //! 422 with each bad item's index, field and reason otherwise — the first [`LISTED`] problems
 //! (and warnings), with a count of the others, so the answer stays small whatever was sent.
 
-use crate::http::AppState;
-use crate::http::api::{ApiClient, ApiError};
+use crate::http::api::{ApiClient, ApiError, ApiState};
 use crate::intake::{FieldError, RawContact};
 use axum::Json;
 use axum::body::Bytes;
@@ -71,7 +70,7 @@ impl<T> Listed<T> {
 }
 
 pub async fn post_contacts(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     client: ApiClient,
     body: Bytes,
 ) -> Result<(StatusCode, Json<PostContactsResponse>), ApiError> {

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 
-/// What the metrics route reads: the database's gauges, at the clock's now.
+/// What the metrics route and the health checks read: the database, at the clock's now.
 #[derive(Clone)]
 pub struct MetricsState {
     pub store: Store,

@@ -13,7 +13,9 @@ pub mod metrics;
 pub mod ratelimit;
 mod reports;
 mod server;
+mod settings;
 pub mod survey;
 pub mod webhooks;
 
 pub use server::{AppState, Application, router, shutdown_signal};
+pub use settings::{HttpSettings, RateLimitSettings, RequestRate};

@@ -9,7 +9,8 @@
 //! clients are counted by their /64, which one subscriber usually holds whole. An API client
 //! is counted by its token's name, wherever it calls from.
 
-use crate::config::{RateLimitSettings, RequestRate};
+use super::settings::{RateLimitSettings, RequestRate};
+use crate::domain::Problem;
 use crate::telemetry;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -38,7 +39,7 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub fn new(settings: &RateLimitSettings) -> Result<Self, crate::config::Problem> {
+    pub fn new(settings: &RateLimitSettings) -> Result<Self, Problem> {
         let forwarded_for = settings.forwarded_for;
         let by_address = |routes, rate| AddressLimit::new(routes, rate, forwarded_for);
         Ok(Limits {
@@ -76,10 +77,7 @@ pub struct Buckets<K: Hash + Eq + Clone> {
 impl<K: Hash + Eq + Clone> Buckets<K> {
     /// The limit `rate` on `routes` (`http.rate_limit.{routes}`); `None` when the rate is 0
     /// (no limit).
-    pub fn new(
-        routes: &'static str,
-        rate: &RequestRate,
-    ) -> Result<Option<Self>, crate::config::Problem> {
+    pub fn new(routes: &'static str, rate: &RequestRate) -> Result<Option<Self>, Problem> {
         let Some((period, burst)) = rate.refill(routes)? else {
             return Ok(None);
         };
@@ -130,7 +128,7 @@ impl AddressLimit {
         routes: &'static str,
         rate: &RequestRate,
         forwarded_for: bool,
-    ) -> Result<Option<Arc<Self>>, crate::config::Problem> {
+    ) -> Result<Option<Arc<Self>>, Problem> {
         Ok(Buckets::new(routes, rate)?.map(|buckets| {
             Arc::new(AddressLimit {
                 buckets,

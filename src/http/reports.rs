@@ -2,8 +2,7 @@
 //! report `surveyd report --format json` prints, for a bearer token.
 
 use crate::domain::DateArg;
-use crate::http::AppState;
-use crate::http::api::{ApiClient, ApiError};
+use crate::http::api::{ApiClient, ApiError, ApiState};
 use crate::scoring::Report;
 use crate::store::{Breakdown, Period};
 use axum::Json;
@@ -22,12 +21,11 @@ pub struct ScoresParams {
 }
 
 pub async fn get_scores(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     _client: ApiClient,
     Query(params): Query<ScoresParams>,
 ) -> Result<Json<Report>, ApiError> {
-    let settings = &state.settings;
-    let tz = settings.reports.time_zone(&settings.defaults);
+    let tz = state.reports.time_zone(&state.defaults);
     let date = |name: &str, text: &Option<String>| {
         text.as_deref()
             .map(|t| {
@@ -46,14 +44,14 @@ pub async fn get_scores(
     };
     Breakdown::check_period(&by, params.period)
         .map_err(|e| ApiError::BadRequest(format!("`period`: {e}")))?;
-    let query = settings.reports.query(
-        &settings.defaults,
+    let query = state.reports.query(
+        &state.defaults,
         by,
         params.period,
         (date("since", &params.since)?, date("until", &params.until)?),
         state.clock.now(),
     );
     Ok(Json(
-        Report::run(&state.store, &query, settings.reports.min_answers).await?,
+        Report::run(&state.store, &query, state.reports.min_answers).await?,
     ))
 }

@@ -5,17 +5,14 @@
 //! database, its pending migrations (either failing is 503) and, as warnings, deliveries
 //! stuck in `sending` past their lease.
 
+use super::api::ApiState;
 use super::contacts::post_contacts;
 use super::dashboard::DashboardState;
 use super::metrics::MetricsState;
 use super::ratelimit;
+use super::settings::HttpSettings;
 use super::survey::SurveyState;
 use super::webhooks::WebhookState;
-use crate::auth::SurveyKey;
-use crate::clock::Clock;
-use crate::config::Settings;
-use crate::intake::ParseContext;
-use crate::store::Store;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::http::StatusCode;
@@ -41,20 +38,22 @@ const SECURITY_HEADERS: [(HeaderName, &str); 3] = [
     (header::REFERRER_POLICY, "no-referrer"),
 ];
 
-/// What the API's handlers reach, and the narrower states of the other routes.
+/// The server's settings and limits, and the narrow state of each group of routes.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Store,
-    pub settings: Arc<Settings>,
-    pub clock: Clock,
-    pub parse_context: Arc<ParseContext>,
-    /// What survey tokens are made with (by the planner).
-    pub survey_key: SurveyKey,
+    pub http: Arc<HttpSettings>,
     /// Per-address request limits of the public routes, and the per-token limit of the API.
     pub limits: ratelimit::Limits,
+    pub api: ApiState,
     pub survey: SurveyState,
     pub webhooks: WebhookState,
     pub dashboard: DashboardState,
+}
+
+impl FromRef<AppState> for ApiState {
+    fn from_ref(state: &AppState) -> Self {
+        state.api.clone()
+    }
 }
 
 impl FromRef<AppState> for SurveyState {
@@ -78,8 +77,8 @@ impl FromRef<AppState> for DashboardState {
 impl FromRef<AppState> for MetricsState {
     fn from_ref(state: &AppState) -> Self {
         MetricsState {
-            store: state.store.clone(),
-            clock: state.clock.clone(),
+            store: state.api.store.clone(),
+            clock: state.api.clock.clone(),
         }
     }
 }
@@ -87,7 +86,7 @@ impl FromRef<AppState> for MetricsState {
 /// The routes, with per-address limits on the public ones, body limits, request timeouts,
 /// security headers (and `Cache-Control: no-store` on the dashboard) and request tracing.
 pub fn router(state: AppState) -> Router {
-    let body_limit = state.settings.http.max_body_bytes;
+    let body_limit = state.http.max_body_bytes;
     let limits = &state.limits;
     // The dashboard's pages show personal data: no cache keeps them.
     let dashboard =
@@ -120,7 +119,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            state.settings.http.request_timeout,
+            state.http.request_timeout,
         ));
     let router = SECURITY_HEADERS
         .into_iter()
@@ -178,7 +177,7 @@ struct Stuck {
 /// Deliveries stuck in `sending` past their lease are a warning, not unreadiness: the queue
 /// is shared by every daemon, and taking them all out of the load balancer would stop the
 /// webhooks and survey pages too, without freeing a single message.
-async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Readiness>) {
+async fn readyz(State(state): State<MetricsState>) -> (StatusCode, axum::Json<Readiness>) {
     let mut readiness = Readiness {
         status: "ready",
         database: "ok",
@@ -242,7 +241,7 @@ pub struct Application {
 impl Application {
     /// Binds the configured address (port 0 picks a free port).
     pub async fn bind(state: AppState) -> std::io::Result<Application> {
-        let listener = TcpListener::bind(state.settings.http.listen).await?;
+        let listener = TcpListener::bind(state.http.listen).await?;
         Ok(Application { listener, state })
     }
 
@@ -261,7 +260,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         use tower::Service;
-        let http = &self.state.settings.http;
+        let http = Arc::clone(&self.state.http);
         let max_connections = http.max_connections;
         let open = Arc::new(tokio::sync::Semaphore::new(max_connections));
         let mut connection = hyper::server::conn::http1::Builder::new();
