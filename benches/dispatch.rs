@@ -23,8 +23,8 @@ use common::{contact, databases, figure, free_port, settings};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use surveyd::campaign::SurveyChannel;
 use surveyd::config::DatabaseUrl;
+use surveyd::domain::SurveyChannel;
 use surveyd::domain::{ContactRecord, Email, ExternalId, Phone};
 use surveyd::store::Store;
 
@@ -397,13 +397,13 @@ async fn seed_responses(url: &str, count: usize) {
             "INSERT INTO responses (invitation_id, question, metric, number, channel, received_at) {numbers} SELECT i, 'resolved', 'fcr', (i + i / 200) % 4 / 3, 'email', {now} FROM n"
         ),
     ];
-    match &store {
-        Store::Sqlite(pool) => {
+    match &common::raw::Raw::connect(url).await {
+        common::raw::Raw::Sqlite(pool) => {
             for sql in &statements {
                 sqlx::query(sql).execute(pool).await.unwrap();
             }
         }
-        Store::Postgres(pool) => {
+        common::raw::Raw::Postgres(pool) => {
             for sql in &statements {
                 sqlx::query(sql).execute(pool).await.unwrap();
             }

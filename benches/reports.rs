@@ -121,8 +121,8 @@ async fn seed(url: &str, answers: u64) {
     // Times: one contact every 365 days / answers from 2026-01-01, sent two hours after the
     // close, answered a pseudo-random time later; scores spread by multiplicative hashing.
     let step = 365.0 * 86_400.0 / answers as f64;
-    match &store {
-        Store::Sqlite(pool) => {
+    match &common::raw::Raw::connect(url).await {
+        common::raw::Raw::Sqlite(pool) => {
             let time = |offset: &str| {
                 format!(
                     "strftime('%Y-%m-%dT%H:%M:%S+00:00', 1767225600 + CAST(i * {step} AS INTEGER) {offset}, 'unixepoch')"
@@ -174,7 +174,7 @@ async fn seed(url: &str, answers: u64) {
                 sqlx::query(&sql).execute(pool).await.unwrap();
             }
         }
-        Store::Postgres(pool) => {
+        common::raw::Raw::Postgres(pool) => {
             let time = |offset: &str| {
                 format!(
                     "TIMESTAMPTZ '2026-01-01 00:00:00+00' + (i * {step} {offset}) * INTERVAL '1 second'"

@@ -20,8 +20,8 @@ use common::{contact, databases, figure, free_port, settings};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use surveyd::campaign::SurveyChannel;
 use surveyd::config::DatabaseUrl;
+use surveyd::domain::SurveyChannel;
 use surveyd::domain::{ContactRecord, Phone};
 use surveyd::store::Store;
 
@@ -247,12 +247,12 @@ async fn seed(url: &str, customers: usize) -> Store {
         .await
         .unwrap();
     // The seed's writes reach the disk now, not while the replies are measured.
-    match &store {
-        Store::Sqlite(pool) => sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+    match &common::raw::Raw::connect(url).await {
+        common::raw::Raw::Sqlite(pool) => sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(pool)
             .await
             .map(drop),
-        Store::Postgres(pool) => sqlx::query("CHECKPOINT").execute(pool).await.map(drop),
+        common::raw::Raw::Postgres(pool) => sqlx::query("CHECKPOINT").execute(pool).await.map(drop),
     }
     .unwrap();
     store

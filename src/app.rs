@@ -6,12 +6,13 @@
 
 use crate::alerts::AlertRule;
 use crate::auth::SurveyKey;
-use crate::campaign::{Campaign, SurveyChannel};
+use crate::campaign::Campaign;
 use crate::channels::email::EmailChannel;
 use crate::channels::{ChatProvider, EmailSettings, HttpApi};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::dispatch::{DispatchParts, Dispatcher, Mode};
+use crate::domain::SurveyChannel;
 use crate::http::api::ApiState;
 use crate::http::dashboard::DashboardState;
 use crate::http::survey::SurveyState;
@@ -24,7 +25,7 @@ use crate::render::Renderer;
 use crate::render::page::Pages;
 use crate::replies::conversation::Interpreter;
 use crate::scheduler::Scheduler;
-use crate::store::{Backend, RetentionSettings, Store};
+use crate::store::{RetentionSettings, Store};
 use crate::survey::SurveyPages;
 use crate::webhooks::inbox::InboxWriter;
 use std::collections::HashMap;
@@ -128,18 +129,17 @@ pub fn http_state(
         }),
         alerts: Arc::clone(&shared.alerts),
     };
+    let providers = Arc::new(settings.webhook_providers());
     let webhooks = WebhookState {
         inbox: InboxWriter::start(
             store.clone(),
             settings.database.max_connections,
-            Arc::new(settings.gateways.clone()),
+            Arc::clone(&providers),
             shared.interpreter(&settings),
         ),
         clock: clock.clone(),
         public_url: settings.survey.public_url.clone(),
-        twilio_token: settings.twilio.auth_token.clone(),
-        whatsapp: Arc::new(settings.whatsapp.clone()),
-        gateways: Arc::new(settings.gateways.clone()),
+        providers,
     };
     let dashboard = DashboardState {
         dashboard: Arc::new(crate::dashboard::Dashboard::new(
@@ -272,7 +272,7 @@ pub async fn serve(store: Store, settings: Settings) -> anyhow::Result<()> {
 /// find little to copy (the WAL is checkpointed on commit only every 64 MiB, for bulk writes),
 /// so a webhook's answer never waits for a large checkpoint.
 async fn checkpoint(store: Store, stopped: watch::Receiver<bool>) {
-    if store.backend() != Backend::Sqlite {
+    if !store.single_writer() {
         return;
     }
     every(Duration::from_millis(250), stopped, || async {

@@ -5,7 +5,8 @@
 //! - [`config`]: the settings layered from the embedded defaults, a file and `SURVEYD_*`
 //!   variables into each module's own settings type.
 //! - [`domain`]: value types built only by parsing (email, E.164 phone, locale, time zone…),
-//!   and the values several layers share (provider statuses, answer-time bands, secrets).
+//!   and the values several layers share (survey channels, message kinds, invitation states,
+//!   provider statuses, answer-time bands, secrets).
 //! - [`intake`]: closed contacts in: CSV/JSONL files, `POST /v1/contacts`, and SQL sources (a
 //!   helpdesk's database, polled).
 //! - [`store`]: the one storage API, on SQLite (default) or PostgreSQL.

@@ -478,11 +478,9 @@ async fn an_earlier_note_stays_with_its_step_after_the_upgrade(db: &TestDb) {
          note = 'Refunded' WHERE invitation_id = 2",
     ];
     for sql in back {
-        match &db.store {
-            surveyd::store::Store::Sqlite(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
-            surveyd::store::Store::Postgres(pool) => {
-                sqlx::raw_sql(sql).execute(pool).await.map(drop)
-            }
+        match &db.raw {
+            crate::support::Raw::Sqlite(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
+            crate::support::Raw::Postgres(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
         }
         .unwrap();
     }

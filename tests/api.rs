@@ -280,7 +280,7 @@ async fn a_body_that_never_ends_times_out() {
 async fn readiness_fails_while_migrations_are_pending() {
     let db = TestDb::sqlite().await;
     let app = TestApp::spawn(&db, db.settings()).await;
-    let surveyd::store::Store::Sqlite(pool) = &db.store else {
+    let crate::support::Raw::Sqlite(pool) = &db.raw else {
         unreachable!("an SQLite test database")
     };
     // The database as it was before the newest migration was recorded.

@@ -6,8 +6,9 @@ mod support;
 
 use chrono::{DateTime, Utc};
 use support::TestDb;
+use surveyd::campaign::Campaign;
 use surveyd::campaign::sample::Sample;
-use surveyd::campaign::{Campaign, SurveyChannel};
+use surveyd::domain::SurveyChannel;
 use surveyd::domain::{ContactChannel, ContactRecord, ExternalId, Resolution};
 use surveyd::store::{PlanCounts, SkipCounts};
 

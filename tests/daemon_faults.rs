@@ -165,7 +165,7 @@ async fn daemons_killed_midway(daemons: usize) {
     let Some(db) = support::TestDb::postgres().await else {
         return;
     };
-    let surveyd::store::Store::Postgres(pool) = &db.store else {
+    let crate::support::Raw::Postgres(pool) = &db.raw else {
         unreachable!()
     };
     seed(&db.store, DELIVERIES).await;

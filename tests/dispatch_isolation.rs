@@ -14,8 +14,9 @@ use serde_json::Value;
 use std::sync::Arc;
 use support::twilio::{Behaviour, TwilioEmulator};
 use support::{SmtpServer, SurveyLoop, TestDb};
-use surveyd::campaign::{Campaign, SurveyChannel};
+use surveyd::campaign::Campaign;
 use surveyd::dispatch::{DispatchCounts, Dispatcher, Mode};
+use surveyd::domain::SurveyChannel;
 
 async fn run_once(dispatcher: &Arc<Dispatcher>) -> DispatchCounts {
     let (_stop, stopped) = tokio::sync::watch::channel(false);

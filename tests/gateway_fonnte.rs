@@ -13,12 +13,12 @@ use std::sync::Arc;
 use support::gateway::GatewayEmulator;
 use support::qontak::QontakEmulator;
 use support::{TestApp, TestDb, closed_contact, survey_key};
-use surveyd::campaign::SurveyChannel;
 use surveyd::channels::ChatProvider;
 use surveyd::clock::{Clock, ManualClock};
 use surveyd::config::{GatewayAuth, Secret, Settings};
 use surveyd::dispatch::{DispatchCounts, Dispatcher, Mode};
 use surveyd::domain::Phone;
+use surveyd::domain::SurveyChannel;
 use surveyd::webhooks::signature::hmac_sha256_hex;
 
 const CUSTOMER: &str = "+6281234567890";

@@ -98,7 +98,7 @@ async fn postgres_the_planner_lease_moves_to_another_daemon() {
     let Some(db) = TestDb::postgres().await else {
         return;
     };
-    let surveyd::store::Store::Postgres(pool) = &db.store else {
+    let crate::support::Raw::Postgres(pool) = &db.raw else {
         unreachable!()
     };
     let now = Utc::now();

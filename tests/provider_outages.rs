@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use support::twilio::{Behaviour, TwilioEmulator};
 use support::{SmtpServer, SurveyLoop, TestDb};
-use surveyd::campaign::{Campaign, SurveyChannel};
+use surveyd::campaign::Campaign;
+use surveyd::domain::SurveyChannel;
 
 const EMAILS: usize = 400;
 const TEXTS: usize = 60;

@@ -14,10 +14,11 @@ use std::sync::Arc;
 use support::twilio::{Behaviour, TwilioEmulator, sid};
 use support::{SmtpServer, TestApp, TestDb, survey_key};
 use surveyd::campaign::window::SendWindow;
-use surveyd::campaign::{Campaign, Reminder, ReminderChannel, SurveyChannel};
+use surveyd::campaign::{Campaign, Reminder, ReminderChannel};
 use surveyd::clock::{Clock, ManualClock};
 use surveyd::config::{EmailTransport, Settings, SmtpTls};
 use surveyd::dispatch::{DispatchCounts, Mode};
+use surveyd::domain::SurveyChannel;
 use surveyd::domain::{ContactRecord, Email, Phone, TimeZone};
 
 const PUBLIC_URL: &str = "https://surveys.example.co.id";

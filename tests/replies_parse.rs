@@ -247,11 +247,11 @@ proptest! {
     /// The webhook decoders read stored payloads of any shape without panicking.
     #[test]
     fn no_payload_makes_a_decoder_panic(payload in any::<String>(), json in json_value()) {
-        let settings = surveyd::config::Settings::load(None).unwrap();
+        let providers = surveyd::config::Settings::load(None).unwrap().webhook_providers();
         for kind in ["message", "status", "unknown"] {
             for provider in ["twilio", "whatsapp", "gateway:none", "other"] {
-                let _ = surveyd::webhooks::decode(&settings.gateways, provider, kind, &payload);
-                let _ = surveyd::webhooks::decode(&settings.gateways, provider, kind, &json.to_string());
+                let _ = providers.decode(provider, kind, &payload);
+                let _ = providers.decode(provider, kind, &json.to_string());
             }
         }
         let _ = surveyd::webhooks::twilio::form_pairs(payload.as_bytes());

@@ -889,9 +889,9 @@ async fn an_upgrade_counts_the_summary_again(db: TestDb) {
                 .unwrap();
         }};
     }
-    match &db.store {
-        surveyd::store::Store::Sqlite(pool) => before_0014!(pool),
-        surveyd::store::Store::Postgres(pool) => before_0014!(pool),
+    match &db.raw {
+        crate::support::Raw::Sqlite(pool) => before_0014!(pool),
+        crate::support::Raw::Postgres(pool) => before_0014!(pool),
     }
     assert_eq!(db.store.migrate().await.unwrap(), pending);
     let query = jakarta(vec![], Some(Duration::days(7)));

@@ -10,11 +10,12 @@ use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
 use support::twilio::{Behaviour, TwilioEmulator, sid};
 use support::{TestApp, TestDb, closed_contact, survey_key};
-use surveyd::campaign::{Campaign, SurveyChannel};
+use surveyd::campaign::Campaign;
 use surveyd::clock::{Clock, ManualClock};
 use surveyd::config::Settings;
 use surveyd::dispatch::{DispatchCounts, Mode};
 use surveyd::domain::Phone;
+use surveyd::domain::SurveyChannel;
 use surveyd::store::{Breakdown, StoredAnswer};
 
 const PUBLIC_URL: &str = "https://surveys.example.co.id";

@@ -58,7 +58,7 @@ impl Helpdesk {
     /// A PostgreSQL helpdesk (a database of its own), or `None` without `TEST_POSTGRES_URL`.
     async fn postgres() -> Option<Helpdesk> {
         let db = TestDb::postgres().await?;
-        let surveyd::store::Store::Postgres(pool) = &db.store else {
+        let crate::support::Raw::Postgres(pool) = &db.raw else {
             unreachable!()
         };
         sqlx::query(
@@ -124,7 +124,7 @@ impl Helpdesk {
                     .unwrap();
             }
             Helpdesk::Postgres(db) => {
-                let surveyd::store::Store::Postgres(pool) = &db.store else {
+                let crate::support::Raw::Postgres(pool) = &db.raw else {
                     unreachable!()
                 };
                 sqlx::query(sql)

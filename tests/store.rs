@@ -239,9 +239,9 @@ async fn an_upgrade_keeps_the_links_already_sent(db: TestDb) {
                 .unwrap();
         }};
     }
-    match &db.store {
-        surveyd::store::Store::Sqlite(pool) => at_0006!(pool),
-        surveyd::store::Store::Postgres(pool) => at_0006!(pool),
+    match &db.raw {
+        crate::support::Raw::Sqlite(pool) => at_0006!(pool),
+        crate::support::Raw::Postgres(pool) => at_0006!(pool),
     }
     assert_eq!(db.store.migrate().await.unwrap(), pending);
     let all = &support::report_rows(&db, &[], None, None).await[0];

@@ -8,9 +8,9 @@ mod support;
 use rand::seq::SliceRandom;
 use std::sync::{Arc, Mutex};
 use support::{TestApp, TestDb};
-use surveyd::campaign::SurveyChannel;
 use surveyd::config::Secret;
 use surveyd::domain::Phone;
+use surveyd::domain::SurveyChannel;
 use surveyd::webhooks::signature::twilio_signature;
 
 const PUBLIC_URL: &str = "https://surveys.example.co.id";

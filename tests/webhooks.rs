@@ -8,10 +8,11 @@ use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
 use support::twilio::sid;
 use support::{TestApp, TestDb, closed_contact, survey_key};
-use surveyd::campaign::{Campaign, SurveyChannel};
+use surveyd::campaign::Campaign;
 use surveyd::clock::{Clock, ManualClock};
 use surveyd::config::{BodyFormat, GatewayInbound, GatewaySettings, Secret, Settings};
 use surveyd::domain::Phone;
+use surveyd::domain::{MessageKind, SurveyChannel};
 use surveyd::store::{Claimed, Outcome, StoredAnswer};
 use surveyd::webhooks::inbox::replay;
 use surveyd::webhooks::signature::{hmac_sha256_hex, meta_signature, twilio_signature};
@@ -117,7 +118,7 @@ impl Chat {
             .unwrap();
         assert_eq!(counts.invited, 1);
         let sent = self.send_due(db, &[message_id]).await;
-        assert_eq!(sent[0].kind, "invite");
+        assert_eq!(sent[0].kind, MessageKind::Invite);
         sent[0].invitation_id
     }
 
@@ -594,7 +595,7 @@ async fn opt_out_and_back_in_by_keyword(db: &TestDb) {
     chat.invite(db, SurveyChannel::Sms, &sid("invite")).await;
     chat.sms_reply(&sid("1"), "STOP").await;
     let confirmation = chat.send_due(db, &[&sid("stop")]).await;
-    assert_eq!(confirmation[0].kind, "opt_out");
+    assert_eq!(confirmation[0].kind, MessageKind::OptOut);
     // Planning another SMS survey for this customer now skips them.
     let mut contact = closed_contact("T-2", "C-1", None, at("2026-11-20T02:00:00Z"));
     contact.phone = Some(Phone::parse(CUSTOMER_PHONE).unwrap());
@@ -613,7 +614,7 @@ async fn opt_out_and_back_in_by_keyword(db: &TestDb) {
 
     chat.sms_reply(&sid("2"), "Mulai").await;
     let confirmation = chat.send_due(db, &[&sid("start")]).await;
-    assert_eq!(confirmation[0].kind, "opt_in");
+    assert_eq!(confirmation[0].kind, MessageKind::OptIn);
     let counts = db
         .store
         .plan_invitations(&other, chat.clock.now(), true, &survey_key())
@@ -647,7 +648,7 @@ async fn strangers_and_late_replies_are_kept_not_scored(db: &TestDb) {
     chat.sms_reply(&sid("1"), "5").await;
     assert!(answers(db, invitation).await.is_empty());
     let closed = chat.send_due(db, &[&sid("closed")]).await;
-    assert_eq!(closed[0].kind, "closed");
+    assert_eq!(closed[0].kind, MessageKind::Closed);
     assert_eq!(
         outcomes(db).await,
         [
@@ -713,7 +714,7 @@ async fn a_gateway_callback_and_replay(db: &TestDb) {
         .interpreter(&settings);
     let replay = replay(
         &db.store,
-        &settings.gateways,
+        &settings.webhook_providers(),
         &interpreter,
         true,
         &chat.clock,
@@ -825,7 +826,7 @@ async fn a_storage_failure_while_interpreting_is_kept_for_replay(db: &TestDb) {
         .interpreter(&chat.settings);
     let replay = replay(
         &db.store,
-        &chat.settings.gateways,
+        &chat.settings.webhook_providers(),
         &interpreter,
         true,
         &chat.clock,

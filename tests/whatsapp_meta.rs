@@ -12,11 +12,12 @@ use std::sync::Arc;
 use support::meta::MetaEmulator;
 use support::twilio::{Behaviour, TwilioEmulator};
 use support::{TestApp, TestDb, closed_contact, survey_key};
-use surveyd::campaign::{Campaign, SurveyChannel};
+use surveyd::campaign::Campaign;
 use surveyd::clock::{Clock, ManualClock};
 use surveyd::config::{Secret, Settings, WhatsappTemplate};
 use surveyd::dispatch::Mode;
 use surveyd::domain::Phone;
+use surveyd::domain::SurveyChannel;
 
 const CUSTOMER: &str = "+6281234567890";
 const WA_ID: &str = "6281234567890";

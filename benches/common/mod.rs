@@ -1,7 +1,11 @@
 //! What the benchmarks share: the databases to run on (a fresh SQLite file, and a fresh
 //! PostgreSQL database when `TEST_POSTGRES_URL` is set), a free port, settings for a
-//! database URL, generated contacts, and the figure lines `scripts/bench` gathers.
+//! database URL, generated contacts, a connection of their own for the SQL they seed with,
+//! and the figure lines `scripts/bench` gathers.
 #![allow(dead_code)] // each benchmark uses its own part
+
+#[path = "../../tests/support/raw.rs"]
+pub mod raw;
 
 use surveyd::config::{DatabaseUrl, Settings};
 

@@ -87,12 +87,9 @@ fuzz_target!(|data: &[u8]| {
             events
         }
     };
+    static PROVIDERS: OnceLock<webhooks::Providers> = OnceLock::new();
+    let providers = PROVIDERS.get_or_init(|| settings.webhook_providers());
     for event in events {
-        let _ = webhooks::decode(
-            &settings.gateways,
-            &event.provider,
-            event.kind,
-            &event.payload,
-        );
+        let _ = providers.decode(&event.provider, event.kind, &event.payload);
     }
 });

@@ -35,7 +35,7 @@ impl crate::store::AlertDecision for AlertRule {
 }
 
 /// The outbox channel of alert posts.
-pub const WEBHOOK: &str = "webhook";
+pub const WEBHOOK: &str = crate::domain::Channel::Webhook.as_str();
 
 impl AlertRule {
     pub fn new(settings: &AlertSettings) -> Self {

@@ -11,48 +11,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ContactChannel, Resolution};
+use crate::domain::{ContactChannel, Resolution, SurveyChannel};
 use crate::questionnaire::Questionnaire;
-
-/// The channels a survey can be sent over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SurveyChannel {
-    Email,
-    Sms,
-    Whatsapp,
-}
-
-impl SurveyChannel {
-    pub const ALL: [SurveyChannel; 3] = [
-        SurveyChannel::Email,
-        SurveyChannel::Sms,
-        SurveyChannel::Whatsapp,
-    ];
-
-    /// A channel as stored (`email`, `sms`, `whatsapp`).
-    pub fn parse(name: &str) -> Option<SurveyChannel> {
-        SurveyChannel::ALL.into_iter().find(|c| c.as_str() == name)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SurveyChannel::Email => "email",
-            SurveyChannel::Sms => "sms",
-            SurveyChannel::Whatsapp => "whatsapp",
-        }
-    }
-
-    /// The customer's address for this channel, as an SQL expression over `customers` aliased
-    /// `cu`: the email address, the phone number, or the WhatsApp number (else the phone).
-    pub fn address_sql(self) -> &'static str {
-        match self {
-            SurveyChannel::Email => "cu.email",
-            SurveyChannel::Sms => "cu.phone",
-            SurveyChannel::Whatsapp => "COALESCE(cu.whatsapp, cu.phone)",
-        }
-    }
-}
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -128,10 +88,10 @@ pub enum ReminderChannel {
 
 impl Campaign {
     /// The channels after `channel` in the campaign's order.
-    pub fn after(&self, channel: &str) -> Vec<SurveyChannel> {
+    pub fn after(&self, channel: SurveyChannel) -> Vec<SurveyChannel> {
         self.channels
             .iter()
-            .skip_while(|c| c.as_str() != channel)
+            .skip_while(|c| **c != channel)
             .skip(1)
             .copied()
             .collect()
@@ -147,7 +107,7 @@ impl Campaign {
         match reminder.channel {
             ReminderChannel::Same => vec![channel],
             ReminderChannel::Next => {
-                let mut channels = self.after(channel.as_str());
+                let mut channels = self.after(channel);
                 channels.push(channel);
                 channels
             }

@@ -18,7 +18,7 @@ pub use settings::{
     TwilioSettings, WhatsappSettings, WhatsappTemplate,
 };
 
-use crate::campaign::SurveyChannel;
+use crate::domain::{MessageKind, SurveyChannel};
 use crate::render::ChatVars;
 use std::time::Duration;
 
@@ -46,8 +46,8 @@ pub enum SendError {
 #[derive(Debug, Clone)]
 pub struct ChatOutbound {
     pub delivery_id: i64,
-    /// What the message is (`invite`, `reminder`, `question`…).
-    pub kind: String,
+    /// What the message is (an invitation, a reminder, a question…).
+    pub kind: MessageKind,
     pub channel: SurveyChannel,
     /// E.164, with the `+`.
     pub to: String,

@@ -126,7 +126,7 @@ pub struct WhatsappTemplate {
 #[serde(deny_unknown_fields)]
 pub struct GatewaySettings {
     /// The channel its messages travel on: `sms` or `whatsapp`.
-    pub channel: crate::campaign::SurveyChannel,
+    pub channel: crate::domain::SurveyChannel,
     /// How messages are sent; unset, the gateway only receives callbacks.
     pub send: Option<GatewaySend>,
     /// How its callbacks (`POST /webhooks/gateways/{name}`) are read; unset, they answer 404.

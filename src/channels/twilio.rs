@@ -5,7 +5,7 @@
 
 use super::TwilioSettings;
 use super::{Answer, ChatOutbound, HttpApi, SendError};
-use crate::campaign::SurveyChannel;
+use crate::domain::SurveyChannel;
 use anyhow::Context;
 
 /// Twilio error codes: the recipient opted out (STOP) of this sender.

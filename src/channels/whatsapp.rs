@@ -6,6 +6,7 @@
 
 use super::{Answer, ChatOutbound, HttpApi, SendError};
 use super::{WhatsappSettings, WhatsappTemplate};
+use crate::domain::MessageKind;
 use anyhow::Context;
 use serde_json::{Value, json};
 
@@ -89,8 +90,8 @@ impl Meta {
     /// interactive message when the question has options that fit, else text.
     pub fn body(&self, message: &ChatOutbound) -> Value {
         let to = message.to.trim_start_matches('+');
-        let template = match message.kind.as_str() {
-            "reminder" => self.reminder_template.as_ref().or(self.template.as_ref()),
+        let template = match message.kind {
+            MessageKind::Reminder => self.reminder_template.as_ref().or(self.template.as_ref()),
             _ => self.template.as_ref(),
         };
         let content = match (template, message.window_open) {
@@ -201,7 +202,7 @@ fn classify(answer: &Answer, body: &Value) -> SendError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::campaign::SurveyChannel;
+    use crate::domain::SurveyChannel;
     use crate::render::{ChatVars, Invitee};
 
     #[test]
@@ -216,7 +217,7 @@ mod tests {
         };
         let message = ChatOutbound {
             delivery_id: 1,
-            kind: "invite".into(),
+            kind: MessageKind::Invite,
             channel: SurveyChannel::Whatsapp,
             to: "+6281234567890".into(),
             text: "Halo Budi\nSantoso".into(),

@@ -62,7 +62,7 @@ async fn replay(
     let interpreter = crate::app::Shared::load(settings)?.interpreter(settings);
     let replay = crate::webhooks::inbox::replay(
         &store,
-        &settings.gateways,
+        &settings.webhook_providers(),
         &interpreter,
         failed_only,
         &Clock::system(),

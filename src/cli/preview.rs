@@ -4,11 +4,11 @@
 //! an invitation, a delivery or anything else recorded.
 
 use super::open_store;
-use crate::campaign::{Campaign, SurveyChannel};
+use crate::campaign::Campaign;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::dispatch::Composed;
-use crate::domain::{Locale, Phone};
+use crate::domain::{Channel, InvitationState, Locale, MessageKind, Phone, SurveyChannel};
 use crate::store::{Claimed, Store};
 
 #[derive(Debug, clap::Args)]
@@ -69,8 +69,8 @@ pub async fn run(settings: Settings, args: PreviewArgs) -> anyhow::Result<()> {
         claimed.locale = Some(locale.to_string());
     }
     claimed.kind = match args.kind {
-        Kind::Invite => "invite".into(),
-        Kind::Reminder => "reminder".into(),
+        Kind::Invite => MessageKind::Invite,
+        Kind::Reminder => MessageKind::Reminder,
     };
     let dispatcher = crate::app::dispatcher(store.clone(), &settings, Clock::system())?;
     let channels: Vec<SurveyChannel> = match args.channel {
@@ -87,7 +87,7 @@ pub async fn run(settings: Settings, args: PreviewArgs) -> anyhow::Result<()> {
     match &args.to {
         None => {
             for channel in channels {
-                claimed.channel = channel.as_str().into();
+                claimed.channel = channel.into();
                 print(
                     channel,
                     &dispatcher.compose(&claimed).map_err(anyhow::Error::msg)?,
@@ -119,7 +119,7 @@ pub async fn run(settings: Settings, args: PreviewArgs) -> anyhow::Result<()> {
                     claimed.whatsapp = number;
                 }
             }
-            claimed.channel = channel.as_str().into();
+            claimed.channel = channel.into();
             let message = dispatcher.compose(&claimed).map_err(anyhow::Error::msg)?;
             print(channel, &message);
             let id = dispatcher
@@ -145,8 +145,9 @@ fn sample(campaign: &Campaign) -> Claimed {
         contact_id: 0,
         customer_id: 0,
         attempts: 1,
-        kind: "invite".into(),
-        channel: String::new(),
+        kind: MessageKind::Invite,
+        // Set per channel before composing.
+        channel: Channel::Survey(SurveyChannel::Email),
         question: None,
         campaign: campaign.name.clone(),
         questionnaire: campaign.questionnaire.clone(),
@@ -159,7 +160,7 @@ fn sample(campaign: &Campaign) -> Claimed {
         agent_name: Some("Sari Wijaya".into()),
         category: Some("billing".into()),
         closed_at: chrono::Utc::now() - campaign.delay,
-        invitation_state: "planned".into(),
+        invitation_state: InvitationState::Planned,
         opted_out: false,
         expires_at: None,
         last_inbound_at: None,

@@ -2,9 +2,9 @@
 //! chat message (SMS, WhatsApp) and page for every locale with sample data, reporting each
 //! problem with its file (and line), and each SMS message's encoding and segments.
 
-use crate::campaign::SurveyChannel;
 use crate::config::Settings;
 use crate::domain::Locale;
+use crate::domain::{MessageKind, SurveyChannel};
 use crate::questionnaire::Questionnaire;
 use crate::render::page::Pages;
 use crate::render::{ChatVars, EmailKind, EmailVars, Invitee, QuestionVars, Renderer, SurveyLinks};
@@ -202,16 +202,21 @@ fn check_chat(
             let asked = |question: &crate::questionnaire::Question| {
                 Some(QuestionVars::new(question, &locale, fallback))
             };
-            let mut samples: Vec<(&str, Option<QuestionVars>, String)> = Vec::new();
+            let mut samples: Vec<(MessageKind, Option<QuestionVars>, String)> = Vec::new();
             if let Some(first) = q.questions.first() {
-                samples.push(("invite", asked(first), first.id.clone()));
-                samples.push(("reminder", asked(first), first.id.clone()));
+                samples.push((MessageKind::Invite, asked(first), first.id.clone()));
+                samples.push((MessageKind::Reminder, asked(first), first.id.clone()));
             }
             for question in &q.questions {
-                samples.push(("question", asked(question), question.id.clone()));
-                samples.push(("reask", asked(question), question.id.clone()));
+                samples.push((MessageKind::Question, asked(question), question.id.clone()));
+                samples.push((MessageKind::Reask, asked(question), question.id.clone()));
             }
-            for kind in ["thanks", "closed", "opt_out", "opt_in"] {
+            for kind in [
+                MessageKind::Thanks,
+                MessageKind::Closed,
+                MessageKind::OptOut,
+                MessageKind::OptIn,
+            ] {
                 samples.push((kind, None, String::new()));
             }
             for (kind, question, about) in samples {
@@ -221,11 +226,13 @@ fn check_chat(
                     "https://surveys.example.com/s/SAMPLE".into(),
                     question,
                 );
-                match renderer.chat(channel, kind, &locale, fallback, &vars) {
+                match renderer.chat(channel, kind.as_str(), &locale, fallback, &vars) {
                     Ok(text) => {
                         rendered += 1;
                         let size = crate::render::sms::size(&text);
-                        let entry = largest.entry(kind).or_insert((size, String::new()));
+                        let entry = largest
+                            .entry(kind.as_str())
+                            .or_insert((size, String::new()));
                         if size.segments > entry.0.segments || entry.1.is_empty() {
                             *entry = (size, format!("{} {about}", q.name));
                         }

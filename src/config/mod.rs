@@ -81,6 +81,12 @@ impl Settings {
         }
     }
 
+    /// The providers whose callbacks are received (Twilio, WhatsApp, the gateways), as
+    /// configured: what webhooks are verified and stored events decoded with.
+    pub fn webhook_providers(&self) -> crate::webhooks::Providers {
+        crate::webhooks::Providers::new(&self.twilio, &self.whatsapp, &self.gateways)
+    }
+
     /// The survey key: `survey.key`, or the one kept in `survey.key_file` (made on first use).
     pub fn survey_key(&self) -> anyhow::Result<crate::auth::SurveyKey> {
         crate::auth::SurveyKey::load(

@@ -4,10 +4,9 @@
 
 use crate::alerts::{self, AlertSettings};
 use crate::auth::SurveyKey;
-use crate::campaign::SurveyChannel;
 use crate::channels::email::Email;
 use crate::channels::{ChatOption, ChatOutbound, SendError};
-use crate::domain::{Defaults, Locale, TimeZone};
+use crate::domain::{Channel, Defaults, Locale, MessageKind, SurveyChannel, TimeZone};
 use crate::questionnaire::Questionnaire;
 use crate::render::{ChatVars, EmailKind, EmailVars, Invitee, QuestionVars, Renderer, SurveyLinks};
 use crate::store::{Alert, Claimed};
@@ -65,12 +64,14 @@ impl Composer {
     /// nothing sent or recorded (`surveyd campaign preview`).
     pub fn compose(&self, claimed: &Claimed, now: DateTime<Utc>) -> Result<Composed, String> {
         let token = self.token(claimed);
-        match SurveyChannel::parse(&claimed.channel) {
-            Some(SurveyChannel::Email) => self.email_for(claimed, &token).map(Composed::Email),
-            Some(_) => self
+        match claimed.channel {
+            Channel::Survey(SurveyChannel::Email) => {
+                self.email_for(claimed, &token).map(Composed::Email)
+            }
+            Channel::Survey(_) => self
                 .chat_for(claimed, &token, now)
                 .map(|chat| Composed::Chat(Box::new(chat))),
-            None => Err(format!("`{}` is not a channel", claimed.channel)),
+            Channel::Webhook => Err("only alerts go to the webhook".into()),
         }
     }
 
@@ -81,7 +82,7 @@ impl Composer {
         token: &str,
         now: DateTime<Utc>,
     ) -> Result<ChatOutbound, String> {
-        let channel = match SurveyChannel::parse(&c.channel) {
+        let channel = match c.channel.survey() {
             Some(channel @ (SurveyChannel::Sms | SurveyChannel::Whatsapp)) => channel,
             _ => return Err(format!("`{}` is not a chat channel", c.channel)),
         };
@@ -94,9 +95,9 @@ impl Composer {
         let (locale, time_zone) = self.customer_locale(c);
         // The invitation and its reminders ask the first question; a question or a re-ask
         // names its own.
-        let asked = match c.kind.as_str() {
-            "invite" | "reminder" => questionnaire.questions.first(),
-            "question" | "reask" => c
+        let asked = match c.kind {
+            MessageKind::Invite | MessageKind::Reminder => questionnaire.questions.first(),
+            MessageKind::Question | MessageKind::Reask => c
                 .question
                 .as_deref()
                 .and_then(|id| questionnaire.question(id)),
@@ -105,9 +106,13 @@ impl Composer {
         let question = asked.map(|q| QuestionVars::new(q, &locale, &self.default_locale));
         let links = SurveyLinks::new(&self.public_url, token);
         let vars = ChatVars::new(&self.invitee(c, time_zone), &locale, links.survey, question);
-        let text = self
-            .renderer
-            .chat(channel, &c.kind, &locale, &self.default_locale, &vars)?;
+        let text = self.renderer.chat(
+            channel,
+            c.kind.as_str(),
+            &locale,
+            &self.default_locale,
+            &vars,
+        )?;
         let word = |kind| {
             self.renderer
                 .chat(channel, kind, &locale, &self.default_locale, &vars)
@@ -124,7 +129,7 @@ impl Composer {
             .is_some_and(|at| now - at < chrono::Duration::hours(24));
         Ok(ChatOutbound {
             delivery_id: c.delivery_id,
-            kind: c.kind.clone(),
+            kind: c.kind,
             channel,
             to: to.to_owned(),
             text,
@@ -177,7 +182,7 @@ impl Composer {
             &links,
             &self.invitee(c, time_zone),
         );
-        let kind = if c.kind == "reminder" {
+        let kind = if c.kind == MessageKind::Reminder {
             EmailKind::Reminder
         } else {
             EmailKind::Invitation

@@ -1,10 +1,10 @@
-//! The lanes of the pool: one per channel deliveries go on (email, SMS, WhatsApp, the alert
-//! webhook), what each lane's senders send with, and a message prepared for its provider.
+//! The lanes of the pool, one per [`Channel`] deliveries go on (email, SMS, WhatsApp, the
+//! alert webhook): what each lane's senders send with, and a message prepared for its provider.
 
 use crate::alerts;
-use crate::campaign::SurveyChannel;
 use crate::channels::email::{Email, EmailSender};
 use crate::channels::{ChatOutbound, ChatProvider, HttpApi, SendError};
+use crate::domain::Channel;
 use crate::store::Alert;
 use std::sync::Arc;
 
@@ -50,31 +50,7 @@ impl Prepared<'_> {
     }
 }
 
-/// What a lane sends: one survey channel's messages, or alerts to the webhook.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Lane {
-    Survey(SurveyChannel),
-    Webhook,
-}
-
-impl Lane {
-    /// Every lane, by its channel as stored (`email`, `sms`, `whatsapp`, `webhook`).
-    pub(super) const ALL: [Lane; 4] = [
-        Lane::Survey(SurveyChannel::Email),
-        Lane::Survey(SurveyChannel::Sms),
-        Lane::Survey(SurveyChannel::Whatsapp),
-        Lane::Webhook,
-    ];
-
-    pub(super) fn as_str(self) -> &'static str {
-        match self {
-            Lane::Survey(channel) => channel.as_str(),
-            Lane::Webhook => alerts::WEBHOOK,
-        }
-    }
-}
-
 /// The channels deliveries go on, as stored: `email`, `sms`, `whatsapp` and `webhook`.
 pub fn channels() -> impl Iterator<Item = &'static str> {
-    Lane::ALL.into_iter().map(Lane::as_str)
+    Channel::ALL.into_iter().map(Channel::as_str)
 }

@@ -6,7 +6,7 @@
 //! given up, moved to the next channel) is the pure [`policy`]; what each message says and
 //! where it goes is [`compose`]d. No database
 //! transaction is open while a message is on its way, and a slow provider holds up only its
-//! own lane.
+//! own lane. Claims are taken in [`claim`].
 //!
 //! `surveyd dispatch` runs the pool until nothing is due; `surveyd serve` runs it until
 //! shutdown. On shutdown the claimers stop, each sender finishes the message in hand, and
@@ -23,6 +23,7 @@
 //! logged once ([`journal`]).
 
 pub mod breaker;
+mod claim;
 pub mod compose;
 pub mod in_hand;
 pub mod isolate;
@@ -40,17 +41,18 @@ pub use settings::DispatchSettings;
 use crate::alerts;
 use crate::alerts::AlertSettings;
 use crate::auth::SurveyKey;
-use crate::campaign::{Campaign, SurveyChannel};
+use crate::campaign::Campaign;
 use crate::channels::email::EmailChannel;
 use crate::channels::{ChatProvider, HttpApi, SendError};
 use crate::clock::Clock;
+use crate::domain::{Channel, MessageKind, SurveyChannel};
 use crate::questionnaire::Questionnaire;
 use crate::render::Renderer;
 use crate::store::{Claimed, FinalStatus, Outcome, Store};
 use crate::telemetry;
 use breaker::{Breaker, Permit};
 use in_hand::{Held, InHand};
-use lane::{Lane, Prepared, Sender};
+use lane::{Prepared, Sender};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -194,9 +196,9 @@ impl Dispatcher {
     ) -> anyhow::Result<DispatchCounts> {
         let (outcome_tx, outcome_rx) = mpsc::unbounded_channel::<Done>();
         let recorder = tokio::spawn(Arc::clone(&self).record(outcome_rx));
-        let lanes: Vec<_> = Lane::ALL
+        let lanes: Vec<_> = Channel::ALL
             .into_iter()
-            .filter(|lane| *lane != Lane::Webhook || self.webhook.is_some())
+            .filter(|lane| *lane != Channel::Webhook || self.webhook.is_some())
             .map(|channel| {
                 tokio::spawn(Arc::clone(&self).lane(
                     channel,
@@ -221,26 +223,26 @@ impl Dispatcher {
     /// One channel's claimer and senders, until nothing of it is due (or shutdown).
     async fn lane(
         self: Arc<Self>,
-        channel: Lane,
+        channel: Channel,
         mode: Mode,
         outcomes: mpsc::UnboundedSender<Done>,
         mut shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
         let senders = match channel {
-            Lane::Survey(SurveyChannel::Email) => self.email.concurrency(),
+            Channel::Survey(SurveyChannel::Email) => self.email.concurrency(),
             // Without a provider one sender suffices: it fails each delivery with the reason.
-            Lane::Survey(chat) => self.provider(chat).map_or(1, |p| p.api().concurrency()),
-            Lane::Webhook => self.webhook.as_ref().map_or(1, HttpApi::concurrency),
+            Channel::Survey(chat) => self.provider(chat).map_or(1, |p| p.api().concurrency()),
+            Channel::Webhook => self.webhook.as_ref().map_or(1, HttpApi::concurrency),
         };
         let (job_tx, job_rx) = mpsc::channel::<Job>(self.policy.settings().batch_size.max(1));
         let job_rx = Arc::new(Mutex::new(job_rx));
         // Who carries this lane's messages, as metrics name it.
         let provider: Arc<str> = match channel {
-            Lane::Survey(SurveyChannel::Email) => self.email.provider().into(),
-            Lane::Survey(chat) => self
+            Channel::Survey(SurveyChannel::Email) => self.email.provider().into(),
+            Channel::Survey(chat) => self
                 .provider(chat)
                 .map_or("none".into(), |p| p.name().into()),
-            Lane::Webhook => alerts::WEBHOOK.into(),
+            Channel::Webhook => alerts::WEBHOOK.into(),
         };
         let mut workers = Vec::with_capacity(senders);
         for _ in 0..senders {
@@ -261,21 +263,22 @@ impl Dispatcher {
     }
 
     /// A fresh sender for `lane` (for the email lane, not connected yet).
-    fn sender(&self, lane: Lane) -> Sender {
+    fn sender(&self, lane: Channel) -> Sender {
         match (lane, &self.webhook) {
-            (Lane::Survey(SurveyChannel::Email), _) => Sender::Email(Box::new(self.email.sender())),
-            (Lane::Survey(chat), _) => Sender::Chat(self.provider(chat).cloned()),
-            (Lane::Webhook, Some(api)) => Sender::Webhook(api.clone()),
-            (Lane::Webhook, None) => Sender::Chat(None),
+            (Channel::Survey(SurveyChannel::Email), _) => {
+                Sender::Email(Box::new(self.email.sender()))
+            }
+            (Channel::Survey(chat), _) => Sender::Chat(self.provider(chat).cloned()),
+            (Channel::Webhook, Some(api)) => Sender::Webhook(api.clone()),
+            (Channel::Webhook, None) => Sender::Chat(None),
         }
     }
 
-    /// The circuit breaker of the provider of `channel` (as stored: `email`, `sms`,
-    /// `whatsapp`, `webhook`).
-    fn breaker(&self, channel: &str) -> &Breaker {
-        let lane = Lane::ALL
+    /// The circuit breaker of the provider of `channel`.
+    fn breaker(&self, channel: Channel) -> &Breaker {
+        let lane = Channel::ALL
             .iter()
-            .position(|lane| lane.as_str() == channel)
+            .position(|lane| *lane == channel)
             .unwrap_or(0);
         &self.breakers[lane]
     }
@@ -288,140 +291,11 @@ impl Dispatcher {
         }
     }
 
-    /// Claims batches of `channel` until nothing is due (or shutdown), feeding the senders.
-    async fn claim_loop(
-        &self,
-        channel: Lane,
-        mode: Mode,
-        jobs: &mpsc::Sender<Job>,
-        shutdown: &mut watch::Receiver<bool>,
-    ) -> anyhow::Result<()> {
-        let mut failures = 0u32;
-        while !*shutdown.borrow() {
-            let batch = match self.claim(channel).await {
-                Ok(batch) => {
-                    failures = 0;
-                    batch
-                }
-                // The database may be restarting: keep trying in `serve`, give up in `dispatch`
-                // (after a few tries when the database asked for one: a deadlock, a conflict).
-                Err(e)
-                    if mode == Mode::UntilShutdown
-                        || (failures < 3
-                            && e.downcast_ref::<crate::store::StoreError>()
-                                .is_some_and(crate::store::StoreError::is_retryable)) =>
-                {
-                    failures += 1;
-                    tracing::warn!(error = %e, failures, "cannot claim deliveries; trying again");
-                    self.pause(
-                        shutdown,
-                        self.policy.settings().poll_interval * failures.min(30),
-                    )
-                    .await;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            if batch.is_empty() {
-                match mode {
-                    Mode::UntilIdle => break,
-                    Mode::UntilShutdown => {
-                        self.pause(shutdown, self.policy.settings().poll_interval)
-                            .await;
-                        continue;
-                    }
-                }
-            }
-            for job in batch {
-                if jobs.send(job).await.is_err() {
-                    anyhow::bail!("every sender stopped");
-                }
-            }
-        }
-        Ok(())
-    }
-
-    async fn pause(&self, shutdown: &mut watch::Receiver<bool>, wait: std::time::Duration) {
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.changed() => {}
-        }
-    }
-
-    /// One claim on `channel`: the deliveries, each with the token its links carry. Under a
-    /// daily cap, invitations past the day's remaining budget are held for the next day
-    /// (messages of conversations already under way still go).
-    async fn claim(&self, channel: Lane) -> anyhow::Result<Vec<Job>> {
-        let now = self.clock.now();
-        let lease_until = now + self.policy.settings().lease;
-        // This process's claims that ran out with no job holding them were lost (their job
-        // vanished without an outcome): back to the queue, so this claim takes them again.
-        let lost = self
-            .store
-            .requeue_lost_claims(channel.as_str(), &self.owner, now, |id| {
-                self.in_hand.holds(id)
-            })
-            .await?;
-        if !lost.is_empty() {
-            tracing::warn!(
-                channel = channel.as_str(),
-                deliveries = lost.len(),
-                "claims of this process lost without an outcome are queued again"
-            );
-        }
-        // Counted before claiming: what this claim takes is not sent yet.
-        let cap = match channel {
-            Lane::Survey(survey) => self.policy.settings().daily_caps.get(&survey),
-            Lane::Webhook => None,
-        };
-        let mut budget = match cap {
-            Some(cap) => {
-                let (today, tomorrow) = day_around(now, self.composer.default_time_zone.tz());
-                let sent = self.store.sent_since(channel.as_str(), today).await?;
-                Some((cap.saturating_sub(sent), tomorrow))
-            }
-            None => None,
-        };
-        let claimed = self
-            .store
-            .claim_due(
-                channel.as_str(),
-                &self.owner,
-                now,
-                lease_until,
-                self.policy.settings().batch_size,
-            )
-            .await?;
-        Ok(claimed
-            .into_iter()
-            .map(|claimed| {
-                let held_until = match &mut budget {
-                    Some((left, tomorrow)) if policy::opens_conversation(&claimed.kind) => {
-                        if *left == 0 {
-                            Some(*tomorrow)
-                        } else {
-                            *left -= 1;
-                            None
-                        }
-                    }
-                    _ => None,
-                };
-                Job {
-                    token: self.composer.token(&claimed),
-                    held: self.in_hand.hold(claimed.delivery_id),
-                    claimed,
-                    lease_until,
-                    held_until,
-                }
-            })
-            .collect())
-    }
-
     /// A sender of `lane`: takes jobs until there are none (or shutdown), sending one at a
     /// time, each isolated (a panic fails that delivery and the sender starts afresh).
     async fn work(
         self: Arc<Self>,
-        lane: Lane,
+        lane: Channel,
         provider: Arc<str>,
         jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
         outcomes: mpsc::UnboundedSender<Done>,
@@ -457,7 +331,7 @@ impl Dispatcher {
             }
             metrics::counter!(
                 telemetry::DELIVERIES,
-                "channel" => c.channel.clone(),
+                "channel" => c.channel.as_str(),
                 "provider" => provider.to_string(),
                 "outcome" => journal::label(&outcome),
             )
@@ -495,7 +369,7 @@ impl Dispatcher {
             Ok(prepared) => prepared,
             Err(e) => return self.failed(c, e, now).await,
         };
-        let breaker = self.breaker(&c.channel);
+        let breaker = self.breaker(c.channel);
         if let Permit::Wait(until) = breaker.permit(now) {
             return Outcome::Released {
                 delivery_id: c.delivery_id,
@@ -508,7 +382,7 @@ impl Dispatcher {
         let result = prepared.send(c.delivery_id, self.clock.now()).await;
         metrics::histogram!(
             telemetry::SEND_SECONDS,
-            "channel" => c.channel.clone(),
+            "channel" => c.channel.as_str(),
             "provider" => provider.to_owned(),
         )
         .record(started.elapsed().as_secs_f64());
@@ -534,7 +408,7 @@ impl Dispatcher {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Outcome {
         if let SendError::OptedOut(_) = &error {
-            let channel = SurveyChannel::parse(&c.channel).unwrap_or(SurveyChannel::Email);
+            let channel = c.channel.survey().unwrap_or(SurveyChannel::Email);
             if let Err(e) = self
                 .store
                 .opt_out_customer(c.customer_id, channel, "provider", now)
@@ -555,7 +429,7 @@ impl Dispatcher {
         job: &Job,
     ) -> Result<Prepared<'a>, SendError> {
         let c = &job.claimed;
-        if c.kind == "alert" {
+        if c.kind == MessageKind::Alert {
             let alert = match self.store.alert_of_invitation(c.invitation_id).await {
                 Ok(alert) => alert,
                 Err(e @ crate::store::StoreError::NotFound(_)) => {
@@ -622,19 +496,4 @@ impl Dispatcher {
             },
         }
     }
-}
-
-/// The start of the day `now` falls in, in `zone`, and of the next.
-fn day_around(
-    now: chrono::DateTime<chrono::Utc>,
-    zone: chrono_tz::Tz,
-) -> (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) {
-    use chrono::TimeZone;
-    let day = now.with_timezone(&zone).date_naive();
-    let start = |d: chrono::NaiveDate| {
-        zone.from_local_datetime(&d.and_time(chrono::NaiveTime::MIN))
-            .earliest()
-            .map_or(now, |t| t.with_timezone(&chrono::Utc))
-    };
-    (start(day), start(day.succ_opt().unwrap_or(day)))
 }

@@ -5,9 +5,9 @@
 //! backoff, a fallback to the campaign's next channel, or the end).
 
 use super::DispatchSettings;
-use crate::campaign::{Campaign, SurveyChannel};
+use crate::campaign::Campaign;
 use crate::channels::SendError;
-use crate::domain::TimeZone;
+use crate::domain::{Channel, InvitationState, MessageKind, SurveyChannel, TimeZone};
 use crate::store::{Claimed, FinalStatus, FollowUp, Outcome, ReminderDue};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -52,7 +52,7 @@ impl Policy {
         // Confirmations and "this survey has closed" answer the customer's own message, and
         // alerts go to the team: they go even when the customer just opted out, and after the
         // expiry.
-        let answers_customer = matches!(c.kind.as_str(), "opt_out" | "opt_in" | "closed" | "alert");
+        let answers_customer = c.kind.answers_customer();
         if c.opted_out && !answers_customer {
             return Decision::Skip(self.give_up(
                 c,
@@ -68,9 +68,9 @@ impl Policy {
             ));
         }
         // A reminder goes only to a customer who has not answered yet.
-        if c.kind == "reminder" && c.invitation_state != "sent" {
-            let reason = match c.invitation_state.as_str() {
-                "answered" => "the customer answered".to_owned(),
+        if c.kind == MessageKind::Reminder && c.invitation_state != InvitationState::Sent {
+            let reason = match c.invitation_state {
+                InvitationState::Answered => "the customer answered".to_owned(),
                 state => format!("the invitation is {state}"),
             };
             return Decision::Skip(self.give_up(c, FinalStatus::Cancelled, reason));
@@ -78,7 +78,7 @@ impl Policy {
         // An invitation or a reminder arrives inside the campaign's send window, on the
         // customer's clock.
         if let (true, Some(window)) = (
-            opens_conversation(&c.kind),
+            c.kind.opens_conversation(),
             self.campaigns.get(&c.campaign).and_then(|c| c.window),
         ) {
             let opening =
@@ -141,8 +141,10 @@ impl Policy {
     /// Gives `c` up with `status` and the reason. A failed invitation moves on to the
     /// campaign's next channels; other messages do not.
     pub fn give_up(&self, c: &Claimed, status: FinalStatus, error: String) -> Outcome {
-        let fallback = match (c.kind.as_str(), self.campaigns.get(&c.campaign)) {
-            ("invite", Some(campaign)) => campaign.after(&c.channel),
+        let fallback = match (c.kind, c.channel, self.campaigns.get(&c.campaign)) {
+            (MessageKind::Invite, Channel::Survey(channel), Some(campaign)) => {
+                campaign.after(channel)
+            }
             _ => Vec::new(),
         };
         Outcome::Failed {
@@ -158,14 +160,12 @@ impl Policy {
     /// expiry from now, and its reminders are queued; a reminder on a chat channel moves the
     /// conversation there.
     fn follow_up(&self, c: &Claimed, now: DateTime<Utc>) -> FollowUp {
-        let (Some(campaign), Some(channel)) = (
-            self.campaigns.get(&c.campaign),
-            SurveyChannel::parse(&c.channel),
-        ) else {
+        let (Some(campaign), Some(channel)) = (self.campaigns.get(&c.campaign), c.channel.survey())
+        else {
             return FollowUp::Nothing;
         };
-        match c.kind.as_str() {
-            "invite" => FollowUp::Invitation {
+        match c.kind {
+            MessageKind::Invite => FollowUp::Invitation {
                 expires_at: now + campaign.expiry,
                 reminders: campaign
                     .reminders
@@ -176,7 +176,9 @@ impl Policy {
                     })
                     .collect(),
             },
-            "reminder" if channel != SurveyChannel::Email => FollowUp::ConversationOn(channel),
+            MessageKind::Reminder if channel != SurveyChannel::Email => {
+                FollowUp::ConversationOn(channel)
+            }
             _ => FollowUp::Nothing,
         }
     }
@@ -188,13 +190,6 @@ pub fn customer_time_zone(c: &Claimed, default: TimeZone) -> TimeZone {
         .as_deref()
         .and_then(|tz| TimeZone::parse(tz).ok())
         .unwrap_or(default)
-}
-
-/// Whether a message of `kind` starts a conversation with the customer (an invitation or a
-/// reminder) rather than answering them: only those wait for the send window and count
-/// against a daily cap.
-pub fn opens_conversation(kind: &str) -> bool {
-    matches!(kind, "invite" | "reminder")
 }
 
 /// The wait before retrying after `attempts` attempts: `backoff` doubled per attempt, capped
@@ -239,15 +234,15 @@ mod tests {
         )
     }
 
-    fn claimed(p: &Policy, kind: &str) -> Claimed {
+    fn claimed(p: &Policy, kind: MessageKind) -> Claimed {
         Claimed {
             delivery_id: 7,
             invitation_id: 3,
             contact_id: 1,
             customer_id: 2,
             attempts: 1,
-            kind: kind.into(),
-            channel: "email".into(),
+            kind,
+            channel: Channel::Survey(SurveyChannel::Email),
             question: None,
             campaign: p.campaigns.keys().next().unwrap().clone(),
             questionnaire: "csat".into(),
@@ -260,7 +255,7 @@ mod tests {
             agent_name: None,
             category: None,
             closed_at: at(NOW),
-            invitation_state: "planned".into(),
+            invitation_state: InvitationState::Planned,
             opted_out: false,
             expires_at: None,
             last_inbound_at: None,
@@ -289,7 +284,7 @@ mod tests {
     #[test]
     fn an_invitation_goes_and_its_send_sets_expiry_and_reminders() {
         let p = policy();
-        let c = claimed(&p, "invite");
+        let c = claimed(&p, MessageKind::Invite);
         assert!(matches!(p.decide(&c, at(NOW)), Decision::Send));
         let Outcome::Sent { follow_up, .. } = p.sent(&c, "m-1".into(), at(NOW)) else {
             panic!("not sent");
@@ -312,43 +307,43 @@ mod tests {
     #[test]
     fn an_opt_out_cancels_survey_messages_but_not_the_confirmation() {
         let p = policy();
-        let mut c = claimed(&p, "invite");
+        let mut c = claimed(&p, MessageKind::Invite);
         c.opted_out = true;
         let (status, error, fallback) = failed(skipped(p.decide(&c, at(NOW))));
         assert_eq!(status, FinalStatus::Cancelled);
         assert_eq!(error, "the customer opted out of email");
         // Given up for this channel: the campaign's next one may still reach the customer.
         assert_eq!(fallback, [SurveyChannel::Sms]);
-        c.kind = "opt_out".into();
+        c.kind = MessageKind::OptOut;
         assert!(matches!(p.decide(&c, at(NOW)), Decision::Send));
     }
 
     #[test]
     fn an_expired_invitation_is_not_sent() {
         let p = policy();
-        let mut c = claimed(&p, "invite");
+        let mut c = claimed(&p, MessageKind::Invite);
         c.expires_at = Some(at(NOW));
         let (status, error, _) = failed(skipped(p.decide(&c, at(NOW))));
         assert_eq!(
             (status, error.as_str()),
             (FinalStatus::Expired, "the invitation expired unsent")
         );
-        c.kind = "closed".into();
+        c.kind = MessageKind::Closed;
         assert!(matches!(p.decide(&c, at(NOW)), Decision::Send));
     }
 
     #[test]
     fn a_reminder_goes_only_while_the_invitation_waits_for_an_answer() {
         let p = policy();
-        let mut c = claimed(&p, "reminder");
-        c.invitation_state = "sent".into();
+        let mut c = claimed(&p, MessageKind::Reminder);
+        c.invitation_state = InvitationState::Sent;
         assert!(matches!(p.decide(&c, at(NOW)), Decision::Send));
-        c.invitation_state = "answered".into();
+        c.invitation_state = InvitationState::Answered;
         let (status, error, fallback) = failed(skipped(p.decide(&c, at(NOW))));
         assert_eq!(status, FinalStatus::Cancelled);
         assert_eq!(error, "the customer answered");
         assert!(fallback.is_empty(), "only invitations fall back");
-        c.invitation_state = "failed".into();
+        c.invitation_state = InvitationState::Failed;
         assert_eq!(
             failed(skipped(p.decide(&c, at(NOW)))).1,
             "the invitation is failed"
@@ -370,7 +365,7 @@ mod tests {
         );
         p.campaigns = Arc::new(campaigns);
         // 03:00 UTC is 10:00 in Jakarta, 19:00 in Los Angeles the day before.
-        let mut c = claimed(&p, "invite");
+        let mut c = claimed(&p, MessageKind::Invite);
         assert!(matches!(p.decide(&c, at(NOW)), Decision::Send));
         c.time_zone = Some("America/Los_Angeles".into());
         let Outcome::Released { until, .. } = skipped(p.decide(&c, at(NOW))) else {
@@ -378,14 +373,14 @@ mod tests {
         };
         assert_eq!(until, Some(at("2026-12-04T17:00:00Z")));
         // A reply to the customer does not wait.
-        c.kind = "thanks".into();
+        c.kind = MessageKind::Thanks;
         assert!(matches!(p.decide(&c, at(NOW)), Decision::Send));
     }
 
     #[test]
     fn a_transient_failure_is_retried_until_the_attempts_run_out() {
         let p = policy();
-        let mut c = claimed(&p, "invite");
+        let mut c = claimed(&p, MessageKind::Invite);
         let transient = || SendError::Transient("421 try later".into());
         let Outcome::Retry { due_at, error, .. } = p.failed(&c, transient(), at(NOW)) else {
             panic!("not retried");
@@ -407,7 +402,7 @@ mod tests {
     #[test]
     fn a_throttled_send_waits_at_least_as_long_as_the_provider_asks() {
         let p = policy();
-        let c = claimed(&p, "question");
+        let c = claimed(&p, MessageKind::Question);
         let throttled = SendError::Throttled {
             reason: "429".into(),
             retry_after: Some(std::time::Duration::from_secs(86_400)),
@@ -421,7 +416,7 @@ mod tests {
     #[test]
     fn permanent_failures_and_provider_opt_outs_end_the_delivery() {
         let p = policy();
-        let c = claimed(&p, "invite");
+        let c = claimed(&p, MessageKind::Invite);
         let (status, ..) = failed(p.failed(&c, SendError::Permanent("550".into()), at(NOW)));
         assert_eq!(status, FinalStatus::Failed);
         let (status, ..) = failed(p.failed(&c, SendError::OptedOut("21610".into()), at(NOW)));

@@ -29,5 +29,5 @@ pub struct DispatchSettings {
     /// Messages a day at most per channel (`{ sms = 1000 }`), the day in
     /// `defaults.time_zone`: past it, invitations wait for the next day.
     #[serde(default)]
-    pub daily_caps: std::collections::BTreeMap<crate::campaign::SurveyChannel, u64>,
+    pub daily_caps: std::collections::BTreeMap<crate::domain::SurveyChannel, u64>,
 }

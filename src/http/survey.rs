@@ -7,9 +7,9 @@
 
 use crate::alerts::AlertRule;
 use crate::auth::survey_token_digest;
-use crate::campaign::SurveyChannel;
 use crate::clock::Clock;
 use crate::domain::Locale;
+use crate::domain::SurveyChannel;
 use crate::questionnaire::Questionnaire;
 use crate::render::page::Pages;
 use crate::store::{OpenedInvitation, Store};

@@ -6,10 +6,10 @@
 
 use super::parse::{self, Keyword};
 use super::{Inbound, InboundMessage, StatusReport};
-use crate::campaign::{Campaign, SurveyChannel};
-use crate::domain::{Phone, storable};
+use crate::campaign::Campaign;
+use crate::domain::{MessageKind, Phone, SurveyChannel, storable};
 use crate::questionnaire::{Answer, QuestionKind, Questionnaire};
-use crate::store::{ChatAnswer, ChatMessage, Conversation, StatusApplied, StoreError, StoreTx};
+use crate::store::{ChatAnswer, Conversation, StatusApplied, StoreError, StoreTx};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -91,11 +91,11 @@ impl Interpreter {
                 channel,
             } if report.status.is_failure() => {
                 // An invitation that never arrived moves on to the campaign's next channel.
-                let remaining = match (kind.as_str(), self.campaigns.get(&campaign)) {
-                    ("invite", Some(campaign)) => campaign.after(&channel),
+                let remaining = match (kind, self.campaigns.get(&campaign)) {
+                    (MessageKind::Invite, Some(campaign)) => campaign.after(channel),
                     _ => Vec::new(),
                 };
-                if kind == "invite" {
+                if kind == MessageKind::Invite {
                     tx.undeliverable(invitation_id, &remaining, now).await?;
                 }
                 "status_failed"
@@ -136,7 +136,7 @@ impl Interpreter {
             return Ok("no_invitation");
         };
         if conversation.expires_at.is_some_and(|at| at <= now) {
-            tx.queue_reply(&conversation, ChatMessage::Closed, now)
+            tx.queue_reply(&conversation, MessageKind::Closed, now)
                 .await?;
             return Ok("after_expiry");
         }
@@ -211,7 +211,7 @@ impl Interpreter {
         {
             Ok(outcome)
         } else {
-            tx.queue_reply(&conversation, ChatMessage::Closed, now)
+            tx.queue_reply(&conversation, MessageKind::Closed, now)
                 .await?;
             Ok("after_expiry")
         }
@@ -232,9 +232,9 @@ impl Interpreter {
         tx.set_number_opt_out(channel, number, opt_out, "reply", now)
             .await?;
         let (kind, outcome) = if opt_out {
-            (ChatMessage::OptOut, "opt_out")
+            (MessageKind::OptOut, "opt_out")
         } else {
-            (ChatMessage::OptIn, "opt_in")
+            (MessageKind::OptIn, "opt_in")
         };
         if let Some(conversation) = conversation {
             tx.queue_reply(conversation, kind, now).await?;

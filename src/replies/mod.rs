@@ -4,7 +4,7 @@
 pub mod conversation;
 pub mod parse;
 
-use crate::campaign::SurveyChannel;
+use crate::domain::SurveyChannel;
 
 /// An event a provider called back with, decoded from its stored payload.
 #[derive(Debug, Clone, PartialEq, Eq)]

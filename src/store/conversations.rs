@@ -5,9 +5,9 @@
 //! records.
 
 use super::{ROWS_PER_STATEMENT, StoreError, StoreTx, cacheable, with_tx};
-use crate::campaign::SurveyChannel;
 use crate::domain::AnswerTime;
 use crate::domain::ProviderStatus;
+use crate::domain::{MessageKind, SurveyChannel};
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
@@ -27,24 +27,6 @@ pub struct Conversation {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-/// The kinds of chat message a conversation queues.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::AsRefStr)]
-#[strum(serialize_all = "snake_case")]
-pub enum ChatMessage {
-    /// The next question.
-    Question,
-    /// The same question again, after a reply that was no answer to it.
-    Reask,
-    /// Thanks, after the last question.
-    Thanks,
-    /// "This survey has closed": a reply after the invitation expired.
-    Closed,
-    /// The confirmation of an opt-out.
-    OptOut,
-    /// The confirmation of an opt-in.
-    OptIn,
-}
-
 /// One answer given in a chat, as stored.
 #[derive(Debug, Clone)]
 pub struct ChatAnswer<'a> {
@@ -61,9 +43,9 @@ pub enum StatusApplied {
     /// `campaign`, sent on `channel`.
     Recorded {
         invitation_id: i64,
-        kind: String,
+        kind: MessageKind,
         campaign: String,
-        channel: String,
+        channel: SurveyChannel,
     },
     /// The delivery already has this state or a later one.
     Stale,
@@ -91,11 +73,7 @@ impl StoreTx {
         reply_to: Option<&str>,
     ) -> Result<Option<Conversation>, StoreError> {
         // SQLite has a single writer, and this transaction is it already.
-        let lock = if self.is_postgres() {
-            " FOR UPDATE OF i"
-        } else {
-            ""
-        };
+        let lock = self.dialect().lock_rows_of("i");
         if let Some(reply_to) = reply_to {
             let found: Option<Conversation> = with_tx!(self, conn => {
                 sqlx::query_as(&format!(
@@ -207,9 +185,9 @@ impl StoreTx {
         }
         if open {
             let kind = if next.is_some() {
-                ChatMessage::Question
+                MessageKind::Question
             } else {
-                ChatMessage::Thanks
+                MessageKind::Thanks
             };
             self.queue_chat(conversation, kind, next, now);
         }
@@ -232,7 +210,7 @@ impl StoreTx {
                 .execute(&mut *conn)
                 .await?;
         });
-        self.queue_chat(conversation, ChatMessage::Reask, Some(question), now);
+        self.queue_chat(conversation, MessageKind::Reask, Some(question), now);
         Ok(())
     }
 
@@ -241,7 +219,7 @@ impl StoreTx {
     pub async fn queue_reply(
         &mut self,
         conversation: &Conversation,
-        kind: ChatMessage,
+        kind: MessageKind,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         with_tx!(self, conn => {
@@ -319,6 +297,12 @@ impl StoreTx {
             .await?
         });
         if let Some((invitation_id, kind, channel, campaign)) = updated {
+            let corrupt = |reason: crate::domain::ParseError| StoreError::Corrupt {
+                what: "delivery",
+                reason: reason.0,
+            };
+            let kind = MessageKind::try_from(kind).map_err(corrupt)?;
+            let channel = SurveyChannel::try_from(channel).map_err(corrupt)?;
             return Ok(StatusApplied::Recorded {
                 invitation_id,
                 kind,
@@ -364,7 +348,7 @@ impl StoreTx {
     fn queue_chat(
         &mut self,
         conversation: &Conversation,
-        kind: ChatMessage,
+        kind: MessageKind,
         question: Option<&str>,
         now: DateTime<Utc>,
     ) {
@@ -397,7 +381,7 @@ impl StoreTx {
                 q.push_values(chunk, |mut row, d| {
                     row.push_bind(d.invitation_id)
                         .push_bind(d.channel.as_str())
-                        .push_bind(d.kind.as_ref())
+                        .push_bind(d.kind.as_str())
                         .push_bind(d.question.as_deref())
                         .push("'queued'")
                         .push_bind(d.due_at)
@@ -467,7 +451,7 @@ impl Deferred {
 struct DeferredDelivery {
     invitation_id: i64,
     channel: String,
-    kind: ChatMessage,
+    kind: MessageKind,
     question: Option<String>,
     due_at: DateTime<Utc>,
 }

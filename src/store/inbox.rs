@@ -2,9 +2,7 @@
 //! (provider, event id) makes a provider's retry of an event a no-op; an event whose
 //! interpretation failed keeps the error and can be replayed.
 
-use super::{
-    ROWS_PER_STATEMENT, Store, StoreError, StoreTx, cacheable, push_typed, with_pool, with_tx,
-};
+use super::{ROWS_PER_STATEMENT, Store, StoreError, StoreTx, cacheable, with_pool, with_tx};
 use crate::domain::storable;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -99,24 +97,21 @@ impl StoreTx {
 
     /// Records what interpreting each event did, or why it failed.
     pub async fn inbox_processed(&mut self, processed: &[Processed<'_>]) -> Result<(), StoreError> {
-        let postgres = self.is_postgres();
+        let dialect = self.dialect();
         for chunk in processed.chunks(ROWS_PER_STATEMENT) {
             with_tx!(self, conn => {
                 let mut q = QueryBuilder::new("WITH v (id, at, outcome, error) AS (");
                 q.push_values(chunk, |mut row, (id, result, at)| {
-                    push_typed(&mut row, postgres, *id, "BIGINT");
-                    push_typed(&mut row, postgres, *at, "TIMESTAMPTZ");
-                    push_typed(&mut row, postgres, result.ok(), "TEXT");
-                    push_typed(&mut row, postgres, result.err(), "TEXT");
+                    dialect.push_typed(&mut row, *id, "BIGINT");
+                    dialect.push_typed(&mut row, *at, "TIMESTAMPTZ");
+                    dialect.push_typed(&mut row, result.ok(), "TEXT");
+                    dialect.push_typed(&mut row, result.err(), "TEXT");
                 });
                 q.push(
                     ") UPDATE inbox SET processed_at = v.at, outcome = v.outcome, error = v.error \
                      FROM v WHERE inbox.id = v.id",
                 );
-                // As for sent deliveries: SQLite needs the join repeated to use the key.
-                if !postgres {
-                    q.push(" AND inbox.id IN (SELECT id FROM v)");
-                }
+                q.push(dialect.join_on_values("inbox"));
                 q.build()
                     .persistent(cacheable(chunk))
                     .execute(&mut *conn)

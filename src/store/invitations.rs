@@ -4,8 +4,9 @@
 
 use super::{ROWS_PER_STATEMENT, Store, StoreError, StoreTx, cacheable, with_pool};
 use crate::auth::{SurveyKey, survey_token_digest};
+use crate::campaign::Campaign;
 use crate::campaign::sample::Candidate as SampleCandidate;
-use crate::campaign::{Campaign, SurveyChannel};
+use crate::domain::{InvitationState, MessageKind, SurveyChannel};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::QueryBuilder;
@@ -90,7 +91,7 @@ fn reach_columns(channels: &[SurveyChannel]) -> String {
             format!(
                 "({} IS NOT NULL) AS has_{name}, EXISTS (SELECT 1 FROM opt_outs o \
                      WHERE o.customer_id = c.customer_id AND o.channel = '{name}') AS out_{name}",
-                channel.address_sql()
+                address_sql(channel)
             )
         } else {
             format!("FALSE AS has_{name}, FALSE AS out_{name}")
@@ -232,7 +233,7 @@ impl Store {
                         .push_bind(c.customer_id)
                         .push_bind(campaign.questionnaire.as_str())
                         .push_bind(channel.as_str())
-                        .push_bind("planned")
+                        .push_bind(InvitationState::Planned.as_str())
                         .push_bind(token.to_vec())
                         .push_bind(c.closed_at + campaign.delay + campaign.expiry)
                         .push_bind(now);
@@ -252,7 +253,7 @@ impl Store {
                         let (due, channel) = planned[contact];
                         row.push_bind(*invitation)
                             .push_bind(channel.as_str())
-                            .push_bind("invite")
+                            .push_bind(MessageKind::Invite.as_str())
                             .push_bind("queued")
                             .push_bind(due)
                             .push_bind(now)
@@ -408,7 +409,7 @@ impl Store {
     /// otherwise plan for the tables as they were (a reply's lookup by number walked every
     /// sent invitation: 36 ms instead of 0.2).
     pub async fn refresh_statistics(&self, rows: u64, tables: &str) -> Result<(), StoreError> {
-        if let (Store::Postgres(pool), true) = (self, rows >= ANALYZE_AFTER) {
+        if let (super::Pool::Postgres(pool), true) = (&self.pool, rows >= ANALYZE_AFTER) {
             sqlx::query(&format!("ANALYZE {tables}"))
                 .execute(pool)
                 .await?;
@@ -472,5 +473,15 @@ impl Store {
         });
         found.sort_by_key(|i| external_ids.iter().position(|e| *e == i.external_id));
         Ok(found)
+    }
+}
+
+/// The customer's address for `channel`, as an SQL expression over `customers` aliased `cu`:
+/// the email address, the phone number, or the WhatsApp number (else the phone).
+fn address_sql(channel: SurveyChannel) -> &'static str {
+    match channel {
+        SurveyChannel::Email => "cu.email",
+        SurveyChannel::Sms => "cu.phone",
+        SurveyChannel::Whatsapp => "COALESCE(cu.whatsapp, cu.phone)",
     }
 }

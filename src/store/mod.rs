@@ -3,19 +3,22 @@
 //!
 //! Queries are written once: [`with_pool!`] expands a body for each backend's pool, and the
 //! SQL they share is the part both databases speak (`ON CONFLICT … DO UPDATE`, `RETURNING`,
-//! `IS DISTINCT FROM`). Where the backends differ (connecting, migrations), `sqlite.rs` and
-//! `postgres.rs` hold the difference.
+//! `IS DISTINCT FROM`). Where the backends differ, connecting and migrations are in `sqlite.rs`
+//! and `postgres.rs`, and each difference in the SQL is named once in `dialect.rs`. Which
+//! backend a [`Store`] runs on is its own business: callers see one API.
 
 mod alerts;
 mod contacts;
 mod conversations;
 mod customers;
+mod dialect;
 mod erasure;
 mod export;
 mod inbox;
 mod invitations;
 mod outbox;
 mod postgres;
+mod queue;
 mod report;
 mod report_days;
 mod responses;
@@ -28,16 +31,14 @@ mod tokens;
 
 pub use alerts::{ALERT_STATES, Alert, AlertAction, AlertDecision};
 pub use contacts::{TableCounts, UpsertCounts};
-pub use conversations::{ChatAnswer, ChatMessage, Conversation, StatusApplied};
+pub use conversations::{ChatAnswer, Conversation, StatusApplied};
 pub use customers::{Customer, CustomerContact, CustomerInvitation, CustomerRecord, OptOut};
 pub use erasure::{AuditEvent, Erased, Forgotten};
 pub use export::AnsweredInvitation;
 pub use inbox::{InboxEvent, InboxStatus, RawEvent};
 pub use invitations::{Invited, PlanCounts, SkipCounts};
-pub use outbox::{
-    Claimed, FailedDelivery, FinalStatus, FollowUp, LatestError, OutboxStatus, Outcome, QueueDepth,
-    ReminderDue, StuckDeliveries,
-};
+pub use outbox::{Claimed, FinalStatus, FollowUp, Outcome, ReminderDue};
+pub use queue::{FailedDelivery, LatestError, OutboxStatus, QueueDepth, StuckDeliveries};
 pub use report::{
     BandCounts, Breakdown, GroupCounts, GroupKeys, Parts, Period, RepeatCounts, ReportQuery,
     SurveyCounts, Tallies,
@@ -50,11 +51,18 @@ pub use settings::{Backend, DatabaseSettings, DatabaseUrl, RetentionSettings};
 pub use sources::{SourceCounts, SourceState};
 pub use tokens::ApiToken;
 
+use dialect::Dialect;
 use sqlx::{PgPool, SqlitePool};
 
 /// A connection pool to the configured database.
 #[derive(Clone, Debug)]
-pub enum Store {
+pub struct Store {
+    pool: Pool,
+}
+
+/// The backend's pool: which one is the store's own business ([`Dialect`] names what differs).
+#[derive(Clone, Debug)]
+pub(crate) enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
@@ -110,32 +118,12 @@ pub(crate) fn cacheable<T>(rows: &[T]) -> bool {
     rows.len() == ROWS_PER_STATEMENT
 }
 
-/// Binds `value`, cast to `sql_type` when the backend needs the type of a `VALUES` column
-/// spelled out (PostgreSQL); SQLite keeps the value as bound.
-pub(crate) fn push_typed<'q, DB, T>(
-    row: &mut sqlx::query_builder::Separated<'_, 'q, DB, &'static str>,
-    typed: bool,
-    value: T,
-    sql_type: &str,
-) where
-    DB: sqlx::Database,
-    T: 'q + sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    if typed {
-        row.push("CAST(");
-        row.push_bind_unseparated(value);
-        row.push_unseparated(format!(" AS {sql_type})"));
-    } else {
-        row.push_bind(value);
-    }
-}
-
 /// Runs `$body` with `$pool` bound to the backend's pool; the body is compiled once per backend.
 macro_rules! with_pool {
     ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            $crate::store::Store::Sqlite($pool) => $body,
-            $crate::store::Store::Postgres($pool) => $body,
+        match &$store.pool {
+            $crate::store::Pool::Sqlite($pool) => $body,
+            $crate::store::Pool::Postgres($pool) => $body,
         }
     };
 }
@@ -194,8 +182,11 @@ impl StoreTx {
         Ok(())
     }
 
-    pub(crate) fn is_postgres(&self) -> bool {
-        matches!(self.conn, TxConn::Postgres(_))
+    pub(crate) fn dialect(&self) -> Dialect {
+        Dialect::of(match self.conn {
+            TxConn::Sqlite(_) => Backend::Sqlite,
+            TxConn::Postgres(_) => Backend::Postgres,
+        })
     }
 
     /// Marks the point [`StoreTx::undo`] returns to; [`StoreTx::keep`] drops the mark and
@@ -253,9 +244,10 @@ impl Store {
             .backend()
             .map_err(|e| StoreError::Database(sqlx::Error::Configuration(e.into())))?;
         Ok(match backend {
-            Backend::Sqlite => Store::Sqlite(sqlite::connect(url, max_connections).await?),
-            Backend::Postgres => Store::Postgres(postgres::connect(url, max_connections).await?),
+            Backend::Sqlite => Pool::Sqlite(sqlite::connect(url, max_connections).await?),
+            Backend::Postgres => Pool::Postgres(postgres::connect(url, max_connections).await?),
         })
+        .map(|pool| Store { pool })
     }
 
     /// Connects and runs pending migrations: what the daemon and the CLI do on start.
@@ -294,9 +286,9 @@ impl Store {
     /// (PostgreSQL migrations take an advisory lock). Returns how many were applied.
     pub async fn migrate(&self) -> Result<usize, StoreError> {
         let before = self.applied_migrations().await?;
-        match self {
-            Store::Sqlite(pool) => sqlite::MIGRATOR.run(pool).await?,
-            Store::Postgres(pool) => postgres::MIGRATOR.run(pool).await?,
+        match &self.pool {
+            Pool::Sqlite(pool) => sqlite::MIGRATOR.run(pool).await?,
+            Pool::Postgres(pool) => postgres::MIGRATOR.run(pool).await?,
         }
         Ok(self.applied_migrations().await? - before)
     }
@@ -304,9 +296,9 @@ impl Store {
     /// How many of the migrations this binary carries the database has not applied (it is
     /// being upgraded by another process, or was restored from before an upgrade).
     pub async fn pending_migrations(&self) -> Result<usize, StoreError> {
-        let known = match self {
-            Store::Sqlite(_) => sqlite::MIGRATOR.iter().count(),
-            Store::Postgres(_) => postgres::MIGRATOR.iter().count(),
+        let known = match &self.pool {
+            Pool::Sqlite(_) => sqlite::MIGRATOR.iter().count(),
+            Pool::Postgres(_) => postgres::MIGRATOR.iter().count(),
         };
         Ok(known.saturating_sub(self.applied_migrations().await?))
     }
@@ -323,27 +315,27 @@ impl Store {
 
     /// Starts a transaction (on SQLite it takes the write lock at the first write).
     pub async fn begin(&self) -> Result<StoreTx, StoreError> {
-        Ok(match self {
-            Store::Sqlite(pool) => StoreTx::new(TxConn::Sqlite(pool.begin().await?)),
-            Store::Postgres(pool) => StoreTx::new(TxConn::Postgres(pool.begin().await?)),
+        Ok(match &self.pool {
+            Pool::Sqlite(pool) => StoreTx::new(TxConn::Sqlite(pool.begin().await?)),
+            Pool::Postgres(pool) => StoreTx::new(TxConn::Postgres(pool.begin().await?)),
         })
     }
 
     /// Starts a transaction that writes from its first statement: on SQLite it takes the write
     /// lock at once (`BEGIN IMMEDIATE`), so what it reads first is still current when it writes.
     pub async fn begin_write(&self) -> Result<StoreTx, StoreError> {
-        Ok(match self {
-            Store::Sqlite(pool) => {
+        Ok(match &self.pool {
+            Pool::Sqlite(pool) => {
                 StoreTx::new(TxConn::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?))
             }
-            Store::Postgres(pool) => StoreTx::new(TxConn::Postgres(pool.begin().await?)),
+            Pool::Postgres(pool) => StoreTx::new(TxConn::Postgres(pool.begin().await?)),
         })
     }
 
     /// Copies what the SQLite write-ahead log holds into the database file, waiting for no one
     /// (a passive checkpoint), so a request's commit does not have to; nothing on PostgreSQL.
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
-        if let Store::Sqlite(pool) = self {
+        if let Pool::Sqlite(pool) = &self.pool {
             sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                 .execute(pool)
                 .await?;
@@ -359,11 +351,17 @@ impl Store {
         Ok(())
     }
 
-    pub fn backend(&self) -> Backend {
-        match self {
-            Store::Sqlite(_) => Backend::Sqlite,
-            Store::Postgres(_) => Backend::Postgres,
-        }
+    pub(crate) fn dialect(&self) -> Dialect {
+        Dialect::of(match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        })
+    }
+
+    /// Whether one connection writes at a time (SQLite): more writers only wait on each other,
+    /// and the write-ahead log wants checkpoints.
+    pub fn single_writer(&self) -> bool {
+        self.dialect().single_writer()
     }
 
     /// Waits for connections in use to be returned, then closes them.

@@ -3,8 +3,8 @@
 //! unsubscribe link records.
 
 use super::{Store, StoreError, with_pool, with_tx};
-use crate::campaign::SurveyChannel;
 use crate::domain::AnswerTime;
+use crate::domain::SurveyChannel;
 use chrono::{DateTime, Utc};
 
 /// An invitation as its survey page needs it.

@@ -2,6 +2,7 @@
 //! the raw body in a configured header, fields found by JSON pointer in a JSON or form body.
 //! A stored event's payload is the body exactly as received.
 
+use super::provider::{Acknowledgement, Call, WebhookProvider};
 use super::signature::hmac_sha256_valid;
 use super::{RawEvent, Rejection};
 use crate::channels::{BodyFormat, GatewayInbound, GatewaySettings};
@@ -13,6 +14,48 @@ use sha2::{Digest, Sha256};
 /// The provider name events of gateway `name` are stored under.
 pub fn provider(name: &str) -> String {
     format!("gateway:{name}")
+}
+
+/// A configured gateway's callbacks (`[gateways.{name}.inbound]`).
+pub struct Gateway {
+    /// The gateway's key under `[gateways]`.
+    key: String,
+    /// The name its events are stored under: `gateway:{key}`.
+    name: String,
+    settings: GatewaySettings,
+}
+
+impl Gateway {
+    pub fn new(name: &str, settings: &GatewaySettings) -> Self {
+        Gateway {
+            key: name.to_owned(),
+            name: provider(name),
+            settings: settings.clone(),
+        }
+    }
+}
+
+impl WebhookProvider for Gateway {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn verify(&self, call: &Call<'_>) -> Result<Vec<RawEvent>, Rejection> {
+        let inbound = self.settings.inbound.as_ref();
+        let inbound = inbound.ok_or(Rejection::NotConfigured)?;
+        Ok(vec![accept(&self.key, inbound, call.headers, call.body)?])
+    }
+
+    fn decode(&self, kind: &str, payload: &str) -> Result<Option<Inbound>, String> {
+        decode(&self.settings, kind, payload)
+    }
+
+    fn acknowledgement(&self) -> Acknowledgement {
+        Acknowledgement {
+            content_type: Some("application/json"),
+            body: r#"{"status":"ok"}"#,
+        }
+    }
 }
 
 /// Checks the signature and makes the inbox event. The event id is the configured id field,

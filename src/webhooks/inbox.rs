@@ -11,11 +11,10 @@
 //! interpretation fails is undone alone and kept with the error, and one bad request never
 //! holds back the others.
 
-use super::{Gateways, RawEvent, decode};
+use super::{Providers, RawEvent};
 use crate::clock::Clock;
 use crate::replies::Inbound;
 use crate::replies::conversation::{InterpretError, Interpreter};
-use crate::store::Backend;
 use crate::store::{InboxEvent, Store, StoreError, StoreTx};
 use crate::telemetry;
 use chrono::{DateTime, Utc};
@@ -46,23 +45,24 @@ impl InboxWriter {
     /// one transaction at a time anyway; on PostgreSQL up to four, taking turns at the queue,
     /// so that one batch's round trips and commit overlap the next one's (half the pool at
     /// most of its `pool_size`). They end when every handle is dropped and the queue is
-    /// empty. Gateways' events are decoded as `gateways` describe them.
+    /// empty. Events are decoded by their provider in `providers`.
     pub fn start(
         store: Store,
         pool_size: u32,
-        gateways: Arc<Gateways>,
+        providers: Arc<Providers>,
         interpreter: Interpreter,
     ) -> Self {
-        let writers = match store.backend() {
-            Backend::Sqlite => 1,
-            Backend::Postgres => (pool_size / 2).clamp(1, 4),
+        let writers = if store.single_writer() {
+            1
+        } else {
+            (pool_size / 2).clamp(1, 4)
         };
         let (queue, requests) = mpsc::channel(4 * BATCH);
         let requests = Arc::new(Mutex::new(requests));
         for _ in 0..writers {
             tokio::spawn(write(
                 store.clone(),
-                Arc::clone(&gateways),
+                Arc::clone(&providers),
                 interpreter.clone(),
                 Arc::clone(&requests),
             ));
@@ -88,13 +88,13 @@ impl InboxWriter {
 /// A writer task: takes what is queued, up to [`BATCH`] requests, and writes it at once.
 async fn write(
     store: Store,
-    gateways: Arc<Gateways>,
+    providers: Arc<Providers>,
     interpreter: Interpreter,
     requests: Arc<Mutex<mpsc::Receiver<Request>>>,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     while requests.lock().await.recv_many(&mut batch, BATCH).await > 0 {
-        match store_batch(&store, &gateways, &interpreter, &batch, Containment::Batch).await {
+        match store_batch(&store, &providers, &interpreter, &batch, Containment::Batch).await {
             Ok(()) => {
                 for request in batch.drain(..) {
                     let _ = request.done.send(Ok(()));
@@ -104,16 +104,21 @@ async fn write(
                 tracing::warn!(error = %e, requests = batch.len(), "inbox batch failed; storing its requests one by one");
                 for request in batch.drain(..) {
                     let one = std::slice::from_ref(&request);
-                    let result =
-                        match store_batch(&store, &gateways, &interpreter, one, Containment::Event)
-                            .await
-                        {
-                            Ok(()) => Ok(()),
-                            Err(e) => {
-                                tracing::error!(error = %e, "cannot store a webhook event");
-                                Err(e.to_string())
-                            }
-                        };
+                    let result = match store_batch(
+                        &store,
+                        &providers,
+                        &interpreter,
+                        one,
+                        Containment::Event,
+                    )
+                    .await
+                    {
+                        Ok(()) => Ok(()),
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot store a webhook event");
+                            Err(e.to_string())
+                        }
+                    };
                     let _ = request.done.send(result);
                 }
             }
@@ -134,7 +139,7 @@ enum Containment {
 /// Stores the requests' events and interprets the new ones, in one transaction.
 async fn store_batch(
     store: &Store,
-    gateways: &Gateways,
+    providers: &Providers,
     interpreter: &Interpreter,
     requests: &[Request],
     containment: Containment,
@@ -149,7 +154,7 @@ async fn store_batch(
     for ((e, now), id) in events.iter().zip(ids.iter().copied()) {
         if let Some(id) = id {
             let event = (e.provider.as_str(), e.kind, e.payload.as_str());
-            let result = process(&mut tx, gateways, interpreter, event, *now, containment).await?;
+            let result = process(&mut tx, providers, interpreter, event, *now, containment).await?;
             results.push((id, result, *now));
         }
     }
@@ -201,7 +206,7 @@ pub struct Replay {
 /// Events that were interpreted are never run twice: an answer would count again.
 pub async fn replay(
     store: &Store,
-    gateways: &Gateways,
+    providers: &Providers,
     interpreter: &Interpreter,
     failed_only: bool,
     clock: &Clock,
@@ -221,7 +226,7 @@ pub async fn replay(
             let now = clock.now();
             let result = process(
                 &mut tx,
-                gateways,
+                providers,
                 interpreter,
                 event,
                 now,
@@ -261,14 +266,14 @@ async fn record(
 /// the event's error. With [`Containment::Batch`] a storage error fails the transaction.
 async fn process(
     tx: &mut StoreTx,
-    gateways: &Gateways,
+    providers: &Providers,
     interpreter: &Interpreter,
     event: (&str, &str, &str),
     now: DateTime<Utc>,
     containment: Containment,
 ) -> Result<Result<&'static str, String>, StoreError> {
     let (provider, kind, payload) = event;
-    let result = match decode(gateways, provider, kind, payload) {
+    let result = match providers.decode(provider, kind, payload) {
         Ok(Some(inbound)) => match containment {
             Containment::Batch => match interpreter.interpret(tx, &inbound, now).await {
                 Ok(outcome) => Ok(outcome),

@@ -5,18 +5,20 @@
 //! that fails to interpret stays in the inbox with the error, for `surveyd inbox replay`.
 //!
 //! Routes: `POST /webhooks/twilio/inbound`, `POST /webhooks/twilio/status`,
-//! `GET|POST /webhooks/whatsapp`, `POST /webhooks/gateways/{name}`.
+//! `GET|POST /webhooks/whatsapp`, `POST /webhooks/gateways/{name}`. Each provider is a
+//! [`WebhookProvider`] (name, verify, decode); [`Providers`] holds the configured ones.
 
 pub mod gateway;
 pub mod inbox;
+pub mod provider;
 pub mod signature;
 pub mod twilio;
 pub mod whatsapp;
 
 use crate::channels::GatewaySettings;
-use crate::replies::Inbound;
 pub use crate::store::RawEvent;
 use crate::telemetry;
+pub use provider::{Acknowledgement, Call, Providers, WebhookProvider};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
@@ -74,26 +76,5 @@ impl Rejection {
             .increment(1);
         }
         tracing::warn!(provider, reason = %self, "webhook refused");
-    }
-}
-
-/// Decodes a stored event. `Ok(None)`: a well-formed event surveyd does not act on.
-pub fn decode(
-    gateways: &Gateways,
-    provider: &str,
-    kind: &str,
-    payload: &str,
-) -> Result<Option<Inbound>, String> {
-    if provider == twilio::PROVIDER {
-        twilio::decode(kind, payload)
-    } else if provider == whatsapp::PROVIDER {
-        whatsapp::decode(kind, payload)
-    } else if let Some(name) = provider.strip_prefix("gateway:") {
-        let gateway = gateways
-            .get(name)
-            .ok_or_else(|| format!("gateway `{name}` is not configured any more"))?;
-        gateway::decode(gateway, kind, payload)
-    } else {
-        Err(format!("unknown provider `{provider}`"))
     }
 }

@@ -2,9 +2,12 @@
 //! callbacks, both form POSTs signed with `X-Twilio-Signature`. A stored event's payload is the
 //! form body exactly as received.
 
+use super::provider::{Acknowledgement, Call, WebhookProvider};
 use super::signature::twilio_valid;
 use super::{RawEvent, Rejection, shorten};
-use crate::campaign::SurveyChannel;
+use crate::channels::TwilioSettings;
+use crate::domain::Secret;
+use crate::domain::SurveyChannel;
 use crate::replies::{Inbound, InboundMessage, ProviderStatus, StatusReport};
 use http::HeaderMap;
 
@@ -152,10 +155,66 @@ pub enum Callback {
 }
 
 impl Callback {
+    /// The kind its events are stored as.
     pub fn as_str(self) -> &'static str {
         match self {
             Callback::Inbound => "message",
             Callback::Status => "status",
+        }
+    }
+
+    /// Its route under `/webhooks/twilio/`.
+    pub fn route(self) -> &'static str {
+        match self {
+            Callback::Inbound => "inbound",
+            Callback::Status => "status",
+        }
+    }
+}
+
+/// An empty TwiML document: Twilio is told to send nothing back.
+const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#;
+
+/// One of Twilio's callbacks, verified with the account's auth token (`twilio.auth_token`).
+pub struct Twilio {
+    auth_token: Option<Secret<String>>,
+    callback: Callback,
+}
+
+impl Twilio {
+    pub fn new(settings: &TwilioSettings, callback: Callback) -> Self {
+        Twilio {
+            auth_token: settings.auth_token.clone(),
+            callback,
+        }
+    }
+}
+
+impl WebhookProvider for Twilio {
+    fn name(&self) -> &str {
+        PROVIDER
+    }
+
+    fn verify(&self, call: &Call<'_>) -> Result<Vec<RawEvent>, Rejection> {
+        let token = self.auth_token.as_ref().ok_or(Rejection::NotConfigured)?;
+        let event = accept(
+            token.expose(),
+            call.url,
+            call.headers,
+            call.body,
+            self.callback,
+        )?;
+        Ok(vec![event])
+    }
+
+    fn decode(&self, kind: &str, payload: &str) -> Result<Option<Inbound>, String> {
+        decode(kind, payload)
+    }
+
+    fn acknowledgement(&self) -> Acknowledgement {
+        Acknowledgement {
+            content_type: Some("text/xml"),
+            body: EMPTY_TWIML,
         }
     }
 }

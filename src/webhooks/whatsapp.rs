@@ -2,15 +2,67 @@
 //! events signed with `X-Hub-Signature-256`. One POST may carry several messages and statuses;
 //! each becomes one inbox event whose payload is its own JSON from the body.
 
+use super::provider::{Acknowledgement, Call, WebhookProvider};
 use super::signature::meta_valid;
 use super::{RawEvent, Rejection, body_event, shorten};
-use crate::campaign::SurveyChannel;
+use crate::channels::WhatsappSettings;
+use crate::domain::Secret;
+use crate::domain::SurveyChannel;
 use crate::replies::{Inbound, InboundMessage, ProviderStatus, StatusReport};
 use http::HeaderMap;
 use serde_json::{Value, json};
 
 /// The provider name events are stored under.
 pub const PROVIDER: &str = "whatsapp";
+
+/// The Cloud API's webhook, verified with the app's secret (`whatsapp.app_secret`) and
+/// subscribed with `whatsapp.verify_token`.
+pub struct Whatsapp {
+    app_secret: Option<Secret<String>>,
+    verify_token: Option<Secret<String>>,
+}
+
+impl Whatsapp {
+    pub fn new(settings: &WhatsappSettings) -> Self {
+        Whatsapp {
+            app_secret: settings.app_secret.clone(),
+            verify_token: settings.verify_token.clone(),
+        }
+    }
+
+    /// The subscription handshake: the challenge to answer with (see [`handshake`]).
+    pub fn subscribe(
+        &self,
+        mode: Option<&str>,
+        verify_token: Option<&str>,
+        challenge: Option<String>,
+    ) -> Result<String, Rejection> {
+        let expected = self.verify_token.as_ref().ok_or(Rejection::NotConfigured)?;
+        handshake(expected.expose(), mode, verify_token, challenge)
+    }
+}
+
+impl WebhookProvider for Whatsapp {
+    fn name(&self) -> &str {
+        PROVIDER
+    }
+
+    fn verify(&self, call: &Call<'_>) -> Result<Vec<RawEvent>, Rejection> {
+        let secret = self.app_secret.as_ref().ok_or(Rejection::NotConfigured)?;
+        accept(secret.expose(), call.headers, call.body)
+    }
+
+    fn decode(&self, kind: &str, payload: &str) -> Result<Option<Inbound>, String> {
+        decode(kind, payload)
+    }
+
+    fn acknowledgement(&self) -> Acknowledgement {
+        Acknowledgement {
+            content_type: None,
+            body: "",
+        }
+    }
+}
 
 /// The subscription handshake (`GET` with `hub.mode`, `hub.verify_token`, `hub.challenge`):
 /// the challenge to answer with when the mode is `subscribe` and the token is `expected`.

@@ -9,6 +9,7 @@ pub mod logs;
 pub mod meta;
 pub mod outbox;
 pub mod qontak;
+pub mod raw;
 pub mod twilio;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,6 +19,8 @@ use surveyd::config::{EmailTransport, Secret, SmtpTls};
 use surveyd::dispatch::{DispatchCounts, Mode};
 use surveyd::http::Application;
 use surveyd::store::Store;
+
+pub use raw::Raw;
 
 /// The survey key of the tests' settings (64 hex digits).
 pub const SURVEY_KEY: &str = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
@@ -41,6 +44,8 @@ pub fn counter(series: &str) -> f64 {
 pub struct TestDb {
     pub url: String,
     pub store: Store,
+    /// The test's own connection, for SQL it runs itself.
+    pub raw: Raw,
     _guard: Guard,
 }
 
@@ -116,6 +121,7 @@ impl TestDb {
         let url = format!("sqlite://{}/nested/surveyd.db", dir.path().display());
         let store = connect(&url, 4, migrated).await;
         TestDb {
+            raw: Raw::connect(&url).await,
             url,
             store,
             _guard: Guard::Sqlite(dir),
@@ -154,6 +160,7 @@ impl TestDb {
         let url = url.to_string();
         let store = connect(&url, 8, migrated).await;
         Some(TestDb {
+            raw: Raw::connect(&url).await,
             url,
             store,
             _guard: Guard::Postgres { admin_url, name },
@@ -171,9 +178,9 @@ impl TestDb {
 
     /// The first column of `sql`'s rows, as text (the query casts what is not text).
     pub async fn texts(&self, sql: &str) -> Vec<Option<String>> {
-        match &self.store {
-            Store::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
-            Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
+        match &self.raw {
+            Raw::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
+            Raw::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
         }
         .unwrap()
     }
@@ -181,15 +188,15 @@ impl TestDb {
     /// Makes the database refuse inserts into `table` of rows for which `condition` (SQL over
     /// `NEW`, alike on both backends) holds: a storage failure of the real database.
     pub async fn refuse_inserts(&self, table: &str, condition: &str) {
-        let result = match &self.store {
-            Store::Sqlite(pool) => sqlx::raw_sql(&format!(
+        let result = match &self.raw {
+            Raw::Sqlite(pool) => sqlx::raw_sql(&format!(
                 "CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} WHEN {condition} \
                  BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
             ))
             .execute(pool)
             .await
             .map(drop),
-            Store::Postgres(pool) => sqlx::raw_sql(&format!(
+            Raw::Postgres(pool) => sqlx::raw_sql(&format!(
                 "CREATE FUNCTION refuse_{table}() RETURNS trigger LANGUAGE plpgsql AS $$ \
                  BEGIN IF {condition} THEN RAISE EXCEPTION 'refused by the test'; END IF; \
                  RETURN NEW; END $$; \
@@ -205,12 +212,12 @@ impl TestDb {
 
     /// Undoes [`TestDb::refuse_inserts`].
     pub async fn accept_inserts(&self, table: &str) {
-        let result = match &self.store {
-            Store::Sqlite(pool) => sqlx::raw_sql(&format!("DROP TRIGGER refuse_{table}"))
+        let result = match &self.raw {
+            Raw::Sqlite(pool) => sqlx::raw_sql(&format!("DROP TRIGGER refuse_{table}"))
                 .execute(pool)
                 .await
                 .map(drop),
-            Store::Postgres(pool) => sqlx::raw_sql(&format!(
+            Raw::Postgres(pool) => sqlx::raw_sql(&format!(
                 "DROP TRIGGER refuse_{table} ON {table}; DROP FUNCTION refuse_{table}()"
             ))
             .execute(pool)
