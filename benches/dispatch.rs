@@ -15,7 +15,9 @@
 
 mod common;
 
-#[path = "../tests/support/twilio.rs"]
+#[path = "../tests/it/support/emulator.rs"]
+mod emulator;
+#[path = "../tests/it/support/twilio.rs"]
 #[allow(dead_code)] // the benchmark uses the emulator, not the test helpers beside it
 mod twilio;
 
@@ -111,7 +113,7 @@ fn main() {
     }
 }
 
-/// SMS through the Twilio emulator (tests/support/twilio.rs) with the rate limit off: the
+/// SMS through the Twilio emulator (tests/it/support/twilio.rs) with the rate limit off: the
 /// release `surveyd dispatch` against what `wrk` gets from the emulator alone.
 fn sms_benchmark(runtime: &tokio::runtime::Runtime, dir: &Path, messages: usize, smtp_port: u16) {
     let twilio = runtime.block_on(twilio::TwilioEmulator::start(twilio::Behaviour::default()));

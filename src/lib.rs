@@ -44,7 +44,7 @@
 //! # Layers
 //!
 //! Imports run from a layer to the same or a lower one, never up and never in a circle; the
-//! HTTP crates are named only in [`http`] (checked by `tests/architecture.rs`).
+//! HTTP crates are named only in [`http`] (checked by `tests/it/architecture.rs`).
 //!
 //! 1. `domain`, `clock`, `private`, `process`: values and plain helpers.
 //! 2. `templates`, `questionnaire`, `auth`, `campaign`: what surveys and campaigns are.

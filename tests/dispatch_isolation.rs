@@ -6,6 +6,9 @@
 //! server: every delivery ends sent or failed with a reason, none stays `sending`, nothing
 //! panics.
 
+// This binary uses a part of the shared helpers.
+#[allow(dead_code)]
+#[path = "it/support/mod.rs"]
 mod support;
 
 use chrono::Duration;

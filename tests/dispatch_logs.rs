@@ -3,14 +3,20 @@
 //! address or Rust structure anywhere. (A binary of its own: the test captures every line
 //! of its thread, and tracing's per-callsite caching is shared with other tests' threads.)
 
+// This binary uses a part of the shared helpers.
+#[allow(dead_code)]
+#[path = "it/support/mod.rs"]
 mod support;
+
+#[allow(dead_code)]
+mod logs;
 
 use serde_json::Value;
 use support::{SmtpServer, SurveyLoop, TestDb};
 
 #[tokio::test]
 async fn each_delivery_is_logged_once_with_its_ids_and_no_personal_data() {
-    let (captured, _logging) = support::logs::capture(tracing::Level::INFO);
+    let (captured, _logging) = logs::capture(tracing::Level::INFO);
 
     let db = TestDb::sqlite().await;
     let smtp = SmtpServer::start();

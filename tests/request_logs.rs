@@ -1,13 +1,19 @@
 //! Request logs name the route, never the path and query as sent: survey and unsubscribe
 //! links carry their token there. (A binary of its own, as every test that captures logs.)
 
+// This binary uses a part of the shared helpers.
+#[allow(dead_code)]
+#[path = "it/support/mod.rs"]
 mod support;
+
+#[allow(dead_code)]
+mod logs;
 
 use support::{TestApp, TestDb};
 
 #[tokio::test]
 async fn survey_tokens_never_reach_the_request_log() {
-    let (captured, _logging) = support::logs::capture(tracing::Level::DEBUG);
+    let (captured, _logging) = logs::capture(tracing::Level::DEBUG);
 
     let db = TestDb::sqlite().await;
     let app = TestApp::spawn(&db, db.settings()).await;

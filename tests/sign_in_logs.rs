@@ -3,9 +3,15 @@
 //! the test captures every line of its thread, and tracing's per-callsite caching is shared
 //! with other tests' threads.)
 
+// This binary uses a part of the shared helpers.
+#[allow(dead_code)]
+#[path = "it/support/mod.rs"]
 mod support;
 
-use support::logs::Captured;
+#[allow(dead_code)]
+mod logs;
+
+use logs::Captured;
 use support::{TestApp, TestDb};
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 //! and the figure lines `scripts/bench` gathers.
 #![allow(dead_code)] // each benchmark uses its own part
 
-#[path = "../../tests/support/raw.rs"]
+#[path = "../../tests/it/support/raw.rs"]
 pub mod raw;
 
 use surveyd::config::{DatabaseUrl, Settings};
