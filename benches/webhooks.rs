@@ -13,7 +13,7 @@
 //! Needs `wrk` (Debian's package).
 
 mod common;
-#[path = "../tests/it/support/outbox.rs"]
+#[path = "../tests/load/outbox.rs"]
 mod outbox;
 
 use common::{contact, databases, figure, free_port, settings};

@@ -217,21 +217,23 @@ pub async fn serve(store: Store, settings: Settings) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     tracing::info!(lease_owner = dispatcher.owner(), "dispatching");
     let workers = tokio::spawn(dispatcher.run(Mode::UntilShutdown, stopped.clone()));
-    let planner = tokio::spawn(scheduler.run(stopped.clone()));
-    let sources = tokio::spawn(poller.run(stopped.clone()));
-    let checkpoints = tokio::spawn(checkpoint(store.clone(), stopped.clone()));
-    let summaries = tokio::spawn(keep_summary(store.clone(), summary, stopped.clone()));
-    let retention = tokio::spawn(keep_retention(
-        store.clone(),
-        retention,
-        clock,
-        stopped.clone(),
-    ));
+    // The services that run beside the workers until shutdown.
+    let background = [
+        tokio::spawn(scheduler.run(stopped.clone())),
+        tokio::spawn(poller.run(stopped.clone())),
+        tokio::spawn(checkpoint(store.clone(), stopped.clone())),
+        tokio::spawn(keep_summary(store.clone(), summary, stopped.clone())),
+        tokio::spawn(keep_retention(
+            store.clone(),
+            retention,
+            clock,
+            stopped.clone(),
+        )),
+    ];
     let mut server_stopped = stopped;
-    let server = app.run_until(async move {
+    let server = tokio::spawn(app.run_until(async move {
         let _ = server_stopped.wait_for(|stop| *stop).await;
-    });
-    let server = tokio::spawn(server);
+    }));
     let mut workers = workers;
     let early = tokio::select! {
         () = shutdown_signal() => None,
@@ -239,31 +241,18 @@ pub async fn serve(store: Store, settings: Settings) -> anyhow::Result<()> {
     };
     let _ = stop.send(true);
     // The workers stop only on shutdown; finishing first means they failed.
-    let counts = match early {
-        None => workers.await??,
-        Some(finished) => {
-            let error = match finished {
-                Ok(Ok(_)) => anyhow::anyhow!("the dispatch workers stopped unexpectedly"),
-                Ok(Err(e)) => e.context("the dispatch workers failed"),
-                Err(e) => anyhow::Error::from(e).context("the dispatch workers failed"),
-            };
-            server.await??;
-            planner.await?;
-            sources.await?;
-            checkpoints.await?;
-            summaries.await?;
-            retention.await?;
-            store.close().await;
-            return Err(error);
-        }
+    let dispatched = match early {
+        None => workers.await.map_err(anyhow::Error::from).and_then(|r| r),
+        Some(Ok(Ok(_))) => Err(anyhow::anyhow!("the dispatch workers stopped unexpectedly")),
+        Some(Ok(Err(e))) => Err(e.context("the dispatch workers failed")),
+        Some(Err(e)) => Err(anyhow::Error::from(e).context("the dispatch workers failed")),
     };
     server.await??;
-    planner.await?;
-    sources.await?;
-    checkpoints.await?;
-    summaries.await?;
-    retention.await?;
+    for service in background {
+        service.await?;
+    }
     store.close().await;
+    let counts = dispatched?;
     counts.log("stopped", started.elapsed());
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! The email channel: a message is built once (multipart/alternative, text then HTML, with
-//! a Message-ID from the delivery id and RFC 8058 one-click unsubscribe headers) and either
+//! a Message-ID from the delivery id and its random key, and RFC 8058 one-click unsubscribe headers) and either
 //! written as `{delivery id}.eml` into the outbox folder or sent over SMTP.
 //!
 //! Header-bound text (the subject, display names) may come from customer data; it is made
@@ -29,6 +29,8 @@ use tokio::net::TcpStream;
 #[derive(Debug, Clone)]
 pub struct Email {
     pub delivery_id: i64,
+    /// The delivery's random key ([`crate::store::Claimed::message_key`]).
+    pub message_key: String,
     pub to: Vec<Mailbox>,
     pub subject: String,
     pub text: String,
@@ -119,15 +121,19 @@ impl EmailChannel {
     }
 
     /// The Message-ID of a delivery's email: the same on every attempt, so a duplicate
-    /// after a crash can be recognised.
-    pub fn message_id(&self, delivery_id: i64) -> String {
-        format!("<delivery-{delivery_id}@{}>", self.0.domain)
+    /// after a crash can be recognised, and unique beyond this database (RFC 5322 §3.6.4)
+    /// through the delivery's random key.
+    pub fn message_id(&self, email: &Email) -> String {
+        format!(
+            "<delivery-{}.{}@{}>",
+            email.delivery_id, email.message_key, self.0.domain
+        )
     }
 
     /// The message as it goes on the wire.
     pub fn message(&self, email: &Email) -> Result<Message, SendError> {
         let mut builder = Message::builder()
-            .message_id(Some(self.message_id(email.delivery_id)))
+            .message_id(Some(self.message_id(email)))
             .from(header_safe_mailbox(&self.0.from))
             .subject(single_line(&email.subject).into_owned());
         for to in &email.to {
@@ -191,7 +197,7 @@ impl EmailSender {
                 .map_err(|e| SendError::Transient(format!("cannot write to the outbox: {e}")))?,
             Transport::Smtp(smtp) => self.send_smtp(smtp, &message).await?,
         }
-        Ok(self.channel.message_id(email.delivery_id))
+        Ok(self.channel.message_id(email))
     }
 
     async fn send_smtp(&mut self, smtp: &SmtpSettings, message: &Message) -> Result<(), SendError> {
@@ -468,6 +474,7 @@ mod tests {
         {
             let email = Email {
                 delivery_id: i as i64,
+                message_key: format!("key{i}"),
                 to: vec![Mailbox::new(
                     Some(name.into()),
                     "budi@example.co.id".parse().unwrap(),
@@ -527,6 +534,7 @@ mod tests {
         let channel = channel(dir.path());
         let email = Email {
             delivery_id: 42,
+            message_key: "6f1c0b9e2d4a48e1a3b57c90d2e4f618".into(),
             to: vec!["Budi <budi@example.co.id>".parse().unwrap()],
             subject: "Bagaimana layanan kami?".into(),
             text: "Halo Budi".into(),
@@ -534,9 +542,10 @@ mod tests {
             unsubscribe_url: Some("https://survey.example.com/u/abc".into()),
         };
         let id = channel.sender().send(&email).await.unwrap();
-        assert_eq!(id, "<delivery-42@survey.example.com>");
+        let message_id = "<delivery-42.6f1c0b9e2d4a48e1a3b57c90d2e4f618@survey.example.com>";
+        assert_eq!(id, message_id);
         let eml = std::fs::read_to_string(dir.path().join("42.eml")).unwrap();
-        assert!(eml.contains("Message-ID: <delivery-42@survey.example.com>\r\n"));
+        assert!(eml.contains(&format!("Message-ID: {message_id}\r\n")));
         assert!(eml.contains("List-Unsubscribe: <https://survey.example.com/u/abc>\r\n"));
         assert!(eml.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"));
         let text = eml.find("Content-Type: text/plain").unwrap();

@@ -148,6 +148,8 @@ fn sample(campaign: &Campaign) -> Claimed {
         kind: MessageKind::Invite,
         // Set per channel before composing.
         channel: Channel::Survey(SurveyChannel::Email),
+        // A test message is no delivery: a key of its own, as a first claim would give it.
+        message_key: format!("{:032x}", rand::random::<u128>()),
         question: None,
         campaign: campaign.name.clone(),
         questionnaire: campaign.questionnaire.clone(),

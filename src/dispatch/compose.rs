@@ -151,6 +151,7 @@ impl Composer {
         let (subject, text) = alerts::email_text(alert, &self.public_url);
         Ok(Email {
             delivery_id: c.delivery_id,
+            message_key: c.message_key.clone(),
             to,
             subject,
             text,
@@ -192,6 +193,7 @@ impl Composer {
             .email(kind, &locale, &self.default_locale, &vars)?;
         Ok(Email {
             delivery_id: c.delivery_id,
+            message_key: c.message_key.clone(),
             to: vec![to],
             subject: message.subject,
             text: message.text,

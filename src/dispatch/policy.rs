@@ -243,6 +243,7 @@ mod tests {
             attempts: 1,
             kind,
             channel: Channel::Survey(SurveyChannel::Email),
+            message_key: "0123456789abcdef0123456789abcdef".into(),
             question: None,
             campaign: p.campaigns.keys().next().unwrap().clone(),
             questionnaire: "csat".into(),

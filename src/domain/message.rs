@@ -221,6 +221,46 @@ impl InvitationState {
     }
 }
 
+/// What interpreting a stored webhook event did, as the inbox records it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::Display, strum::EnumString,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum InboxOutcome {
+    /// A delivery status recorded.
+    Status,
+    /// A failure recorded: an invitation that never arrived moves to the next channel.
+    StatusFailed,
+    /// The delivery already had this status or a later one.
+    StatusStale,
+    /// No delivery carries that provider message id.
+    StatusUnknown,
+    /// An answer to the question asked.
+    Answer,
+    /// No answer to the question: it is asked again.
+    Reask,
+    /// Words that answered nothing, asked twice: kept as the comment.
+    Comment,
+    /// Likewise, cut to the comment question's length.
+    CommentCut,
+    OptOut,
+    OptIn,
+    /// A message from someone with no invitation to answer.
+    NoInvitation,
+    /// A reply after the invitation expired: told the survey has closed.
+    AfterExpiry,
+    /// A reply after the last question was answered.
+    AfterLastQuestion,
+    /// A well-formed event surveyd does not act on.
+    Ignored,
+}
+
+impl InboxOutcome {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,6 +288,13 @@ mod tests {
             InvitationState::try_from("answered".to_owned()),
             Ok(InvitationState::Answered)
         );
+        // The names the inbox and the metrics have always used.
+        assert_eq!(InboxOutcome::CommentCut.as_str(), "comment_cut");
+        assert_eq!(
+            InboxOutcome::AfterLastQuestion.to_string(),
+            "after_last_question"
+        );
+        assert_eq!(InboxOutcome::StatusFailed.as_str(), "status_failed");
         assert!(MessageKind::Reminder.opens_conversation());
         assert!(
             !MessageKind::Thanks.opens_conversation() && !MessageKind::Thanks.answers_customer()

@@ -7,7 +7,7 @@
 use super::parse::{self, Keyword};
 use super::{Inbound, InboundMessage, StatusReport};
 use crate::campaign::Campaign;
-use crate::domain::{MessageKind, Phone, SurveyChannel, storable};
+use crate::domain::{InboxOutcome, MessageKind, Phone, SurveyChannel, storable};
 use crate::questionnaire::{Answer, QuestionKind, Questionnaire};
 use crate::store::{ChatAnswer, Conversation, StatusApplied, StoreError, StoreTx};
 use chrono::{DateTime, Utc};
@@ -62,7 +62,7 @@ impl Interpreter {
         tx: &mut StoreTx,
         inbound: &Inbound,
         now: DateTime<Utc>,
-    ) -> Result<&'static str, InterpretError> {
+    ) -> Result<InboxOutcome, InterpretError> {
         match inbound {
             Inbound::Status(report) => self.status(tx, report, now).await,
             Inbound::Message(message) => self.message(tx, message, now).await,
@@ -74,7 +74,7 @@ impl Interpreter {
         tx: &mut StoreTx,
         report: &StatusReport,
         now: DateTime<Utc>,
-    ) -> Result<&'static str, InterpretError> {
+    ) -> Result<InboxOutcome, InterpretError> {
         let applied = tx
             .apply_status(
                 &report.message_id,
@@ -98,11 +98,11 @@ impl Interpreter {
                 if kind == MessageKind::Invite {
                     tx.undeliverable(invitation_id, &remaining, now).await?;
                 }
-                "status_failed"
+                InboxOutcome::StatusFailed
             }
-            StatusApplied::Recorded { .. } => "status",
-            StatusApplied::Stale => "status_stale",
-            StatusApplied::Unknown => "status_unknown",
+            StatusApplied::Recorded { .. } => InboxOutcome::Status,
+            StatusApplied::Stale => InboxOutcome::StatusStale,
+            StatusApplied::Unknown => InboxOutcome::StatusUnknown,
         })
     }
 
@@ -111,7 +111,7 @@ impl Interpreter {
         tx: &mut StoreTx,
         m: &InboundMessage,
         now: DateTime<Utc>,
-    ) -> Result<&'static str, InterpretError> {
+    ) -> Result<InboxOutcome, InterpretError> {
         let phone = match m
             .from
             .as_deref()
@@ -133,12 +133,12 @@ impl Interpreter {
                 .await;
         }
         let Some(conversation) = conversation else {
-            return Ok("no_invitation");
+            return Ok(InboxOutcome::NoInvitation);
         };
         if conversation.expires_at.is_some_and(|at| at <= now) {
             tx.queue_reply(&conversation, MessageKind::Closed, now)
                 .await?;
-            return Ok("after_expiry");
+            return Ok(InboxOutcome::AfterExpiry);
         }
         let questionnaire = self
             .questionnaires
@@ -157,7 +157,7 @@ impl Interpreter {
                 .first()
                 .map(|q| q.id.clone())
                 .unwrap_or_default(),
-            (None, Some(_)) => return Ok("after_last_question"),
+            (None, Some(_)) => return Ok(InboxOutcome::AfterLastQuestion),
         };
         let position = questionnaire
             .questions
@@ -171,19 +171,23 @@ impl Interpreter {
             })?;
         let question = &questionnaire.questions[position];
         let (answer, outcome) = match parse::answer(question, &m.text) {
-            Ok(answer) => (answer.map(|a| (question, a)), "answer"),
+            Ok(answer) => (answer.map(|a| (question, a)), InboxOutcome::Answer),
             Err(_) if !conversation.reasked => {
                 tx.reask(&conversation, &asked, now).await?;
-                return Ok("reask");
+                return Ok(InboxOutcome::Reask);
             }
             // Asked twice: the words are kept as the comment, and the survey goes on.
             Err(_) => match comment_question(questionnaire) {
                 Some((q, max_length)) => {
                     let (text, cut) = cut_to(storable(m.text.trim()), max_length);
-                    let outcome = if cut { "comment_cut" } else { "comment" };
+                    let outcome = if cut {
+                        InboxOutcome::CommentCut
+                    } else {
+                        InboxOutcome::Comment
+                    };
                     (Some((q, Answer::Text(text))), outcome)
                 }
-                None => (None, "comment"),
+                None => (None, InboxOutcome::Comment),
             },
         };
         let stored = answer.as_ref().map(|(q, a)| ChatAnswer {
@@ -213,7 +217,7 @@ impl Interpreter {
         } else {
             tx.queue_reply(&conversation, MessageKind::Closed, now)
                 .await?;
-            Ok("after_expiry")
+            Ok(InboxOutcome::AfterExpiry)
         }
     }
 
@@ -225,16 +229,16 @@ impl Interpreter {
         number: Option<&str>,
         conversation: Option<&Conversation>,
         now: DateTime<Utc>,
-    ) -> Result<&'static str, InterpretError> {
+    ) -> Result<InboxOutcome, InterpretError> {
         let number =
             number.ok_or_else(|| InterpretError::Invalid("a keyword from no number".into()))?;
         let opt_out = keyword == Keyword::OptOut;
         tx.set_number_opt_out(channel, number, opt_out, "reply", now)
             .await?;
         let (kind, outcome) = if opt_out {
-            (MessageKind::OptOut, "opt_out")
+            (MessageKind::OptOut, InboxOutcome::OptOut)
         } else {
-            (MessageKind::OptIn, "opt_in")
+            (MessageKind::OptIn, InboxOutcome::OptIn)
         };
         if let Some(conversation) = conversation {
             tx.queue_reply(conversation, kind, now).await?;

@@ -79,6 +79,15 @@ impl Dialect {
         }
     }
 
+    /// An SQL expression giving a new random key of 32 hex digits each time it is evaluated
+    /// (128 random bits on SQLite, 122 on PostgreSQL's version 4 UUIDs).
+    pub(crate) fn random_key(self) -> &'static str {
+        match self.0 {
+            Backend::Sqlite => "lower(hex(randomblob(16)))",
+            Backend::Postgres => "replace(CAST(gen_random_uuid() AS TEXT), '-', '')",
+        }
+    }
+
     /// Whether `later` is at most `days` days (a parameter or a number) after `earlier`.
     pub(crate) fn within_days(self, later: &str, earlier: &str, days: &str) -> String {
         match self.0 {

@@ -25,6 +25,9 @@ pub struct Claimed {
     pub kind: MessageKind,
     #[sqlx(try_from = "String")]
     pub channel: Channel,
+    /// Random, set at its first claim and kept for its retries: what its email's Message-ID
+    /// is made of.
+    pub message_key: String,
     /// The question a chat message asks (a next question or a re-ask).
     pub question: Option<String>,
     pub campaign: String,
@@ -129,6 +132,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Claimed>, StoreError> {
         let lock = self.dialect().skip_locked();
+        let key = self.dialect().random_key();
         // Another process's claims on this channel whose lease ran out (it died) go back to
         // the queue first, keeping their due time, so the ordered claim below takes them
         // before newer ones. This process's own come back through its recorder (sent, or
@@ -152,7 +156,7 @@ impl Store {
         // `limit` rows.
         let claim = format!(
             "UPDATE deliveries SET status = 'sending', lease_owner = $1, lease_until = $2, \
-             attempts = attempts + 1, updated_at = $3 \
+             attempts = attempts + 1, updated_at = $3, message_key = COALESCE(message_key, {key}) \
              WHERE id IN (SELECT id FROM deliveries WHERE status = 'queued' AND channel = $5 \
                AND due_at <= $3 ORDER BY due_at LIMIT $4{lock}) \
              RETURNING id"
@@ -172,7 +176,7 @@ impl Store {
         }
         let mut claimed: Vec<Claimed> = with_pool!(self, pool => {
             let mut q = QueryBuilder::new(
-                "SELECT d.id AS delivery_id, d.invitation_id, i.contact_id, i.customer_id, d.attempts, d.kind, d.channel, d.question, \
+                "SELECT d.id AS delivery_id, d.invitation_id, i.contact_id, i.customer_id, d.attempts, d.kind, d.channel, d.message_key, d.question, \
                  i.campaign, i.questionnaire, cu.name AS customer_name, cu.email, cu.phone, cu.whatsapp, cu.locale, \
                  cu.time_zone, a.name AS agent_name, c.category, c.closed_at, i.state AS invitation_state, \
                  EXISTS (SELECT 1 FROM opt_outs o WHERE o.customer_id = i.customer_id \

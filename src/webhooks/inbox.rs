@@ -13,6 +13,7 @@
 
 use super::{Providers, RawEvent};
 use crate::clock::Clock;
+use crate::domain::InboxOutcome;
 use crate::replies::Inbound;
 use crate::replies::conversation::{InterpretError, Interpreter};
 use crate::store::{InboxEvent, Store, StoreError, StoreTx};
@@ -169,14 +170,14 @@ async fn store_batch(
 fn count_events(
     events: &[(&RawEvent, DateTime<Utc>)],
     ids: &[Option<i64>],
-    results: &[(i64, Result<&'static str, String>, DateTime<Utc>)],
+    results: &[(i64, Result<InboxOutcome, String>, DateTime<Utc>)],
 ) {
     let mut results = results.iter();
     for ((event, _), id) in events.iter().zip(ids) {
         let outcome = match id {
             None => "duplicate",
             Some(_) => match results.next() {
-                Some((_, Ok(outcome), _)) => outcome,
+                Some((_, Ok(outcome), _)) => outcome.as_str(),
                 _ => "failed",
             },
         };
@@ -251,11 +252,17 @@ pub async fn replay(
 /// Records the events' outcomes and errors (`(event id, result, when)`).
 async fn record(
     tx: &mut StoreTx,
-    results: &[(i64, Result<&'static str, String>, DateTime<Utc>)],
+    results: &[(i64, Result<InboxOutcome, String>, DateTime<Utc>)],
 ) -> Result<(), StoreError> {
     let processed: Vec<_> = results
         .iter()
-        .map(|(id, result, at)| (*id, result.as_ref().copied().map_err(String::as_str), *at))
+        .map(|(id, result, at)| {
+            let result = match result {
+                Ok(outcome) => Ok(outcome.as_str()),
+                Err(reason) => Err(reason.as_str()),
+            };
+            (*id, result, *at)
+        })
         .collect();
     tx.inbox_processed(&processed).await
 }
@@ -271,7 +278,7 @@ async fn process(
     event: (&str, &str, &str),
     now: DateTime<Utc>,
     containment: Containment,
-) -> Result<Result<&'static str, String>, StoreError> {
+) -> Result<Result<InboxOutcome, String>, StoreError> {
     let (provider, kind, payload) = event;
     let result = match providers.decode(provider, kind, payload) {
         Ok(Some(inbound)) => match containment {
@@ -282,7 +289,7 @@ async fn process(
             },
             Containment::Event => interpret_marked(tx, interpreter, &inbound, now).await?,
         },
-        Ok(None) => Ok("ignored"),
+        Ok(None) => Ok(InboxOutcome::Ignored),
         Err(reason) => Err(reason),
     };
     if let Err(reason) = &result {
@@ -298,7 +305,7 @@ async fn interpret_marked(
     interpreter: &Interpreter,
     inbound: &Inbound,
     now: DateTime<Utc>,
-) -> Result<Result<&'static str, String>, StoreError> {
+) -> Result<Result<InboxOutcome, String>, StoreError> {
     let mut attempt = 1;
     loop {
         tx.mark().await?;

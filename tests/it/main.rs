@@ -1,7 +1,8 @@
 //! The integration tests, one module per capability, in one binary: the helpers in `support`
-//! compile once. Tests that capture log lines, or count a metric exactly, run in binaries of
-//! their own beside this one (`tests/*.rs`): tracing's per-callsite caching and the metrics
-//! recorder are shared by every test of a binary.
+//! compile once. Beside this one (`tests/*.rs`, `tests/load/`) run the tests that need a
+//! binary of their own: those that capture log lines or count a metric exactly (tracing's
+//! per-callsite caching and the metrics recorder are shared by every test of a binary), and
+//! the webhook storm, whose load would overlap the timing of the tests beside it.
 
 #[macro_use]
 mod support;
@@ -38,6 +39,5 @@ mod sql_source;
 mod store;
 mod survey_browser;
 mod webhook_signatures;
-mod webhook_storm;
 mod webhooks;
 mod whatsapp_meta;

@@ -270,6 +270,76 @@ async fn postgres_an_upgrade_keeps_the_links_already_sent() {
     }
 }
 
+/// A fresh database of the same backend as `db`.
+async fn another_like(db: &TestDb) -> TestDb {
+    if db.url.starts_with("sqlite:") {
+        TestDb::sqlite().await
+    } else {
+        TestDb::postgres().await.unwrap()
+    }
+}
+
+/// Plans the default email campaign for one contact closed two hours before `now` and claims
+/// its invitation: the delivery's id and message key.
+async fn first_claim(db: &TestDb, now: DateTime<Utc>) -> (i64, String) {
+    let contact = support::closed_contact(
+        "T-1",
+        "C-1",
+        Some("budi@example.co.id"),
+        now - Duration::hours(2),
+    );
+    db.store.upsert_contacts(&[contact], now).await.unwrap();
+    let settings = db.settings();
+    let campaign = settings
+        .campaigns
+        .iter()
+        .find(|c| c.name == "post-contact-email")
+        .unwrap();
+    let planned = db
+        .store
+        .plan_invitations(campaign, now, false, &support::survey_key())
+        .await
+        .unwrap();
+    assert_eq!(planned.invited, 1);
+    let claimed = db
+        .store
+        .claim_due("email", "test", now, now + Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    (claimed[0].delivery_id, claimed[0].message_key.clone())
+}
+
+/// What an email's Message-ID is made of: a random key set at the delivery's first claim,
+/// kept through its retries, and another for the delivery of the same id in another database
+/// (a restore, a re-created file, a staging copy).
+async fn a_delivery_s_message_key_is_its_own_and_kept_for_retries(db: &TestDb) {
+    let now = Utc::now();
+    let (id, key) = first_claim(db, now).await;
+    assert_eq!(key.len(), 32, "{key}");
+    assert!(key.chars().all(|c| c.is_ascii_hexdigit()), "{key}");
+    let retry = surveyd::store::Outcome::Retry {
+        delivery_id: id,
+        due_at: now,
+        error: "421 try later".into(),
+    };
+    db.store
+        .record_outcomes("test", now, &[retry])
+        .await
+        .unwrap();
+    let again = db
+        .store
+        .claim_due("email", "test", now, now + Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!((again[0].delivery_id, &again[0].message_key), (id, &key));
+
+    let other = another_like(db).await;
+    let (other_id, other_key) = first_claim(&other, now).await;
+    assert_eq!(other_id, id, "the same delivery id in the other database");
+    assert_ne!(other_key, key);
+}
+
 on_both_backends!(
     upsert_inserts_then_changes_nothing,
     a_changed_record_is_updated,
@@ -279,4 +349,5 @@ on_both_backends!(
     concurrent_upserts_never_duplicate,
     migrations_run_once,
     tokens_are_found_by_hash_and_revoked,
+    a_delivery_s_message_key_is_its_own_and_kept_for_retries,
 );

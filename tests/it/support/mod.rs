@@ -7,7 +7,6 @@ pub mod daemon;
 pub mod emulator;
 pub mod gateway;
 pub mod meta;
-pub mod outbox;
 pub mod qontak;
 pub mod raw;
 pub mod twilio;
