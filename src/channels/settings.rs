@@ -64,6 +64,9 @@ pub struct TwilioSettings {
     /// The account's auth token: it authenticates sends and signs Twilio's callbacks
     /// (`X-Twilio-Signature`). Unset, the Twilio webhooks answer 404.
     pub auth_token: Option<Secret<String>>,
+    /// The secret of a Webhooks shared key, for callbacks a Webhooks Rule has Twilio sign with
+    /// it (they carry `X-Twilio-Webhooks-Signature-Settings`); unset, those are refused.
+    pub webhook_shared_key: Option<Secret<String>>,
     /// The sending number (`+62…`), or instead a Messaging Service.
     pub from: Option<String>,
     pub messaging_service_sid: Option<String>,

@@ -41,6 +41,7 @@ pub const OPTIONAL: &[&str] = &[
     "channels.whatsapp",
     "twilio.account_sid",
     "twilio.auth_token",
+    "twilio.webhook_shared_key",
     "twilio.from",
     "twilio.messaging_service_sid",
     "twilio.whatsapp_from",

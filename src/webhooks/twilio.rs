@@ -3,7 +3,7 @@
 //! form body exactly as received.
 
 use super::provider::{Acknowledgement, Call, WebhookProvider};
-use super::signature::twilio_valid;
+use super::signature::{TwilioAlgorithm, twilio_valid};
 use super::{RawEvent, Rejection, shorten};
 use crate::channels::TwilioSettings;
 use crate::domain::Secret;
@@ -17,6 +17,17 @@ pub const PROVIDER: &str = "twilio";
 /// Parameters a callback's form may have. Twilio sends a few dozen; a form with more is
 /// refused before it is parsed or its signature computed.
 pub const MAX_PARAMETERS: usize = 200;
+
+/// The header Twilio adds when a Webhooks Rule has it sign with a shared key:
+/// `key={shared key sid},algorithm={HMAC_SHA1 or HMAC_SHA256}`.
+pub const SIGNATURE_SETTINGS: &str = "x-twilio-webhooks-signature-settings";
+
+/// What Twilio's callbacks are signed with: the account's auth token, or a shared key when a
+/// Webhooks Rule says so (twilio-node's `webhook(authToken, { sharedKeySecret })`).
+pub struct Keys<'a> {
+    pub auth_token: &'a str,
+    pub shared_key: Option<&'a str>,
+}
 
 /// The statuses Twilio's status callbacks report.
 const STATUSES: [&str; 13] = [
@@ -51,7 +62,7 @@ pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
 /// parameters' boundaries moved keeps a valid signature; it is refused here instead of being
 /// stored under a new event id.
 pub fn accept(
-    auth_token: &str,
+    keys: &Keys<'_>,
     url: &str,
     headers: &HeaderMap,
     body: &[u8],
@@ -69,8 +80,25 @@ pub fn accept(
     if count > MAX_PARAMETERS {
         return Err(Rejection::TooManyParameters(MAX_PARAMETERS));
     }
+    // Signed with the auth token, unless a Webhooks Rule has Twilio sign with a shared key.
+    let (algorithm, secret) = match headers.get(SIGNATURE_SETTINGS) {
+        None => (TwilioAlgorithm::Sha1, keys.auth_token),
+        Some(settings) => {
+            let refused =
+                |why: String| Rejection::BadSignature(format!("{SIGNATURE_SETTINGS}: {why}"));
+            let settings = settings.to_str().map_err(|_| refused("not text".into()))?;
+            let algorithm = TwilioAlgorithm::of_settings(settings).map_err(refused)?;
+            let secret = keys.shared_key.ok_or_else(|| {
+                refused(
+                    "Twilio signed with a shared key, and twilio.webhook_shared_key is not set"
+                        .into(),
+                )
+            })?;
+            (algorithm, secret)
+        }
+    };
     let params = form_pairs(body);
-    if !twilio_valid(auth_token, url, &params, signature) {
+    if !twilio_valid(algorithm, secret, url, &params, signature) {
         return Err(Rejection::BadSignature("X-Twilio-Signature".into()));
     }
     Ok(RawEvent {
@@ -175,9 +203,11 @@ impl Callback {
 /// An empty TwiML document: Twilio is told to send nothing back.
 const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#;
 
-/// One of Twilio's callbacks, verified with the account's auth token (`twilio.auth_token`).
+/// One of Twilio's callbacks, verified with the account's auth token (`twilio.auth_token`) or
+/// the shared key of a Webhooks Rule (`twilio.webhook_shared_key`).
 pub struct Twilio {
     auth_token: Option<Secret<String>>,
+    shared_key: Option<Secret<String>>,
     callback: Callback,
 }
 
@@ -185,6 +215,7 @@ impl Twilio {
     pub fn new(settings: &TwilioSettings, callback: Callback) -> Self {
         Twilio {
             auth_token: settings.auth_token.clone(),
+            shared_key: settings.webhook_shared_key.clone(),
             callback,
         }
     }
@@ -197,13 +228,11 @@ impl WebhookProvider for Twilio {
 
     fn verify(&self, call: &Call<'_>) -> Result<Vec<RawEvent>, Rejection> {
         let token = self.auth_token.as_ref().ok_or(Rejection::NotConfigured)?;
-        let event = accept(
-            token.expose(),
-            call.url,
-            call.headers,
-            call.body,
-            self.callback,
-        )?;
+        let keys = Keys {
+            auth_token: token.expose(),
+            shared_key: self.shared_key.as_ref().map(|key| key.expose().as_str()),
+        };
+        let event = accept(&keys, call.url, call.headers, call.body, self.callback)?;
         Ok(vec![event])
     }
 

@@ -1,9 +1,11 @@
 //! Webhook signatures against the providers' own worked examples (tests/vectors, computed by
 //! Twilio's helper library and by Meta's algorithm), and refused after any change.
 
+use crate::support::twilio::{sdk_signature_with, sdk_validates};
 use serde::Deserialize;
 use surveyd::webhooks::signature::{
-    hmac_sha256_hex, hmac_sha256_valid, meta_signature, meta_valid, twilio_signature, twilio_valid,
+    TwilioAlgorithm, hmac_sha256_hex, hmac_sha256_valid, meta_signature, meta_valid,
+    twilio_signature, twilio_signature_with, twilio_valid,
 };
 
 #[derive(Deserialize)]
@@ -47,18 +49,30 @@ fn twilio_vectors_are_accepted_and_computed() {
             v.url
         );
         assert!(
-            twilio_valid(&v.auth_token, &v.url, &params, &v.signature),
+            twilio_valid(
+                TwilioAlgorithm::Sha1,
+                &v.auth_token,
+                &v.url,
+                &params,
+                &v.signature
+            ),
             "{}",
             v.url
         );
         // Parameter order in the request does not matter.
         let reversed: Vec<_> = params.iter().rev().cloned().collect();
-        assert!(twilio_valid(&v.auth_token, &v.url, &reversed, &v.signature));
+        assert!(twilio_valid(
+            TwilioAlgorithm::Sha1,
+            &v.auth_token,
+            &v.url,
+            &reversed,
+            &v.signature
+        ));
     }
 }
 
 #[test]
-fn twilio_accepts_the_url_with_or_without_its_default_port() {
+fn twilio_accepts_the_url_with_its_default_port_or_without_any() {
     for (v, params) in twilio_vectors() {
         let with_port =
             v.url
@@ -66,21 +80,48 @@ fn twilio_accepts_the_url_with_or_without_its_default_port() {
                 .replacen(".co.id/", ".co.id:443/", 1);
         assert_ne!(with_port, v.url);
         assert!(
-            twilio_valid(&v.auth_token, &with_port, &params, &v.signature),
+            twilio_valid(
+                TwilioAlgorithm::Sha1,
+                &v.auth_token,
+                &with_port,
+                &params,
+                &v.signature
+            ),
             "{with_port}"
         );
         // Signed with the port written out, checked against the URL without it.
         let signed = twilio_signature(&v.auth_token, &with_port, &params);
-        assert!(twilio_valid(&v.auth_token, &v.url, &params, &signed));
-        // Another port is another URL.
+        assert!(twilio_valid(
+            TwilioAlgorithm::Sha1,
+            &v.auth_token,
+            &v.url,
+            &params,
+            &signed
+        ));
+        // Any port is left out, as twilio-python does: a signature over the URL without it
+        // holds for the URL with another port; one over that port, for that URL only.
         let other = v
             .url
             .replacen(".com/", ".com:8443/", 1)
             .replacen(".co.id/", ".co.id:8443/", 1);
         assert!(
-            !twilio_valid(&v.auth_token, &other, &params, &v.signature),
+            twilio_valid(
+                TwilioAlgorithm::Sha1,
+                &v.auth_token,
+                &other,
+                &params,
+                &v.signature
+            ),
             "{other}"
         );
+        let signed = twilio_signature(&v.auth_token, &other, &params);
+        assert!(!twilio_valid(
+            TwilioAlgorithm::Sha1,
+            &v.auth_token,
+            &v.url,
+            &params,
+            &signed
+        ));
     }
 }
 
@@ -88,7 +129,7 @@ fn twilio_accepts_the_url_with_or_without_its_default_port() {
 fn twilio_refuses_any_change() {
     for (v, params) in twilio_vectors() {
         let valid = |token: &str, url: &str, params: &[(String, String)], sig: &str| {
-            twilio_valid(token, url, params, sig)
+            twilio_valid(TwilioAlgorithm::Sha1, token, url, params, sig)
         };
         assert!(!valid("wrong-token", &v.url, &params, &v.signature));
         assert!(!valid(
@@ -149,6 +190,87 @@ fn twilio_sorts_repeated_parameters_by_value() {
     assert_eq!(
         sig,
         base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    );
+}
+
+/// surveyd accepts exactly what twilio-python's `RequestValidator.validate` accepts: signed
+/// by Twilio's own library over one form of the URL (with a port, without, with another),
+/// with repeated and repeated identical values, with HMAC-SHA1 and HMAC-SHA256, checked
+/// against every form.
+#[test]
+fn twilio_accepts_what_twilio_s_own_validator_accepts() {
+    let secret = "9c7f0e2b4d6a8c1e3f5a7b9d0e2c4a6f";
+    let base = "https://surveys.example.co.id";
+    let path = "/webhooks/twilio/inbound?channel=sms";
+    let urls = [
+        format!("{base}{path}"),
+        format!("{base}:443{path}"),
+        format!("{base}:8443{path}"),
+        format!("http://surveys.example.co.id:80{path}"),
+        format!("http://surveys.example.co.id{path}"),
+    ];
+    let forms: [&[(&str, &str)]; 3] = [
+        &[
+            ("MessageSid", "SM0123"),
+            ("Body", "4"),
+            ("From", "+6281234567890"),
+        ],
+        // A name twice with two values, and with the same value twice.
+        &[("Tag", "b"), ("Tag", "a"), ("Body", "4")],
+        &[("Tag", "a"), ("Tag", "a"), ("Body", "4")],
+    ];
+    let mut checked = 0;
+    for (algorithm, ours) in [
+        ("HMAC_SHA1", TwilioAlgorithm::Sha1),
+        ("HMAC_SHA256", TwilioAlgorithm::Sha256),
+    ] {
+        for form in forms {
+            let owned: Vec<(String, String)> = form
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            for signed_url in &urls {
+                let Some(signature) = sdk_signature_with(algorithm, secret, signed_url, form)
+                else {
+                    eprintln!("skipped: the installed twilio package has no {algorithm}");
+                    continue;
+                };
+                assert_eq!(
+                    twilio_signature_with(ours, secret, signed_url, &owned),
+                    signature,
+                    "{algorithm} over {signed_url} {form:?}"
+                );
+                for url in &urls {
+                    let theirs = sdk_validates(algorithm, secret, url, form, &signature).unwrap();
+                    assert_eq!(
+                        twilio_valid(ours, secret, url, &owned, &signature),
+                        theirs,
+                        "{algorithm}: signed over {signed_url}, received at {url}, {form:?}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked >= 75, "HMAC-SHA1 at least: {checked} checks");
+}
+
+#[test]
+fn the_signature_settings_header_names_the_algorithm() {
+    let of = TwilioAlgorithm::of_settings;
+    assert_eq!(
+        of("key=HKabc,algorithm=HMAC_SHA256"),
+        Ok(TwilioAlgorithm::Sha256)
+    );
+    assert_eq!(
+        of(" algorithm = hmac_sha1 , key=HKabc"),
+        Ok(TwilioAlgorithm::Sha1)
+    );
+    assert_eq!(of("key=HKabc"), Ok(TwilioAlgorithm::Sha1));
+    assert!(
+        of("key=HKabc,algorithm=HMAC_MD5")
+            .unwrap_err()
+            .contains("HMAC_MD5")
     );
 }
 

@@ -1009,6 +1009,54 @@ async fn a_form_of_too_many_parameters_is_refused_by_its_count() {
     assert_eq!(db.store.inbox_status().await.unwrap().total, 0);
 }
 
+/// A Webhooks Rule has Twilio sign with a shared key: the callback carries
+/// `X-Twilio-Webhooks-Signature-Settings`, and is verified with `twilio.webhook_shared_key` by
+/// the algorithm the header names (signed here by Twilio's own library); while no shared key
+/// is configured it is refused and nothing is stored.
+async fn a_twilio_callback_signed_with_a_shared_key(db: &TestDb) {
+    let chat = Chat::start(db).await;
+    let invitation = chat.invite(db, SurveyChannel::Sms, &sid("invite")).await;
+    let path = "/webhooks/twilio/inbound";
+    let message = sid("shared");
+    let form = [
+        ("MessageSid", message.as_str()),
+        ("From", CUSTOMER_PHONE),
+        ("To", "+6285712345678"),
+        ("Body", "4"),
+    ];
+    let shared_key = "b1946ac92492d2347c6235b4d2611184";
+    let url = format!("{PUBLIC_URL}{path}");
+    let Some(signature) =
+        support::twilio::sdk_signature_with("HMAC_SHA256", shared_key, &url, &form)
+    else {
+        eprintln!("skipped: the installed twilio package does not sign with HMAC_SHA256");
+        return;
+    };
+    let post = |app: &TestApp| {
+        app.client
+            .post(app.url(path))
+            .header("X-Twilio-Signature", &signature)
+            .header(
+                "X-Twilio-Webhooks-Signature-Settings",
+                "key=HK0123456789abcdef0123456789abcdef,algorithm=HMAC_SHA256",
+            )
+            .form(&form)
+            .send()
+    };
+    let refused = post(&chat.app).await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let reason = refused.text().await.unwrap();
+    assert!(reason.contains("twilio.webhook_shared_key"), "{reason}");
+    assert_eq!(db.store.inbox_status().await.unwrap().total, 0);
+
+    let mut settings = chat.settings.clone();
+    settings.twilio.webhook_shared_key = Some(Secret::new(shared_key.into()));
+    let app = TestApp::spawn_with_clock(db, settings, chat.clock.clone()).await;
+    assert_eq!(post(&app).await.unwrap().status(), 200);
+    assert_eq!(answers(db, invitation).await.len(), 1);
+    app.stop().await;
+}
+
 on_both_backends!(
     an_sms_survey_is_a_conversation,
     twice_no_answer_keeps_the_words_as_a_comment,
@@ -1024,4 +1072,5 @@ on_both_backends!(
     a_reshuffled_twilio_reply_is_refused,
     a_long_comment_is_cut_to_the_questions_length,
     a_whatsapp_event_without_a_message_id_is_refused,
+    a_twilio_callback_signed_with_a_shared_key,
 );

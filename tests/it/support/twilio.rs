@@ -272,16 +272,63 @@ pub fn sid(label: &str) -> String {
 /// `X-Twilio-Signature` of a request to `url` with `params`, computed by Twilio's own helper
 /// library (`RequestValidator.compute_signature` of the `twilio` Python package).
 pub fn sdk_signature(url: &str, params: &[(&str, &str)]) -> String {
+    sdk_signature_with("HMAC_SHA1", AUTH_TOKEN, url, params).unwrap()
+}
+
+/// [`sdk_signature`] with `algorithm` (`HMAC_SHA1`, `HMAC_SHA256`) under `secret`; `None`
+/// when the installed library does not sign with that algorithm.
+pub fn sdk_signature_with(
+    algorithm: &str,
+    secret: &str,
+    url: &str,
+    params: &[(&str, &str)],
+) -> Option<String> {
+    let input = serde_json::json!({
+        "op": "sign", "algorithm": algorithm, "secret": secret, "url": url, "params": params,
+    });
+    sdk(&input)
+}
+
+/// Whether Twilio's own library accepts the request (`RequestValidator(secret).validate(url,
+/// params, signature, algorithm)`); `None` when it does not know the algorithm.
+pub fn sdk_validates(
+    algorithm: &str,
+    secret: &str,
+    url: &str,
+    params: &[(&str, &str)],
+    signature: &str,
+) -> Option<bool> {
+    let input = serde_json::json!({
+        "op": "validate", "algorithm": algorithm, "secret": secret, "url": url,
+        "params": params, "signature": signature,
+    });
+    sdk(&input).map(|answer| answer == "True")
+}
+
+/// Runs `RequestValidator` of the `twilio` Python package on `input`: the parameters as
+/// pairs (a name may repeat, as in a form), handed over as Django's `QueryDict` would be.
+fn sdk(input: &serde_json::Value) -> Option<String> {
     use std::io::Write;
-    let script = "import json, sys\n\
+    let script = "import inspect, json, sys\n\
                   from twilio.request_validator import RequestValidator\n\
                   v = json.load(sys.stdin)\n\
-                  print(RequestValidator(v['token']).compute_signature(v['url'], v['params']))";
-    let params: serde_json::Map<String, serde_json::Value> = params
-        .iter()
-        .map(|(k, v)| (k.to_string(), (*v).into()))
-        .collect();
-    let input = serde_json::json!({ "token": AUTH_TOKEN, "url": url, "params": params });
+                  class Params(dict):\n\
+                  \x20   def getlist(self, name):\n\
+                  \x20       return self[name]\n\
+                  params = Params()\n\
+                  for name, value in v['params']:\n\
+                  \x20   params.setdefault(name, []).append(value)\n\
+                  validator = RequestValidator(v['secret'])\n\
+                  kw = {}\n\
+                  if 'algorithm' in inspect.signature(validator.compute_signature).parameters:\n\
+                  \x20   kw['algorithm'] = v['algorithm']\n\
+                  elif v['algorithm'] != 'HMAC_SHA1':\n\
+                  \x20   print('unsupported')\n\
+                  \x20   sys.exit(0)\n\
+                  if v['op'] == 'sign':\n\
+                  \x20   print(validator.compute_signature(v['url'], params, **kw))\n\
+                  else:\n\
+                  \x20   print(validator.validate(v['url'], params, v['signature'], **kw))";
     let mut child = std::process::Command::new("python3")
         .args(["-c", script])
         .stdin(std::process::Stdio::piped())
@@ -299,5 +346,6 @@ pub fn sdk_signature(url: &str, params: &[(&str, &str)]) -> String {
         output.status.success(),
         "Twilio's RequestValidator did not run (pip install twilio)"
     );
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    let answer = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    (answer != "unsupported").then_some(answer)
 }
