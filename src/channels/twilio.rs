@@ -12,6 +12,8 @@ use anyhow::Context;
 const OPTED_OUT: i64 = 21610;
 /// Too many requests.
 const TOO_MANY_REQUESTS: i64 = 20429;
+/// The sender's queue is full (a 400): the messages already queued must go first.
+const QUEUE_FULL: i64 = 21611;
 
 #[derive(Debug, Clone)]
 pub struct Twilio {
@@ -113,8 +115,9 @@ impl Twilio {
     }
 }
 
-/// Sorts a Twilio error: an opt-out is recorded, throttling and server trouble are retried,
-/// the rest (21211 invalid number, 20003 bad credentials…) is final.
+/// Sorts a Twilio error: an opt-out is recorded, throttling (20429, and 21611 a full queue)
+/// and server trouble are retried, the rest (21211 invalid number, 20003 bad credentials…)
+/// is final.
 fn classify(answer: &Answer, body: &serde_json::Value) -> SendError {
     let code = body["code"].as_i64();
     let reason = answer.reason(
@@ -124,7 +127,29 @@ fn classify(answer: &Answer, body: &serde_json::Value) -> SendError {
     );
     match code {
         Some(OPTED_OUT) => SendError::OptedOut(reason),
-        Some(TOO_MANY_REQUESTS) => answer.throttled(reason),
+        Some(TOO_MANY_REQUESTS | QUEUE_FULL) => answer.throttled(reason),
         _ => answer.by_status(reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_queue_is_retried_and_a_bad_number_is_final() {
+        let refused = |code: i64| {
+            let body = serde_json::json!({"code": code, "message": "refused", "status": 400});
+            let answer = Answer {
+                status: reqwest::StatusCode::BAD_REQUEST,
+                retry_after: None,
+                body: body.to_string(),
+            };
+            classify(&answer, &body)
+        };
+        assert!(matches!(refused(21611), SendError::Throttled { .. }));
+        assert!(matches!(refused(20429), SendError::Throttled { .. }));
+        assert!(matches!(refused(21610), SendError::OptedOut(_)));
+        assert!(matches!(refused(21211), SendError::Permanent(_)));
     }
 }

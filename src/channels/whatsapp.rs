@@ -10,9 +10,15 @@ use crate::domain::MessageKind;
 use anyhow::Context;
 use serde_json::{Value, json};
 
-/// Meta error codes.
-const THROUGHPUT_LIMIT: i64 = 130429;
-const TOO_MANY_TO_USER: i64 = 131056;
+/// Meta's error codes that mean "not now": they come back as HTTP 400 and are retried, with
+/// the lane's breaker counting them (Cloud API error codes reference).
+const RATE_LIMITS: [i64; 5] = [
+    4,      // application request limit reached
+    80007,  // the WhatsApp Business Account's rate limit
+    130429, // throughput limit of the phone number
+    131048, // spam rate limit: too many messages refused by customers lately
+    131056, // too many messages to one customer
+];
 
 /// The Cloud API's limits on interactive messages.
 const MAX_BUTTONS: usize = 3;
@@ -183,8 +189,8 @@ fn truncate(text: &str, max: usize) -> String {
     }
 }
 
-/// Sorts a Cloud API error: throughput limits and server trouble are retried; the rest
-/// (131047 outside the window, 190 bad token, an invalid number…) is not.
+/// Sorts a Cloud API error: rate limits ([`RATE_LIMITS`]) and server trouble are retried; the
+/// rest (131047 outside the window, 190 bad token, an invalid number…) is not.
 fn classify(answer: &Answer, body: &Value) -> SendError {
     let error = &body["error"];
     let code = error["code"].as_i64();
@@ -194,7 +200,7 @@ fn classify(answer: &Answer, body: &Value) -> SendError {
         error["message"].as_str().unwrap_or("no message"),
     );
     match code {
-        Some(THROUGHPUT_LIMIT | TOO_MANY_TO_USER) => answer.throttled(reason),
+        Some(code) if RATE_LIMITS.contains(&code) => answer.throttled(reason),
         _ => answer.by_status(reason),
     }
 }
@@ -204,6 +210,28 @@ mod tests {
     use super::*;
     use crate::domain::SurveyChannel;
     use crate::render::{ChatVars, Invitee};
+
+    #[test]
+    fn rate_limits_are_retried_and_other_refusals_are_final() {
+        let refused = |code: i64| {
+            let body = json!({"error": {"message": "refused", "code": code}});
+            let answer = Answer {
+                status: reqwest::StatusCode::BAD_REQUEST,
+                retry_after: None,
+                body: body.to_string(),
+            };
+            classify(&answer, &body)
+        };
+        for code in [4, 80007, 130429, 131048, 131056] {
+            assert!(
+                matches!(refused(code), SendError::Throttled { .. }),
+                "{code}"
+            );
+        }
+        for code in [131047, 190, 131026, 100] {
+            assert!(matches!(refused(code), SendError::Permanent(_)), "{code}");
+        }
+    }
 
     #[test]
     fn template_parameters_are_single_lines() {

@@ -202,7 +202,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn url_forms_add_or_drop_the_default_port_only() {
+    fn url_forms_drop_any_port_or_add_the_default_one() {
         assert_eq!(
             url_forms("https://a.example/x?y=1"),
             ["https://a.example/x?y=1", "https://a.example:443/x?y=1"]
@@ -213,7 +213,7 @@ mod tests {
         );
         assert_eq!(
             url_forms("http://a.example:8080/x"),
-            ["http://a.example:8080/x"]
+            ["http://a.example:8080/x", "http://a.example/x"]
         );
         assert_eq!(
             url_forms("http://[::1]/x"),
