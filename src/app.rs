@@ -65,6 +65,7 @@ impl Shared {
             Arc::clone(&self.campaigns),
             &settings.defaults,
             Arc::clone(&self.alerts),
+            &settings.dispatch,
         )
     }
 }
@@ -136,6 +137,7 @@ pub fn http_state(
             settings.database.max_connections,
             Arc::clone(&providers),
             shared.interpreter(&settings),
+            clock.clone(),
         ),
         clock: clock.clone(),
         public_url: settings.survey.public_url.clone(),

@@ -21,6 +21,13 @@ pub const SEND_SECONDS: &str = "surveyd_send_duration_seconds";
 /// Verified webhook events: `provider`, `outcome` (what interpreting it did, `duplicate`
 /// for a provider's repeat, `failed` when it could not be interpreted).
 pub const WEBHOOK_EVENTS: &str = "surveyd_webhook_events_total";
+/// Webhook changes acknowledged without being stored: `provider`, `reason` (`other_field`:
+/// a subscription surveyd does not act on; `other_number`: a business number not its own).
+pub const WEBHOOK_SKIPPED: &str = "surveyd_webhook_skipped_total";
+/// Parked statuses (those that came before their send was recorded) interpreted again:
+/// `provider`, `outcome` (`status`, `status_failed`, … or `status_unknown` when no send
+/// came to carry their message id).
+pub const WEBHOOK_PARKED: &str = "surveyd_webhook_parked_total";
 /// Webhook calls refused for a missing or wrong signature: `provider`, `reason`.
 pub const SIGNATURE_FAILURES: &str = "surveyd_webhook_signature_failures_total";
 /// Requests refused by the per-address rate limit: `route` (`survey`, `webhook`, …).
@@ -93,6 +100,14 @@ fn describe() {
     describe_counter!(
         WEBHOOK_EVENTS,
         "Verified webhook events stored, by what interpreting them did."
+    );
+    describe_counter!(
+        WEBHOOK_SKIPPED,
+        "Webhook changes acknowledged and not stored: another field, or another number."
+    );
+    describe_counter!(
+        WEBHOOK_PARKED,
+        "Statuses parked until their send was recorded, by what interpreting them again did."
     );
     describe_counter!(
         SIGNATURE_FAILURES,

@@ -72,7 +72,13 @@ fuzz_target!(|data: &[u8]| {
                 "x-hub-signature-256",
                 signature::meta_signature(SECRET, body),
             );
-            shape_checked(whatsapp::accept(SECRET, &headers, body)).unwrap_or_default()
+            shape_checked(whatsapp::accept(
+                SECRET,
+                Some("106540352242922"),
+                &headers,
+                body,
+            ))
+            .unwrap_or_default()
         }
         _ => {
             let mut events = Vec::new();

@@ -9,13 +9,14 @@ pub mod email;
 pub mod gateway;
 pub mod oauth;
 mod settings;
+pub mod template;
 pub mod twilio;
 pub mod whatsapp;
 
 pub use settings::{
-    BodyFormat, ChannelSettings, EmailSettings, EmailTransport, GatewayAuth, GatewayInbound,
-    GatewaySend, GatewaySettings, OauthGrant, PhoneFormat, SmtpSettings, SmtpTls, SuccessRule,
-    TwilioSettings, WhatsappSettings, WhatsappTemplate,
+    BodyFormat, ChannelSettings, ContentTemplate, EmailSettings, EmailTransport, GatewayAuth,
+    GatewayInbound, GatewaySend, GatewaySettings, OauthGrant, PhoneFormat, SmtpSettings, SmtpTls,
+    SuccessRule, TwilioSettings, WhatsappSettings, WhatsappTemplate,
 };
 
 use crate::domain::{MessageKind, SurveyChannel};

@@ -3,6 +3,7 @@
 
 use crate::domain::{Secret, redact};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// How invitation emails leave.
@@ -72,6 +73,12 @@ pub struct TwilioSettings {
     pub messaging_service_sid: Option<String>,
     /// The WhatsApp sender (`+1…`, sent as `whatsapp:+1…`) when WhatsApp goes through Twilio.
     pub whatsapp_from: Option<String>,
+    /// The approved Content template (`HX…`) a WhatsApp message through Twilio goes as outside
+    /// the 24-hour window, where WhatsApp takes no free-form text (Twilio error 63016); unset,
+    /// such messages go as text and fail.
+    pub whatsapp_template: Option<ContentTemplate>,
+    /// The Content template of a reminder outside the window; unset, `whatsapp_template`.
+    pub whatsapp_reminder_template: Option<ContentTemplate>,
     /// Requests at once.
     pub max_connections: usize,
     /// Messages per second at most, for all workers of this daemon (a long code takes about
@@ -114,14 +121,48 @@ pub struct WhatsappSettings {
 #[serde(deny_unknown_fields)]
 pub struct WhatsappTemplate {
     pub name: String,
+    /// Meta's code of the template's approved language for each customer locale (a locale
+    /// `en-GB` finds `en-GB`, else `en`): Meta's codes are its own (`id`, `en_US`, `en_GB`,
+    /// `pt_BR`…), and a customer whose locale has none is not sent this template.
+    #[serde(default = "default_languages")]
+    pub languages: BTreeMap<String, String>,
     /// The body's parameters, in order, by chat variable (`customer_name`, `agent_name`,
     /// `category`, `closed_date`, `survey_url`).
     #[serde(default)]
     pub parameters: Vec<String>,
+    /// The value of a parameter that is empty for a customer (`{ agent_name = "tim kami" }`):
+    /// Meta refuses an empty parameter.
+    #[serde(default)]
+    pub fallbacks: BTreeMap<String, String>,
     /// The payloads of the template's quick-reply buttons, in order (`csat_5`, `csat_1`…):
     /// what a tap sends back.
     #[serde(default)]
     pub buttons: Vec<String>,
+}
+
+/// An approved WhatsApp template in Twilio's Content API: one content (`HX…`) per language,
+/// its variables `{{1}}`, `{{2}}`… filled from chat variables in order.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentTemplate {
+    /// The content SID of each approved language by customer locale (a locale `en-GB`
+    /// finds `en-GB`, else `en`): `{ id = "HX…", en = "HX…" }`. A customer whose locale has
+    /// none is not sent the template.
+    pub content_sids: BTreeMap<String, String>,
+    /// The chat variables of `{{1}}`, `{{2}}`…, in order (`customer_name`, `agent_name`,
+    /// `category`, `closed_date`, `survey_url`).
+    #[serde(default)]
+    pub parameters: Vec<String>,
+    /// The value of a variable that is empty for a customer.
+    #[serde(default)]
+    pub fallbacks: BTreeMap<String, String>,
+}
+
+/// The languages of a template when none are configured: Indonesian and US English.
+fn default_languages() -> BTreeMap<String, String> {
+    [("id", "id"), ("en", "en_US")]
+        .map(|(locale, code)| (locale.to_owned(), code.to_owned()))
+        .into()
 }
 
 /// A generic HTTP gateway, described rather than coded.
@@ -148,7 +189,7 @@ pub struct GatewaySend {
     pub url: String,
     pub auth: GatewayAuth,
     pub body_format: BodyFormat,
-    pub body: std::collections::BTreeMap<String, String>,
+    pub body: BTreeMap<String, String>,
     pub phone_format: PhoneFormat,
     /// The answer is a success when the JSON at `pointer` equals `value` (many gateways
     /// answer 200 to a failure), e.g. `{ pointer = "/status", value = true }`.
@@ -186,7 +227,7 @@ pub enum GatewayAuth {
     },
     /// Fields added to the body, e.g. Zenziva's `userkey` and `passkey`.
     Body {
-        fields: std::collections::BTreeMap<String, Secret<String>>,
+        fields: BTreeMap<String, Secret<String>>,
     },
     /// A query parameter.
     Query {
@@ -265,7 +306,7 @@ pub struct GatewayInbound {
     /// The gateway's status words mapped to `sent`, `delivered`, `read`, `failed` or
     /// `undelivered`; words not listed are stored and ignored.
     #[serde(default)]
-    pub statuses: std::collections::BTreeMap<String, String>,
+    pub statuses: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

@@ -3,9 +3,9 @@
 //! `From` (or `MessagingServiceSid`), `Body` and a `StatusCallback` on the daemon's public
 //! URL; Twilio answers 201 with the message's `sid`, or an error with Twilio's `code`.
 
-use super::TwilioSettings;
 use super::{Answer, ChatOutbound, HttpApi, SendError};
-use crate::domain::SurveyChannel;
+use super::{ContentTemplate, TwilioSettings, template};
+use crate::domain::{MessageKind, SurveyChannel};
 use anyhow::Context;
 
 /// Twilio error codes: the recipient opted out (STOP) of this sender.
@@ -14,6 +14,9 @@ const OPTED_OUT: i64 = 21610;
 const TOO_MANY_REQUESTS: i64 = 20429;
 /// The sender's queue is full (a 400): the messages already queued must go first.
 const QUEUE_FULL: i64 = 21611;
+/// The error of a status callback for a message accepted, then dropped because the sender's
+/// queue overflowed: Twilio's advice is to send it again later (error 30001).
+pub const QUEUE_OVERFLOW: &str = "30001";
 
 #[derive(Debug, Clone)]
 pub struct Twilio {
@@ -25,6 +28,10 @@ pub struct Twilio {
     sender: (&'static str, String),
     whatsapp: bool,
     status_callback: String,
+    /// WhatsApp outside the 24-hour window: the Content templates of an invitation (and
+    /// other messages) and of a reminder.
+    template: Option<ContentTemplate>,
+    reminder_template: Option<ContentTemplate>,
 }
 
 impl Twilio {
@@ -77,6 +84,8 @@ impl Twilio {
             sender,
             whatsapp,
             status_callback: format!("{public}/webhooks/twilio/status"),
+            template: settings.whatsapp_template.clone(),
+            reminder_template: settings.whatsapp_reminder_template.clone(),
         })
     }
 
@@ -85,19 +94,57 @@ impl Twilio {
         &self.api
     }
 
-    /// Sends one message; returns its `sid`.
-    pub async fn send(&self, message: &ChatOutbound) -> Result<String, SendError> {
+    /// The form of one message: `Body`, or on WhatsApp outside the window (with a template
+    /// configured) `ContentSid` and `ContentVariables` — `{"1": "…", "2": "…"}` as JSON, no
+    /// `Body` (Twilio's 63016 page: "remove Body … when you send a content template").
+    /// `Err` (why) when the template cannot be sent to this customer.
+    pub fn form(&self, message: &ChatOutbound) -> Result<Vec<(&'static str, String)>, String> {
         let to = if self.whatsapp {
             format!("whatsapp:{}", message.to)
         } else {
             message.to.clone()
         };
-        let form = [
-            ("To", to.as_str()),
-            (self.sender.0, self.sender.1.as_str()),
-            ("Body", message.text.as_str()),
-            ("StatusCallback", self.status_callback.as_str()),
+        let mut form = vec![
+            ("To", to),
+            (self.sender.0, self.sender.1.clone()),
+            ("StatusCallback", self.status_callback.clone()),
         ];
+        let template = match message.kind {
+            MessageKind::Reminder => self.reminder_template.as_ref().or(self.template.as_ref()),
+            _ => self.template.as_ref(),
+        };
+        match template {
+            Some(template) if self.whatsapp && !message.window_open => {
+                let locale = &message.vars.locale;
+                let sid =
+                    template::for_locale(&template.content_sids, locale).ok_or_else(|| {
+                        format!(
+                            "no approved Content template for locale {locale} (add it to the \
+                         template's `content_sids`, e.g. {{ {locale} = \"HX…\" }})"
+                        )
+                    })?;
+                let vars = serde_json::to_value(&message.vars).unwrap_or_default();
+                let values =
+                    template::values(sid, &template.parameters, &template.fallbacks, &vars)?;
+                let variables: serde_json::Map<String, serde_json::Value> = values
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, value)| ((i + 1).to_string(), value.into()))
+                    .collect();
+                form.push(("ContentSid", sid.to_owned()));
+                form.push((
+                    "ContentVariables",
+                    serde_json::Value::Object(variables).to_string(),
+                ));
+            }
+            _ => form.push(("Body", message.text.clone())),
+        }
+        Ok(form)
+    }
+
+    /// Sends one message; returns its `sid`.
+    pub async fn send(&self, message: &ChatOutbound) -> Result<String, SendError> {
+        let form = self.form(message).map_err(SendError::Permanent)?;
         let request = self
             .api
             .client

@@ -5,7 +5,7 @@
 //! error whose `code` says what went wrong.
 
 use super::{Answer, ChatOutbound, HttpApi, SendError};
-use super::{WhatsappSettings, WhatsappTemplate};
+use super::{WhatsappSettings, WhatsappTemplate, template};
 use crate::domain::MessageKind;
 use anyhow::Context;
 use serde_json::{Value, json};
@@ -19,6 +19,12 @@ const RATE_LIMITS: [i64; 5] = [
     131048, // spam rate limit: too many messages refused by customers lately
     131056, // too many messages to one customer
 ];
+
+/// Whether Meta's error `code` (on a send, or in a failed status) is a rate limit: the
+/// message may go again later.
+pub fn rate_limited(code: i64) -> bool {
+    RATE_LIMITS.contains(&code)
+}
 
 /// The Cloud API's limits on interactive messages.
 const MAX_BUTTONS: usize = 3;
@@ -75,7 +81,7 @@ impl Meta {
             .client
             .post(&self.messages_url)
             .bearer_auth(&self.token)
-            .json(&self.body(message));
+            .json(&self.body(message).map_err(SendError::Permanent)?);
         let answer = HttpApi::fetch("WhatsApp", request).await?;
         let body = answer.json();
         if answer.status.is_success() {
@@ -93,15 +99,17 @@ impl Meta {
     }
 
     /// The request body: a template outside the window (when one is configured), else an
-    /// interactive message when the question has options that fit, else text.
-    pub fn body(&self, message: &ChatOutbound) -> Value {
+    /// interactive message when the question has options that fit, else text. `Err` (why)
+    /// when the template cannot be sent to this customer: no approved language for their
+    /// locale, or a parameter empty with no fallback.
+    pub fn body(&self, message: &ChatOutbound) -> Result<Value, String> {
         let to = message.to.trim_start_matches('+');
         let template = match message.kind {
             MessageKind::Reminder => self.reminder_template.as_ref().or(self.template.as_ref()),
             _ => self.template.as_ref(),
         };
         let content = match (template, message.window_open) {
-            (Some(template), false) => template_message(template, message),
+            (Some(template), false) => template_message(template, message)?,
             _ => interactive_or_text(message),
         };
         let mut body =
@@ -109,25 +117,29 @@ impl Meta {
         if let (Some(body), Value::Object(content)) = (body.as_object_mut(), content) {
             body.extend(content);
         }
-        body
+        Ok(body)
     }
 }
 
-fn template_message(template: &WhatsappTemplate, message: &ChatOutbound) -> Value {
+fn template_message(template: &WhatsappTemplate, message: &ChatOutbound) -> Result<Value, String> {
+    let locale = &message.vars.locale;
+    let language = template::for_locale(&template.languages, locale).ok_or_else(|| {
+        format!(
+            "template `{}` has no approved language for locale {locale} (add it to the \
+             template's `languages`, e.g. {{ {locale} = \"…\" }})",
+            template.name
+        )
+    })?;
     let vars = serde_json::to_value(&message.vars).unwrap_or_default();
-    // Meta refuses a parameter with a line break, a tab or four spaces in a row.
-    let parameters: Vec<Value> = template
-        .parameters
-        .iter()
-        .map(|name| {
-            let text = crate::domain::single_line(vars[name.as_str()].as_str().unwrap_or_default())
-                .split(' ')
-                .filter(|word| !word.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ");
-            json!({ "type": "text", "text": text })
-        })
-        .collect();
+    let parameters: Vec<Value> = template::values(
+        &template.name,
+        &template.parameters,
+        &template.fallbacks,
+        &vars,
+    )?
+    .into_iter()
+    .map(|text| json!({ "type": "text", "text": text }))
+    .collect();
     let mut components = vec![json!({ "type": "body", "parameters": parameters })];
     for (index, payload) in template.buttons.iter().enumerate() {
         components.push(json!({
@@ -137,11 +149,10 @@ fn template_message(template: &WhatsappTemplate, message: &ChatOutbound) -> Valu
             "parameters": [{ "type": "payload", "payload": payload }],
         }));
     }
-    let language = message.vars.locale.clone();
-    json!({
+    Ok(json!({
         "type": "template",
         "template": { "name": template.name, "language": { "code": language }, "components": components },
-    })
+    }))
 }
 
 fn interactive_or_text(message: &ChatOutbound) -> Value {
@@ -200,7 +211,7 @@ fn classify(answer: &Answer, body: &Value) -> SendError {
         error["message"].as_str().unwrap_or("no message"),
     );
     match code {
-        Some(code) if RATE_LIMITS.contains(&code) => answer.throttled(reason),
+        Some(code) if rate_limited(code) => answer.throttled(reason),
         _ => answer.by_status(reason),
     }
 }
@@ -254,14 +265,24 @@ mod tests {
             window_open: false,
             vars: ChatVars::new(&invitee, &locale, "https://s.example/s/t".into(), None),
         };
-        let template = WhatsappTemplate {
+        let mut template = WhatsappTemplate {
             name: "survey_invite".into(),
+            languages: [("id".to_owned(), "id".to_owned())].into(),
             parameters: vec!["customer_name".into(), "agent_name".into()],
+            fallbacks: Default::default(),
             buttons: Vec::new(),
         };
-        let body = template_message(&template, &message);
+        let body = template_message(&template, &message).unwrap();
+        assert_eq!(body["template"]["language"]["code"], "id");
         let parameters = &body["template"]["components"][0]["parameters"];
         assert_eq!(parameters[0]["text"], "Budi Santoso");
         assert_eq!(parameters[1]["text"], "Sari Dewi");
+        // A locale with no approved language is refused by name, not sent as `id-ID`.
+        template.languages = [("en".to_owned(), "en_US".to_owned())].into();
+        let refused = template_message(&template, &message).unwrap_err();
+        assert!(
+            refused.contains("no approved language for locale id"),
+            "{refused}"
+        );
     }
 }

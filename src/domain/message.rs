@@ -233,7 +233,12 @@ pub enum InboxOutcome {
     StatusFailed,
     /// The delivery already had this status or a later one.
     StatusStale,
-    /// No delivery carries that provider message id.
+    /// No delivery carries that provider message id yet: the status is parked, and applied
+    /// once the send that it reports is recorded (a provider may call back before that).
+    StatusParked,
+    /// A failure for a passing reason (a full queue, a rate limit): the message goes again.
+    StatusRetry,
+    /// No delivery carries that provider message id, still after it was parked a while.
     StatusUnknown,
     /// An answer to the question asked.
     Answer,

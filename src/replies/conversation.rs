@@ -7,6 +7,7 @@
 use super::parse::{self, Keyword};
 use super::{Inbound, InboundMessage, StatusReport};
 use crate::campaign::Campaign;
+use crate::dispatch::{DispatchSettings, backoff};
 use crate::domain::{InboxOutcome, MessageKind, Phone, SurveyChannel, storable};
 use crate::questionnaire::{Answer, QuestionKind, Questionnaire};
 use crate::store::{ChatAnswer, Conversation, StatusApplied, StoreError, StoreTx};
@@ -36,22 +37,26 @@ pub struct Interpreter {
     pub country: phonenumber::country::Id,
     /// Which answers raise a detractor alert.
     pub alerts: Arc<crate::alerts::AlertRule>,
+    /// The attempts and backoff of a message a provider failed for a passing reason.
+    pub retries: DispatchSettings,
 }
 
 impl Interpreter {
     /// The interpreter of `campaigns` (by name) and their `questionnaires`, reading numbers in
-    /// `defaults.country` and raising alerts by `alerts`.
+    /// `defaults.country`, raising alerts by `alerts` and sending again as `retries` say.
     pub fn new(
         questionnaires: Arc<HashMap<String, Questionnaire>>,
         campaigns: Arc<HashMap<String, Campaign>>,
         defaults: &crate::domain::Defaults,
         alerts: Arc<crate::alerts::AlertRule>,
+        retries: &DispatchSettings,
     ) -> Self {
         Interpreter {
             questionnaires,
             campaigns,
             country: defaults.country.0,
             alerts,
+            retries: retries.clone(),
         }
     }
 
@@ -85,10 +90,24 @@ impl Interpreter {
             .await?;
         Ok(match applied {
             StatusApplied::Recorded {
+                delivery_id,
+                attempts,
+                ..
+            } if report.status.is_failure()
+                && report.passing
+                && attempts < self.retries.max_attempts =>
+            {
+                // Accepted, then failed for a passing reason: the same message goes again.
+                let due_at = now + backoff(&self.retries, attempts);
+                tx.send_again(delivery_id, due_at, now).await?;
+                InboxOutcome::StatusRetry
+            }
+            StatusApplied::Recorded {
                 invitation_id,
                 kind,
                 campaign,
                 channel,
+                ..
             } if report.status.is_failure() => {
                 // An invitation that never arrived moves on to the campaign's next channel.
                 let remaining = match (kind, self.campaigns.get(&campaign)) {

@@ -34,6 +34,9 @@ pub struct StatusReport {
     pub status: ProviderStatus,
     /// The provider's error code and text, on failure.
     pub error: Option<String>,
+    /// The failure is a passing one (the provider's queue overflowed, a rate limit): the
+    /// message may go again later.
+    pub passing: bool,
 }
 
 pub use crate::domain::ProviderStatus;

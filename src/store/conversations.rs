@@ -42,6 +42,9 @@ pub enum StatusApplied {
     /// Recorded on a delivery of `kind` (`invite`, `question`…) for an invitation of
     /// `campaign`, sent on `channel`.
     Recorded {
+        delivery_id: i64,
+        /// Attempts at the delivery so far.
+        attempts: u32,
         invitation_id: i64,
         kind: MessageKind,
         campaign: String,
@@ -281,11 +284,11 @@ impl StoreTx {
         error: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<StatusApplied, StoreError> {
-        let updated: Option<(i64, String, String, String)> = with_tx!(self, conn => {
+        let updated: Option<(i64, i32, i64, String, String, String)> = with_tx!(self, conn => {
             sqlx::query_as(&format!(
                 "UPDATE deliveries SET provider_status = $1, last_error = COALESCE($2, last_error), \
                  updated_at = $3 WHERE provider_message_id = $4 AND {STATUS_RANK} < $5 \
-                 RETURNING invitation_id, kind, channel, \
+                 RETURNING id, attempts, invitation_id, kind, channel, \
                  (SELECT campaign FROM invitations i WHERE i.id = invitation_id)"
             ))
             .bind(status.as_ref())
@@ -296,7 +299,7 @@ impl StoreTx {
             .fetch_optional(&mut *conn)
             .await?
         });
-        if let Some((invitation_id, kind, channel, campaign)) = updated {
+        if let Some((delivery_id, attempts, invitation_id, kind, channel, campaign)) = updated {
             let corrupt = |reason: crate::domain::ParseError| StoreError::Corrupt {
                 what: "delivery",
                 reason: reason.0,
@@ -304,6 +307,8 @@ impl StoreTx {
             let kind = MessageKind::try_from(kind).map_err(corrupt)?;
             let channel = SurveyChannel::try_from(channel).map_err(corrupt)?;
             return Ok(StatusApplied::Recorded {
+                delivery_id,
+                attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
                 invitation_id,
                 kind,
                 campaign,
@@ -342,6 +347,38 @@ impl StoreTx {
             });
         }
         Ok(moved)
+    }
+
+    /// Sends the message of delivery `delivery_id` again at `due_at`, as a new delivery on the
+    /// same channel with the attempts so far: the provider accepted it, then failed it for a
+    /// passing reason (its queue overflowed, a rate limit). A resent invitation is planned
+    /// again, its queued reminders giving way to those its new send queues.
+    pub async fn send_again(
+        &mut self,
+        delivery_id: i64,
+        due_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let copied: Option<(i64, String)> = with_tx!(self, conn => {
+            sqlx::query_as(
+                "INSERT INTO deliveries (invitation_id, channel, kind, question, status, due_at, \
+                 attempts, created_at, updated_at) \
+                 SELECT invitation_id, channel, kind, question, 'queued', $1, attempts, $2, $2 \
+                 FROM deliveries WHERE id = $3 RETURNING invitation_id, kind",
+            )
+            .bind(due_at)
+            .bind(now)
+            .bind(delivery_id)
+            .fetch_optional(&mut *conn)
+            .await?
+        });
+        match copied {
+            Some((invitation_id, kind)) if kind == MessageKind::Invite.as_str() => {
+                self.plan_again(invitation_id, None, "the invitation goes again", now)
+                    .await
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Queues a chat message of `kind` for the conversation, due `now` (written at commit).

@@ -48,8 +48,16 @@ pub struct RawEvent {
     pub payload: String,
 }
 
-/// What interpreting a stored event did (`Ok(outcome)`) or why it failed, and when.
-pub type Processed<'a> = (i64, Result<&'a str, &'a str>, DateTime<Utc>);
+/// What interpreting a stored event did, or why it failed.
+#[derive(Debug, Clone, Copy)]
+pub struct Processed<'a> {
+    pub id: i64,
+    /// The outcome, or the error.
+    pub result: Result<&'a str, &'a str>,
+    pub at: DateTime<Utc>,
+    /// For a parked status: the provider's message id it waits for.
+    pub awaits: Option<&'a str>,
+}
 
 impl StoreTx {
     /// Stores the events, each received at its time, skipping those whose (provider, event
@@ -100,16 +108,17 @@ impl StoreTx {
         let dialect = self.dialect();
         for chunk in processed.chunks(ROWS_PER_STATEMENT) {
             with_tx!(self, conn => {
-                let mut q = QueryBuilder::new("WITH v (id, at, outcome, error) AS (");
-                q.push_values(chunk, |mut row, (id, result, at)| {
-                    dialect.push_typed(&mut row, *id, "BIGINT");
-                    dialect.push_typed(&mut row, *at, "TIMESTAMPTZ");
-                    dialect.push_typed(&mut row, result.ok(), "TEXT");
-                    dialect.push_typed(&mut row, result.err(), "TEXT");
+                let mut q = QueryBuilder::new("WITH v (id, at, outcome, error, awaits) AS (");
+                q.push_values(chunk, |mut row, p| {
+                    dialect.push_typed(&mut row, p.id, "BIGINT");
+                    dialect.push_typed(&mut row, p.at, "TIMESTAMPTZ");
+                    dialect.push_typed(&mut row, p.result.ok(), "TEXT");
+                    dialect.push_typed(&mut row, p.result.err(), "TEXT");
+                    dialect.push_typed(&mut row, p.awaits, "TEXT");
                 });
                 q.push(
-                    ") UPDATE inbox SET processed_at = v.at, outcome = v.outcome, error = v.error \
-                     FROM v WHERE inbox.id = v.id",
+                    ") UPDATE inbox SET processed_at = v.at, outcome = v.outcome, error = v.error, \
+                     awaits = v.awaits FROM v WHERE inbox.id = v.id",
                 );
                 q.push(dialect.join_on_values("inbox"));
                 q.build()
@@ -122,7 +131,51 @@ impl StoreTx {
     }
 }
 
+/// The parked statuses ready to be interpreted again: a delivery now carries the message id
+/// each waits for, or it was received before `$1` (it waited long enough).
+const PARKED_READY: &str = "SELECT i.id, i.provider, i.event_id, i.kind, i.payload, i.received_at, \
+     i.processed_at, i.outcome, i.error FROM inbox i WHERE i.outcome = 'status_parked' \
+     AND (i.received_at < $1 OR EXISTS \
+     (SELECT 1 FROM deliveries d WHERE d.provider_message_id = i.awaits)) ORDER BY i.id LIMIT $2";
+
+impl StoreTx {
+    /// Up to `limit` parked statuses ready to be interpreted again (a delivery now carries
+    /// their message id, or they were received before `given_up_before`), oldest first, held
+    /// until the commit (PostgreSQL skips those another daemon holds).
+    pub async fn inbox_parked(
+        &mut self,
+        given_up_before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<InboxEvent>, StoreError> {
+        let sql = format!("{PARKED_READY}{}", self.dialect().skip_locked());
+        Ok(with_tx!(self, conn => {
+            sqlx::query_as(&sql)
+                .bind(given_up_before)
+                .bind(limit)
+                .fetch_all(&mut *conn)
+                .await?
+        }))
+    }
+}
+
 impl Store {
+    /// Whether a parked status is ready to be interpreted again (see
+    /// [`StoreTx::inbox_parked`]); read without a transaction, so that looking often costs
+    /// no write lock.
+    pub async fn inbox_parked_ready(
+        &self,
+        given_up_before: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let ready: Vec<InboxEvent> = with_pool!(self, pool => {
+            sqlx::query_as(PARKED_READY)
+                .bind(given_up_before)
+                .bind(1_i64)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(!ready.is_empty())
+    }
+
     /// Events to interpret again, oldest first, after id `after`: those whose interpretation
     /// failed and, with `unfinished`, those with no outcome recorded.
     pub async fn inbox_to_replay(

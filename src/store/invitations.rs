@@ -367,24 +367,14 @@ impl StoreTx {
         }) else {
             return Ok(None);
         };
-        // The reminders of the failed channel's invitation give way to the new one's.
+        self.plan_again(
+            invitation_id,
+            Some(next),
+            &format!("the invitation moved to {}", next.as_str()),
+            now,
+        )
+        .await?;
         super::with_tx!(self, conn => {
-            sqlx::query(
-                "UPDATE deliveries SET status = 'cancelled', last_error = $1, updated_at = $2 \
-                 WHERE invitation_id = $3 AND kind = 'reminder' AND status = 'queued'",
-            )
-            .bind(format!("the invitation moved to {}", next.as_str()))
-            .bind(now)
-            .bind(invitation_id)
-            .execute(&mut *conn)
-            .await?;
-        });
-        super::with_tx!(self, conn => {
-            sqlx::query("UPDATE invitations SET channel = $1, state = 'planned', question = NULL WHERE id = $2")
-                .bind(next.as_str())
-                .bind(invitation_id)
-                .execute(&mut *conn)
-                .await?;
             sqlx::query(
                 "INSERT INTO deliveries (invitation_id, channel, kind, status, due_at, created_at, updated_at) \
                  VALUES ($1, $2, 'invite', 'queued', $3, $3, $3)",
@@ -396,6 +386,37 @@ impl StoreTx {
             .await?;
         });
         Ok(Some(next))
+    }
+
+    /// Plans invitation `invitation_id` again, on `channel` if given (its conversation starts
+    /// over): its queued reminders give way, with `reason`, to those of its next send.
+    pub(crate) async fn plan_again(
+        &mut self,
+        invitation_id: i64,
+        channel: Option<SurveyChannel>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        super::with_tx!(self, conn => {
+            sqlx::query(
+                "UPDATE deliveries SET status = 'cancelled', last_error = $1, updated_at = $2 \
+                 WHERE invitation_id = $3 AND kind = 'reminder' AND status = 'queued'",
+            )
+            .bind(reason)
+            .bind(now)
+            .bind(invitation_id)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(
+                "UPDATE invitations SET channel = COALESCE($1, channel), state = 'planned', \
+                 question = NULL WHERE id = $2",
+            )
+            .bind(channel.map(SurveyChannel::as_str))
+            .bind(invitation_id)
+            .execute(&mut *conn)
+            .await?;
+        });
+        Ok(())
     }
 }
 

@@ -35,7 +35,7 @@ pub use conversations::{ChatAnswer, Conversation, StatusApplied};
 pub use customers::{Customer, CustomerContact, CustomerInvitation, CustomerRecord, OptOut};
 pub use erasure::{AuditEvent, Erased, Forgotten};
 pub use export::AnsweredInvitation;
-pub use inbox::{InboxEvent, InboxStatus, RawEvent};
+pub use inbox::{InboxEvent, InboxStatus, Processed, RawEvent};
 pub use invitations::{Invited, PlanCounts, SkipCounts};
 pub use outbox::{Claimed, FinalStatus, FollowUp, Outcome, ReminderDue};
 pub use queue::{FailedDelivery, LatestError, OutboxStatus, QueueDepth, StuckDeliveries};

@@ -129,6 +129,7 @@ pub fn decode(
                 message_id: id,
                 status,
                 error: None,
+                passing: false,
             })))
         }
         "message" => Ok(Some(Inbound::Message(InboundMessage {

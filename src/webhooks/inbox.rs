@@ -16,7 +16,7 @@ use crate::clock::Clock;
 use crate::domain::InboxOutcome;
 use crate::replies::Inbound;
 use crate::replies::conversation::{InterpretError, Interpreter};
-use crate::store::{InboxEvent, Store, StoreError, StoreTx};
+use crate::store::{InboxEvent, Processed, Store, StoreError, StoreTx};
 use crate::telemetry;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -46,12 +46,14 @@ impl InboxWriter {
     /// one transaction at a time anyway; on PostgreSQL up to four, taking turns at the queue,
     /// so that one batch's round trips and commit overlap the next one's (half the pool at
     /// most of its `pool_size`). They end when every handle is dropped and the queue is
-    /// empty. Events are decoded by their provider in `providers`.
+    /// empty. Events are decoded by their provider in `providers`. Meanwhile the first writer
+    /// applies the parked statuses whose send is now recorded ([`apply_parked`]), at `clock`.
     pub fn start(
         store: Store,
         pool_size: u32,
         providers: Arc<Providers>,
         interpreter: Interpreter,
+        clock: Clock,
     ) -> Self {
         let writers = if store.single_writer() {
             1
@@ -60,12 +62,13 @@ impl InboxWriter {
         };
         let (queue, requests) = mpsc::channel(4 * BATCH);
         let requests = Arc::new(Mutex::new(requests));
-        for _ in 0..writers {
+        for writer in 0..writers {
             tokio::spawn(write(
                 store.clone(),
                 Arc::clone(&providers),
                 interpreter.clone(),
                 Arc::clone(&requests),
+                (writer == 0).then(|| clock.clone()),
             ));
         }
         InboxWriter { queue }
@@ -86,15 +89,31 @@ impl InboxWriter {
     }
 }
 
-/// A writer task: takes what is queued, up to [`BATCH`] requests, and writes it at once.
+/// A writer task: takes what is queued, up to [`BATCH`] requests, and writes it at once;
+/// with a clock, also applies parked statuses every [`PARKED_EVERY`].
 async fn write(
     store: Store,
     providers: Arc<Providers>,
     interpreter: Interpreter,
     requests: Arc<Mutex<mpsc::Receiver<Request>>>,
+    parked: Option<Clock>,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
-    while requests.lock().await.recv_many(&mut batch, BATCH).await > 0 {
+    let mut look = tokio::time::interval(PARKED_EVERY);
+    look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let received = tokio::select! {
+            received = async { requests.lock().await.recv_many(&mut batch, BATCH).await } => received,
+            Some(clock) = async { look.tick().await; parked.as_ref() }, if parked.is_some() => {
+                if let Err(e) = apply_parked(&store, &providers, &interpreter, clock).await {
+                    tracing::warn!(error = %e, "cannot apply parked statuses; trying again later");
+                }
+                continue;
+            }
+        };
+        if received == 0 {
+            break;
+        }
         match store_batch(&store, &providers, &interpreter, &batch, Containment::Batch).await {
             Ok(()) => {
                 for request in batch.drain(..) {
@@ -155,8 +174,12 @@ async fn store_batch(
     for ((e, now), id) in events.iter().zip(ids.iter().copied()) {
         if let Some(id) = id {
             let event = (e.provider.as_str(), e.kind, e.payload.as_str());
-            let result = process(&mut tx, providers, interpreter, event, *now, containment).await?;
-            results.push((id, result, *now));
+            let how = How {
+                containment,
+                park: true,
+            };
+            let result = process(&mut tx, providers, interpreter, event, *now, how).await?;
+            results.push(result.of(id, *now));
         }
     }
     record(&mut tx, &results).await?;
@@ -167,19 +190,12 @@ async fn store_batch(
 
 /// Counts committed events in [`telemetry::WEBHOOK_EVENTS`] by provider and outcome: what
 /// interpreting each did, `duplicate` (stored before), or `failed`.
-fn count_events(
-    events: &[(&RawEvent, DateTime<Utc>)],
-    ids: &[Option<i64>],
-    results: &[(i64, Result<InboxOutcome, String>, DateTime<Utc>)],
-) {
+fn count_events(events: &[(&RawEvent, DateTime<Utc>)], ids: &[Option<i64>], results: &[Done]) {
     let mut results = results.iter();
     for ((event, _), id) in events.iter().zip(ids) {
         let outcome = match id {
             None => "duplicate",
-            Some(_) => match results.next() {
-                Some((_, Ok(outcome), _)) => outcome.as_str(),
-                _ => "failed",
-            },
+            Some(_) => results.next().map_or("failed", Done::outcome),
         };
         metrics::counter!(
             telemetry::WEBHOOK_EVENTS,
@@ -221,50 +237,150 @@ pub async fn replay(
         let Some(last) = events.last() else { break };
         after = last.id;
         let mut tx = store.begin().await?;
-        let mut results = Vec::with_capacity(events.len());
-        for e in &events {
-            let event = (e.provider.as_str(), e.kind.as_str(), e.payload.as_str());
-            let now = clock.now();
-            let result = process(
-                &mut tx,
-                providers,
-                interpreter,
-                event,
-                now,
-                Containment::Event,
-            )
-            .await?;
-            results.push((e.id, result, now));
-        }
-        record(&mut tx, &results).await?;
+        let results =
+            interpret_stored(&mut tx, providers, interpreter, &events, clock, true).await?;
         tx.commit().await?;
         replay.replayed += events.len() as u64;
         replay.still_failing.extend(
             events
                 .into_iter()
                 .zip(results)
-                .filter_map(|(e, (_, result, _))| result.err().map(|reason| (e, reason))),
+                .filter_map(|(e, done)| done.result.err().map(|reason| (e, reason))),
         );
     }
     Ok(replay)
 }
 
-/// Records the events' outcomes and errors (`(event id, result, when)`).
-async fn record(
+/// How long a status whose message no delivery carries is parked (see
+/// [`InboxOutcome::StatusParked`]): a send is recorded within seconds of the provider's
+/// answer, or its lease runs out and it goes again under a new id.
+pub const PARK_FOR: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// How often the writer looks for parked statuses whose send is now recorded.
+const PARKED_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Parked statuses interpreted again in one transaction at most.
+const PARKED_PAGE: i64 = 500;
+
+/// Interprets again the parked statuses whose send is now recorded, and gives up on those
+/// parked longer than [`PARK_FOR`] (`status_unknown`). Counts what became of each in
+/// [`telemetry::WEBHOOK_PARKED`]; returns how many were interpreted.
+pub async fn apply_parked(
+    store: &Store,
+    providers: &Providers,
+    interpreter: &Interpreter,
+    clock: &Clock,
+) -> Result<u64, StoreError> {
+    let mut applied = 0;
+    loop {
+        let given_up_before =
+            clock.now() - chrono::Duration::from_std(PARK_FOR).unwrap_or_default();
+        if !store.inbox_parked_ready(given_up_before).await? {
+            return Ok(applied);
+        }
+        let mut tx = store.begin().await?;
+        let events = tx.inbox_parked(given_up_before, PARKED_PAGE).await?;
+        if events.is_empty() {
+            // Another daemon holds them.
+            return Ok(applied);
+        }
+        let results =
+            interpret_stored(&mut tx, providers, interpreter, &events, clock, false).await?;
+        tx.commit().await?;
+        applied += events.len() as u64;
+        for (e, done) in events.iter().zip(&results) {
+            metrics::counter!(
+                telemetry::WEBHOOK_PARKED,
+                "provider" => e.provider.clone(),
+                "outcome" => done.outcome(),
+            )
+            .increment(1);
+        }
+    }
+}
+
+/// Interprets stored `events` in `tx`, each between a mark and its release, and records
+/// what each did; with `park`, a status whose message no delivery carries yet is parked.
+async fn interpret_stored(
     tx: &mut StoreTx,
-    results: &[(i64, Result<InboxOutcome, String>, DateTime<Utc>)],
-) -> Result<(), StoreError> {
+    providers: &Providers,
+    interpreter: &Interpreter,
+    events: &[InboxEvent],
+    clock: &Clock,
+    park: bool,
+) -> Result<Vec<Done>, StoreError> {
+    let mut results = Vec::with_capacity(events.len());
+    for e in events {
+        let event = (e.provider.as_str(), e.kind.as_str(), e.payload.as_str());
+        let now = clock.now();
+        let how = How {
+            containment: Containment::Event,
+            park,
+        };
+        let result = process(tx, providers, interpreter, event, now, how).await?;
+        results.push(result.of(e.id, now));
+    }
+    record(tx, &results).await?;
+    Ok(results)
+}
+
+/// What interpreting an event did or why it failed, and for a parked status the message id
+/// it waits for.
+struct Interpreted {
+    result: Result<InboxOutcome, String>,
+    awaits: Option<String>,
+}
+
+impl Interpreted {
+    fn of(self, id: i64, at: DateTime<Utc>) -> Done {
+        Done {
+            id,
+            result: self.result,
+            at,
+            awaits: self.awaits,
+        }
+    }
+}
+
+/// An event interpreted: its row, what it did, when.
+struct Done {
+    id: i64,
+    result: Result<InboxOutcome, String>,
+    at: DateTime<Utc>,
+    awaits: Option<String>,
+}
+
+impl Done {
+    /// The outcome's name, or `failed`.
+    fn outcome(&self) -> &'static str {
+        self.result.as_ref().map_or("failed", |o| o.as_str())
+    }
+}
+
+/// Records the events' outcomes and errors.
+async fn record(tx: &mut StoreTx, results: &[Done]) -> Result<(), StoreError> {
     let processed: Vec<_> = results
         .iter()
-        .map(|(id, result, at)| {
-            let result = match result {
+        .map(|done| Processed {
+            id: done.id,
+            result: match &done.result {
                 Ok(outcome) => Ok(outcome.as_str()),
                 Err(reason) => Err(reason.as_str()),
-            };
-            (*id, result, *at)
+            },
+            at: done.at,
+            awaits: done.awaits.as_deref(),
         })
         .collect();
     tx.inbox_processed(&processed).await
+}
+
+/// How an event is interpreted: how far a storage error reaches, and whether a status whose
+/// message no delivery carries yet is parked (a fresh event) or given up (one parked long
+/// enough).
+#[derive(Debug, Clone, Copy)]
+struct How {
+    containment: Containment,
+    park: bool,
 }
 
 /// Decodes and interprets a stored event (provider, kind, payload) in `tx`; returns what it
@@ -277,25 +393,35 @@ async fn process(
     interpreter: &Interpreter,
     event: (&str, &str, &str),
     now: DateTime<Utc>,
-    containment: Containment,
-) -> Result<Result<InboxOutcome, String>, StoreError> {
+    how: How,
+) -> Result<Interpreted, StoreError> {
     let (provider, kind, payload) = event;
+    let mut awaits = None;
     let result = match providers.decode(provider, kind, payload) {
-        Ok(Some(inbound)) => match containment {
-            Containment::Batch => match interpreter.interpret(tx, &inbound, now).await {
-                Ok(outcome) => Ok(outcome),
-                Err(InterpretError::Invalid(reason)) => Err(reason),
-                Err(InterpretError::Store(e)) => return Err(e),
-            },
-            Containment::Event => interpret_marked(tx, interpreter, &inbound, now).await?,
-        },
+        Ok(Some(inbound)) => {
+            let result = match how.containment {
+                Containment::Batch => match interpreter.interpret(tx, &inbound, now).await {
+                    Ok(outcome) => Ok(outcome),
+                    Err(InterpretError::Invalid(reason)) => Err(reason),
+                    Err(InterpretError::Store(e)) => return Err(e),
+                },
+                Containment::Event => interpret_marked(tx, interpreter, &inbound, now).await?,
+            };
+            match (result, &inbound) {
+                (Ok(InboxOutcome::StatusUnknown), Inbound::Status(report)) if how.park => {
+                    awaits = Some(report.message_id.clone());
+                    Ok(InboxOutcome::StatusParked)
+                }
+                (result, _) => result,
+            }
+        }
         Ok(None) => Ok(InboxOutcome::Ignored),
         Err(reason) => Err(reason),
     };
     if let Err(reason) = &result {
         tracing::warn!(provider, %reason, "inbox event not interpreted");
     }
-    Ok(result)
+    Ok(Interpreted { result, awaits })
 }
 
 /// Interprets `inbound` between a mark and its release, undoing it on failure; tries again

@@ -298,6 +298,7 @@ pub fn decode(kind: &str, payload: &str) -> Result<Option<Inbound>, String> {
                 message_id: sid.to_owned(),
                 status,
                 error,
+                passing: field("ErrorCode") == Some(crate::channels::twilio::QUEUE_OVERFLOW),
             })))
         }
         other => Err(format!("unknown Twilio event kind `{other}`")),

@@ -9,6 +9,7 @@ use crate::channels::WhatsappSettings;
 use crate::domain::Secret;
 use crate::domain::SurveyChannel;
 use crate::replies::{Inbound, InboundMessage, ProviderStatus, StatusReport};
+use crate::telemetry;
 use http::HeaderMap;
 use serde_json::{Value, json};
 
@@ -20,6 +21,9 @@ pub const PROVIDER: &str = "whatsapp";
 pub struct Whatsapp {
     app_secret: Option<Secret<String>>,
     verify_token: Option<Secret<String>>,
+    /// The business number surveyd sends from (`whatsapp.phone_number_id`): events of the
+    /// app's other numbers (a helpdesk's, say) are not survey replies.
+    phone_number_id: Option<String>,
 }
 
 impl Whatsapp {
@@ -27,6 +31,7 @@ impl Whatsapp {
         Whatsapp {
             app_secret: settings.app_secret.clone(),
             verify_token: settings.verify_token.clone(),
+            phone_number_id: settings.phone_number_id.clone(),
         }
     }
 
@@ -49,7 +54,12 @@ impl WebhookProvider for Whatsapp {
 
     fn verify(&self, call: &Call<'_>) -> Result<Vec<RawEvent>, Rejection> {
         let secret = self.app_secret.as_ref().ok_or(Rejection::NotConfigured)?;
-        accept(secret.expose(), call.headers, call.body)
+        accept(
+            secret.expose(),
+            self.phone_number_id.as_deref(),
+            call.headers,
+            call.body,
+        )
     }
 
     fn decode(&self, kind: &str, payload: &str) -> Result<Option<Inbound>, String> {
@@ -85,8 +95,12 @@ pub fn handshake(
 /// Checks a POST's signature over the raw body and splits it into inbox events. A signed body
 /// that is not the expected JSON is kept whole as one event, to fail (and be seen) when
 /// interpreted; a message or status whose id is not a `wamid.` id is refused, naming it.
+/// Changes that are no messages of `phone_number_id` (when given) are acknowledged without
+/// being stored, counted in [`telemetry::WEBHOOK_SKIPPED`]: another field the app subscribed
+/// to (a template's review, an account update — logged), or another number of the app.
 pub fn accept(
     app_secret: &str,
+    phone_number_id: Option<&str>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Vec<RawEvent>, Rejection> {
@@ -101,11 +115,15 @@ pub fn accept(
         return Ok(vec![body_event(PROVIDER, body)]);
     };
     let mut events = Vec::new();
+    let (mut changes, mut skipped) = (0, 0);
     for (e, entry) in items(&root["entry"]).iter().enumerate() {
         for (c, change) in items(&entry["changes"]).iter().enumerate() {
             let value = &change["value"];
-            if change["field"] != "messages" {
-                events.push(body_event(PROVIDER, change.to_string().as_bytes()));
+            changes += 1;
+            if let Some(reason) = skip(change, phone_number_id) {
+                metrics::counter!(telemetry::WEBHOOK_SKIPPED, "provider" => PROVIDER, "reason" => reason)
+                    .increment(1);
+                skipped += 1;
                 continue;
             }
             let at = |list: &str, i: usize, field: &str| {
@@ -137,10 +155,37 @@ pub fn accept(
             }
         }
     }
-    if events.is_empty() {
+    // A body with changes that were all acknowledged leaves nothing to store.
+    if events.is_empty() && (changes == 0 || skipped < changes) {
         events.push(body_event(PROVIDER, body));
     }
     Ok(events)
+}
+
+/// Why a change is acknowledged and not stored (see [`accept`]), or `None` to store it.
+fn skip(change: &Value, phone_number_id: Option<&str>) -> Option<&'static str> {
+    let value = &change["value"];
+    if change["field"] != "messages" {
+        let field = change["field"].as_str().unwrap_or_default();
+        if field == "message_template_status_update" && value["event"] != "APPROVED" {
+            // A template that stops being approved fails every send that uses it.
+            tracing::warn!(
+                template = %value["message_template_name"].as_str().unwrap_or_default(),
+                language = %value["message_template_language"].as_str().unwrap_or_default(),
+                event = %value["event"].as_str().unwrap_or_default(),
+                reason = %value["reason"].as_str().unwrap_or_default(),
+                "Meta reports a WhatsApp template's review"
+            );
+        } else {
+            tracing::info!(field = %shorten(field, 60), "WhatsApp webhook field not acted on");
+        }
+        return Some("other_field");
+    }
+    let number = value["metadata"]["phone_number_id"].as_str();
+    match (phone_number_id, number) {
+        (Some(ours), Some(theirs)) if ours != theirs => Some("other_number"),
+        _ => None,
+    }
 }
 
 /// The items of a JSON array; none when it is not one.
@@ -190,20 +235,31 @@ pub fn decode(kind: &str, payload: &str) -> Result<Option<Inbound>, String> {
                 .as_str()
                 .or_else(|| root["contacts"][0]["wa_id"].as_str())
                 .map(|digits| format!("+{}", digits.trim_start_matches('+')));
-            let text = match m["type"].as_str() {
-                Some("text") => m["text"]["body"].as_str(),
-                Some("interactive") => {
+            let kind = m["type"].as_str().ok_or("the message has no type")?;
+            let text = match kind {
+                "text" => m["text"]["body"].as_str(),
+                "interactive" => {
                     let i = &m["interactive"];
                     i["button_reply"]["id"]
                         .as_str()
                         .or_else(|| i["list_reply"]["id"].as_str())
                 }
-                Some("button") => m["button"]["payload"]
+                "button" => m["button"]["payload"]
                     .as_str()
                     .or_else(|| m["button"]["text"].as_str()),
-                Some("reaction") => m["reaction"]["emoji"].as_str(),
-                Some(_) => Some(""),
-                None => return Err("the message has no type".into()),
+                // A reaction taken back has no emoji: nothing was said.
+                "reaction" => match m["reaction"]["emoji"].as_str() {
+                    Some(emoji) => Some(emoji),
+                    None => return Ok(None),
+                },
+                // Media answer with their caption, if any; without one they say nothing
+                // surveyd can read (as a number's change, an unsupported type): acknowledged
+                // (`ignored`), not re-asked.
+                "image" | "video" | "document" => match m[kind]["caption"].as_str() {
+                    Some(caption) if !caption.trim().is_empty() => Some(caption),
+                    _ => return Ok(None),
+                },
+                _ => return Ok(None),
             }
             .ok_or("the message has no text, button or list reply")?;
             Ok(Some(Inbound::Message(InboundMessage {
@@ -223,7 +279,11 @@ pub fn decode(kind: &str, payload: &str) -> Result<Option<Inbound>, String> {
                 "failed" => ProviderStatus::Failed,
                 _ => return Ok(None),
             };
-            let error = s["errors"][0].as_object().map(|e| {
+            let first = &s["errors"][0];
+            let passing = first["code"]
+                .as_i64()
+                .is_some_and(crate::channels::whatsapp::rate_limited);
+            let error = first.as_object().map(|e| {
                 let code = e.get("code").map(Value::to_string).unwrap_or_default();
                 let title = e
                     .get("title")
@@ -236,6 +296,7 @@ pub fn decode(kind: &str, payload: &str) -> Result<Option<Inbound>, String> {
                 message_id: id.to_owned(),
                 status,
                 error,
+                passing,
             })))
         }
         _ => Err(format!(

@@ -7,7 +7,7 @@ use crate::support::{TestDb, closed_contact, survey_key};
 use chrono::{DateTime, Duration, Utc};
 use surveyd::alerts::AlertRule;
 use surveyd::domain::{ContactRecord, Phone};
-use surveyd::store::{AlertAction, Erased, RawEvent, StoredAnswer};
+use surveyd::store::{AlertAction, Erased, Processed, RawEvent, StoredAnswer};
 
 const COMMENT: &str = "Agennya ramah, tapi lama";
 
@@ -85,9 +85,14 @@ async fn seed(db: &TestDb, contacts: &[ContactRecord], now: DateTime<Utc>) {
             .inbox_insert(&[(&event, contact.closed_at)])
             .await
             .unwrap();
-        tx.inbox_processed(&[(ids[0].unwrap(), Ok("answer"), contact.closed_at)])
-            .await
-            .unwrap();
+        tx.inbox_processed(&[Processed {
+            id: ids[0].unwrap(),
+            result: Ok("answer"),
+            at: contact.closed_at,
+            awaits: None,
+        }])
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
     }
 }
@@ -317,9 +322,14 @@ async fn seed_one(db: &TestDb, contact: &ContactRecord) {
     };
     let mut tx = db.store.begin().await.unwrap();
     let ids = tx.inbox_insert(&[(&event, at)]).await.unwrap();
-    tx.inbox_processed(&[(ids[0].unwrap(), Ok("answer"), at)])
-        .await
-        .unwrap();
+    tx.inbox_processed(&[Processed {
+        id: ids[0].unwrap(),
+        result: Ok("answer"),
+        at,
+        awaits: None,
+    }])
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
 }
 

@@ -376,19 +376,56 @@ async fn a_failed_channel_moves_the_invitation_to_the_next(db: &TestDb) {
     assert_eq!(sms.twilio.accepted().len(), 1);
 }
 
-async fn whatsapp_through_twilio(db: &TestDb) {
+/// The SMS harness sending WhatsApp through Twilio instead, with status callbacks.
+async fn whatsapp_start(db: &TestDb, template: Option<surveyd::channels::ContentTemplate>) -> Sms {
     let mut sms = Sms::start(db, Behaviour::default(), &[CUSTOMER]).await;
     sms.settings.channels.sms = None;
     sms.settings.channels.whatsapp = Some("twilio".into());
     sms.settings.twilio.whatsapp_from = Some("+14155238886".into());
+    sms.settings.twilio.whatsapp_template = template;
     sms.settings.campaigns[0].channels = vec![SurveyChannel::Whatsapp];
     sms.app = TestApp::spawn_with_clock(db, sms.settings.clone(), sms.clock.clone()).await;
+    *sms.twilio.behaviour.callbacks_to.lock().unwrap() = Some(sms.app.base.clone());
     assert_eq!(sms.plan(db).await, 1);
     sms.hand.set(at("2026-11-20T03:00:00Z"));
+    sms
+}
+
+async fn whatsapp_through_twilio(db: &TestDb) {
+    let template = surveyd::channels::ContentTemplate {
+        content_sids: [
+            (
+                "id".to_owned(),
+                "HXb5b62575e6e4ff6129ad7c8efe1f983e".to_owned(),
+            ),
+            (
+                "en".to_owned(),
+                "HX0123456789abcdef0123456789abcdef".to_owned(),
+            ),
+        ]
+        .into(),
+        parameters: vec!["customer_name".into(), "agent_name".into()],
+        fallbacks: [("agent_name".to_owned(), "tim kami".to_owned())].into(),
+    };
+    let sms = whatsapp_start(db, Some(template)).await;
     assert_eq!(sms.dispatch(db).await.sent, 1);
+    // Outside the 24-hour window: the approved Content template in the customer's language,
+    // its variables filled (the agent's name missing, its fallback), and no Body.
     let invite = sms.twilio.last_to(&format!("whatsapp:{CUSTOMER}"));
     assert_eq!(invite.from, "whatsapp:+14155238886");
+    assert_eq!(
+        invite.content_sid.as_deref(),
+        Some("HXb5b62575e6e4ff6129ad7c8efe1f983e")
+    );
+    let variables: serde_json::Value =
+        serde_json::from_str(invite.content_variables.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        variables,
+        serde_json::json!({"1": "Customer C-0", "2": "tim kami"})
+    );
+    assert_eq!(invite.body, "");
     // The reply comes from a `whatsapp:` address and continues the same conversation.
+    sms.twilio.customer_wrote(CUSTOMER);
     let reply = support::twilio::post_signed(
         &sms.app.client,
         &sms.app.base,
@@ -404,12 +441,29 @@ async fn whatsapp_through_twilio(db: &TestDb) {
     .await;
     assert_eq!(reply.status(), 200);
     sms.dispatch(db).await;
+    // Inside the window, free-form text.
     let next = sms.twilio.last_to(&format!("whatsapp:{CUSTOMER}"));
+    assert_eq!(next.content_sid, None);
     assert!(
         next.body.starts_with("Apakah masalah Anda selesai"),
         "{}",
         next.body
     );
+}
+
+/// Without a Content template, a WhatsApp invitation through Twilio goes as text: Twilio
+/// accepts it, then reports it failed (63016, outside the window) — the invitation fails
+/// with that reason, as it would move to a next channel.
+async fn free_form_whatsapp_through_twilio_fails_outside_the_window(db: &TestDb) {
+    let sms = whatsapp_start(db, None).await;
+    assert_eq!(sms.dispatch(db).await.sent, 1);
+    support::eventually("the 63016 status applied", || async {
+        db.texts("SELECT state FROM invitations").await == [Some("failed".to_owned())]
+    })
+    .await;
+    assert!(sms.twilio.accepted().is_empty(), "nothing was delivered");
+    let errors = db.texts("SELECT last_error FROM deliveries").await;
+    assert_eq!(errors, [Some("Twilio error 63016".to_owned())]);
 }
 
 async fn a_stalled_provider_is_given_up_on_and_tried_again(db: &TestDb) {
@@ -499,11 +553,64 @@ async fn the_daily_cap_holds_invitations_for_the_next_day(db: &TestDb) {
     assert_eq!(sms.twilio.accepted().len(), 5);
 }
 
+async fn an_overflowed_queue_sends_the_invitation_again(db: &TestDb) {
+    let behaviour = Behaviour {
+        overflow: 1.into(),
+        ..Behaviour::default()
+    };
+    let mut sms = Sms::start(db, behaviour, &[CUSTOMER]).await;
+    *sms.twilio.behaviour.callbacks_to.lock().unwrap() = Some(sms.app.base.clone());
+    sms.settings.campaigns[0].reminders = vec![surveyd::campaign::Reminder {
+        after: std::time::Duration::from_secs(2 * 86_400),
+        channel: surveyd::campaign::ReminderChannel::Same,
+    }];
+    assert_eq!(sms.plan(db).await, 1);
+    sms.hand.set(at("2026-11-20T03:00:00Z"));
+    // Twilio accepts the invitation, then reports it dropped (30001) before the send is
+    // answered: the status waits for the send to be recorded, then sends it again.
+    assert_eq!(sms.dispatch(db).await.sent, 1);
+    support::eventually("the overflowed status applied", || async {
+        db.store.inbox_status().await.unwrap().outcomes == [("status_retry".to_owned(), 1)]
+    })
+    .await;
+    let deliveries = "SELECT kind || ' ' || status || ' ' || COALESCE(provider_status, '-') \
+                      FROM deliveries ORDER BY id";
+    let texts = |rows: Vec<Option<String>>| rows.into_iter().flatten().collect::<Vec<_>>();
+    assert_eq!(
+        texts(db.texts(deliveries).await),
+        [
+            "invite sent failed",
+            "reminder cancelled -",
+            "invite queued -"
+        ]
+    );
+    // Not at once: after the dispatcher's backoff (at most `backoff` for a first attempt).
+    assert_eq!(sms.dispatch(db).await.sent, 0);
+    sms.hand.advance(Duration::minutes(1));
+    assert_eq!(sms.dispatch(db).await.sent, 1);
+    assert_eq!(sms.twilio.accepted().len(), 1, "the second one arrived");
+    assert_eq!(
+        texts(db.texts(deliveries).await),
+        [
+            "invite sent failed",
+            "reminder cancelled -",
+            "invite sent -",
+            "reminder queued -"
+        ]
+    );
+    let attempts = db
+        .texts("SELECT CAST(attempts AS TEXT) FROM deliveries WHERE kind = 'invite' ORDER BY id")
+        .await;
+    assert_eq!(texts(attempts), ["1", "2"]);
+}
+
 on_both_backends!(
+    an_overflowed_queue_sends_the_invitation_again,
     the_daily_cap_holds_invitations_for_the_next_day,
     a_failing_provider_is_paused_then_probed,
     a_stalled_provider_is_given_up_on_and_tried_again,
     whatsapp_through_twilio,
+    free_form_whatsapp_through_twilio_fails_outside_the_window,
     a_failed_channel_moves_the_invitation_to_the_next,
     a_survey_by_sms,
     provider_errors_are_sorted,

@@ -375,6 +375,44 @@ async fn statuses_move_forward_only(db: &TestDb) {
     );
 }
 
+/// A status for a message no delivery carries is parked (its send may not be recorded yet),
+/// and given up as unknown once it waited `PARK_FOR`.
+async fn a_status_of_no_known_message_is_given_up_after_a_while(db: &TestDb) {
+    let chat = Chat::start(db).await;
+    let stranger = sid("stranger");
+    let form = [
+        ("MessageSid", stranger.as_str()),
+        ("MessageStatus", "delivered"),
+        ("AccountSid", "AC0123456789abcdef0123456789abcdef"),
+        ("To", CUSTOMER_PHONE),
+    ];
+    let answer = chat.twilio("/webhooks/twilio/status", &form).await;
+    assert_eq!(answer.status(), 200);
+    assert_eq!(outcomes(db).await, [("status_parked".to_owned(), 1)]);
+    let waited = chrono::Duration::from_std(surveyd::webhooks::inbox::PARK_FOR).unwrap();
+    chat.hand.advance(waited - chrono::Duration::seconds(1));
+    // Looked at again, it stays parked until the window is over.
+    let shared = surveyd::app::Shared::load(&chat.settings).unwrap();
+    let applied = surveyd::webhooks::inbox::apply_parked(
+        &db.store,
+        &chat.settings.webhook_providers(),
+        &shared.interpreter(&chat.settings),
+        &chat.clock,
+    )
+    .await
+    .unwrap();
+    assert_eq!(applied, 0);
+    assert_eq!(outcomes(db).await, [("status_parked".to_owned(), 1)]);
+    let parked = "surveyd_webhook_parked_total{provider=\"twilio\",outcome=\"status_unknown\"}";
+    let before = support::counter(parked);
+    chat.hand.advance(chrono::Duration::seconds(2));
+    support::eventually("the parked status given up", || async {
+        outcomes(db).await == [("status_unknown".to_owned(), 1)]
+    })
+    .await;
+    assert!(support::counter(parked) >= before + 1.0);
+}
+
 async fn bad_signatures_store_nothing(db: &TestDb) {
     let chat = Chat::start(db).await;
     let refusals = [
@@ -586,6 +624,94 @@ async fn a_whatsapp_conversation_with_buttons_and_statuses(db: &TestDb) {
             ("status".to_owned(), 1),
             ("status_stale".to_owned(), 1)
         ]
+    );
+}
+
+/// What Meta sends besides replies to this number (payload shapes from the Cloud API's
+/// webhook reference: "system", "unsupported", "reaction", "message_template_status_update")
+/// is acknowledged: another number's chats and other fields are not stored; a number change,
+/// an unsupported type, a reaction taken back or a picture without caption are kept as
+/// `ignored` and never re-asked; a picture's caption answers.
+async fn what_is_no_reply_on_whatsapp_is_acknowledged_not_asked_again(db: &TestDb) {
+    let mut chat = Chat::start(db).await;
+    chat.settings.whatsapp.phone_number_id = Some(support::meta::PHONE_NUMBER_ID.into());
+    chat.app = TestApp::spawn_with_clock(db, chat.settings.clone(), chat.clock.clone()).await;
+    let invitation = chat
+        .invite(db, SurveyChannel::Whatsapp, "wamid.INVITE")
+        .await;
+    let skipped = |reason: &str| {
+        support::counter(&format!(
+            "surveyd_webhook_skipped_total{{provider=\"whatsapp\",reason=\"{reason}\"}}"
+        ))
+    };
+    let (other_number, other_field) = (skipped("other_number"), skipped("other_field"));
+    let message = |id: &str, fields: serde_json::Value| {
+        let mut m =
+            serde_json::json!({"from": "6281234567890", "id": id, "timestamp": "1763800100"});
+        m.as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        support::meta::webhook_body("messages", serde_json::json!([m]))
+    };
+    // "5" to the helpdesk's number on the same app.
+    let mut elsewhere = message(
+        "wamid.HELPDESK",
+        serde_json::json!({"type": "text", "text": {"body": "5"}}),
+    );
+    elsewhere["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] =
+        "999999999999999".into();
+    assert_eq!(chat.whatsapp(&elsewhere).await.status(), 200);
+    let review = serde_json::json!({"object": "whatsapp_business_account", "entry": [{
+        "id": "102290129340398", "time": 1763800000, "changes": [{
+            "field": "message_template_status_update",
+            "value": {"event": "PAUSED", "message_template_id": 1234567890,
+                      "message_template_name": "survey_invite", "message_template_language": "id",
+                      "reason": "NONE"}}]}]});
+    assert_eq!(chat.whatsapp(&review).await.status(), 200);
+    assert_eq!(db.store.inbox_status().await.unwrap().total, 0);
+    assert!(skipped("other_number") >= other_number + 1.0);
+    assert!(skipped("other_field") >= other_field + 1.0);
+
+    let not_replies = [
+        message(
+            "wamid.SYS",
+            serde_json::json!({"type": "system", "system": {
+                "body": "User A changed from 6281234567890 to 6281234567891",
+                "wa_id": "6281234567891", "type": "user_changed_number"}}),
+        ),
+        message(
+            "wamid.UNS",
+            serde_json::json!({"type": "unsupported",
+                "errors": [{"code": 131051, "title": "Message type unknown",
+                            "message": "Message type unknown",
+                            "error_data": {"details": "Message type is currently not supported."}}],
+                "unsupported": {"type": "poll_creation"}}),
+        ),
+        message(
+            "wamid.UNREACT",
+            serde_json::json!({"type": "reaction", "reaction": {"message_id": "wamid.INVITE"}}),
+        ),
+        message(
+            "wamid.PIC",
+            serde_json::json!({"type": "image", "image": {"id": "1479537139650973",
+                "mime_type": "image/jpeg", "sha256": "abc"}}),
+        ),
+    ];
+    for body in &not_replies {
+        assert_eq!(chat.whatsapp(body).await.status(), 200);
+    }
+    assert_eq!(outcomes(db).await, [("ignored".to_owned(), 4)]);
+    // Nothing asked again: no message is due.
+    chat.send_due(db, &[]).await;
+    let captioned = message(
+        "wamid.CAP",
+        serde_json::json!({"type": "image", "image": {"id": "1479537139650974",
+            "mime_type": "image/jpeg", "sha256": "abd", "caption": "4"}}),
+    );
+    assert_eq!(chat.whatsapp(&captioned).await.status(), 200);
+    assert_eq!(
+        answers(db, invitation).await,
+        [answer("csat", Some(4), None, Some("csat"))]
     );
 }
 
@@ -1058,6 +1184,8 @@ async fn a_twilio_callback_signed_with_a_shared_key(db: &TestDb) {
 }
 
 on_both_backends!(
+    a_status_of_no_known_message_is_given_up_after_a_while,
+    what_is_no_reply_on_whatsapp_is_acknowledged_not_asked_again,
     an_sms_survey_is_a_conversation,
     twice_no_answer_keeps_the_words_as_a_comment,
     statuses_move_forward_only,

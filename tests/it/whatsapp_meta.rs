@@ -76,6 +76,7 @@ impl Wa {
             .unwrap();
         assert_eq!(counts.invited, 1);
         let app = TestApp::spawn_with_clock(db, settings.clone(), clock.clone()).await;
+        meta.statuses_to(app.url("/webhooks/whatsapp"));
         Wa {
             app,
             settings,
@@ -107,12 +108,47 @@ impl Wa {
     }
 }
 
-async fn a_survey_on_whatsapp(db: &TestDb) {
-    let template = WhatsappTemplate {
-        name: "survey_invite".into(),
+/// An approved template in Indonesian and US English, with the customer's name and three
+/// quick replies.
+fn invite_template(name: &str) -> WhatsappTemplate {
+    WhatsappTemplate {
+        name: name.into(),
+        languages: [("id", "id"), ("en", "en_US")]
+            .map(|(locale, code)| (locale.to_owned(), code.to_owned()))
+            .into(),
         parameters: vec!["customer_name".into()],
+        fallbacks: Default::default(),
         buttons: vec!["csat_5".into(), "csat_3".into(), "csat_1".into()],
-    };
+    }
+}
+
+/// A template with no approved language for the customer's locale (Indonesian here) is not
+/// sent with a language Meta does not have: the invitation fails with the reason and moves
+/// to the next channel.
+async fn no_approved_language_moves_on_with_the_reason(db: &TestDb) {
+    let outbox = tempfile::tempdir().unwrap();
+    let outbox_dir = outbox.path().to_owned();
+    let mut template = invite_template("survey_invite");
+    template.languages = [("en".to_owned(), "en_US".to_owned())].into();
+    let channels = vec![SurveyChannel::Whatsapp, SurveyChannel::Email];
+    let wa = Wa::start(db, channels, Some(template), |s| {
+        s.email.outbox_dir = outbox_dir;
+    })
+    .await;
+    wa.dispatch(db).await;
+    wa.dispatch(db).await;
+    assert!(wa.meta.accepted().is_empty());
+    assert_eq!(std::fs::read_dir(outbox.path()).unwrap().count(), 1);
+    let failures = db.store.failed_deliveries(10).await.unwrap();
+    let reason = failures[0].last_error.clone().unwrap_or_default();
+    assert!(
+        reason.contains("template `survey_invite` has no approved language for locale id"),
+        "{reason}"
+    );
+}
+
+async fn a_survey_on_whatsapp(db: &TestDb) {
+    let template = invite_template("survey_invite");
     let wa = Wa::start(db, vec![SurveyChannel::Whatsapp], Some(template), |_| {}).await;
     wa.meta.throttle(1);
     // The throughput limit (130429) is retried later, not failed.
@@ -205,8 +241,9 @@ async fn a_survey_on_whatsapp(db: &TestDb) {
 }
 
 async fn refused_on_whatsapp_then_sms_ends_on_email(db: &TestDb) {
-    // WhatsApp without a template: the invitation goes as text and Meta refuses it (131047).
-    // SMS: Twilio calls the number invalid (21211). Email remains.
+    // WhatsApp without a template: the invitation goes as text; Meta accepts it and reports
+    // it failed (131047) before the send is even answered. SMS: Twilio calls the number
+    // invalid (21211). Email remains.
     let twilio = TwilioEmulator::start(Behaviour {
         invalid: [CUSTOMER.to_owned()].into(),
         ..Behaviour::default()
@@ -228,23 +265,40 @@ async fn refused_on_whatsapp_then_sms_ends_on_email(db: &TestDb) {
         },
     )
     .await;
-    for _ in 0..3 {
+    assert_eq!(wa.dispatch(db).await.sent, 1, "accepted by Meta");
+    // The failure came before the send was recorded: parked, then applied once it was.
+    support::eventually("the invitation moved to SMS", || async {
+        db.texts("SELECT channel FROM deliveries WHERE status = 'queued'")
+            .await
+            == [Some("sms".to_owned())]
+    })
+    .await;
+    let inbox = db.store.inbox_status().await.unwrap();
+    assert_eq!(inbox.outcomes, [("status_failed".to_owned(), 1)]);
+    for _ in 0..2 {
         wa.dispatch(db).await;
     }
     assert!(wa.meta.accepted().is_empty());
     assert!(twilio.accepted().is_empty());
     assert_eq!(std::fs::read_dir(outbox.path()).unwrap().count(), 1);
+    // WhatsApp's delivery was sent, and failed later with Meta's reason.
+    let whatsapp = db
+        .texts(
+            "SELECT provider_status || ': ' || last_error FROM deliveries \
+             WHERE channel = 'whatsapp'",
+        )
+        .await;
+    assert_eq!(
+        whatsapp,
+        [Some(
+            "failed: WhatsApp error 131047: Re-engagement message".to_owned()
+        )]
+    );
     let failures = db.store.failed_deliveries(10).await.unwrap();
     let reasons: Vec<_> = failures
         .iter()
         .map(|f| (f.channel.as_str(), f.last_error.clone().unwrap_or_default()))
         .collect();
-    assert!(
-        reasons
-            .iter()
-            .any(|(ch, r)| *ch == "whatsapp" && r.contains("131047")),
-        "{reasons:?}"
-    );
     assert!(
         reasons
             .iter()
@@ -254,11 +308,7 @@ async fn refused_on_whatsapp_then_sms_ends_on_email(db: &TestDb) {
 }
 
 async fn a_reminder_goes_as_its_own_template(db: &TestDb) {
-    let template = |name: &str| WhatsappTemplate {
-        name: name.into(),
-        parameters: vec!["customer_name".into()],
-        buttons: vec!["csat_5".into(), "csat_3".into(), "csat_1".into()],
-    };
+    let template = invite_template;
     let reminder = template("survey_reminder");
     let wa = Wa::start(
         db,
@@ -306,6 +356,7 @@ async fn a_reminder_goes_as_its_own_template(db: &TestDb) {
 
 on_both_backends!(
     a_survey_on_whatsapp,
+    no_approved_language_moves_on_with_the_reason,
     refused_on_whatsapp_then_sms_ends_on_email,
     a_reminder_goes_as_its_own_template
 );

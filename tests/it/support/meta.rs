@@ -1,9 +1,12 @@
 //! A local emulator of Meta's WhatsApp Cloud API: `POST /{version}/{phone_number_id}/messages`
 //! with a Bearer token, the message shapes and limits of the API (3 buttons of up to 20
-//! characters, 10 list rows of up to 24, bodies up to 1024), free-form messages refused with
-//! 131047 outside the 24-hour window, OAuth errors as code 190, and 130429 when told to. It
-//! records what it accepted, and sends the customer's replies to surveyd's webhook as Meta
-//! does: JSON with non-ASCII escaped as `\uXXXX`, signed with the app secret.
+//! characters, 10 list rows of up to 24, bodies up to 1024), OAuth errors as code 190, and
+//! 130429 when told to. A free-form message outside the 24-hour window is accepted (200 with
+//! its `wamid`) and then fails asynchronously: a `statuses[]` webhook with `status: failed` and
+//! error 131047, as the Cloud API reference's "Status messages" and error-codes pages
+//! describe — sent before the send is answered, as a fast callback can be. It records what it
+//! accepted, and sends the customer's replies to surveyd's webhook as Meta does: JSON with
+//! non-ASCII escaped as `\uXXXX`, signed with the app secret.
 
 use super::emulator::{Record, Served};
 use axum::extract::{Path, State};
@@ -25,6 +28,8 @@ struct Emulator {
     window_open: Arc<Mutex<HashSet<String>>>,
     throttle: Arc<AtomicUsize>,
     counter: Arc<AtomicUsize>,
+    /// surveyd's webhook, where statuses go.
+    webhook: Arc<Mutex<Option<String>>>,
 }
 
 pub struct MetaEmulator {
@@ -47,9 +52,14 @@ impl MetaEmulator {
         }
     }
 
-    /// The request bodies accepted, in order.
+    /// The request bodies accepted and delivered (not those failed later), in order.
     pub fn accepted(&self) -> Vec<Value> {
         self.emulator.accepted.all()
+    }
+
+    /// Sends the statuses of accepted messages to surveyd's webhook at `url`.
+    pub fn statuses_to(&self, url: String) {
+        *self.emulator.webhook.lock().unwrap() = Some(url);
     }
 
     /// The next `n` sends get 130429 (throughput limit).
@@ -213,21 +223,39 @@ async fn send(
             "Parameter value is not valid",
         );
     }
-    if kind != "template" && !emulator.window_open.lock().unwrap().contains(&to) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            131047,
-            "Re-engagement message: more than 24 hours have passed since the recipient last replied",
-        );
-    }
-    emulator.accepted.push(body);
+    let outside_window = kind != "template" && !emulator.window_open.lock().unwrap().contains(&to);
     let n = emulator.counter.fetch_add(1, Ordering::SeqCst);
+    let wamid = format!("wamid.OUT{n}");
+    if outside_window {
+        // Accepted, then failed: the status comes before the send's answer.
+        let webhook = emulator.webhook.lock().unwrap().clone();
+        if let Some(url) = webhook {
+            let failed = json!([{
+                "id": wamid,
+                "status": "failed",
+                "timestamp": "1763800200",
+                "recipient_id": to,
+                "errors": [{
+                    "code": 131047,
+                    "title": "Re-engagement message",
+                    "message": "Re-engagement message",
+                    "error_data": {"details": "Message failed to send because more than 24 hours have passed since the customer last replied to this number."},
+                    "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/",
+                }],
+            }]);
+            let client = reqwest::Client::new();
+            let answer = post_event(&client, &url, &webhook_body("statuses", failed)).await;
+            assert_eq!(answer.status(), 200, "surveyd took the status");
+        }
+    } else {
+        emulator.accepted.push(body);
+    }
     (
         StatusCode::OK,
         axum::Json(json!({
             "messaging_product": "whatsapp",
             "contacts": [{"input": to, "wa_id": to}],
-            "messages": [{"id": format!("wamid.OUT{n}")}],
+            "messages": [{"id": wamid}],
         })),
     )
         .into_response()

@@ -1,8 +1,12 @@
 //! A local emulator of Twilio's Messages API, speaking its shapes: HTTP Basic auth with the
-//! account SID and auth token, form bodies, 201 with the message resource, errors as
-//! `{"code","message","more_info","status"}` (21211 invalid number, 21610 opted out, 20003
-//! bad credentials, 20429 with `Retry-After`), and 5xx or no answer at all when told to. It records what it
-//! accepted, and can reply as the customer through surveyd's webhook, signed as Twilio signs.
+//! account SID and auth token, form bodies with `Body` or a Content template (`ContentSid`,
+//! `ContentVariables`: twilio-python's `MessageList.create`), 201 with the message resource,
+//! errors as `{"code","message","more_info","status"}` (21211 invalid number, 21610 opted
+//! out, 20003 bad credentials, 20429 with `Retry-After`, 21654 variables without a template),
+//! and 5xx or no answer at all when told to. Failures after acceptance come as Twilio sends
+//! them, in the status callback: 63016 for free-form WhatsApp outside the 24-hour window,
+//! 30001 for a queue overflow. It records what it delivered, and can reply as the customer
+//! through surveyd's webhook, signed as Twilio signs.
 
 use super::emulator::{Record, Served};
 use axum::extract::{Form, Path, State};
@@ -25,6 +29,9 @@ pub struct Accepted {
     pub from: String,
     pub body: String,
     pub status_callback: Option<String>,
+    /// A Content template's SID and its variables (JSON), instead of a body.
+    pub content_sid: Option<String>,
+    pub content_variables: Option<String>,
 }
 
 #[derive(Default)]
@@ -40,6 +47,18 @@ pub struct Behaviour {
     pub hang: AtomicUsize,
     /// Requests received, answered or not.
     pub requests: AtomicUsize,
+    /// The next this-many messages are accepted (201), then dropped: their status callback
+    /// reports `failed` with error 30001 (queue overflow, Twilio's error 30001 page: "try
+    /// sending your message again after waiting some time"), sent before the create is
+    /// answered, as a fast callback can be.
+    pub overflow: AtomicUsize,
+    /// Where status callbacks go: surveyd's address (the callback's own URL is its public
+    /// one, which the signature covers).
+    pub callbacks_to: std::sync::Mutex<Option<String>>,
+    /// WhatsApp customers who wrote in the last 24 hours: free-form messages (a `Body`) to
+    /// anyone else are accepted and then fail with 63016 in their status callback (Twilio's
+    /// 63016 page: "failed to be delivered … sent outside the allowed conversation window").
+    pub whatsapp_window: std::sync::Mutex<HashSet<String>>,
 }
 
 #[derive(Clone)]
@@ -90,6 +109,12 @@ impl TwilioEmulator {
 
     pub fn accepted(&self) -> Vec<Accepted> {
         self.accepted.all()
+    }
+
+    /// `number` wrote on WhatsApp: free-form messages to them are delivered for 24 hours.
+    pub fn customer_wrote(&self, number: &str) {
+        let mut window = self.behaviour.whatsapp_window.lock().unwrap();
+        window.insert(number.to_owned());
     }
 
     /// The last message accepted for `to`.
@@ -170,6 +195,28 @@ async fn create(
         }
     };
     let body = form.get("Body").cloned().unwrap_or_default();
+    let content_sid = form.get("ContentSid").cloned();
+    if content_sid.is_none() && form.contains_key("ContentVariables") {
+        return error(StatusCode::BAD_REQUEST, 21654, "ContentSid Required");
+    }
+    if content_sid.is_none() && body.is_empty() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            21619,
+            "A text message body or media url must be specified.",
+        );
+    }
+    if content_sid.is_some()
+        && form.get("ContentVariables").is_some_and(|v| {
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(v).is_err()
+        })
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            21656,
+            "The ContentVariables Parameter is invalid.",
+        );
+    }
     if body.chars().count() > 1600 {
         return error(
             StatusCode::BAD_REQUEST,
@@ -200,8 +247,57 @@ async fn create(
         from: from.clone(),
         body: body.clone(),
         status_callback: form.get("StatusCallback").cloned(),
+        content_sid: content_sid.clone(),
+        content_variables: form.get("ContentVariables").cloned(),
     };
-    emulator.accepted.push(accepted);
+    let outside_window = to.starts_with("whatsapp:")
+        && content_sid.is_none()
+        && !emulator
+            .behaviour
+            .whatsapp_window
+            .lock()
+            .unwrap()
+            .contains(bare);
+    // Accepted either way; a failure is reported in the status callback, before the create is
+    // answered.
+    let failure = if outside_window {
+        Some("63016")
+    } else if take(&emulator.behaviour.overflow) {
+        Some("30001")
+    } else {
+        None
+    };
+    let callbacks_to = emulator.behaviour.callbacks_to.lock().unwrap().clone();
+    match (failure, callbacks_to, form.get("StatusCallback")) {
+        (None, ..) => {
+            emulator.accepted.push(accepted);
+        }
+        (Some(code), Some(base), Some(callback)) => {
+            let url = reqwest::Url::parse(callback).unwrap();
+            let public = url.origin().ascii_serialization();
+            let client = reqwest::Client::new();
+            let answer = post_signed(
+                &client,
+                &base,
+                &public,
+                url.path(),
+                &[
+                    ("AccountSid", ACCOUNT_SID),
+                    ("MessageSid", &message_sid),
+                    ("SmsSid", &message_sid),
+                    ("MessageStatus", "failed"),
+                    ("SmsStatus", "failed"),
+                    ("ErrorCode", code),
+                    ("From", &from),
+                    ("To", &to),
+                    ("ApiVersion", "2010-04-01"),
+                ],
+            )
+            .await;
+            assert_eq!(answer.status(), 200, "surveyd took the status");
+        }
+        (Some(_), ..) => {}
+    }
     let segments = if body.chars().count() <= 160 {
         1
     } else {
