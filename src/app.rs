@@ -203,6 +203,9 @@ pub async fn serve(store: Store, settings: Settings) -> anyhow::Result<()> {
     )?;
     let summary = settings.reports.summary(&settings.defaults);
     let retention = (settings.retention.clone(), settings.email.clone());
+    if let Some(warning) = plain_public_url(&settings.survey.public_url) {
+        tracing::warn!("{warning}");
+    }
     if let Some(warning) = shared.alerts.unrouted() {
         tracing::warn!("{warning}");
     }
@@ -257,6 +260,19 @@ pub async fn serve(store: Store, settings: Settings) -> anyhow::Result<()> {
     let counts = dispatched?;
     counts.log("stopped", started.elapsed());
     Ok(())
+}
+
+/// Why a `survey.public_url` that is not HTTPS matters, unless it is this machine's (a trial):
+/// customers' links and answers travel in clear, and mailbox providers honour one-click
+/// unsubscribe (RFC 8058) only over HTTPS.
+fn plain_public_url(url: &url::Url) -> Option<String> {
+    let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    (url.scheme() != "https" && !local).then(|| {
+        format!(
+            "survey.public_url {url} is not HTTPS: survey links and answers cross the network \
+             in clear, and mailbox providers ignore one-click unsubscribe (RFC 8058) on it"
+        )
+    })
 }
 
 /// On SQLite, checkpoints the write-ahead log four times a second in the background: commits then
@@ -334,4 +350,18 @@ async fn keep_retention(
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_public_url;
+
+    #[test]
+    fn a_public_url_in_clear_is_warned_of_unless_it_is_this_machine() {
+        let warned = |url: &str| plain_public_url(&url.parse().unwrap()).is_some();
+        assert!(warned("http://surveys.example.co.id"));
+        assert!(!warned("https://surveys.example.co.id"));
+        assert!(!warned("http://127.0.0.1:8080"));
+        assert!(!warned("http://localhost:8080"));
+    }
 }

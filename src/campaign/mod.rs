@@ -59,6 +59,10 @@ pub struct Campaign {
     /// = "4d", channel = "next" }]`); unset, none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reminders: Vec<Reminder>,
+    /// How each chat channel carries this campaign's survey (`modes = { sms = "link" }`),
+    /// where it should differ from its provider's way (see `ChatProvider::mode_for`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub modes: std::collections::BTreeMap<SurveyChannel, crate::domain::ChatMode>,
     pub audience: Audience,
 }
 

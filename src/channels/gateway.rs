@@ -9,6 +9,7 @@
 use super::oauth::TokenSource;
 use super::{BodyFormat, GatewayAuth, GatewaySend, PhoneFormat};
 use super::{ChatOutbound, HttpApi, SendError};
+use crate::domain::ChatMode;
 use anyhow::Context;
 use handlebars::Handlebars;
 use serde_json::{Value, json};
@@ -23,6 +24,8 @@ pub struct Gateway {
     templates: Arc<Handlebars<'static>>,
     /// With OAuth: the access tokens.
     tokens: Option<Arc<TokenSource>>,
+    /// A conversation, or the link for a gateway that cannot receive.
+    mode: ChatMode,
 }
 
 const URL: &str = "url";
@@ -34,7 +37,7 @@ impl Gateway {
     }
 
     /// Checks gateway `name`'s settings and compiles its templates.
-    pub fn new(name: &str, settings: &GatewaySend) -> anyhow::Result<Self> {
+    pub fn new(name: &str, settings: &GatewaySend, mode: ChatMode) -> anyhow::Result<Self> {
         let place = format!("gateways.{name}.send");
         let mut templates = Handlebars::new();
         templates.set_strict_mode(true);
@@ -72,7 +75,13 @@ impl Gateway {
             settings: settings.clone(),
             templates: Arc::new(templates),
             tokens: tokens.map(Arc::new),
+            mode,
         })
+    }
+
+    /// How it carries a survey.
+    pub fn mode(&self) -> ChatMode {
+        self.mode
     }
 
     /// The HTTP client, connection cap and rate limit it sends with.

@@ -14,12 +14,13 @@ pub mod twilio;
 pub mod whatsapp;
 
 pub use settings::{
-    BodyFormat, ChannelSettings, ContentTemplate, EmailSettings, EmailTransport, GatewayAuth,
-    GatewayInbound, GatewaySend, GatewaySettings, OauthGrant, PhoneFormat, SmtpSettings, SmtpTls,
-    SuccessRule, TwilioSettings, WhatsappSettings, WhatsappTemplate,
+    BodyFormat, ChannelSettings, ContentTemplate, DkimAlgorithm, DkimSettings, EmailSettings,
+    EmailTransport, GatewayAuth, GatewayInbound, GatewaySend, GatewaySettings, OauthGrant,
+    PhoneFormat, SmtpSettings, SmtpTls, SuccessRule, TwilioSettings, TwilioSmsMode,
+    WhatsappSettings, WhatsappTemplate,
 };
 
-use crate::domain::{MessageKind, SurveyChannel};
+use crate::domain::{ChatMode, MessageKind, SurveyChannel};
 use crate::render::ChatVars;
 use std::time::Duration;
 
@@ -93,6 +94,17 @@ pub struct ProviderSettings<'a> {
 }
 
 impl ChatProvider {
+    /// How this provider carries a survey to `to` (E.164), unless the campaign says
+    /// otherwise: Twilio's SMS by `twilio.sms_mode`, a gateway by its `mode`; WhatsApp always
+    /// as a conversation.
+    pub fn mode_for(&self, to: &str) -> ChatMode {
+        match self {
+            ChatProvider::Twilio(twilio) => twilio.mode_for(to),
+            ChatProvider::Meta(_) => ChatMode::Conversation,
+            ChatProvider::Gateway(gateway) => gateway.mode(),
+        }
+    }
+
     /// The provider `[channels]` names for `channel`; `None` when it names none.
     pub fn for_channel(
         settings: ProviderSettings<'_>,
@@ -124,8 +136,12 @@ impl ChatProvider {
                 let send = gateway.send.as_ref().ok_or_else(|| {
                     anyhow::anyhow!("gateways.{name}.send is needed to send through it")
                 })?;
+                let mode = gateway.mode.unwrap_or(match gateway.inbound {
+                    Some(_) => ChatMode::Conversation,
+                    None => ChatMode::Link,
+                });
                 Ok(Some(ChatProvider::Gateway(Box::new(
-                    gateway::Gateway::new(name, send)?,
+                    gateway::Gateway::new(name, send, mode)?,
                 ))))
             }
             Some("meta") if channel == SurveyChannel::Whatsapp => Ok(Some(ChatProvider::Meta(

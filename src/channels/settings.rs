@@ -16,6 +16,32 @@ pub struct EmailSettings {
     pub from: String,
     pub outbox_dir: PathBuf,
     pub smtp: SmtpSettings,
+    /// Signs every email with DKIM (RFC 6376) when set.
+    pub dkim: Option<DkimSettings>,
+}
+
+/// DKIM signing: the key published at `{selector}._domainkey.{domain}`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkimSettings {
+    pub selector: String,
+    /// The signing domain (`d=`): `email.from`'s domain, or one it belongs to, for DMARC.
+    pub domain: String,
+    /// The private key, PEM: RSA (PKCS#1 or PKCS#8, as `openssl genrsa` writes it) or
+    /// Ed25519 (PKCS#8, as `openssl genpkey -algorithm ed25519` writes it, or the base64 of
+    /// its 32-byte seed).
+    pub private_key_file: PathBuf,
+    /// `rsa` (rsa-sha256) or `ed25519` (ed25519-sha256, RFC 8463).
+    #[serde(default)]
+    pub algorithm: DkimAlgorithm,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DkimAlgorithm {
+    #[default]
+    Rsa,
+    Ed25519,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -32,8 +58,14 @@ pub struct SmtpSettings {
     pub port: u16,
     /// `none` (plain, for a local relay), `starttls` (usually port 587) or `implicit` (465).
     pub tls: SmtpTls,
+    /// A PEM file of CA certificates trusted besides the system's: a relay with a private CA.
+    pub ca_file: Option<PathBuf>,
     pub username: Option<String>,
     pub password: Option<Secret<String>>,
+    /// Whether credentials may be sent over an unencrypted connection (`tls = "none"`): only
+    /// for a relay on a network trusted not to be listened to.
+    #[serde(default)]
+    pub allow_insecure_auth: bool,
     /// Limit for connecting and for each message's exchange.
     #[serde(with = "crate::domain::duration")]
     pub timeout: std::time::Duration,
@@ -73,6 +105,10 @@ pub struct TwilioSettings {
     pub messaging_service_sid: Option<String>,
     /// The WhatsApp sender (`+1…`, sent as `whatsapp:+1…`) when WhatsApp goes through Twilio.
     pub whatsapp_from: Option<String>,
+    /// How SMS carries a survey: `auto` (a conversation, except to countries where Twilio
+    /// has no two-way SMS — there the survey page's link), `conversation` or `link`.
+    #[serde(default)]
+    pub sms_mode: TwilioSmsMode,
     /// The approved Content template (`HX…`) a WhatsApp message through Twilio goes as outside
     /// the 24-hour window, where WhatsApp takes no free-form text (Twilio error 63016); unset,
     /// such messages go as text and fail.
@@ -140,6 +176,17 @@ pub struct WhatsappTemplate {
     pub buttons: Vec<String>,
 }
 
+/// How Twilio's SMS carries a survey.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TwilioSmsMode {
+    /// A conversation, or the link to countries without two-way SMS.
+    #[default]
+    Auto,
+    Conversation,
+    Link,
+}
+
 /// An approved WhatsApp template in Twilio's Content API: one content (`HX…`) per language,
 /// its variables `{{1}}`, `{{2}}`… filled from chat variables in order.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -175,6 +222,10 @@ pub struct GatewaySettings {
     pub send: Option<GatewaySend>,
     /// How its callbacks (`POST /webhooks/gateways/{name}`) are read; unset, they answer 404.
     pub inbound: Option<GatewayInbound>,
+    /// How it carries a survey: `conversation` or `link`; unset, a conversation when its
+    /// callbacks are configured (`inbound`), else the link (replies could not come back).
+    #[serde(default)]
+    pub mode: Option<crate::domain::ChatMode>,
 }
 
 /// One request per message, described: method, URL, authentication, body, and how to read

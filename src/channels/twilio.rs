@@ -4,8 +4,8 @@
 //! URL; Twilio answers 201 with the message's `sid`, or an error with Twilio's `code`.
 
 use super::{Answer, ChatOutbound, HttpApi, SendError};
-use super::{ContentTemplate, TwilioSettings, template};
-use crate::domain::{MessageKind, SurveyChannel};
+use super::{ContentTemplate, TwilioSettings, TwilioSmsMode, template};
+use crate::domain::{ChatMode, MessageKind, SurveyChannel};
 use anyhow::Context;
 
 /// Twilio error codes: the recipient opted out (STOP) of this sender.
@@ -32,7 +32,16 @@ pub struct Twilio {
     /// other messages) and of a reminder.
     template: Option<ContentTemplate>,
     reminder_template: Option<ContentTemplate>,
+    sms_mode: TwilioSmsMode,
 }
+
+/// Where Twilio has no two-way SMS (its per-country SMS guidelines,
+/// twilio.com/en-us/guidelines/{country}/sms: "Two-way SMS supported: No"): replies to an SMS
+/// there never come back, so `sms_mode = "auto"` sends the link.
+pub const ONE_WAY_SMS: &[phonenumber::country::Id] = {
+    use phonenumber::country::Id::*;
+    &[AE, BD, CN, EG, ID, IN, KR, NG, SA, SG, TH, TR, VN]
+};
 
 impl Twilio {
     /// Checks the settings for sending on `channel`.
@@ -86,7 +95,25 @@ impl Twilio {
             status_callback: format!("{public}/webhooks/twilio/status"),
             template: settings.whatsapp_template.clone(),
             reminder_template: settings.whatsapp_reminder_template.clone(),
+            sms_mode: settings.sms_mode,
         })
+    }
+
+    /// How a survey goes to `to` (E.164): WhatsApp as a conversation; SMS by `sms_mode`.
+    pub fn mode_for(&self, to: &str) -> ChatMode {
+        match (self.whatsapp, self.sms_mode) {
+            (true, _) | (false, TwilioSmsMode::Conversation) => ChatMode::Conversation,
+            (false, TwilioSmsMode::Link) => ChatMode::Link,
+            (false, TwilioSmsMode::Auto) => {
+                let country = phonenumber::parse(None, to)
+                    .ok()
+                    .and_then(|number| number.country().id());
+                match country {
+                    Some(country) if ONE_WAY_SMS.contains(&country) => ChatMode::Link,
+                    _ => ChatMode::Conversation,
+                }
+            }
+        }
     }
 
     /// The HTTP client, connection cap and rate limit it sends with.

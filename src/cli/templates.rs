@@ -202,37 +202,51 @@ fn check_chat(
             let asked = |question: &crate::questionnaire::Question| {
                 Some(QuestionVars::new(question, &locale, fallback))
             };
-            let mut samples: Vec<(MessageKind, Option<QuestionVars>, String)> = Vec::new();
+            let mut samples: Vec<(&str, Option<QuestionVars>, String)> = Vec::new();
             if let Some(first) = q.questions.first() {
-                samples.push((MessageKind::Invite, asked(first), first.id.clone()));
-                samples.push((MessageKind::Reminder, asked(first), first.id.clone()));
+                samples.push((MessageKind::Invite.as_str(), asked(first), first.id.clone()));
+                samples.push((
+                    MessageKind::Reminder.as_str(),
+                    asked(first),
+                    first.id.clone(),
+                ));
             }
             for question in &q.questions {
-                samples.push((MessageKind::Question, asked(question), question.id.clone()));
-                samples.push((MessageKind::Reask, asked(question), question.id.clone()));
+                samples.push((
+                    MessageKind::Question.as_str(),
+                    asked(question),
+                    question.id.clone(),
+                ));
+                samples.push((
+                    MessageKind::Reask.as_str(),
+                    asked(question),
+                    question.id.clone(),
+                ));
             }
+            // The invitation and reminder of a one-way channel carry the link instead.
             for kind in [
-                MessageKind::Thanks,
-                MessageKind::Closed,
-                MessageKind::OptOut,
-                MessageKind::OptIn,
+                MessageKind::Thanks.as_str(),
+                MessageKind::Closed.as_str(),
+                MessageKind::OptOut.as_str(),
+                MessageKind::OptIn.as_str(),
+                "invite_link",
+                "reminder_link",
             ] {
                 samples.push((kind, None, String::new()));
             }
             for (kind, question, about) in samples {
+                // A link as long as a real one: the public URL's host and a 22-character token.
                 let vars = ChatVars::new(
                     &invitee,
                     &locale,
-                    "https://surveys.example.com/s/SAMPLE".into(),
+                    "https://surveys.example.co.id/s/Xq2fT8vLkP0aZr4sNw7yBc".into(),
                     question,
                 );
-                match renderer.chat(channel, kind.as_str(), &locale, fallback, &vars) {
+                match renderer.chat(channel, kind, &locale, fallback, &vars) {
                     Ok(text) => {
                         rendered += 1;
                         let size = crate::render::sms::size(&text);
-                        let entry = largest
-                            .entry(kind.as_str())
-                            .or_insert((size, String::new()));
+                        let entry = largest.entry(kind).or_insert((size, String::new()));
                         if size.segments > entry.0.segments || entry.1.is_empty() {
                             *entry = (size, format!("{} {about}", q.name));
                         }

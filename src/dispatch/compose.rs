@@ -4,9 +4,10 @@
 
 use crate::alerts::{self, AlertSettings};
 use crate::auth::SurveyKey;
+use crate::campaign::Campaign;
 use crate::channels::email::Email;
-use crate::channels::{ChatOption, ChatOutbound, SendError};
-use crate::domain::{Channel, Defaults, Locale, MessageKind, SurveyChannel, TimeZone};
+use crate::channels::{ChatOption, ChatOutbound, ChatProvider, SendError};
+use crate::domain::{Channel, ChatMode, Defaults, Locale, MessageKind, SurveyChannel, TimeZone};
 use crate::questionnaire::Questionnaire;
 use crate::render::{ChatVars, EmailKind, EmailVars, Invitee, QuestionVars, Renderer, SurveyLinks};
 use crate::store::{Alert, Claimed};
@@ -27,6 +28,8 @@ pub enum Composed {
 pub struct Composer {
     pub renderer: Renderer,
     pub questionnaires: Arc<HashMap<String, Questionnaire>>,
+    /// The campaigns by name: how each carries its survey on a chat channel.
+    pub campaigns: Arc<HashMap<String, Campaign>>,
     pub key: SurveyKey,
     pub public_url: url::Url,
     pub default_locale: Locale,
@@ -38,6 +41,7 @@ impl Composer {
     pub fn new(
         renderer: Renderer,
         questionnaires: Arc<HashMap<String, Questionnaire>>,
+        campaigns: Arc<HashMap<String, Campaign>>,
         key: SurveyKey,
         public_url: url::Url,
         defaults: Defaults,
@@ -46,6 +50,7 @@ impl Composer {
         Composer {
             renderer,
             questionnaires,
+            campaigns,
             key,
             public_url,
             default_locale: defaults.locale,
@@ -60,26 +65,35 @@ impl Composer {
     }
 
     /// The message a delivery of `claimed` carries, composed exactly as a send composes it
-    /// (rendered in the customer's language, addressed, with the links its token makes),
-    /// nothing sent or recorded (`surveyd campaign preview`).
-    pub fn compose(&self, claimed: &Claimed, now: DateTime<Utc>) -> Result<Composed, String> {
+    /// (rendered in the customer's language, addressed, with the links its token makes, the
+    /// way `provider` carries a survey), nothing sent or recorded (`surveyd campaign preview`).
+    pub fn compose(
+        &self,
+        claimed: &Claimed,
+        provider: Option<&ChatProvider>,
+        now: DateTime<Utc>,
+    ) -> Result<Composed, String> {
         let token = self.token(claimed);
         match claimed.channel {
             Channel::Survey(SurveyChannel::Email) => {
                 self.email_for(claimed, &token).map(Composed::Email)
             }
             Channel::Survey(_) => self
-                .chat_for(claimed, &token, now)
+                .chat_for(claimed, &token, provider, now)
                 .map(|chat| Composed::Chat(Box::new(chat))),
             Channel::Webhook => Err("only alerts go to the webhook".into()),
         }
     }
 
     /// The chat message for a claimed delivery on SMS or WhatsApp, in the customer's language.
+    /// An invitation or reminder asks the first question — or, where the campaign or
+    /// `provider` carries the survey as a link ([`ChatMode::Link`]: replies would not come
+    /// back), carries the survey page's link (`invite_link`, `reminder_link`).
     pub fn chat_for(
         &self,
         c: &Claimed,
         token: &str,
+        provider: Option<&ChatProvider>,
         now: DateTime<Utc>,
     ) -> Result<ChatOutbound, String> {
         let channel = match c.channel.survey() {
@@ -103,16 +117,23 @@ impl Composer {
                 .and_then(|id| questionnaire.question(id)),
             _ => None,
         };
+        let mode = self
+            .campaigns
+            .get(&c.campaign)
+            .and_then(|campaign| campaign.modes.get(&channel).copied())
+            .or_else(|| provider.map(|p| p.mode_for(to)))
+            .unwrap_or_default();
+        let (template, asked) = match (c.kind, mode) {
+            (MessageKind::Invite, ChatMode::Link) => ("invite_link", None),
+            (MessageKind::Reminder, ChatMode::Link) => ("reminder_link", None),
+            (kind, _) => (kind.as_str(), asked),
+        };
         let question = asked.map(|q| QuestionVars::new(q, &locale, &self.default_locale));
         let links = SurveyLinks::new(&self.public_url, token);
         let vars = ChatVars::new(&self.invitee(c, time_zone), &locale, links.survey, question);
-        let text = self.renderer.chat(
-            channel,
-            c.kind.as_str(),
-            &locale,
-            &self.default_locale,
-            &vars,
-        )?;
+        let text = self
+            .renderer
+            .chat(channel, template, &locale, &self.default_locale, &vars)?;
         let word = |kind| {
             self.renderer
                 .chat(channel, kind, &locale, &self.default_locale, &vars)

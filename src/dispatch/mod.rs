@@ -172,8 +172,16 @@ impl Dispatcher {
             clock,
             breakers: [(); 4]
                 .map(|()| Breaker::new(settings.breaker_failures, settings.breaker_cool_down)),
-            policy: Policy::new(settings, campaigns, defaults.time_zone),
-            composer: Composer::new(renderer, questionnaires, key, public_url, defaults, alerts),
+            policy: Policy::new(settings, Arc::clone(&campaigns), defaults.time_zone),
+            composer: Composer::new(
+                renderer,
+                questionnaires,
+                campaigns,
+                key,
+                public_url,
+                defaults,
+                alerts,
+            ),
             email,
             sms,
             whatsapp,
@@ -459,7 +467,10 @@ impl Dispatcher {
                 Err(reason) => Err(SendError::Permanent(reason)),
             },
             Sender::Chat(Some(provider)) => {
-                match self.composer.chat_for(c, &job.token, self.clock.now()) {
+                match self
+                    .composer
+                    .chat_for(c, &job.token, Some(provider), self.clock.now())
+                {
                     Ok(message) => Ok(Prepared::Chat(provider, message)),
                     Err(reason) => Err(SendError::Permanent(reason)),
                 }
@@ -474,7 +485,12 @@ impl Dispatcher {
 
     /// The message a delivery of `claimed` would carry now ([`Composer::compose`]).
     pub fn compose(&self, claimed: &Claimed) -> Result<Composed, String> {
-        self.composer.compose(claimed, self.clock.now())
+        let provider = match claimed.channel {
+            Channel::Survey(SurveyChannel::Sms) => self.sms.as_deref(),
+            Channel::Survey(SurveyChannel::Whatsapp) => self.whatsapp.as_deref(),
+            _ => None,
+        };
+        self.composer.compose(claimed, provider, self.clock.now())
     }
 
     /// Sends a composed message once through its channel's provider, outside the outbox: a

@@ -221,6 +221,19 @@ impl InvitationState {
     }
 }
 
+/// How a chat channel carries a survey.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatMode {
+    /// The invitation asks the first question, and each reply brings the next: for channels
+    /// whose replies come back.
+    #[default]
+    Conversation,
+    /// The invitation and its reminders carry the survey page's link: for one-way channels
+    /// (SMS to countries without two-way SMS, a gateway that cannot receive).
+    Link,
+}
+
 /// What interpreting a stored webhook event did, as the inbox records it.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::Display, strum::EnumString,

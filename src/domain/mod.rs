@@ -23,7 +23,7 @@ pub use contact::{ContactChannel, ContactRecord, ExternalId, Resolution};
 pub use defaults::Defaults;
 pub use email::Email;
 pub use locale::Locale;
-pub use message::{Channel, InboxOutcome, InvitationState, MessageKind, SurveyChannel};
+pub use message::{Channel, ChatMode, InboxOutcome, InvitationState, MessageKind, SurveyChannel};
 pub use phone::{Country, Phone, parse_region};
 pub use problem::Problem;
 pub use secret::Secret;

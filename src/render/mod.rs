@@ -83,6 +83,8 @@ const CHAT_PARTS: &[(&str, Escape)] = &[
     ("closed.hbs", Escape::None),
     ("opt_out.hbs", Escape::None),
     ("opt_in.hbs", Escape::None),
+    ("invite_link.hbs", Escape::None),
+    ("reminder_link.hbs", Escape::None),
 ];
 
 const FAMILIES: [Family; 3] = [

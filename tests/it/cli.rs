@@ -153,7 +153,7 @@ fn a_bad_config_is_refused_with_place_key_value_and_reason() {
         (
             "[email]\nsmtp_password = \"x\"\n",
             format!("{}email.smtp_password = \"x\": is not a setting", at(2)),
-            "the keys of [email] are transport, from, outbox_dir and smtp",
+            "the keys of [email] are transport, from, outbox_dir, smtp and dkim",
         ),
         (
             "[dispatch]\nlease = \"5 minutes please\"\n",

@@ -604,7 +604,70 @@ async fn an_overflowed_queue_sends_the_invitation_again(db: &TestDb) {
     assert_eq!(texts(attempts), ["1", "2"]);
 }
 
+/// To a country where Twilio has no two-way SMS (Indonesia), `sms_mode = "auto"` sends the
+/// survey page's link instead of a question — in one segment — and the reminder likewise;
+/// answered on the page, the answer counts for SMS in the report. A number in a two-way
+/// country (the UK) still gets the conversation.
+async fn a_one_way_country_gets_the_survey_link(db: &TestDb) {
+    let uk = "+447911123456";
+    let mut sms = Sms::start(db, Behaviour::default(), &[CUSTOMER, uk]).await;
+    sms.settings.twilio.sms_mode = surveyd::channels::TwilioSmsMode::Auto;
+    sms.settings.campaigns[0].reminders = vec![surveyd::campaign::Reminder {
+        after: std::time::Duration::from_secs(86_400),
+        channel: surveyd::campaign::ReminderChannel::Same,
+    }];
+    sms.app = TestApp::spawn_with_clock(db, sms.settings.clone(), sms.clock.clone()).await;
+    assert_eq!(sms.plan(db).await, 2);
+    sms.hand.set(at("2026-11-20T03:00:00Z"));
+    assert_eq!(sms.dispatch(db).await.sent, 2);
+    let invite = sms.twilio.last_to(CUSTOMER);
+    let link = format!("{PUBLIC_URL}/s/");
+    let at_link = invite.body.find(&link).expect("the survey link");
+    let token = invite.body[at_link + link.len()..].trim().to_owned();
+    assert_eq!(token.len(), 22, "{}", invite.body);
+    assert!(!invite.body.contains("Balas"), "{}", invite.body);
+    assert_eq!(
+        surveyd::render::sms::size(&invite.body).segments,
+        1,
+        "{}",
+        invite.body
+    );
+    let conversation = sms.twilio.last_to(uk);
+    assert!(
+        conversation.body.contains("Balas 1-5."),
+        "{}",
+        conversation.body
+    );
+    // The reminder carries the link too.
+    sms.hand.advance(Duration::days(1));
+    assert_eq!(sms.dispatch(db).await.sent, 2);
+    let reminder = sms.twilio.last_to(CUSTOMER);
+    assert!(
+        reminder.body.contains(&format!("{link}{token}")),
+        "{}",
+        reminder.body
+    );
+    assert_ne!(reminder.body, invite.body);
+    // Answered on the page: an SMS invitation answered.
+    let answered = sms
+        .app
+        .client
+        .post(format!("{}/s/{token}", sms.app.base))
+        .form(&[("csat", "4"), ("resolved", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), 200);
+    let rows = support::report_rows(db, &[Breakdown::Channel], None, None).await;
+    let by_channel: Vec<_> = rows
+        .iter()
+        .map(|r| (r.keys[0].key.as_str(), r.sent, r.responses))
+        .collect();
+    assert_eq!(by_channel, [("sms", 2, 1)]);
+}
+
 on_both_backends!(
+    a_one_way_country_gets_the_survey_link,
     an_overflowed_queue_sends_the_invitation_again,
     the_daily_cap_holds_invitations_for_the_next_day,
     a_failing_provider_is_paused_then_probed,

@@ -69,6 +69,7 @@ impl Chat {
                     status: Some("/state".into()),
                     statuses: BTreeMap::from([("read".into(), "read".into())]),
                 }),
+                mode: None,
             },
         );
         let base = settings.campaigns[0].clone();

@@ -337,6 +337,11 @@ impl SmtpServer {
 
     /// Starts the server on `port` (to bring one back where it was).
     pub fn start_on(port: u16) -> SmtpServer {
+        Self::start_with(port, &[])
+    }
+
+    /// Starts the server on `port` with the script's options (`--tls`, `--auth`…).
+    pub fn start_with(port: u16, options: &[&str]) -> SmtpServer {
         use std::io::BufRead;
         let dir = tempfile::tempdir().unwrap();
         let script = concat!(
@@ -345,6 +350,7 @@ impl SmtpServer {
         );
         let mut child = std::process::Command::new("python3")
             .args([script, &port.to_string(), &dir.path().display().to_string()])
+            .args(options)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -358,6 +364,15 @@ impl SmtpServer {
             "the SMTP server did not start (is aiosmtpd installed?): {line:?}"
         );
         SmtpServer { port, dir, child }
+    }
+
+    /// The logins the server accepted, as `MECHANISM USER` lines.
+    pub fn logins(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("auth.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 
     /// The messages received so far, in arrival order.
@@ -392,6 +407,89 @@ impl SmtpServer {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+    }
+}
+
+/// Runs the `openssl` command in `dir`; returns what it printed.
+pub fn openssl(dir: &std::path::Path, args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl command runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// A certificate authority of the test's own and a certificate it signed for `localhost`,
+/// made with the `openssl` command: `ca.pem`, `server.pem` and `server.key` in `dir`.
+pub struct TestCa {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |args: &[&str]| openssl(dir.path(), args);
+        std::fs::write(
+            dir.path().join("server.ext"),
+            "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n\
+             keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=surveyd test CA",
+        ]);
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ]);
+        TestCa { dir }
+    }
+
+    pub fn path(&self, file: &str) -> String {
+        self.dir.path().join(file).display().to_string()
     }
 }
 

@@ -4,15 +4,24 @@ NNNNNN.eml in a folder, written whole (a temporary name, then a rename).
 Recipients whose local part starts with `reject` get `550` at RCPT (a permanent failure);
 those starting with `defer` get `451` (a transient one). Prints `ready PORT` once listening.
 
-usage: smtp_server.py PORT FOLDER
+With --tls starttls or implicit (and --cert/--key, a certificate the test's own CA signed)
+the server offers STARTTLS and requires it, or speaks TLS from the first byte; with --auth
+USER:PASSWORD it requires AUTH (only over TLS with STARTTLS), offering the mechanisms of
+--mechanisms, and writes each successful login to auth.log as "MECHANISM USER".
+
+usage: smtp_server.py PORT FOLDER [--tls starttls|implicit --cert C --key K]
+                      [--auth USER:PASSWORD] [--mechanisms PLAIN,LOGIN]
 """
 
-import asyncio
+import argparse
 import itertools
 import os
+import ssl
 import sys
+import warnings
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Keep:
@@ -39,12 +48,65 @@ class Keep:
         return "250 Message accepted for delivery"
 
 
+class Check:
+    """Accepts one login and records it (aiosmtpd's authenticator interface)."""
+
+    def __init__(self, folder, user, password):
+        self.log = os.path.join(folder, "auth.log")
+        self.user, self.password = user.encode(), password.encode()
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login == self.user
+            and auth_data.password == self.password
+        )
+        if ok:
+            with open(self.log, "a") as f:
+                f.write("%s %s\n" % (mechanism, self.user.decode()))
+        return AuthResult(success=ok)
+
+
 def main():
-    port, folder = int(sys.argv[1]), sys.argv[2]
-    os.makedirs(folder, exist_ok=True)
-    controller = Controller(Keep(folder), hostname="127.0.0.1", port=port, decode_data=False)
+    # aiosmtpd warns of what the tests do on purpose (AUTH without TLS).
+    warnings.simplefilter("ignore")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("port", type=int)
+    parser.add_argument("folder")
+    parser.add_argument("--tls", choices=["starttls", "implicit"])
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
+    parser.add_argument("--auth")
+    parser.add_argument("--mechanisms", default="PLAIN,LOGIN")
+    args = parser.parse_args()
+    os.makedirs(args.folder, exist_ok=True)
+    options = {}
+    if args.tls:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.cert, args.key)
+        if args.tls == "starttls":
+            options.update(tls_context=context, require_starttls=True)
+        else:
+            options.update(ssl_context=context)
+    if args.auth:
+        user, password = args.auth.split(":", 1)
+        offered = set(args.mechanisms.split(","))
+        options.update(
+            authenticator=Check(args.folder, user, password),
+            auth_required=True,
+            auth_require_tls=args.tls == "starttls",
+            auth_exclude_mechanism=[m for m in ("PLAIN", "LOGIN") if m not in offered],
+        )
+    controller = Controller(
+        Keep(args.folder),
+        hostname="127.0.0.1",
+        port=args.port,
+        decode_data=False,
+        server_hostname="localhost",
+        **options,
+    )
     controller.start()
-    print("ready %d" % port, flush=True)
+    print("ready %d" % args.port, flush=True)
     try:
         sys.stdin.read()  # runs until the test closes stdin or kills the process
     finally:

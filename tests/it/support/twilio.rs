@@ -105,6 +105,9 @@ impl TwilioEmulator {
         settings.twilio.auth_token = Some(surveyd::config::Secret::new(AUTH_TOKEN.into()));
         settings.twilio.from = Some(FROM.into());
         settings.twilio.rate_per_second = 0.0;
+        // The conversation itself is under test: to Indonesian numbers (one-way on Twilio)
+        // `auto` would send the survey's link instead (tested in sms_twilio.rs).
+        settings.twilio.sms_mode = surveyd::channels::TwilioSmsMode::Conversation;
     }
 
     pub fn accepted(&self) -> Vec<Accepted> {

@@ -11,6 +11,9 @@
 //! server's delayed ACK). Each [`EmailSender`] owns at most one connection, so the number of
 //! senders is the cap on concurrent connections.
 
+mod dkim;
+mod tls;
+
 use super::SendError;
 use super::{EmailSettings, EmailTransport, SmtpSettings, SmtpTls};
 use crate::domain::single_line;
@@ -18,11 +21,12 @@ use lettre::Message;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream};
 use lettre::transport::smtp::extension::ClientId;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tls::SmtpTlsConfig;
 use tokio::net::TcpStream;
 
 /// One invitation email, rendered.
@@ -44,9 +48,10 @@ pub struct Email {
 #[derive(Debug, Clone)]
 pub struct EmailChannel(Arc<Inner>);
 
-#[derive(Debug)]
 struct Inner {
     from: Mailbox,
+    /// Signs each message, when DKIM is configured.
+    dkim: Option<lettre::message::dkim::DkimConfig>,
     /// The right-hand side of Message-IDs: the daemon's public host name.
     domain: String,
     transport: Transport,
@@ -55,7 +60,25 @@ struct Inner {
 #[derive(Debug)]
 enum Transport {
     File(PathBuf),
-    Smtp(SmtpSettings),
+    Smtp(Box<Smtp>),
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("from", &self.from)
+            .field("dkim", &self.dkim.is_some())
+            .field("domain", &self.domain)
+            .field("transport", &self.transport)
+            .finish()
+    }
+}
+
+/// An SMTP server, and how its connections are secured (`None`: `tls = "none"`).
+#[derive(Debug)]
+struct Smtp {
+    settings: SmtpSettings,
+    tls: Option<SmtpTlsConfig>,
 }
 
 /// Files written at once by the file outbox.
@@ -83,14 +106,42 @@ impl EmailChannel {
                 if settings.smtp.max_connections == 0 {
                     anyhow::bail!("email.smtp.max_connections must be at least 1");
                 }
-                if settings.smtp.username.is_some() != settings.smtp.password.is_some() {
+                let smtp = &settings.smtp;
+                if smtp.username.is_some() != smtp.password.is_some() {
                     anyhow::bail!("email.smtp: set both username and password, or neither");
                 }
-                Transport::Smtp(settings.smtp.clone())
+                if smtp.tls == SmtpTls::None && smtp.username.is_some() && !smtp.allow_insecure_auth
+                {
+                    anyhow::bail!(
+                        "email.smtp: the password would cross the network unencrypted (tls = \"none\"): \
+                         set tls = \"starttls\" (port 587) or \"implicit\" (465), or, for a relay on \
+                         a network you trust, allow_insecure_auth = true"
+                    );
+                }
+                if smtp.tls == SmtpTls::None && smtp.ca_file.is_some() {
+                    anyhow::bail!(
+                        "email.smtp.ca_file is set but tls = \"none\": nothing would check it"
+                    );
+                }
+                let tls = match smtp.tls {
+                    SmtpTls::None => None,
+                    SmtpTls::Starttls | SmtpTls::Implicit => {
+                        Some(SmtpTlsConfig::new(&smtp.host, smtp.ca_file.as_deref())?)
+                    }
+                };
+                Transport::Smtp(Box::new(Smtp {
+                    settings: smtp.clone(),
+                    tls,
+                }))
             }
+        };
+        let dkim = match &settings.dkim {
+            Some(dkim) => Some(dkim::signer(dkim, from.email.domain())?),
+            None => None,
         };
         Ok(EmailChannel(Arc::new(Inner {
             from,
+            dkim,
             domain: public_url.host_str().unwrap_or("localhost").to_owned(),
             transport,
         })))
@@ -100,7 +151,7 @@ impl EmailChannel {
     pub fn concurrency(&self) -> usize {
         match &self.0.transport {
             Transport::File(_) => FILE_SENDERS,
-            Transport::Smtp(smtp) => smtp.max_connections,
+            Transport::Smtp(smtp) => smtp.settings.max_connections,
         }
     }
 
@@ -161,6 +212,12 @@ impl EmailChannel {
                 .header(lettre::message::header::ContentType::TEXT_PLAIN)
                 .body(email.text.clone()),
         }
+        .map(|mut message| {
+            if let Some(dkim) = &self.0.dkim {
+                message.sign(dkim);
+            }
+            message
+        })
         .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))
     }
 }
@@ -200,10 +257,11 @@ impl EmailSender {
         Ok(self.channel.message_id(email))
     }
 
-    async fn send_smtp(&mut self, smtp: &SmtpSettings, message: &Message) -> Result<(), SendError> {
+    async fn send_smtp(&mut self, server: &Smtp, message: &Message) -> Result<(), SendError> {
+        let smtp = &server.settings;
         let mut connection = match self.connection.take() {
             Some(c) if !c.has_broken() => c,
-            _ => tokio::time::timeout(smtp.timeout, connect(smtp))
+            _ => tokio::time::timeout(smtp.timeout, connect(server))
                 .await
                 .map_err(|_| SendError::Transient(timed_out("connecting", smtp.timeout)))??,
         };
@@ -257,7 +315,8 @@ fn classify(e: &lettre::transport::smtp::Error) -> SendError {
 /// Opens a connection as configured: TCP with `TCP_NODELAY`, TLS from the start or after
 /// STARTTLS, then AUTH when credentials are set. Every failure here is transient: the server
 /// or the network may come back.
-async fn connect(smtp: &SmtpSettings) -> Result<AsyncSmtpConnection, SendError> {
+async fn connect(server: &Smtp) -> Result<AsyncSmtpConnection, SendError> {
+    let smtp = &server.settings;
     let transient = |what: &str, e: &dyn std::fmt::Display| {
         SendError::Transient(format!("SMTP {what} {}:{}: {e}", smtp.host, smtp.port))
     };
@@ -270,22 +329,20 @@ async fn connect(smtp: &SmtpSettings) -> Result<AsyncSmtpConnection, SendError> 
         Some(name) => ClientId::Domain(name.clone()),
         None => ClientId::default(),
     };
-    let stream: Box<dyn AsyncTokioStream> = match smtp.tls {
-        SmtpTls::Implicit => Box::new(
-            implicit_tls(tcp, &smtp.host)
+    let stream: Box<dyn AsyncTokioStream> = match (smtp.tls, &server.tls) {
+        (SmtpTls::Implicit, Some(tls)) => Box::new(
+            tls.implicit(tcp, &smtp.host)
                 .await
                 .map_err(|e| transient("TLS failed with", &e))?,
         ),
-        SmtpTls::None | SmtpTls::Starttls => Box::new(tcp),
+        _ => Box::new(tcp),
     };
     let mut connection = AsyncSmtpConnection::connect_with_transport(stream, &hello)
         .await
         .map_err(|e| transient("greeting failed with", &e))?;
-    if smtp.tls == SmtpTls::Starttls {
-        let parameters =
-            TlsParameters::new(smtp.host.clone()).map_err(|e| transient("TLS settings for", &e))?;
+    if let (SmtpTls::Starttls, Some(tls)) = (smtp.tls, &server.tls) {
         connection
-            .starttls(parameters, &hello)
+            .starttls(tls.starttls(), &hello)
             .await
             .map_err(|e| transient("STARTTLS failed with", &e))?;
     }
@@ -297,67 +354,6 @@ async fn connect(smtp: &SmtpSettings) -> Result<AsyncSmtpConnection, SendError> 
             .map_err(|e| transient("authentication failed at", &e))?;
     }
     Ok(connection)
-}
-
-/// A TLS stream for implicit TLS (port 465), checked against the web's root certificates.
-#[derive(Debug)]
-struct TlsStream(tokio_rustls::client::TlsStream<TcpStream>);
-
-async fn implicit_tls(tcp: TcpStream, host: &str) -> std::io::Result<TlsStream> {
-    use tokio_rustls::rustls::{ClientConfig, RootCertStore, pki_types::ServerName};
-    let mut roots = RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(std::io::Error::other)?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let name = ServerName::try_from(host.to_owned()).map_err(std::io::Error::other)?;
-    let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await?;
-    Ok(TlsStream(stream))
-}
-
-impl AsyncTokioStream for TlsStream {
-    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-        self.0.get_ref().0.peer_addr()
-    }
-}
-
-impl tokio::io::AsyncRead for TlsStream {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl tokio::io::AsyncWrite for TlsStream {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
-    }
 }
 
 /// Writes `{dir}/{delivery_id}.eml` (mode 0600: it holds a name and an address) whole or not
@@ -443,6 +439,7 @@ mod tests {
             from: "Care <care@example.com>".into(),
             outbox_dir: dir.to_owned(),
             smtp: crate::config::Settings::load(None).unwrap().email.smtp,
+            dkim: None,
         };
         EmailChannel::new(&settings, &"https://survey.example.com".parse().unwrap()).unwrap()
     }
