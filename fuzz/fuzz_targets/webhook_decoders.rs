@@ -90,9 +90,12 @@ fuzz_target!(|data: &[u8]| {
                 let mut headers = HeaderMap::new();
                 let name_header: axum::http::HeaderName = inbound.signature_header.parse().unwrap();
                 headers.insert(name_header, HeaderValue::from_str(&signed).unwrap());
-                events.extend(shape_checked(gateway::accept(
-                    name, inbound, &headers, body,
-                )));
+                let call = webhooks::Call {
+                    url: "https://surveys.example.com/webhooks/gateways/fuzz",
+                    headers: &headers,
+                    body,
+                };
+                events.extend(shape_checked(gateway::accept(name, inbound, &call)));
             }
             events
         }

@@ -15,8 +15,8 @@ pub mod whatsapp;
 
 pub use settings::{
     BodyFormat, ChannelSettings, ContentTemplate, DkimAlgorithm, DkimSettings, EmailSettings,
-    EmailTransport, GatewayAuth, GatewayInbound, GatewaySend, GatewaySettings, OauthGrant,
-    PhoneFormat, SmtpSettings, SmtpTls, SuccessRule, TwilioSettings, TwilioSmsMode,
+    EmailTransport, GatewayAuth, GatewayInbound, GatewaySend, GatewaySettings, InboundCheck,
+    OauthGrant, PhoneFormat, SmtpSettings, SmtpTls, SuccessRule, TwilioSettings, TwilioSmsMode,
     WhatsappSettings, WhatsappTemplate,
 };
 

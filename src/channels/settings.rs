@@ -249,6 +249,11 @@ pub struct GatewaySend {
     pub message_id: String,
     /// Where a refusal's reason is (`/reason`), for the failure record.
     pub error: Option<String>,
+    /// Words of a refusal's reason that mean "not now" (`["disconnected"]`: a phone linked
+    /// as the gateway's device is offline): such a refusal is retried, not final. Compared
+    /// without regard to case.
+    #[serde(default)]
+    pub retry_on: Vec<String>,
     pub max_connections: usize,
     /// Messages per second at most, for all workers of this daemon; 0 is no limit.
     pub rate_per_second: f64,
@@ -285,6 +290,18 @@ pub enum GatewayAuth {
         name: String,
         value: Secret<String>,
     },
+    /// Each request signed with HMAC-SHA256 (the HTTP Signatures scheme Mekari's API gateway
+    /// uses for Qontak): a `Date` header, and `Authorization: hmac username="…",
+    /// algorithm="hmac-sha256", headers="date request-line", signature="…"` — the signature
+    /// the base64 HMAC of `date: {Date}` and `{METHOD} {path} HTTP/1.1`, one per line, in the
+    /// order of `headers` (which may also name `digest`: a `Digest: SHA-256=…` of the body is
+    /// then sent and signed).
+    Hmac {
+        username: String,
+        secret: Secret<String>,
+        #[serde(default = "date_request_line")]
+        headers: Vec<String>,
+    },
     /// An OAuth 2.0 access token (RFC 6749), sent as Bearer: fetched from `token_url` with
     /// the password or client-credentials grant, kept until a minute before it expires or
     /// until the gateway refuses it. Qontak, for one, wants the password grant as JSON.
@@ -315,6 +332,10 @@ fn form() -> BodyFormat {
     BodyFormat::Form
 }
 
+fn date_request_line() -> Vec<String> {
+    vec!["date".into(), "request-line".into()]
+}
+
 /// How a gateway wants numbers written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -339,15 +360,32 @@ pub struct SuccessRule {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayInbound {
-    /// The shared secret of the HMAC-SHA256 signature.
+    /// The shared secret: of the HMAC-SHA256 signature, or the token itself.
     pub secret: Secret<String>,
-    /// The header carrying the signature (lowercase or uppercase hex, `sha256=` allowed).
+    /// `hmac` (the default): an HMAC-SHA256 of the raw body in `signature_header`; `token`:
+    /// for gateways that cannot sign, the secret itself in `signature_header` or in the
+    /// query parameter `token` (`/webhooks/gateways/NAME?token=…`) — weaker: it proves the
+    /// sender knows the secret, not that the body is the gateway's, and a URL's query can end
+    /// up in a proxy's log.
+    #[serde(default)]
+    pub check: InboundCheck,
+    /// The header carrying the signature (lowercase or uppercase hex, `sha256=` allowed), or
+    /// the token.
     pub signature_header: String,
     pub format: BodyFormat,
     /// The event's id, unique per gateway; without one, the SHA-256 of the body serves.
     pub id: Option<String>,
     /// A reply's sender number and text.
     pub from: String,
+    /// How the sender's number is written: `international` (digits with the country code,
+    /// `6281234567890`, as most gateways send it: read with a `+`), `e164`, or `national`
+    /// (read in `defaults.country`). A WhatsApp address's `@s.whatsapp.net` or `@c.us` is
+    /// left out; one ending `@g.us` is a group.
+    #[serde(default = "international")]
+    pub from_format: PhoneFormat,
+    /// Where a group message names its member (Fonnte's `/member`): a message with one is
+    /// from a group chat, which is no answer to a survey (kept as `group_chat`).
+    pub group: Option<String>,
     pub text: String,
     /// The gateway's id of the message a reply answers, if it gives one.
     pub reply_to: Option<String>,
@@ -358,6 +396,19 @@ pub struct GatewayInbound {
     /// `undelivered`; words not listed are stored and ignored.
     #[serde(default)]
     pub statuses: BTreeMap<String, String>,
+}
+
+fn international() -> PhoneFormat {
+    PhoneFormat::International
+}
+
+/// How a gateway's callbacks prove they are the gateway's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InboundCheck {
+    #[default]
+    Hmac,
+    Token,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

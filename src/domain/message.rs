@@ -265,6 +265,8 @@ pub enum InboxOutcome {
     OptIn,
     /// A message from someone with no invitation to answer.
     NoInvitation,
+    /// A message in a group chat: no survey's answer.
+    GroupChat,
     /// A reply after the invitation expired: told the survey has closed.
     AfterExpiry,
     /// A reply after the last question was answered.

@@ -71,6 +71,7 @@ impl Interpreter {
         match inbound {
             Inbound::Status(report) => self.status(tx, report, now).await,
             Inbound::Message(message) => self.message(tx, message, now).await,
+            Inbound::GroupChat => Ok(InboxOutcome::GroupChat),
         }
     }
 

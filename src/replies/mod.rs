@@ -11,6 +11,8 @@ use crate::domain::SurveyChannel;
 pub enum Inbound {
     Message(InboundMessage),
     Status(StatusReport),
+    /// A message in a group chat the business number is in: no survey's answer.
+    GroupChat,
 }
 
 /// A message a customer sent.

@@ -5,9 +5,8 @@
 use super::provider::{Acknowledgement, Call, WebhookProvider};
 use super::signature::hmac_sha256_valid;
 use super::{RawEvent, Rejection};
-use crate::channels::{BodyFormat, GatewayInbound, GatewaySettings};
+use crate::channels::{BodyFormat, GatewayInbound, GatewaySettings, InboundCheck, PhoneFormat};
 use crate::replies::{Inbound, InboundMessage, ProviderStatus, StatusReport};
-use http::HeaderMap;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -43,7 +42,7 @@ impl WebhookProvider for Gateway {
     fn verify(&self, call: &Call<'_>) -> Result<Vec<RawEvent>, Rejection> {
         let inbound = self.settings.inbound.as_ref();
         let inbound = inbound.ok_or(Rejection::NotConfigured)?;
-        Ok(vec![accept(&self.key, inbound, call.headers, call.body)?])
+        Ok(vec![accept(&self.key, inbound, call)?])
     }
 
     fn decode(&self, kind: &str, payload: &str) -> Result<Option<Inbound>, String> {
@@ -63,15 +62,41 @@ impl WebhookProvider for Gateway {
 pub fn accept(
     name: &str,
     inbound: &GatewayInbound,
-    headers: &HeaderMap,
-    body: &[u8],
+    call: &Call<'_>,
 ) -> Result<RawEvent, Rejection> {
-    let signature = headers
+    let (headers, body) = (call.headers, call.body);
+    let header = headers
         .get(inbound.signature_header.as_str())
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| Rejection::Unsigned(inbound.signature_header.clone()))?;
-    if !hmac_sha256_valid(inbound.secret.expose(), body, signature) {
-        return Err(Rejection::BadSignature(inbound.signature_header.clone()));
+        .and_then(|v| v.to_str().ok());
+    match inbound.check {
+        InboundCheck::Hmac => {
+            let signature =
+                header.ok_or_else(|| Rejection::Unsigned(inbound.signature_header.clone()))?;
+            if !hmac_sha256_valid(inbound.secret.expose(), body, signature) {
+                return Err(Rejection::BadSignature(inbound.signature_header.clone()));
+            }
+        }
+        InboundCheck::Token => {
+            let query = url::Url::parse(call.url).ok().and_then(|url| {
+                url.query_pairs()
+                    .find(|(key, _)| key == "token")
+                    .map(|(_, value)| value.into_owned())
+            });
+            let (given, place) = match (header, query) {
+                (Some(header), _) => (header.to_owned(), inbound.signature_header.clone()),
+                (None, Some(query)) => (query, "the query's token".to_owned()),
+                (None, None) => {
+                    return Err(Rejection::Unsigned(format!(
+                        "{} or the query's token",
+                        inbound.signature_header
+                    )));
+                }
+            };
+            use subtle::ConstantTimeEq;
+            if !bool::from(given.as_bytes().ct_eq(inbound.secret.expose().as_bytes())) {
+                return Err(Rejection::BadSignature(place));
+            }
+        }
     }
     let fields = fields(inbound.format, body);
     let kind = match (&fields, &inbound.status_id) {
@@ -132,17 +157,49 @@ pub fn decode(
                 passing: false,
             })))
         }
-        "message" => Ok(Some(Inbound::Message(InboundMessage {
-            channel: settings.channel,
-            from: Some(field(&inbound.from)?),
-            text: text_at(&fields, &inbound.text).unwrap_or_default(),
-            reply_to: inbound
-                .reply_to
+        "message" => {
+            let in_group = inbound
+                .group
                 .as_deref()
-                .and_then(|p| text_at(&fields, p)),
-        }))),
+                .is_some_and(|p| text_at(&fields, p).is_some());
+            let Some(from) = sender(&field(&inbound.from)?, inbound.from_format) else {
+                return Ok(Some(Inbound::GroupChat));
+            };
+            if in_group {
+                return Ok(Some(Inbound::GroupChat));
+            }
+            Ok(Some(Inbound::Message(InboundMessage {
+                channel: settings.channel,
+                from: Some(from),
+                text: text_at(&fields, &inbound.text).unwrap_or_default(),
+                reply_to: inbound
+                    .reply_to
+                    .as_deref()
+                    .and_then(|p| text_at(&fields, p)),
+            })))
+        }
         other => Err(format!("unknown gateway event kind `{other}`")),
     }
+}
+
+/// A callback's sender as a number the interpreter reads: a WhatsApp address's domain left
+/// out, digits written `international` given their `+` (a number written without its
+/// country code is read in `defaults.country` later). `None` for a group's address
+/// (`…@g.us`).
+fn sender(from: &str, format: PhoneFormat) -> Option<String> {
+    let (number, domain) = from.split_once('@').unwrap_or((from, ""));
+    if domain.eq_ignore_ascii_case("g.us") {
+        return None;
+    }
+    let number = number.trim();
+    // A leading 0 is a national number's trunk prefix, whatever the configured format.
+    let digits_only = !number.is_empty()
+        && !number.starts_with('0')
+        && number.bytes().all(|b| b.is_ascii_digit());
+    Some(match format {
+        PhoneFormat::International if digits_only => format!("+{number}"),
+        _ => number.to_owned(),
+    })
 }
 
 /// The body as JSON: parsed, or a form's fields as an object of strings.
@@ -166,5 +223,41 @@ fn text_at(value: &Value, pointer: &str) -> Option<String> {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn senders_are_read_as_gateways_write_them() {
+        let international = PhoneFormat::International;
+        // Fonnte: digits with the country code, no `+` (a UK and a Singapore number).
+        assert_eq!(
+            sender("447911123456", international).as_deref(),
+            Some("+447911123456")
+        );
+        assert_eq!(
+            sender("6591234567", international).as_deref(),
+            Some("+6591234567")
+        );
+        assert_eq!(
+            sender("6281234567890@s.whatsapp.net", international).as_deref(),
+            Some("+6281234567890")
+        );
+        assert_eq!(
+            sender("081234567890", international).as_deref(),
+            Some("081234567890")
+        );
+        assert_eq!(
+            sender("+6281234567890", international).as_deref(),
+            Some("+6281234567890")
+        );
+        assert_eq!(sender("120363025246125486@g.us", international), None);
+        assert_eq!(
+            sender("6281234567890", PhoneFormat::National).as_deref(),
+            Some("6281234567890")
+        );
     }
 }

@@ -302,7 +302,9 @@ async fn concurrent_sign_ins_beyond_the_bound_get_429(db: &TestDb) {
         }
     });
     let answers = futures_util::future::join_all(attempts).await;
-    let grown_mib = (peak_memory_kib() - before) / 1024;
+    // The kernel shows the peak as at least the current size, and records it lazily: it can
+    // read lower later, when other tests of this binary freed memory meanwhile.
+    let grown_mib = peak_memory_kib().saturating_sub(before) / 1024;
     let turned_away: Vec<_> = answers.iter().filter(|(s, _)| *s == 429).collect();
     let checked = answers.iter().filter(|(s, _)| *s == 401).count();
     assert_eq!(turned_away.len() + checked, 60, "{answers:?}");

@@ -1,7 +1,9 @@
 //! Webhook signatures against the providers' own worked examples (tests/vectors, computed by
 //! Twilio's helper library and by Meta's algorithm), and refused after any change.
 
-use crate::support::twilio::{sdk_signature_with, sdk_validates};
+use crate::support::twilio::{
+    sdk_body_hash, sdk_signature_with, sdk_validates, sdk_validates_body,
+};
 use serde::Deserialize;
 use surveyd::webhooks::signature::{
     TwilioAlgorithm, hmac_sha256_hex, hmac_sha256_valid, meta_signature, meta_valid,
@@ -324,4 +326,46 @@ fn generic_hmac_accepts_hex_in_either_case_with_or_without_prefix() {
     assert!(!hmac_sha256_valid("s3cret", b"{}", &sig));
     assert!(!hmac_sha256_valid("other", body, &sig));
     assert!(!hmac_sha256_valid("s3cret", body, "zz"));
+}
+
+/// A JSON body as Twilio signs it: `bodySHA256` (the body's hash, by Twilio's library) in
+/// the URL, the signature over the URL alone; accepted by surveyd exactly when Twilio's own
+/// `RequestValidator` accepts it, and read as a form of the same fields.
+#[test]
+fn twilio_json_bodies_are_checked_by_their_hash() {
+    let token = "9c7f0e2b4d6a8c1e3f5a7b9d0e2c4a6f";
+    let body = r#"{"MessageSid":"SM0123456789abcdef0123456789abcdef","MessageStatus":"delivered","AccountSid":"AC0123456789abcdef0123456789abcdef"}"#;
+    let hash = sdk_body_hash(body);
+    let url = format!("https://surveys.example.co.id/webhooks/twilio/status?bodySHA256={hash}");
+    let signature = sdk_signature_with("HMAC_SHA1", token, &url, &[]).unwrap();
+    let keys = surveyd::webhooks::twilio::Keys {
+        auth_token: token,
+        shared_key: None,
+    };
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert("x-twilio-signature", signature.parse().unwrap());
+    let accept = |body: &str| {
+        surveyd::webhooks::twilio::accept(
+            &keys,
+            &url,
+            &headers,
+            body.as_bytes(),
+            surveyd::webhooks::twilio::Callback::Status,
+        )
+    };
+    assert!(sdk_validates_body(token, &url, body, &signature));
+    let event = accept(body).unwrap();
+    assert_eq!(
+        event.event_id,
+        "SM0123456789abcdef0123456789abcdef:delivered"
+    );
+    assert!(
+        event.payload.contains("MessageStatus=delivered"),
+        "{}",
+        event.payload
+    );
+    // A changed body no longer matches its hash, for Twilio's library as for surveyd.
+    let changed = body.replace("delivered", "read");
+    assert!(!sdk_validates_body(token, &url, &changed, &signature));
+    assert!(accept(&changed).is_err());
 }

@@ -59,10 +59,13 @@ impl Chat {
                 send: None,
                 inbound: Some(GatewayInbound {
                     secret: Secret::new(GATEWAY_SECRET.into()),
+                    check: surveyd::channels::InboundCheck::Hmac,
                     signature_header: "X-Signature".into(),
                     format: BodyFormat::Json,
                     id: Some("/id".into()),
                     from: "/sender".into(),
+                    from_format: surveyd::channels::PhoneFormat::International,
+                    group: None,
                     text: "/message".into(),
                     reply_to: None,
                     status_id: Some("/msgid".into()),

@@ -1,7 +1,8 @@
 //! A local emulator of a Fonnte-shaped gateway: `POST /send` with the device token as a raw
 //! `Authorization` header and a form (`target`, `message`, `countryCode`); it answers 200
 //! either way — `{"status": true, "id": [...]}` or `{"status": false, "reason": "..."}` — as
-//! Fonnte does. It records what it accepted.
+//! Fonnte does, "request invalid on disconnected device" while its phone is offline. It
+//! records what it accepted.
 
 use super::emulator::{Record, Served};
 use axum::extract::{Form, State};
@@ -18,6 +19,8 @@ struct Emulator {
     accepted: Record<BTreeMap<String, String>>,
     invalid: Arc<HashSet<String>>,
     counter: Arc<AtomicUsize>,
+    /// The next this-many sends find the device disconnected.
+    disconnected: Arc<AtomicUsize>,
 }
 
 pub struct GatewayEmulator {
@@ -44,6 +47,11 @@ impl GatewayEmulator {
         }
     }
 
+    /// The next `n` sends find the linked phone offline.
+    pub fn disconnect(&self, n: usize) {
+        self.emulator.disconnected.store(n, Ordering::SeqCst);
+    }
+
     /// The forms accepted, in order.
     pub fn accepted(&self) -> Vec<BTreeMap<String, String>> {
         self.emulator.accepted.all()
@@ -57,6 +65,15 @@ async fn send(
 ) -> axum::Json<serde_json::Value> {
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(TOKEN) {
         return axum::Json(json!({"status": false, "reason": "invalid token"}));
+    }
+    if emulator
+        .disconnected
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+    {
+        return axum::Json(
+            json!({"status": false, "reason": "request invalid on disconnected device"}),
+        );
     }
     let (Some(target), Some(_message)) = (form.get("target"), form.get("message")) else {
         return axum::Json(json!({"status": false, "reason": "input invalid"}));

@@ -4,6 +4,14 @@
 //! /api/open/v1/broadcasts/whatsapp/direct` with the token as Bearer and a JSON body, answered
 //! 201 with the broadcast's id at `data.id`, or 401 for a token it does not know. It records
 //! the token requests and the bodies it accepted, and can revoke every token it issued.
+//!
+//! Qontak's Open API as it is today, behind Mekari's API gateway: `POST
+//! /qontak/chat/v1/broadcasts/whatsapp/direct` signed with Mekari's HMAC (Mekari's "HMAC
+//! authentication" page, and the signer of `mekari-engineering/qontak-api-js`,
+//! `src/utils/hmac.ts`): `Authorization: hmac username="{client id}",
+//! algorithm="hmac-sha256", headers="date request-line", signature="{base64 HMAC-SHA256 of
+//! "date: {Date}\n{METHOD} {path} HTTP/1.1"}"`, the `Date` within 300 seconds of now;
+//! otherwise 401.
 
 use super::emulator::{Record, Served};
 use axum::extract::State;
@@ -39,6 +47,10 @@ impl QontakEmulator {
             .route(
                 "/api/open/v1/broadcasts/whatsapp/direct",
                 axum::routing::post(direct),
+            )
+            .route(
+                "/qontak/chat/v1/broadcasts/whatsapp/direct",
+                axum::routing::post(mekari_direct),
             )
             .with_state(emulator.clone());
         let served = Served::start(app).await;
@@ -104,7 +116,62 @@ async fn direct(State(emulator): State<Emulator>, headers: HeaderMap, body: Stri
         let refusal = json!({"status": "error", "error": {"code": 401, "messages": ["The access token is invalid"]}});
         return (StatusCode::UNAUTHORIZED, axum::Json(refusal)).into_response();
     }
-    let Ok(request) = serde_json::from_str::<Value>(&body) else {
+    broadcast(&emulator, &body)
+}
+
+/// Whether `headers` sign `POST {path}` as Mekari's gateway checks it.
+fn mekari_signed(headers: &HeaderMap, path: &str) -> Result<(), &'static str> {
+    use base64::Engine;
+    use hmac::Mac;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let date = header("date").ok_or("no Date header")?;
+    let sent = chrono::DateTime::parse_from_rfc2822(&date.replace("GMT", "+0000"))
+        .map_err(|_| "the Date header is not an HTTP date")?;
+    if (chrono::Utc::now() - sent.to_utc()).num_seconds().abs() > 300 {
+        return Err("the Date is more than 300 seconds away");
+    }
+    let authorization = header("authorization").ok_or("no Authorization header")?;
+    let rest = authorization
+        .strip_prefix("hmac ")
+        .ok_or("not an hmac credential")?;
+    let mut parts = std::collections::HashMap::new();
+    for part in rest.split(", ") {
+        let (key, value) = part.split_once('=').ok_or("a malformed credential")?;
+        parts.insert(key, value.trim_matches('"'));
+    }
+    if parts.get("username") != Some(&CLIENT_ID)
+        || parts.get("algorithm") != Some(&"hmac-sha256")
+        || parts.get("headers") != Some(&"date request-line")
+    {
+        return Err("unknown credential");
+    }
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(CLIENT_SECRET.as_bytes()).unwrap();
+    mac.update(format!("date: {date}\nPOST {path} HTTP/1.1").as_bytes());
+    let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    if parts.get("signature") != Some(&expected.as_str()) {
+        return Err("HMAC signature does not match");
+    }
+    Ok(())
+}
+
+async fn mekari_direct(
+    State(emulator): State<Emulator>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    if let Err(message) = mekari_signed(&headers, "/qontak/chat/v1/broadcasts/whatsapp/direct") {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"message": message})),
+        )
+            .into_response();
+    }
+    broadcast(&emulator, &body)
+}
+
+/// A broadcast request checked and accepted as Qontak does.
+fn broadcast(emulator: &Emulator, body: &str) -> Response {
+    let Ok(request) = serde_json::from_str::<Value>(body) else {
         return (StatusCode::BAD_REQUEST, "not JSON").into_response();
     };
     let required = [

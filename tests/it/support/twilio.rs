@@ -404,6 +404,23 @@ pub fn sdk_validates(
     sdk(&input).map(|answer| answer == "True")
 }
 
+/// Twilio's own library on a JSON body: its `bodySHA256` (`compute_hash`), and whether
+/// `RequestValidator(secret).validate(url, body, signature)` accepts it.
+pub fn sdk_body_hash(body: &str) -> String {
+    let input = serde_json::json!({
+        "op": "hash", "algorithm": "HMAC_SHA1", "secret": "", "url": "", "params": [], "body": body,
+    });
+    sdk(&input).expect("compute_hash")
+}
+
+pub fn sdk_validates_body(secret: &str, url: &str, body: &str, signature: &str) -> bool {
+    let input = serde_json::json!({
+        "op": "validate_body", "algorithm": "HMAC_SHA1", "secret": secret, "url": url,
+        "params": [], "body": body, "signature": signature,
+    });
+    sdk(&input).is_some_and(|answer| answer == "True")
+}
+
 /// Runs `RequestValidator` of the `twilio` Python package on `input`: the parameters as
 /// pairs (a name may repeat, as in a form), handed over as Django's `QueryDict` would be.
 fn sdk(input: &serde_json::Value) -> Option<String> {
@@ -426,6 +443,10 @@ fn sdk(input: &serde_json::Value) -> Option<String> {
                   \x20   sys.exit(0)\n\
                   if v['op'] == 'sign':\n\
                   \x20   print(validator.compute_signature(v['url'], params, **kw))\n\
+                  elif v['op'] == 'validate_body':\n\
+                  \x20   print(validator.validate(v['url'], v['body'], v['signature'], **kw))\n\
+                  elif v['op'] == 'hash':\n\
+                  \x20   print(validator.compute_hash(v['body']))\n\
                   else:\n\
                   \x20   print(validator.validate(v['url'], params, v['signature'], **kw))";
     let mut child = std::process::Command::new("python3")
