@@ -1,6 +1,6 @@
 //! The webhook decoders on any body a provider (or anyone) could post, signed with the right
 //! secret so that it gets past the signature check: Twilio's form callbacks, Meta's JSON
-//! (split into events) and the example gateways' callbacks. A signed body may still be
+//! (split into events) and the example gateways' callbacks (signed, or carrying their token). A signed body may still be
 //! refused for its shape (a missing or malformed field, too many parameters), never for its
 //! signature; each event accepted is then decoded as the inbox writer decodes it. Nothing may
 //! panic.
@@ -86,7 +86,13 @@ fuzz_target!(|data: &[u8]| {
                 let Some(inbound) = &configured.inbound else {
                     continue;
                 };
-                let signed = signature::hmac_sha256_hex(inbound.secret.expose(), body);
+                // Signed, or for a gateway that cannot sign, the token itself.
+                let signed = match inbound.check {
+                    surveyd::channels::InboundCheck::Hmac => {
+                        signature::hmac_sha256_hex(inbound.secret.expose(), body)
+                    }
+                    surveyd::channels::InboundCheck::Token => inbound.secret.expose().clone(),
+                };
                 let mut headers = HeaderMap::new();
                 let name_header: axum::http::HeaderName = inbound.signature_header.parse().unwrap();
                 headers.insert(name_header, HeaderValue::from_str(&signed).unwrap());
